@@ -77,6 +77,10 @@ class EncoderLayer(nn.Module):
         self.fc2 = nn.Linear(ffn_dim, d)
         self.final_layer_norm = nn.LayerNorm(d, eps=LAYER_NORM_EPS)
 
+    def extra_repr(self) -> str:
+        # In the repr so a model's fingerprint (cache.py) changes with the activation.
+        return f"gelu_approximate={self.gelu_approximate!r}"
+
     def forward(self, x: torch.Tensor, self_bias: torch.Tensor) -> torch.Tensor:
         x = self.self_attn_layer_norm(x + self._drop(self.self_attn(x, x, self_bias)))
         return self._feed_forward(x)

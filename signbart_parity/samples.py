@@ -108,3 +108,20 @@ def _normalise_group(group: np.ndarray) -> np.ndarray:
     safe = np.where(extent > 0, extent, 1.0)
     scaled = (group - box_low[:, None, :]) / safe[:, None, :]
     return np.where(extent[:, None, :] > 0, scaled, group)
+
+
+def sample_paths(paths) -> list[Path]:
+    """Expand files and folders (searched recursively) into a sorted list of ``.pkl`` files.
+
+    Raises:
+        DataError: a path does not exist.
+    """
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(path.rglob("*.pkl")))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DataError(f"{path}: sample file or folder not found.")
+    return found

@@ -1,0 +1,170 @@
+"""Properties a shipped .tflite must have, checked against the PyTorch checkpoint.
+
+Each test is parametrised over the exported seq_lens, precisions and runtimes
+(``--seq-lens``, ``--quantization``, ``--runtime``). Inputs come from
+``signbart_parity.strategies``; example counts come from the hypothesis profile.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, note
+from hypothesis import strategies as st
+
+from signbart_parity import properties, strategies
+from signbart_parity.compare import compare_logits
+from signbart_parity.parity import float64_oracle, torch_logits
+from signbart_parity.tolerances import tolerance_for
+
+pytestmark = pytest.mark.parity
+
+
+def _fail(message: str) -> None:
+    __tracebackhide__ = True
+    pytest.fail(message, pytrace=False)
+
+
+def _draw(data, session, seq_len: int, **kinds):
+    example = data.draw(
+        strategies.model_inputs(
+            seq_len=seq_len, num_keypoints=session.config.min_input_keypoints, **kinds
+        )
+    )
+    note(f"mask: {example}")
+    return example
+
+
+@pytest.fixture(scope="session")
+def oracle(parity_session):
+    """The checkpoint in float64: the yardstick for both fp32 implementations."""
+    return float64_oracle(parity_session.model)
+
+
+@given(data=st.data())
+def test_logits_match_pytorch(parity_session, parity_target, oracle, data):
+    session, target = parity_session, parity_target
+    example = _draw(data, session, target.seq_len)
+    tflite = session.tflite(target)
+    reference = torch_logits(session.model, example.keypoints, example.mask)
+    candidate = tflite(example.keypoints, example.mask)
+    result = compare_logits(
+        reference, candidate, tolerance_for(target.quantization), masks=example.mask
+    )
+    oracle_logits = torch_logits(oracle, example.keypoints, example.mask)
+    fp32 = target.quantization == "none"
+    session.record(
+        target,
+        "parity",
+        result,
+        example.mask,
+        oracle_err=float(np.abs(reference - oracle_logits).max()) if fp32 else None,
+        tflite_oracle_err=float(np.abs(candidate - oracle_logits).max()) if fp32 else None,
+    )
+    if not result:
+        _fail(result.message(f"{target}; {example}"))
+
+
+@given(data=st.data())
+def test_padding_never_changes_logits(parity_session, parity_target, data):
+    session, target = parity_session, parity_target
+    example = _draw(data, session, target.seq_len, mask_kinds=strategies.PADDED_MASK_KINDS)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="padding seed"))
+    result = properties.padding_invariance(
+        session.tflite(target),
+        tolerance_for(target.quantization),
+        example.keypoints,
+        example.mask,
+        rng,
+    )
+    session.record(target, "padding", result, example.mask)
+    if not result:
+        _fail(result.message(f"padded frames changed the logits; {target}; {example}"))
+
+
+@given(data=st.data())
+def test_same_input_gives_same_output(parity_session, parity_target, data):
+    session, target = parity_session, parity_target
+    example = _draw(data, session, target.seq_len)
+    result = properties.determinism(session.tflite(target), example.keypoints, example.mask)
+    session.record(target, "determinism", result, example.mask)
+    if not result:
+        _fail(result.message(f"two runs of one input differ; {target}; {example}"))
+
+
+@given(data=st.data())
+def test_bucket_consistency(parity_session, parity_bucket, data):
+    """L frames in a seq_len-T file give the seq_len-L file's logits (and so in PyTorch)."""
+    session = parity_session
+    short, long = parity_bucket
+    example = _draw(
+        data,
+        session,
+        short.seq_len,
+        mask_kinds=("all-valid", "right-padded", "holes", "single-frame"),
+    )
+    tolerance = tolerance_for(short.quantization)
+    in_tflite = properties.bucket_consistency(
+        session.tflite(long), session.tflite(short), tolerance, example.keypoints, example.mask
+    )
+    in_torch = properties.bucket_consistency(
+        properties.TorchRunner(session.model, long.seq_len),
+        properties.TorchRunner(session.model, short.seq_len),
+        tolerance_for("none"),
+        example.keypoints,
+        example.mask,
+    )
+    session.record(long, "bucket", in_tflite, example.mask)
+    for where, result in (("TFLite", in_tflite), ("PyTorch", in_torch)):
+        if not result:
+            _fail(
+                result.message(
+                    f"{where}: {short.seq_len} frames padded to {long.seq_len} differ from the "
+                    f"seq_len-{short.seq_len} model; {long.quantization}; {example}"
+                )
+            )
+
+
+def test_app_contract(parity_session, parity_target):
+    """Input names, order, shapes, dtypes and output shape are what the README promises."""
+    session, target = parity_session, parity_target
+    signature = session.tflite(target).signature
+    problems = properties.contract_problems(signature, session.config)
+    if signature.seq_len != target.seq_len:
+        problems.append(f"seq_len is {signature.seq_len}, expected {target.seq_len}")
+    names = [spec.name for spec in signature.inputs]
+    if names != ["serving_default_args_0", "serving_default_args_1"]:
+        problems.append(f"input names are {names}, apps expect args_0 (keypoints), args_1 (mask)")
+    if problems:
+        _fail(
+            f"app contract broken ({target}): "
+            + "; ".join(problems)
+            + f"\nsignature: {signature.describe()}"
+        )
+
+
+def test_real_samples_get_the_same_prediction(parity_session, parity_target):
+    from signbart_parity.samples import load_sample, preprocess, sample_paths
+
+    session, target = parity_session, parity_target
+    paths = sample_paths(session.options.samples)
+    assert paths, f"no .pkl samples found in {session.options.samples}"
+    loaded = [load_sample(path) for path in paths]
+    pairs = [preprocess(sample.keypoints, target.seq_len) for sample in loaded]
+    keypoints = np.stack([kp for kp, _ in pairs])
+    masks = np.stack([mask for _, mask in pairs])
+    result = properties.logits_parity(
+        session.model,
+        session.tflite(target),
+        tolerance_for(target.quantization),
+        keypoints,
+        masks,
+    )
+    session.record(target, "real-sample", result, masks)
+    reference = torch_logits(session.model, keypoints, masks).argmax(-1)
+    candidate = session.tflite(target)(keypoints, masks).argmax(-1)
+    flips = [
+        str(s.path.name) for s, a, b in zip(loaded, reference, candidate, strict=True) if a != b
+    ]
+    if flips or not result:
+        _fail(result.message(f"real samples, {target}; prediction differs on: {flips}"))

@@ -1,0 +1,219 @@
+"""State of one gate session: the model, its exports (via the cache), and the results.
+
+The pytest fixtures in ``plugin.py`` build one ``GateSession`` and hand its parts to the
+property tests; ``results()`` becomes ``parity.json``.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from signbart_parity.cache import ExportCache, ExportRequest, model_fingerprint
+from signbart_parity.checkpoint import file_sha256
+from signbart_parity.compare import Comparison
+from signbart_parity.tolerances import TOLERANCES
+
+MAX_SAMPLES_PER_ROW = 500
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    config: Path
+    checkpoint: Path
+    seq_lens: tuple[int, ...]
+    quantizations: tuple[str, ...]
+    runtimes: tuple[str, ...]
+    cache_dir: Path
+    report_dir: Path | None
+    samples: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One exported file under test, run by one runtime."""
+
+    seq_len: int
+    quantization: str
+    runtime: str
+
+    def __str__(self) -> str:
+        return f"seq_len {self.seq_len}, {self.quantization}, {self.runtime}"
+
+
+@dataclass
+class Row:
+    examples: int = 0
+    passed: bool = True
+    max_abs_err: float = 0.0
+    max_rel_err: float = 0.0
+    top1_agree: int = 0
+    top1_total: int = 0
+    oracle_max_abs_err: float | None = None
+    tflite_oracle_max_abs_err: float | None = None
+    samples: list = field(default_factory=list)
+    worst: list = field(default_factory=list)
+
+
+class GateSession:
+    def __init__(self, options: GateOptions, model, config, *, export_model=None) -> None:
+        self.options = options
+        self.model = model  # the reference: PyTorch as the checkpoint defines it
+        self.export_model = export_model if export_model is not None else model
+        self.config = config
+        self.cache = ExportCache(options.cache_dir)
+        self.started = time.perf_counter()
+        self._fingerprint = model_fingerprint(self.export_model)
+        self._paths: dict[tuple[int, str], Path] = {}
+        self._runtimes: dict[Target, object] = {}
+        self._rows: dict[Target, Row] = defaultdict(Row)
+
+    # -- exports ---------------------------------------------------------------------
+    def export_path(self, seq_len: int, quantization: str) -> Path:
+        """The .tflite for (seq_len, quantization): converted once, then served by the cache."""
+        key = (seq_len, quantization)
+        if key not in self._paths:
+            self._paths[key] = self._export(seq_len, quantization)
+        return self._paths[key]
+
+    def _export(self, seq_len: int, quantization: str) -> Path:
+        from signbart_parity.convert import export_fp32, quantize_file
+
+        calibration = None
+        if quantization == "static-int8":
+            from signbart_parity.commands import calibration_inputs
+
+            calibration = calibration_inputs(self.config, seq_len)
+        request = ExportRequest(
+            fingerprint=self._fingerprint,
+            config=self.config.to_dict(),
+            seq_len=seq_len,
+            quantization=quantization,
+            calibration="real-like generated, 32 sequences, seed 0" if calibration else "",
+        )
+        if quantization == "none":
+            return self.cache.get(
+                request, lambda path: export_fp32(self.export_model, seq_len=seq_len, output=path)
+            )
+        fp32 = self.export_path(seq_len, "none")
+        return self.cache.get(
+            request,
+            lambda path: quantize_file(
+                fp32, output=path, quantization=quantization, calibration=calibration
+            ),
+        )
+
+    def tflite(self, target: Target):
+        from signbart_parity.runtime import TFLiteModel
+
+        if target not in self._runtimes:
+            path = self.export_path(target.seq_len, target.quantization)
+            self._runtimes[target] = TFLiteModel(path, runtime=target.runtime)
+        return self._runtimes[target]
+
+    # -- results ---------------------------------------------------------------------
+    def record(
+        self,
+        target: Target,
+        prop: str,
+        comparison: Comparison,
+        masks: np.ndarray,
+        *,
+        oracle_err: float | None = None,
+        tflite_oracle_err: float | None = None,
+    ) -> None:
+        row = self._rows[target]
+        row.examples += comparison.examples
+        row.passed &= comparison.passed
+        row.max_abs_err = max(row.max_abs_err, comparison.max_abs_err)
+        row.max_rel_err = max(row.max_rel_err, comparison.max_rel_err)
+        if prop == "parity":
+            row.top1_agree += round(comparison.top1_agreement * comparison.examples)
+            row.top1_total += comparison.examples
+        if oracle_err is not None:
+            row.oracle_max_abs_err = max(row.oracle_max_abs_err or 0.0, oracle_err)
+        if tflite_oracle_err is not None:
+            row.tflite_oracle_max_abs_err = max(
+                row.tflite_oracle_max_abs_err or 0.0, tflite_oracle_err
+            )
+        from signbart_parity.masks import summarise
+
+        mask = np.asarray(masks)[0]
+        sample = {
+            "abs_err": comparison.max_abs_err,
+            "valid_frames": int(mask.sum()),
+            "mask": summarise(mask),
+            "property": prop,
+            "passed": comparison.passed,
+        }
+        if len(row.samples) < MAX_SAMPLES_PER_ROW:
+            row.samples.append(sample)
+        row.worst.append(sample | {"message": comparison.message()})
+        row.worst = sorted(row.worst, key=lambda s: -s["abs_err"])[:5]
+
+    def results(self) -> dict:
+        rows = []
+        for target in sorted(self._rows, key=lambda t: (t.seq_len, t.quantization, t.runtime)):
+            row = self._rows[target]
+            path = self._paths.get((target.seq_len, target.quantization))
+            rows.append(
+                {
+                    "seq_len": target.seq_len,
+                    "quantization": target.quantization,
+                    "runtime": target.runtime,
+                    "examples": row.examples,
+                    "max_abs_err": row.max_abs_err,
+                    "max_rel_err": row.max_rel_err,
+                    "top1_agreement": row.top1_agree / row.top1_total if row.top1_total else None,
+                    "passed": row.passed,
+                    "oracle_max_abs_err": row.oracle_max_abs_err,
+                    "tflite_oracle_max_abs_err": row.tflite_oracle_max_abs_err,
+                    "size_bytes": path.stat().st_size if path else None,
+                    "samples": row.samples,
+                    "worst": row.worst,
+                }
+            )
+        return {
+            "schema": 1,
+            "passed": all(row["passed"] for row in rows),
+            "checkpoint": {
+                "path": str(self.options.checkpoint),
+                "sha256": file_sha256(self.options.checkpoint),
+            },
+            "config": {
+                "path": str(self.options.config),
+                "sha256": file_sha256(self.options.config),
+                "values": self.config.to_dict(),
+            },
+            "environment": environment(),
+            "tolerances": {name: tol.describe() for name, tol in TOLERANCES.items()},
+            "results": rows,
+            "conversions": self.cache.stats.conversions,
+            "cache_hits": self.cache.stats.hits,
+            "duration_s": round(time.perf_counter() - self.started, 2),
+        }
+
+
+def environment() -> dict[str, str]:
+    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for package in (
+        "torch",
+        "litert-torch",
+        "ai-edge-litert",
+        "ai-edge-quantizer",
+        "tensorflow-cpu",
+        "numpy",
+        "hypothesis",
+    ):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
