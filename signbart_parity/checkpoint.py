@@ -43,7 +43,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"{path}: refused to load, the checkpoint holds objects other than tensors "
             "(unsafe pickle); re-save it with torch.save(model.state_dict())."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError):
+    except (RuntimeError, EOFError, zipfile.BadZipFile, LookupError, ValueError, OSError):
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint (truncated or corrupt); "
             "copy the file again or re-save it."

@@ -35,10 +35,14 @@ _ALLOWED_GLOBALS = {
 }
 
 
+class _ForbiddenGlobal(pickle.UnpicklingError):
+    """The pickle references something other than numpy arrays and builtins."""
+
+
 class _ArraysOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed")
+            raise _ForbiddenGlobal(f"global '{module}.{name}' is not allowed")
         return super().find_class(module, name)
 
 
@@ -64,7 +68,7 @@ def load_sample(path: str | Path) -> Sample:
         raise DataError(f"{path}: sample file not found or unreadable.") from None
     try:
         loaded = _ArraysOnlyUnpickler(io.BytesIO(data)).load()
-    except pickle.UnpicklingError as exc:
+    except _ForbiddenGlobal as exc:
         raise DataError(f"{path}: refused to load ({exc}); samples may hold only arrays.") from None
     except Exception:
         raise DataError(f"{path}: not a readable sample pickle (truncated or corrupt).") from None
