@@ -40,6 +40,16 @@ def _interpreter_class(runtime: str):
     return Interpreter
 
 
+def _no_delegates(runtime: str):
+    if runtime == "litert":
+        from ai_edge_litert.interpreter import OpResolverType
+    else:
+        import tensorflow as tf
+
+        OpResolverType = tf.lite.experimental.OpResolverType  # noqa: N806 - upstream's name
+    return OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+
 class TFLiteModel:
     """A loaded .tflite file: ``model(keypoints, attention_mask) -> logits``.
 
@@ -49,14 +59,21 @@ class TFLiteModel:
     """
 
     def __init__(
-        self, path: str | Path, *, runtime: str = "litert", num_threads: int | None = None
+        self,
+        path: str | Path,
+        *,
+        runtime: str = "litert",
+        num_threads: int | None = None,
+        xnnpack: bool = True,
     ) -> None:
         self.path = check_tflite_file(path)
         self.runtime = runtime
         interpreter_class = _interpreter_class(runtime)
+        # XNNPACK is the default delegate; the plain builtin kernels run without it.
+        options = {} if xnnpack else {"experimental_op_resolver_type": _no_delegates(runtime)}
         try:
             self._interpreter = interpreter_class(
-                model_path=str(self.path), num_threads=num_threads
+                model_path=str(self.path), num_threads=num_threads, **options
             )
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:

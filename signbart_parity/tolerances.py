@@ -11,10 +11,18 @@ Reasons, measured on this project's machines (see README, "Tolerances"):
 - fp32: TFLite differs from PyTorch by ~5e-7 at logits of order 1 and ~4e-6 at order 10,
   the same order as PyTorch fp32's own error against a float64 oracle. The bound is ~20x
   that; a 0.5% change in one weight moves logits by ~1e-2, far outside it.
-- fp16 weights: max difference ~2.4e-3 at logits of order 10.
-- weight-only int8: ~5e-2 at order 10 (0.5% of scale); dynamic int8: ~0.13 at order 10
-  (1.3% of scale) and ~0.016 at order 1.
-- static int8 (activations too): several % of scale; top-1 is what it keeps.
+- Quantized modes, measured 2026-11-24 on the trained default model (logit scale ~7) and
+  the random-weight upstream fixture (scale up to ~15), 120 real-like inputs at seq_len 64
+  and 16 covering every mask kind. Worst max |diff|, worst diff / logit scale, lowest
+  top-1 agreement, over both models and both lengths:
+  fp16 weights       4.0e-3   0.05%   100%     (bound ratio <= 0.27)
+  weight-only int8   6.6e-2   1.8%    100%     -> scale_fraction 0.04
+  dynamic int8       0.15     2.2%    100%     -> scale_fraction 0.05
+  static int8        1.35     11%     99.2%    -> scale_fraction 0.25, top-1 >= 95%
+  static int8 quantizes the linear layers (weights and their input activations) except
+  the classifier head; the all-ops recipe kept 1-17% top-1 agreement (see convert.py).
+  An int8 bound cannot see a fault smaller than int8's own error (0.5% weight noise moves
+  logits <1.2% of scale); the tests break these modes with a 30% fault in the head.
 """
 
 from __future__ import annotations
@@ -50,9 +58,9 @@ class Tolerance:
 TOLERANCES: dict[str, Tolerance] = {
     "none": Tolerance("none", atol=1e-4, rtol=1e-4),
     "fp16": Tolerance("fp16", atol=1e-2, rtol=5e-3),
-    "weight-only-int8": Tolerance("weight-only-int8", scale_fraction=0.03, min_top1_agreement=0.95),
+    "weight-only-int8": Tolerance("weight-only-int8", scale_fraction=0.04, min_top1_agreement=0.95),
     "dynamic-int8": Tolerance("dynamic-int8", scale_fraction=0.05, min_top1_agreement=0.95),
-    "static-int8": Tolerance("static-int8", scale_fraction=0.25, min_top1_agreement=0.8),
+    "static-int8": Tolerance("static-int8", scale_fraction=0.25, min_top1_agreement=0.95),
 }
 
 # The seed's own post-conversion check (np.allclose with atol = rtol = 1e-5), used by

@@ -1,0 +1,244 @@
+"""``signbart-parity bench``: latency and size of PyTorch eager and each TFLite precision.
+
+All timings come from one process on one real-like input (batch 1): median and p90 of
+``iterations`` calls after a warm-up. TFLite runs with and without XNNPACK (its default
+delegate); the JSON summary quotes medians at the largest requested thread count <= 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+Progress = Callable[[str], None]
+DEFAULT_QUANTIZATIONS = ("none", "fp16", "dynamic-int8", "weight-only-int8", "static-int8")
+WARMUP = 5
+# Targets this project holds the files to at seq_len 64 on a 2-core machine.
+TARGETS = {
+    "fp32_vs_torch": 0.5,  # TFLite fp32 latency / PyTorch eager
+    "dynamic-int8_vs_fp32": 1.0,  # dynamic-int8 latency / fp32
+    "dynamic-int8_size_vs_fp32": 0.35,  # dynamic-int8 file / fp32 file
+}
+
+
+def parse_threads(text: str) -> tuple[int, ...]:
+    """argparse type for ``1,2``: positive thread counts."""
+    try:
+        counts = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"expected thread counts like 1,2; got {text!r}")
+    return counts
+
+
+@dataclass(frozen=True)
+class Timing:
+    runtime: str  # "pytorch" or "tflite"
+    precision: str
+    threads: int
+    xnnpack: bool | None  # None for PyTorch
+    median_ms: float
+    p90_ms: float
+
+
+def measure(call: Callable[[], object], iterations: int) -> tuple[float, float]:
+    """(median, p90) milliseconds of ``call`` after a short warm-up."""
+    for _ in range(WARMUP):
+        call()
+    samples = np.empty(iterations)
+    for index in range(iterations):
+        started = time.perf_counter()
+        call()
+        samples[index] = time.perf_counter() - started
+    return float(np.median(samples) * 1e3), float(np.percentile(samples, 90) * 1e3)
+
+
+def torch_timings(model, keypoints, mask, threads: Sequence[int], iterations: int) -> list:
+    import torch
+
+    inputs = torch.from_numpy(keypoints), torch.from_numpy(mask)
+    previous = torch.get_num_threads()
+    timings = []
+    try:
+        with torch.inference_mode():
+            for count in threads:
+                torch.set_num_threads(count)
+                median, p90 = measure(lambda: model(*inputs), iterations)
+                timings.append(Timing("pytorch", "fp32", count, None, median, p90))
+    finally:
+        torch.set_num_threads(previous)
+    return timings
+
+
+def tflite_timings(precision, path, keypoints, mask, threads, iterations) -> list:
+    from signbart_parity.runtime import TFLiteModel
+
+    timings = []
+    for xnnpack in (True, False):
+        for count in threads:
+            tflite = TFLiteModel(path, num_threads=count, xnnpack=xnnpack)
+            median, p90 = measure(lambda: tflite(keypoints, mask), iterations)  # noqa: B023
+            timings.append(Timing("tflite", precision, count, xnnpack, median, p90))
+    return timings
+
+
+def bench_command(
+    *,
+    config: Path | None,
+    checkpoint: Path | None,
+    seq_len: int,
+    threads: Sequence[int],
+    quantizations: Sequence[str] = DEFAULT_QUANTIZATIONS,
+    iterations: int,
+    as_json: bool,
+    progress: Progress,
+) -> int:
+    from signbart_parity.calibration import calibration_set
+    from signbart_parity.convert import check_seq_len
+    from signbart_parity.default_model import load_model_or_default
+    from signbart_parity.precisions import convert_precisions
+    from signbart_parity.synthetic import real_like_batch
+
+    load_average = os.getloadavg()[0]
+    model, model_config = load_model_or_default(config, checkpoint, progress=progress)
+    check_seq_len(model_config, seq_len)
+    keypoints, mask, _ = real_like_batch(
+        np.random.default_rng(0),
+        count=1,
+        seq_len=seq_len,
+        num_keypoints=model_config.min_input_keypoints,
+        num_labels=model_config.num_labels,
+    )
+    progress(f"timing PyTorch eager ({iterations} calls per setting)")
+    timings = torch_timings(model, keypoints, mask, threads, iterations)
+    calibration = calibration_set(model_config, seq_len) if "static-int8" in quantizations else None
+    with tempfile.TemporaryDirectory(prefix="signbart-bench-") as scratch:
+        files = convert_precisions(
+            model,
+            seq_len=seq_len,
+            quantizations=quantizations,
+            directory=Path(scratch),
+            calibration=calibration,
+            progress=progress,
+        )
+        for precision, converted in files.items():
+            progress(f"timing TFLite {precision}")
+            timings += tflite_timings(
+                precision, converted.path, keypoints, mask, threads, iterations
+            )
+    summary = summarise(timings, files, seq_len=seq_len, threads=threads, iterations=iterations)
+    summary["calibration"] = calibration.to_dict() if calibration else None
+    summary["machine"] = machine_info(load_average)
+    print("\n".join(table_lines(summary)))
+    if as_json:
+        print(json.dumps(summary))
+    return 0
+
+
+def machine_info(load_average: float) -> dict:
+    """What the numbers depend on; a busy machine (load above its cores) skews them."""
+    from importlib.metadata import version
+
+    return {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": round(load_average, 2),
+        "versions": {name: version(name) for name in ("torch", "ai-edge-litert", "litert-torch")},
+    }
+
+
+def summarise(timings: list[Timing], files: dict, *, seq_len, threads, iterations) -> dict:
+    """The JSON summary: medians at the headline thread count, sizes, ratios, every timing."""
+    headline = max([count for count in threads if count <= 2] or [min(threads)])
+
+    def median(runtime: str, precision: str, xnnpack: bool | None) -> float:
+        return next(
+            t.median_ms
+            for t in timings
+            if (t.runtime, t.precision, t.threads, t.xnnpack)
+            == (runtime, precision, headline, xnnpack)
+        )
+
+    tflite_ms = {precision: median("tflite", precision, True) for precision in files}
+    summary = {
+        "seq_len": seq_len,
+        "threads": headline,
+        "iterations": iterations,
+        "torch_ms": median("pytorch", "fp32", None),
+        "tflite_ms": tflite_ms,
+        "tflite_ms_without_xnnpack": {p: median("tflite", p, False) for p in files},
+        "size_bytes": {precision: converted.size_bytes for precision, converted in files.items()},
+        "conversion_seconds": {p: round(converted.seconds, 3) for p, converted in files.items()},
+        "timings": [asdict(timing) for timing in timings],
+    }
+    summary["ratios"] = ratios(summary)
+    return summary
+
+
+def ratios(summary: dict) -> dict:
+    """The ratios the targets are stated in, for whichever precisions were measured."""
+    latency, size = summary["tflite_ms"], summary["size_bytes"]
+    result = {}
+    if "fp32" in latency:
+        result["fp32_vs_torch"] = latency["fp32"] / summary["torch_ms"]
+        for precision in latency:
+            if precision != "fp32":
+                result[f"{precision}_vs_fp32"] = latency[precision] / latency["fp32"]
+                result[f"{precision}_size_vs_fp32"] = size[precision] / size["fp32"]
+    return result
+
+
+def table_lines(summary: dict) -> list[str]:
+    """The human-readable table: a row per runtime setting, a column per thread count."""
+    timings = [Timing(**row) for row in summary["timings"]]
+    threads = sorted({t.threads for t in timings})
+    rows: dict[tuple, dict[int, Timing]] = {}
+    for t in timings:
+        rows.setdefault((t.runtime, t.precision, t.xnnpack), {})[t.threads] = t
+    lines = [
+        f"seq_len {summary['seq_len']}, batch 1, {summary['iterations']} calls per cell; "
+        "latency median / p90 in ms",
+        *_machine_line(summary.get("machine")),
+        f"{'':<38}" + "".join(f"{f'{n} thread(s)':>16}" for n in threads) + "      size  convert",
+    ]
+    for (runtime, precision, xnnpack), by_threads in rows.items():
+        if runtime == "pytorch":
+            name, extra = "PyTorch eager", ""
+        else:
+            name = f"TFLite {precision}" + ("" if xnnpack else " (no XNNPACK)")
+            size = summary["size_bytes"][precision] / 1e6
+            extra = f"{size:>8.2f} MB {summary['conversion_seconds'][precision]:>6.1f} s"
+        cells = "".join(
+            f"{f'{by_threads[n].median_ms:.2f} / {by_threads[n].p90_ms:.2f}':>16}"
+            if n in by_threads
+            else f"{'':>16}"
+            for n in threads
+        )
+        lines.append(f"{name:<38}{cells}{extra}")
+    lines.append(f"ratios of medians at {summary['threads']} thread(s), XNNPACK on:")
+    for key, value in summary["ratios"].items():
+        target = TARGETS.get(key)
+        verdict = ""
+        if target is not None:
+            verdict = f"  (target <= {target:g}: {'met' if value <= target else 'MISSED'})"
+        lines.append(f"  {key}: {value:.2f}{verdict}")
+    return lines
+
+
+def _machine_line(machine: dict | None) -> list[str]:
+    if not machine:
+        return []
+    return [
+        f"{machine['cpu_count']} CPUs, load average {machine['load_average_at_start']} at start"
+        f" ({', '.join(f'{k} {v}' for k, v in machine['versions'].items())})"
+    ]

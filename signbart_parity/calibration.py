@@ -1,0 +1,84 @@
+"""Calibration inputs for static quantization, and a record of where they came from.
+
+Real ``.pkl`` samples are used when the caller has them; otherwise real-like generated
+sequences (``synthetic.py``). ``CalibrationSet.source`` says which, so reports can state it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from signbart_parity.config import SignBartConfig
+from signbart_parity.errors import DataError
+from signbart_parity.samples import load_sample, preprocess
+
+REAL, GENERATED = "real samples", "real-like generated sequences"
+DEFAULT_COUNT = 64
+
+
+@dataclass(frozen=True)
+class CalibrationSet:
+    """Single-example ``(keypoints (1, T, K, 2), mask (1, T))`` pairs plus their origin."""
+
+    inputs: list[tuple[np.ndarray, np.ndarray]]
+    source: str
+    files: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"{len(self.inputs)} {self.source}"
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "count": len(self.inputs), "files": list(self.files)}
+
+
+def calibration_set(
+    config: SignBartConfig,
+    seq_len: int,
+    *,
+    samples: Sequence[str | Path] = (),
+    count: int = DEFAULT_COUNT,
+    seed: int = 0,
+) -> CalibrationSet:
+    """Up to ``count`` calibration inputs: from ``samples`` (.pkl) if any is usable, else generated.
+
+    Unusable sample files are left out here; the caller reports data problems itself.
+    """
+    real = _from_samples(samples[:count], seq_len, config.min_input_keypoints)
+    if real.inputs:
+        return real
+    return generated_set(config, seq_len, count=count, seed=seed)
+
+
+def generated_set(
+    config: SignBartConfig, seq_len: int, *, count: int = DEFAULT_COUNT, seed: int = 0
+) -> CalibrationSet:
+    from signbart_parity.synthetic import real_like_batch
+
+    keypoints, masks, _ = real_like_batch(
+        np.random.default_rng(seed),
+        count=count,
+        seq_len=seq_len,
+        num_keypoints=config.min_input_keypoints,
+        num_labels=config.num_labels,
+    )
+    inputs = [(keypoints[i : i + 1], masks[i : i + 1]) for i in range(count)]
+    return CalibrationSet(inputs=inputs, source=GENERATED)
+
+
+def _from_samples(paths: Sequence[str | Path], seq_len: int, min_keypoints: int) -> CalibrationSet:
+    inputs, used = [], []
+    for path in paths:
+        try:
+            sample = load_sample(path)
+        except DataError:
+            continue
+        if sample.keypoints.shape[1] < min_keypoints:
+            continue
+        keypoints, mask = preprocess(sample.keypoints, seq_len)
+        inputs.append((keypoints[None, :, :min_keypoints], mask[None]))
+        used.append(str(path))
+    return CalibrationSet(inputs=inputs, source=REAL, files=tuple(used))

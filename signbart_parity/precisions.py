@@ -1,0 +1,89 @@
+"""Several precisions of one model from a single fp32 export (used by evaluate and bench).
+
+Quantization names are the converter's (``none`` is fp32); reports use precision labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from signbart_parity.convert import QUANTIZATIONS
+
+if TYPE_CHECKING:
+    from signbart_parity.calibration import CalibrationSet
+    from signbart_parity.model import SignBart
+
+Progress = Callable[[str], None]
+
+
+def label(quantization: str) -> str:
+    """Precision label for a quantization mode: ``none`` -> ``fp32``, others unchanged."""
+    return "fp32" if quantization == "none" else quantization
+
+
+def parse_quantizations(text: str) -> tuple[str, ...]:
+    """argparse type for ``none,dynamic-int8,...`` (``fp32`` is accepted for ``none``)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    names = ["none" if name == "fp32" else name for name in names]
+    unknown = [name for name in names if name not in QUANTIZATIONS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown quantization {', '.join(unknown) or repr(text)}; "
+            f"choose from {', '.join(QUANTIZATIONS)} (comma-separated)"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class ConvertedFile:
+    quantization: str
+    path: Path
+    size_bytes: int
+    seconds: float  # fp32 export plus this precision's quantization
+
+    @property
+    def precision(self) -> str:
+        return label(self.quantization)
+
+
+def convert_precisions(
+    model: SignBart,
+    *,
+    seq_len: int,
+    quantizations: Sequence[str],
+    directory: Path,
+    calibration: CalibrationSet | None = None,
+    progress: Progress | None = None,
+) -> dict[str, ConvertedFile]:
+    """Export fp32 once, derive each quantized file from it; keyed by precision label.
+
+    ``calibration`` feeds static-int8 (required for it; see ``calibration.calibration_set``).
+    """
+    from signbart_parity.convert import check_seq_len, export_fp32, quantize_file
+
+    say = progress or (lambda message: None)
+    check_seq_len(model.config, seq_len)
+    directory = Path(directory)
+    fp32_path = directory / f"seq{seq_len}-fp32.tflite"
+    say(f"converting to fp32 at seq_len {seq_len}")
+    started = time.perf_counter()
+    export_fp32(model, seq_len=seq_len, output=fp32_path)
+    export_seconds = time.perf_counter() - started
+    files = {}
+    for quantization in quantizations:
+        if quantization == "none":
+            path, seconds = fp32_path, export_seconds
+        else:
+            say(f"quantizing ({quantization})")
+            started = time.perf_counter()
+            inputs = calibration.inputs if calibration is not None else None
+            path = directory / f"seq{seq_len}-{quantization}.tflite"
+            quantize_file(fp32_path, output=path, quantization=quantization, calibration=inputs)
+            seconds = export_seconds + time.perf_counter() - started
+        files[label(quantization)] = ConvertedFile(quantization, path, path.stat().st_size, seconds)
+    return files
