@@ -31,27 +31,25 @@ def convert_command(
     test: bool,
     progress: Progress,
 ) -> int:
-    from signbart_parity.checkpoint import load_signbart_model
+    from signbart_parity.calibration import calibration_set
     from signbart_parity.convert import check_seq_len, convert
-    from signbart_parity.default_model import resolve_model_paths
+    from signbart_parity.default_model import load_model_or_default
     from signbart_parity.parity import FIXED_INPUT_NAMES, check_file, fixed_inputs
     from signbart_parity.runtime import TFLiteModel
     from signbart_parity.tolerances import SEED_CHECK, tolerance_for
 
-    config_path, checkpoint_path = resolve_model_paths(config, checkpoint)
-    progress(f"loading {checkpoint_path} with {config_path}")
-    model, model_config = load_signbart_model(config_path, checkpoint_path)
+    model, model_config = load_model_or_default(config, checkpoint, progress=progress)
     check_seq_len(model_config, seq_len)
     calibration = None
     if quantization == "static-int8":
-        calibration = calibration_inputs(model_config, seq_len)
-        progress(f"calibrating static-int8 on {len(calibration)} real-like generated sequences")
+        calibration = calibration_set(model_config, seq_len)
+        progress(f"calibrating static-int8 on {calibration.describe()}")
     result = convert(
         model,
         seq_len=seq_len,
         output=output,
         quantization=quantization,
-        calibration=calibration,
+        calibration=calibration.inputs if calibration else None,
         progress=progress,
     )
     precision = "fp32" if quantization == "none" else quantization
@@ -87,17 +85,3 @@ def _smoke_test(tflite, num_keypoints: int) -> None:
     mask_dtype = tflite.signature.attention_mask.dtype
     note = "" if mask_dtype == "int64" else " (not int64: the converter narrowed it)"
     print(f"  -> pass the attention mask as {mask_dtype}{note}.")
-
-
-def calibration_inputs(config, seq_len: int, count: int = 32) -> list:
-    """Representative inputs for static quantization: real-like generated sequences."""
-    from signbart_parity.synthetic import real_like_batch
-
-    keypoints, masks, _ = real_like_batch(
-        np.random.default_rng(0),
-        count=count,
-        seq_len=seq_len,
-        num_keypoints=config.min_input_keypoints,
-        num_labels=config.num_labels,
-    )
-    return [(keypoints[i : i + 1], masks[i : i + 1]) for i in range(count)]

@@ -58,6 +58,18 @@ def train_default_state_dict(steps: int = TRAINING_STEPS) -> dict:
     return model.state_dict()
 
 
+def load_model_or_default(
+    config: str | Path | None, checkpoint: str | Path | None, *, progress=None
+):
+    """``(model, config)`` from the given files, the embedded default filling in for None."""
+    from signbart_parity.checkpoint import load_signbart_model
+
+    config_path, checkpoint_path = resolve_model_paths(config, checkpoint)
+    if progress is not None:
+        progress(f"loading {checkpoint_path} with {config_path}")
+    return load_signbart_model(config_path, checkpoint_path)
+
+
 def resolve_model_paths(
     config: str | Path | None, checkpoint: str | Path | None
 ) -> tuple[Path, Path]:

@@ -29,3 +29,11 @@ class TFLiteFileError(ParityInputError):
 
 class DataError(ParityInputError):
     """A keypoint sample or dataset is missing, unreadable or malformed."""
+
+
+class ReportError(ParityInputError):
+    """A parity.json report is missing, not JSON, or not a report of this schema."""
+
+
+class GoldenError(ParityInputError):
+    """A golden .npz file is missing, unreadable, or does not fit the file checked against it."""

@@ -115,17 +115,47 @@ def _normalise_group(group: np.ndarray) -> np.ndarray:
 
 
 def sample_paths(paths) -> list[Path]:
-    """Expand files and folders (searched recursively) into a sorted list of ``.pkl`` files.
+    """Files as given, folders as their ``*.pkl`` files (recursive, sorted).
 
     Raises:
-        DataError: a path does not exist.
+        DataError: a path does not exist, or a folder holds no ``.pkl`` file.
     """
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found.extend(sorted(path.rglob("*.pkl")))
+            pickles = sorted(path.rglob("*.pkl"))
+            if not pickles:
+                raise DataError(f"{path}: folder holds no .pkl samples; pass a sample folder.")
+            found.extend(pickles)
         elif path.is_file():
             found.append(path)
         else:
-            raise DataError(f"{path}: sample file or folder not found.")
+            raise DataError(f"{path}: sample path not found; pass a .pkl file or a folder.")
     return found
+
+
+def preprocessed_samples(
+    paths, *, seq_len: int, num_keypoints: int
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Real samples after the published preprocessing: (N, T, K, 2), (N, T), descriptions.
+
+    Raises:
+        DataError: a path is missing, a sample unreadable, or it has too few keypoints.
+    """
+    keypoints, masks, descriptions = [], [], []
+    for path in sample_paths(paths):
+        sample = load_sample(path)
+        if sample.keypoints.shape[1] < num_keypoints:
+            raise DataError(
+                f"{path}: sample has {sample.keypoints.shape[1]} keypoints per frame but the "
+                f"model needs {num_keypoints}; pass samples of this model's layout."
+            )
+        frames, mask = preprocess(sample.keypoints[:, :num_keypoints], seq_len)
+        keypoints.append(frames)
+        masks.append(mask)
+        label = f", class {sample.label}" if sample.label else ""
+        descriptions.append(f"real sample {path.name} ({len(sample.keypoints)} frames{label})")
+    if not keypoints:
+        empty = np.zeros((0, seq_len, num_keypoints, 2), np.float32)
+        return empty, np.zeros((0, seq_len), np.int64), []
+    return np.stack(keypoints), np.stack(masks), descriptions

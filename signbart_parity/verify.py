@@ -1,0 +1,569 @@
+"""``signbart-parity verify``: does this .tflite file compute what this checkpoint computes?
+
+The file's seq_len and signature are read from the file itself. The checks are the gate's
+properties (``properties.py``) on seeded inputs that cycle every keypoint kind x mask kind,
+plus any real samples:
+
+- parity: logits agree with PyTorch's under the precision's tolerance;
+- real-sample parity: the same on the real samples given;
+- padding: values in padded frames never change the logits;
+- determinism: the same input twice gives identical logits;
+- bucket: L = seq_len // 2 frames right-padded into the file give PyTorch's L-frame logits.
+
+When a check fails, the first diverging stage is localised in the file's own intermediate
+tensors (``divergence.py``). With ``--baseline`` the shipped file is compared with this one:
+contract changes fail; prediction flips on golden-style inputs fail above ``--max-flip-rate``.
+
+Exit codes: 0 parity holds, 1 violated, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from signbart_parity.compare import Comparison, compare_logits
+from signbart_parity.errors import ParityInputError, TFLiteFileError
+from signbart_parity.masks import summarise
+from signbart_parity.tolerances import Tolerance, tolerance_for
+
+VERSUS_PYTORCH = ("parity", "real-sample parity")
+
+if TYPE_CHECKING:
+    from signbart_parity.config import SignBartConfig
+    from signbart_parity.model import SignBart
+    from signbart_parity.runtime import TFLiteModel
+    from signbart_parity.signature import Signature
+
+Progress = Callable[[str], None]
+# Mask kinds that stay meaningful when L frames are right-padded to the file's seq_len.
+BUCKET_MASK_KINDS = ("all-valid", "right-padded", "holes", "single-frame")
+REPORT_SAMPLES = 500
+
+
+@dataclass
+class Check:
+    """One property's verdict plus per-example detail (for the report and localisation)."""
+
+    name: str
+    comparison: Comparison
+    masks: np.ndarray
+    keypoints: np.ndarray  # the inputs the file was run on (scrambled ones for padding)
+    example_err: np.ndarray  # max |difference| per example
+    example_ok: np.ndarray
+    descriptions: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.comparison.passed
+
+
+@dataclass
+class BaselineResult:
+    contract_changes: list[str]
+    examples: int = 0
+    flips: int = 0
+    max_drift: float = 0.0
+    mean_drift: float = 0.0
+    max_flip_rate: float = 0.0
+    note: str = ""
+
+    @property
+    def flip_rate(self) -> float:
+        return self.flips / self.examples if self.examples else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.contract_changes and self.flip_rate <= self.max_flip_rate
+
+    def lines(self, path: Path) -> list[str]:
+        lines = [f"baseline {path}:"]
+        if self.contract_changes:
+            lines.append("  CONTRACT CHANGED: " + "; ".join(self.contract_changes))
+        else:
+            lines.append("  contract unchanged (input/output names, order, shapes, dtypes)")
+        if self.note:
+            lines.append(f"  {self.note}")
+        if self.examples:
+            verdict = "ok" if self.flip_rate <= self.max_flip_rate else "TOO MANY FLIPS"
+            lines.append(
+                f"  {self.flips}/{self.examples} predictions flip ({self.flip_rate:.1%}, allowed "
+                f"{self.max_flip_rate:.1%}: {verdict}); logit drift max {self.max_drift:.3g}, "
+                f"mean {self.mean_drift:.3g}"
+            )
+        return lines
+
+
+# ---------------------------------------------------------------- per-example detail
+
+
+def _example_detail(
+    reference: np.ndarray, candidate: np.ndarray, tolerance: Tolerance
+) -> tuple[np.ndarray, np.ndarray]:
+    """Max |difference| and pass/fail per example, judged as ``compare_logits`` judges one."""
+    err = np.abs(np.asarray(candidate, np.float64) - np.asarray(reference, np.float64)).max(-1)
+    ok = np.array(
+        [
+            compare_logits(reference[i : i + 1], candidate[i : i + 1], tolerance).passed
+            for i in range(len(reference))
+        ],
+        dtype=bool,
+    )
+    return np.where(np.isfinite(err), err, np.inf), ok
+
+
+def _check(name, reference, candidate, tolerance, comparison, keypoints, masks, descriptions):
+    err, ok = _example_detail(reference, candidate, tolerance)
+    return Check(name, comparison, np.asarray(masks), keypoints, err, ok, list(descriptions))
+
+
+# ---------------------------------------------------------------- the properties
+
+
+def run_checks(
+    model: SignBart,
+    tflite: TFLiteModel,
+    *,
+    quantization: str,
+    keypoints: np.ndarray,
+    masks: np.ndarray,
+    descriptions: list[str],
+    real: tuple[np.ndarray, np.ndarray, list[str]] | None,
+    seed: int,
+) -> list[Check]:
+    """Run every property over the inputs; each Check holds its Comparison and detail."""
+    from signbart_parity import properties
+    from signbart_parity.parity import torch_logits
+
+    tolerance = tolerance_for(quantization)
+    checks = []
+
+    result = properties.logits_parity(model, tflite, tolerance, keypoints, masks)
+    reference, candidate = torch_logits(model, keypoints, masks), tflite(keypoints, masks)
+    checks.append(
+        _check("parity", reference, candidate, tolerance, result, keypoints, masks, descriptions)
+    )
+
+    if real is not None and len(real[0]):
+        real_keypoints, real_masks, real_descriptions = real
+        result = properties.logits_parity(model, tflite, tolerance, real_keypoints, real_masks)
+        reference = torch_logits(model, real_keypoints, real_masks)
+        candidate = tflite(real_keypoints, real_masks)
+        checks.append(
+            _check(
+                "real-sample parity",
+                reference,
+                candidate,
+                tolerance,
+                result,
+                real_keypoints,
+                real_masks,
+                real_descriptions,
+            )
+        )
+
+    valid = masks.sum(axis=1)
+    padded = (valid >= 1) & (valid < masks.shape[1])
+    if padded.any():
+        kp, mk = keypoints[padded], masks[padded]
+        texts = [d for d, keep in zip(descriptions, padded, strict=True) if keep]
+        result = properties.padding_invariance(
+            tflite, tolerance, kp, mk, np.random.default_rng(seed + 1)
+        )
+        scrambled = properties.scramble_padding(kp, mk, np.random.default_rng(seed + 1))
+        checks.append(
+            _check(
+                "padding",
+                tflite(kp, mk),
+                tflite(scrambled, mk),
+                tolerance,
+                result,
+                scrambled,
+                mk,
+                texts,
+            )
+        )
+
+    result = properties.determinism(tflite, keypoints, masks)
+    first, second = tflite(keypoints, masks), tflite(keypoints, masks)
+    checks.append(
+        _check(
+            "determinism",
+            first,
+            second,
+            properties.EXACT,
+            result,
+            keypoints,
+            masks,
+            descriptions,
+        )
+    )
+
+    seq_len = tflite.seq_len
+    short = seq_len // 2
+    if short >= 1:
+        kp, mk, texts = bucket_inputs(
+            np.random.default_rng(seed + 2),
+            count=max(len(BUCKET_MASK_KINDS), len(masks) // 3),
+            seq_len=short,
+            num_keypoints=keypoints.shape[2],
+        )
+        runner = properties.TorchRunner(model, short)
+        # Top-1 agreement over a batch is the parity check's job; here each example is judged
+        # by the bound alone (a flip passes only on a near-tie), so a few bucket examples
+        # of a quantized file do not fail on one excusable flip.
+        per_example = dataclasses.replace(tolerance, min_top1_agreement=0.0)
+        result = properties.bucket_consistency(tflite, runner, per_example, kp, mk)
+        long_kp, long_mk = properties.right_pad(kp, mk, tflite.seq_len)
+        checks.append(
+            _check(
+                "bucket",
+                runner(kp, mk),
+                tflite(long_kp, long_mk),
+                per_example,
+                result,
+                long_kp,
+                long_mk,
+                [f"{t}, {short} frames padded to {seq_len}" for t in texts],
+            )
+        )
+    return checks
+
+
+def bucket_inputs(
+    rng: np.random.Generator, *, count: int, seq_len: int, num_keypoints: int
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from signbart_parity.inputs import KEYPOINT_KINDS, make_keypoints, make_mask
+
+    keypoints, masks, texts = [], [], []
+    for index in range(count):
+        keypoint_kind = KEYPOINT_KINDS[index % len(KEYPOINT_KINDS)]
+        mask_kind = BUCKET_MASK_KINDS[index % len(BUCKET_MASK_KINDS)]
+        keypoints.append(
+            make_keypoints(keypoint_kind, rng, seq_len=seq_len, num_keypoints=num_keypoints)
+        )
+        masks.append(make_mask(mask_kind, rng, seq_len=seq_len))
+        texts.append(f"{keypoint_kind} keypoints, {mask_kind} mask")
+    return np.stack(keypoints), np.stack(masks), texts
+
+
+# ---------------------------------------------------------------- localisation
+
+
+def worst_example(check: Check) -> int:
+    """The failing example with the largest error, preferring one with a valid frame.
+
+    An all-zero mask is avoided when possible: without a delegate (how localisation runs
+    the file) TFLite's builtin kernels treat a fully masked softmax differently.
+    """
+    failing = ~check.example_ok
+    nonempty = check.masks.sum(axis=1) > 0
+    for pool in (failing & nonempty, failing, nonempty, np.ones_like(failing)):
+        if pool.any():
+            return int(np.flatnonzero(pool)[np.argmax(check.example_err[pool])])
+    return 0
+
+
+def localise(model: SignBart, tflite_path: Path, checks: list[Check], quantization: str):
+    """Divergence of the first failing input-dependent check, or None when all pass."""
+    from signbart_parity.divergence import localise_in_file
+
+    order = ("parity", "real-sample parity", "padding", "bucket")
+    failed = [c for name in order for c in checks if c.name == name and not c.passed]
+    if not failed:
+        return None, None
+    check = failed[0]
+    index = worst_example(check)
+    divergence = localise_in_file(
+        model,
+        tflite_path,
+        check.keypoints[index : index + 1],
+        check.masks[index : index + 1],
+        precision=quantization,
+    )
+    where = check.descriptions[index] if index < len(check.descriptions) else f"example {index}"
+    mask = summarise(check.masks[index])
+    return divergence, f"worst failing {check.name} example: {where}; {mask}"
+
+
+# ---------------------------------------------------------------- baseline
+
+
+def contract_changes(baseline: Signature, candidate: Signature) -> list[str]:
+    """Contract differences from the shipped file to the candidate (names, order, shapes,
+    dtypes; the labels count is the output's last dimension)."""
+    changes = baseline.differences(candidate)
+    if baseline.num_labels != candidate.num_labels:
+        changes.append(f"labels count {baseline.num_labels} -> {candidate.num_labels}")
+    return changes
+
+
+def compare_with_baseline(
+    baseline: TFLiteModel,
+    candidate: TFLiteModel,
+    *,
+    real: tuple[np.ndarray, np.ndarray, list[str]] | None,
+    max_flip_rate: float,
+) -> BaselineResult:
+    """Contract changes, then top-1 flips and logit drift on golden-style inputs."""
+    from signbart_parity.golden import golden_inputs
+
+    result = BaselineResult(contract_changes(baseline.signature, candidate.signature))
+    result.max_flip_rate = max_flip_rate
+    same_inputs = (
+        baseline.signature.keypoints.shape[1:] == candidate.signature.keypoints.shape[1:]
+        and baseline.signature.num_labels == candidate.signature.num_labels
+    )
+    if not same_inputs:
+        result.note = "flips not counted: the files take or give differently shaped tensors"
+        return result
+    keypoints, masks, _ = golden_inputs(
+        seq_len=candidate.seq_len, num_keypoints=candidate.signature.num_keypoints
+    )
+    if real is not None and len(real[0]):
+        keypoints = np.concatenate([keypoints, real[0]])
+        masks = np.concatenate([masks, real[1]])
+    old, new = baseline(keypoints, masks), candidate(keypoints, masks)
+    drift = np.abs(new.astype(np.float64) - old)
+    result.examples = len(masks)
+    result.flips = int((old.argmax(-1) != new.argmax(-1)).sum())
+    result.max_drift = float(drift.max())
+    result.mean_drift = float(drift.mean())
+    return result
+
+
+# ---------------------------------------------------------------- report
+
+
+def report_data(
+    *,
+    checks: list[Check],
+    tflite: TFLiteModel,
+    quantization: str,
+    config_path: Path,
+    checkpoint_path: Path,
+    config: SignBartConfig,
+    oracle: tuple[float, float] | None,
+    passed: bool,
+    duration: float,
+) -> dict:
+    """A parity.json dict (schema 1) with one result: this file on the litert runtime."""
+    from signbart_parity.checkpoint import file_sha256
+    from signbart_parity.report import environment
+    from signbart_parity.tolerances import TOLERANCES
+
+    # Error columns and plots are TFLite against PyTorch only; the other checks compare the
+    # file with itself, so they count and can fail the row but are not "errors" of the file.
+    parity = [c for c in checks if c.name in VERSUS_PYTORCH]
+    samples, worst = [], []
+    for check in checks:
+        for index in range(len(check.masks)):
+            mask = check.masks[index]
+            sample = {
+                "abs_err": float(check.example_err[index]),
+                "valid_frames": int(np.asarray(mask).sum()),
+                "mask": summarise(mask),
+                "property": check.name,
+                "passed": bool(check.example_ok[index]),
+            }
+            if check in parity:
+                samples.append(sample)
+            if check in parity or not sample["passed"]:
+                text = check.descriptions[index] if index < len(check.descriptions) else ""
+                verdict = "within the bound" if sample["passed"] else "OUTSIDE the bound"
+                worst.append(sample | {"message": f"{check.name}: {text}: {verdict}"})
+    agreed = sum(round(c.comparison.top1_agreement * c.comparison.examples) for c in parity)
+    compared = sum(c.comparison.examples for c in parity)
+    result = {
+        "seq_len": tflite.seq_len,
+        "quantization": quantization,
+        "runtime": tflite.runtime,
+        "examples": sum(c.comparison.examples for c in checks),
+        "max_abs_err": max((c.comparison.max_abs_err for c in parity), default=0.0),
+        "max_rel_err": max((c.comparison.max_rel_err for c in parity), default=0.0),
+        "top1_agreement": agreed / compared if compared else None,
+        "top1_agreed": agreed,
+        "top1_compared": compared,
+        "checks": {
+            c.name: {"examples": c.comparison.examples, "failed": c.comparison.failing_examples}
+            for c in checks
+        },
+        "passed": passed,
+        "oracle_max_abs_err": oracle[0] if oracle else None,
+        "tflite_oracle_max_abs_err": oracle[1] if oracle else None,
+        "size_bytes": tflite.path.stat().st_size,
+        "samples": samples[:REPORT_SAMPLES],
+        "worst": sorted(worst, key=lambda s: (s["passed"], -s["abs_err"]))[:5],
+    }
+    return {
+        "schema": 1,
+        "passed": passed,
+        "checkpoint": {"path": str(checkpoint_path), "sha256": file_sha256(checkpoint_path)},
+        "config": {
+            "path": str(config_path),
+            "sha256": file_sha256(config_path),
+            "values": config.to_dict(),
+        },
+        "environment": environment(),
+        "tolerances": {quantization: TOLERANCES[quantization].describe()},
+        "results": [result],
+        "conversions": 0,
+        "cache_hits": 0,
+        "duration_s": round(duration, 2),
+    }
+
+
+def oracle_errors(model: SignBart, tflite: TFLiteModel, keypoints, masks) -> tuple[float, float]:
+    """(PyTorch fp32, TFLite) max abs error against the float64 copy of the model."""
+    from signbart_parity.parity import float64_oracle, torch_logits
+
+    exact = torch_logits(float64_oracle(model), keypoints, masks)
+    torch_err = float(np.abs(torch_logits(model, keypoints, masks) - exact).max())
+    tflite_err = float(np.abs(tflite(keypoints, masks) - exact).max())
+    return torch_err, tflite_err
+
+
+# ---------------------------------------------------------------- command
+
+
+def _check_line(check: Check) -> str:
+    c = check.comparison
+    verdict = "PASS" if c.passed else "FAIL"
+    top1 = f", top-1 {c.top1_agreement:.1%}" if "parity" in check.name else ""
+    failing = f", {c.failing_examples} failing" if c.failing_examples else ""
+    return (
+        f"  {check.name:<19} {verdict}  {c.examples:>4} examples, max abs err "
+        f"{c.max_abs_err:.3g} ({c.bound_ratio:.3g}x bound){top1}{failing}"
+    )
+
+
+def verify_command(args: argparse.Namespace, *, progress: Progress) -> int:
+    from signbart_parity.checkpoint import load_signbart_model
+    from signbart_parity.convert import check_quantization
+    from signbart_parity.default_model import resolve_model_paths
+    from signbart_parity.inputs import example_batch
+    from signbart_parity.properties import contract_problems
+    from signbart_parity.runtime import TFLiteModel
+    from signbart_parity.samples import preprocessed_samples, sample_paths
+
+    started = time.perf_counter()
+    if args.examples < 1:
+        raise ParityInputError(f"--examples {args.examples}: pass a positive number of examples.")
+    quantization = check_quantization(args.quantization)
+    # Cheap input checks first, so a bad path fails before PyTorch loads.
+    tflite = TFLiteModel(args.tflite)
+    baseline = TFLiteModel(args.baseline) if args.baseline is not None else None
+    samples = sample_paths(args.samples)
+    config_path, checkpoint_path = resolve_model_paths(args.config, args.checkpoint)
+    model, config = load_signbart_model(config_path, checkpoint_path)
+    problems = contract_problems(tflite.signature, config, batch_size=tflite.batch_size)
+    if problems:
+        raise TFLiteFileError(
+            f"{args.tflite}: the file does not fit {config_path} ({'; '.join(problems)}); "
+            "verify it against the config and checkpoint it was exported from."
+        )
+    seq_len, width = tflite.seq_len, config.min_input_keypoints
+    keypoints, masks, descriptions = example_batch(
+        np.random.default_rng(args.seed), count=args.examples, seq_len=seq_len, num_keypoints=width
+    )
+    real = preprocessed_samples(samples, seq_len=seq_len, num_keypoints=width) if samples else None
+    progress(
+        f"checking {args.tflite} (seq_len {seq_len}, {quantization}) on {len(masks)} generated "
+        f"examples{f' and {len(samples)} real samples' if samples else ''}"
+    )
+    checks = run_checks(
+        model,
+        tflite,
+        quantization=quantization,
+        keypoints=keypoints,
+        masks=masks,
+        descriptions=descriptions,
+        real=real,
+        seed=args.seed,
+    )
+    passed = all(check.passed for check in checks)
+    divergence_text = None
+
+    precision = "fp32" if quantization == "none" else quantization
+    print(f"verify {args.tflite}: seq_len {seq_len}, {precision}, {tflite.signature.describe()}")
+    print(
+        f"  against {checkpoint_path} with {config_path}; tolerance "
+        f"[{tolerance_for(quantization).describe()}]"
+    )
+    for check in checks:
+        print(_check_line(check))
+    if not passed:
+        failing = [check.name for check in checks if not check.passed]
+        print(f"PARITY VIOLATED: failing properties: {', '.join(failing)}")
+        divergence_text = _divergence_text(model, Path(args.tflite), checks, quantization)
+        print(divergence_text)
+        hint = precision_hint(Path(args.tflite), quantization)
+        if hint:
+            print(hint)
+    else:
+        print("parity holds")
+
+    baseline_ok = True
+    if baseline is not None:
+        result = compare_with_baseline(
+            baseline, tflite, real=real, max_flip_rate=args.max_flip_rate
+        )
+        print("\n".join(result.lines(Path(args.baseline))))
+        baseline_ok = result.passed
+        if not baseline_ok:
+            print("BASELINE CHECK FAILED")
+
+    if args.report is not None:
+        from signbart_parity.report import write_report
+
+        oracle = oracle_errors(model, tflite, keypoints, masks) if quantization == "none" else None
+        data = report_data(
+            checks=checks,
+            tflite=tflite,
+            quantization=quantization,
+            config_path=config_path,
+            checkpoint_path=checkpoint_path,
+            config=config,
+            oracle=oracle,
+            passed=passed and baseline_ok,
+            duration=time.perf_counter() - started,
+        )
+        if divergence_text is not None:
+            data["results"][0]["divergence"] = divergence_text
+        paths = write_report(data, args.report)
+        print(f"report: {paths['parity.html']}")
+    return 0 if passed and baseline_ok else 1
+
+
+def precision_hint(path: Path, quantization: str) -> str | None:
+    """A hint when the file's weights suggest another --quantization than the one given."""
+    if quantization != "none":
+        return None
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        dtypes = {np.dtype(d["dtype"]).name for d in Interpreter(str(path)).get_tensor_details()}
+    except (ValueError, RuntimeError):
+        return None
+    if "int8" in dtypes:
+        return "hint: the file holds int8 tensors; pass the --quantization it was exported with."
+    if "float16" in dtypes:
+        return "hint: the file holds float16 tensors; pass --quantization fp16."
+    return None
+
+
+def _divergence_text(model, tflite_path: Path, checks: list[Check], quantization: str) -> str:
+    try:
+        divergence, where = localise(model, tflite_path, checks, quantization)
+    except Exception as exc:  # localisation is a diagnosis; never let it hide the verdict
+        return f"divergence localisation failed ({type(exc).__name__}: {exc})"
+    if divergence is None:
+        return "no input-dependent check failed; divergence not localised"
+    return f"{divergence.summary()} [{where}]"

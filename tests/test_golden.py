@@ -1,0 +1,195 @@
+"""Golden files: create with PyTorch, check a .tflite file against them without PyTorch."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signbart_parity.checkpoint import file_sha256
+from signbart_parity.golden import ARRAYS, GOLDEN_KEYPOINT_KINDS, load_golden
+from signbart_parity.masks import MASK_KINDS
+from tests.helpers import CHECKPOINT, SAMPLE, TouchOnUnpickle
+from tests.tflite_files import MODEL_ARGS, broken, genuine, one_error_line, run_cli
+
+GENERATED_ROWS = len(GOLDEN_KEYPOINT_KINDS) * len(MASK_KINDS)
+
+
+@pytest.fixture(scope="module")
+def golden16(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("golden") / "golden-16.npz"
+    done = run_cli(
+        "golden",
+        "create",
+        *MODEL_ARGS,
+        "--seq-len",
+        "16",
+        "--output",
+        str(path),
+        "--samples",
+        str(SAMPLE),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{GENERATED_ROWS + 1} rows ({GENERATED_ROWS} generated, 1 real)" in done.stdout
+    return path
+
+
+def test_golden_file_is_plain_arrays_with_documented_metadata(golden16: Path) -> None:
+    with np.load(golden16, allow_pickle=False) as npz:  # no pickles needed to read it
+        assert sorted(npz.files) == sorted(ARRAYS)
+        assert npz["keypoints"].shape == (GENERATED_ROWS + 1, 16, 90, 2)
+        assert npz["keypoints"].dtype == np.float32
+        assert npz["attention_mask"].dtype == np.int64
+        assert npz["logits"].shape == (GENERATED_ROWS + 1, 10)
+        metadata = json.loads(str(npz["metadata"][0]))
+    assert metadata["checkpoint"]["sha256"] == file_sha256(CHECKPOINT)
+    assert metadata["config"]["values"]["num_labels"] == 10
+    assert metadata["seq_len"] == 16 and metadata["generated_rows"] == GENERATED_ROWS
+    assert set(metadata["versions"]) >= {"torch", "litert-torch", "numpy"}
+    golden = load_golden(golden16)
+    assert golden.descriptions[0] == f"{GOLDEN_KEYPOINT_KINDS[0]} keypoints, {MASK_KINDS[0]} mask"
+    assert golden.descriptions[-1].startswith(f"real sample {SAMPLE.name}")
+    assert {int(m.sum()) for m in golden.attention_mask[: len(MASK_KINDS)]} >= {0, 16}
+
+
+def test_golden_create_is_reproducible(golden16: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again.npz"
+    done = run_cli(
+        "golden",
+        "create",
+        *MODEL_ARGS,
+        "--seq-len",
+        "16",
+        "--output",
+        str(again),
+        "--samples",
+        str(SAMPLE),
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = load_golden(golden16), load_golden(again)
+    np.testing.assert_array_equal(first.keypoints, second.keypoints)
+    np.testing.assert_array_equal(first.logits, second.logits)
+
+
+@pytest.mark.slow
+def test_genuine_exports_pass_the_golden_check(golden16: Path) -> None:
+    done = run_cli("golden", "check", "--tflite", str(genuine()), "--golden", str(golden16))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "parity holds" in done.stdout
+    int8 = str(genuine(quantization="dynamic-int8"))
+    done = run_cli(
+        "golden",
+        "check",
+        "--tflite",
+        int8,
+        "--golden",
+        str(golden16),
+        "--quantization",
+        "dynamic-int8",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The int8 file is far outside the fp32 bound: the precision matters.
+    assert run_cli("golden", "check", "--tflite", int8, "--golden", str(golden16)).returncode == 1
+
+
+@pytest.mark.slow
+def test_broken_export_fails_the_golden_check_naming_rows(golden16: Path) -> None:
+    done = run_cli(
+        "golden", "check", "--tflite", str(broken("last-frame-pooling")), "--golden", str(golden16)
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "PARITY VIOLATED" in done.stdout and "right-padded mask: max abs err" in done.stdout
+
+
+@pytest.mark.slow
+def test_golden_check_runs_without_pytorch(golden16: Path) -> None:
+    import subprocess
+
+    script = (
+        "import sys; sys.modules['torch'] = None; sys.modules['litert_torch'] = None\n"
+        "from signbart_parity.cli import main\n"
+        f"sys.exit(main(['golden', 'check', '--tflite', {str(genuine())!r}, "
+        f"'--golden', {str(golden16)!r}]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "parity holds" in done.stdout
+
+
+@pytest.mark.slow
+def test_golden_of_another_seq_len_exits_2(golden16: Path) -> None:
+    line = one_error_line(
+        run_cli("golden", "check", "--tflite", str(genuine(seq_len=8)), "--golden", str(golden16))
+    )
+    assert "seq_len 8" in line and "made with 16" in line
+
+
+# ---------------------------------------------------------------- bad input: exit 2
+
+
+def _bad_golden(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / "bad.npz"
+    if kind == "text":
+        path.write_text("not an archive")
+    elif kind == "missing-arrays":
+        with open(path, "wb") as handle:
+            np.savez(handle, keypoints=np.zeros(3))
+    elif kind == "pickled-object":
+        arrays = {name: np.zeros(1) for name in ARRAYS}
+        arrays["metadata"] = np.array([TouchOnUnpickle(tmp_path / "pwned")], dtype=object)
+        with open(path, "wb") as handle:
+            np.savez(handle, **arrays)
+    elif kind == "truncated":
+        with open(path, "wb") as handle:
+            np.savez(handle, **{name: np.zeros(100) for name in ARRAYS})
+        path.write_bytes(path.read_bytes()[:200])
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind", ["absent", "text", "missing-arrays", "pickled-object", "truncated"]
+)
+def test_bad_golden_file_exits_2_without_unpickling(tmp_path: Path, kind: str) -> None:
+    path = _bad_golden(tmp_path, kind)
+    tflite = tmp_path / "unused.tflite"
+    line = one_error_line(
+        run_cli("golden", "check", "--tflite", str(tflite), "--golden", str(path))
+    )
+    assert str(path) in line
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (("--seq-len", "0"), "seq_len 0 is outside 1..256"),
+        (("--seq-len", "300"), "seq_len 300 is outside 1..256"),
+        (("--seq-len", "16", "--samples", "no/such.pkl"), "no/such.pkl: sample path not found"),
+    ],
+)
+def test_golden_create_bad_input_exits_2(tmp_path: Path, args, expected: str) -> None:
+    output = tmp_path / "g.npz"
+    line = one_error_line(run_cli("golden", "create", *MODEL_ARGS, *args, "--output", str(output)))
+    assert expected in line
+    assert not output.exists()
+
+
+def test_golden_create_missing_checkpoint_exits_2(tmp_path: Path) -> None:
+    line = one_error_line(
+        run_cli(
+            "golden",
+            "create",
+            "--checkpoint",
+            str(tmp_path / "x.pth"),
+            "--seq-len",
+            "8",
+            "--output",
+            str(tmp_path / "g.npz"),
+        )
+    )
+    assert "x.pth: checkpoint file not found" in line

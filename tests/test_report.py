@@ -1,0 +1,301 @@
+"""parity.md / parity.html rendering, shard merging, and the ``report merge`` command."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signbart_parity import report
+from signbart_parity.cli import main
+from signbart_parity.masks import MASK_KINDS, mask_patterns, summarise
+
+CHROMIUM = next(
+    (shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name)), None
+)
+
+
+def fake_result(seq_len: int, quantization: str, runtime: str, *, fail: bool = False) -> dict:
+    """A result shaped like the plugin's, with plausible per-example errors."""
+    rng = np.random.default_rng(seq_len * 7 + len(quantization) + len(runtime))
+    base = 5e-7 if quantization == "none" else 1e-2
+    samples = []
+    for index in range(60):
+        mask = mask_patterns(seq_len)[MASK_KINDS[index % len(MASK_KINDS)]]
+        failed = fail and index % 5 == 0
+        err = 0.4 if failed else float(base * 10 ** rng.normal(0, 0.4))
+        samples.append(
+            {
+                "abs_err": err,
+                "valid_frames": int(mask.sum()),
+                "mask": summarise(mask),
+                "property": ("parity", "padding", "determinism")[index % 3],
+                "passed": not failed,
+            }
+        )
+    worst = sorted(samples, key=lambda s: -s["abs_err"])[:5]
+    fp32 = quantization == "none"
+    return {
+        "seq_len": seq_len,
+        "quantization": quantization,
+        "runtime": runtime,
+        "examples": len(samples),
+        "max_abs_err": max(s["abs_err"] for s in samples),
+        "max_rel_err": 1e-5,
+        "top1_agreement": 0.9 if fail else 1.0,
+        "passed": not fail,
+        "oracle_max_abs_err": 4e-7 if fp32 else None,
+        "tflite_oracle_max_abs_err": 5e-7 if fp32 else None,
+        "size_bytes": 2_960_000 if fp32 else 920_000,
+        "samples": samples,
+        "worst": [
+            {
+                "abs_err": w["abs_err"],
+                "mask": w["mask"],
+                "property": w["property"],
+                "message": "PARITY VIOLATED: worst example",
+            }
+            for w in worst
+        ],
+    }
+
+
+def fake_report(results: list[dict], *, conversions: int = 3, duration: float = 30.0) -> dict:
+    return {
+        "schema": 1,
+        "passed": all(r["passed"] for r in results),
+        "checkpoint": {"path": "state_dict.pth", "sha256": "ab" * 32},
+        "config": {"path": "config.yaml", "sha256": "cd" * 32, "values": {"d_model": 144}},
+        "environment": {"python": "3.12", "torch": "2.13.0+cpu", "numpy": "2.4"},
+        "tolerances": {"none": "|diff| <= 1e-4 + 1e-4*|torch|"},
+        "results": results,
+        "conversions": conversions,
+        "cache_hits": 1,
+        "duration_s": duration,
+    }
+
+
+ALL_RESULTS = [
+    ("none", "litert", 16),
+    ("dynamic-int8", "litert", 16),
+    ("none", "litert", 64),
+    ("none", "tensorflow", 64),
+    ("dynamic-int8", "litert", 64),
+]
+
+
+@pytest.fixture
+def single_run() -> dict:
+    results = [fake_result(t, q, r, fail=(r == "tensorflow")) for q, r, t in ALL_RESULTS]
+    return fake_report(sorted(results, key=report.result_key), conversions=4, duration=40.0)
+
+
+@pytest.fixture
+def written(tmp_path: Path, single_run: dict, monkeypatch) -> Path:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    report.write_report(single_run, tmp_path / "out")
+    return tmp_path / "out"
+
+
+def test_write_report_writes_the_three_files(written: Path, single_run: dict) -> None:
+    assert sorted(p.name for p in written.iterdir()) == sorted(report.REPORT_FILES)
+    assert json.loads((written / "parity.json").read_text()) == single_run
+    assert not list(written.glob(".*partial"))
+
+
+def test_markdown_has_one_row_per_result_and_the_versions(written: Path) -> None:
+    markdown = (written / "parity.md").read_text()
+    rows = [line for line in markdown.splitlines() if re.match(r"\| \d+ \|", line)]
+    assert len(rows) == len(ALL_RESULTS)
+    assert rows[0].startswith("| 16 | fp32 | litert | 60 |")
+    assert "**FAIL**" in markdown and "FAIL: 4/5 configurations pass" in markdown
+    assert "4.00e-07 / 5.00e-07" in markdown  # the float64-oracle baseline
+    assert "versions: python 3.12, torch 2.13.0+cpu" in markdown
+
+
+def test_markdown_is_appended_to_the_github_step_summary(
+    tmp_path: Path, single_run: dict, monkeypatch
+) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    report.write_report(single_run, tmp_path / "out")
+    text = summary.read_text()
+    assert text.startswith("earlier step\n") and "SignBart TFLite parity" in text
+
+
+def test_html_is_self_contained(written: Path) -> None:
+    page = (written / "parity.html").read_text()
+    for forbidden in ("http://", "https://", "<script", "<link", "src=", "@import"):
+        assert forbidden not in page, f"parity.html contains {forbidden!r}"
+    assert page.count('<svg class="plot histogram"') == len(ALL_RESULTS)
+    assert page.count('<svg class="plot scatter"') == 1
+
+
+def test_merged_shards_equal_the_single_run(single_run: dict) -> None:
+    """CI-matrix shards: disjoint targets."""
+    shard_a = fake_report([single_run["results"][i] for i in (3, 0)], conversions=1, duration=25)
+    shard_b = fake_report([single_run["results"][i] for i in (4, 1, 2)], conversions=3, duration=15)
+    merged = report.merge_reports([shard_b, shard_a])
+    assert merged["results"] == single_run["results"]
+    assert merged["passed"] is False
+    assert merged["conversions"] == 4 and merged["cache_hits"] == 2
+    assert merged["duration_s"] == 25  # documented: the slowest shard (shards run in parallel)
+    assert merged["shard_durations_s"] == [15, 25]
+    assert (
+        report.render_markdown(merged).splitlines()[4:]
+        == report.render_markdown(single_run).splitlines()[4:]
+    )
+
+
+def _split_row(row: dict, at: int) -> tuple[dict, dict]:
+    """One target's row as two xdist workers would have recorded it."""
+    halves = []
+    for samples in (row["samples"][:at], row["samples"][at:]):
+        half = copy.deepcopy(row)
+        half["samples"] = samples
+        half["examples"] = len(samples)
+        half["max_abs_err"] = max(s["abs_err"] for s in samples)
+        half["passed"] = all(s["passed"] for s in samples)
+        half["worst"] = [
+            w for w in row["worst"] if any(w["abs_err"] == s["abs_err"] for s in samples)
+        ]
+        halves.append(half)
+    return halves[0], halves[1]
+
+
+def test_workers_rows_of_one_target_combine_into_the_single_runs_row(single_run: dict) -> None:
+    """pytest-xdist workers: every worker holds rows for the same targets."""
+    results = single_run["results"]
+    index = next(i for i, r in enumerate(results) if r["runtime"] == "tensorflow")
+    tensorflow_row = results[index]
+    first, second = _split_row(tensorflow_row, 13)
+    others = [r for r in results if r is not tensorflow_row]
+    shard_a = fake_report(others[:3] + [first], conversions=2)
+    shard_b = fake_report([second] + others[3:], conversions=2)
+    merged = report.merge_reports([shard_a, shard_b])
+    assert [report.result_key(r) for r in merged["results"]] == [
+        report.result_key(r) for r in single_run["results"]
+    ]
+    combined = merged["results"][index]
+    for key in ("examples", "max_abs_err", "passed", "samples", "worst", "size_bytes"):
+        assert combined[key] == tensorflow_row[key], key
+    assert merged["passed"] is False
+
+
+def test_merge_refuses_shards_of_another_checkpoint(single_run: dict) -> None:
+    other = copy.deepcopy(single_run)
+    other["checkpoint"]["sha256"] = "ef" * 32
+    with pytest.raises(report.ReportError, match="checkpoint"):
+        report.merge_reports([single_run, other])
+    with pytest.raises(report.ReportError, match="no reports"):
+        report.merge_reports([])
+
+
+def test_report_merge_command(tmp_path: Path, single_run: dict, capsys) -> None:
+    paths = []
+    for index, part in enumerate((single_run["results"][:2], single_run["results"][2:])):
+        path = tmp_path / f"shard{index}" / "parity.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps(fake_report(part, conversions=2, duration=20)))
+        paths.append(str(path))
+    code = main(["report", "merge", *paths, "--output", str(tmp_path / "merged")])
+    assert code == 1  # the merged run failed (the tensorflow result); files are still written
+    merged = json.loads((tmp_path / "merged" / "parity.json").read_text())
+    assert merged["results"] == single_run["results"]
+    assert (tmp_path / "merged" / "parity.html").is_file()
+    assert "merged 2 reports" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", [None, "not json {", '{"schema": 1}', "[1, 2]"])
+def test_report_merge_bad_input_exits_2_with_one_line(
+    tmp_path: Path, content: str | None, capsys
+) -> None:
+    bad = tmp_path / "parity.json"
+    if content is not None:
+        bad.write_text(content)
+    code = main(["report", "merge", str(bad), "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert str(bad) in err
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- headless browser
+
+
+def _png_pixels(png: bytes) -> tuple[int, int, bytes]:
+    """(width, height, zlib-inflated scanlines) of a PNG, read with the standard library."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    position, width, height, data = 8, 0, 0, b""
+    while position < len(png):
+        (length,) = struct.unpack(">I", png[position : position + 4])
+        kind = png[position + 4 : position + 8]
+        chunk = png[position + 8 : position + 8 + length]
+        if kind == b"IHDR":
+            width, height = struct.unpack(">II", chunk[:8])
+        elif kind == b"IDAT":
+            data += chunk
+        position += 12 + length
+    return width, height, zlib.decompress(data)
+
+
+def _chromium(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, timeout=120, check=False)
+
+
+def test_html_renders_in_headless_chromium(written: Path, tmp_path: Path) -> None:
+    if CHROMIUM is None:
+        # CI installs chromium and sets this, so there the test can never be skipped.
+        if os.environ.get("SIGNBART_PARITY_REQUIRE_CHROMIUM"):
+            pytest.fail("chromium is required here but not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    url = (written / "parity.html").resolve().as_uri()
+    shot = tmp_path / "shot.png"
+    done = _chromium(f"--screenshot={shot}", "--window-size=1200,1600", url, tmp_path=tmp_path)
+    assert shot.is_file(), done.stderr.decode(errors="replace")[-2000:]
+    width, height, scanlines = _png_pixels(shot.read_bytes())
+    assert (width, height) == (1200, 1600)
+    # A blank page filters to (almost) all-zero scanlines; a drawn one does not.
+    nonzero = sum(1 for byte in scanlines[::97] if byte)
+    assert nonzero / len(scanlines[::97]) > 0.01, "the screenshot is blank"
+    try:
+        from PIL import Image
+    except ImportError:
+        pass
+    else:
+        with Image.open(shot) as image:
+            colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+        counts = {colour: count for count, colour in colours}
+        non_white = sum(count for colour, count in counts.items() if colour != (255, 255, 255))
+        assert non_white > 0.02 * width * height
+        fp32_blue = (0x32, 0x66, 0xC8)
+        assert counts.get(fp32_blue, 0) > 200, "the fp32 histogram bars are not visible"
+
+    dom = _chromium("--dump-dom", url, tmp_path=tmp_path).stdout.decode()
+    assert dom.count('class="plot histogram"') == len(ALL_RESULTS)
+    assert 'class="plot scatter"' in dom
+    assert dom.count("<circle") >= 60 * len(ALL_RESULTS)
+    assert "<table>" in dom and ">FAIL<" in dom and "right-padded" in dom

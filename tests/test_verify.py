@@ -1,0 +1,238 @@
+"""``signbart-parity verify``: genuine exports pass, broken ones fail with the reason."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from signbart_parity.signature import Signature, TensorSpec
+from signbart_parity.verify import compare_with_baseline, contract_changes
+from tests.helpers import CHECKPOINT, CONFIG, SAMPLE, write_config
+from tests.tflite_files import (
+    FAULT_STAGES,
+    MODEL_ARGS,
+    broken,
+    genuine,
+    one_error_line,
+    run_cli,
+    run_main,
+)
+
+VERIFY = ("verify", *MODEL_ARGS)
+
+
+@pytest.mark.slow
+def test_genuine_fp32_export_passes_and_writes_a_report(tmp_path: Path) -> None:
+    done = run_cli(
+        *VERIFY,
+        "--tflite",
+        str(genuine()),
+        "--samples",
+        str(SAMPLE.parent),
+        "--examples",
+        "36",
+        "--report",
+        str(tmp_path / "report"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "parity holds" in done.stdout
+    for name in ("parity", "real-sample parity", "padding", "determinism", "bucket"):
+        assert re.search(rf"^  {name} +PASS", done.stdout, re.M), (name, done.stdout)
+    data = json.loads((tmp_path / "report" / "parity.json").read_text())
+    assert data["passed"] is True and data["schema"] == 1
+    (result,) = data["results"]
+    assert (result["seq_len"], result["quantization"], result["runtime"]) == (16, "none", "litert")
+    assert result["oracle_max_abs_err"] < 1e-4 and result["tflite_oracle_max_abs_err"] < 1e-4
+    # Plotted samples are TFLite against PyTorch; every property is tallied in "checks".
+    assert {s["property"] for s in result["samples"]} == {"parity", "real-sample parity"}
+    assert set(result["checks"]) == {
+        "parity",
+        "real-sample parity",
+        "padding",
+        "determinism",
+        "bucket",
+    }
+    assert all(
+        tally["examples"] > 0 and tally["failed"] == 0 for tally in result["checks"].values()
+    )
+    assert result["top1_compared"] == 37 and result["top1_agreed"] == 37
+    assert (tmp_path / "report" / "parity.html").is_file()
+
+
+@pytest.mark.slow
+def test_genuine_dynamic_int8_export_passes(capsys) -> None:
+    done = run_main(
+        capsys,
+        *VERIFY,
+        "--tflite",
+        str(genuine(quantization="dynamic-int8")),
+        "--quantization",
+        "dynamic-int8",
+        "--examples",
+        "36",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "parity holds" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", sorted(FAULT_STAGES))
+def test_broken_export_fails_naming_the_property_and_the_stage(fault: str, capsys) -> None:
+    done = run_main(capsys, *VERIFY, "--tflite", str(broken(fault)), "--examples", "36")
+    assert done.returncode == 1, done.stdout + done.stderr
+    failing = re.search(r"^PARITY VIOLATED: failing properties: (.+)$", done.stdout, re.M)
+    assert failing, done.stdout
+    assert "parity" in failing.group(1).split(", ")
+    stage = re.search(r"^first divergence: (\w+) \(", done.stdout, re.M)
+    assert stage, done.stdout
+    assert stage.group(1) == FAULT_STAGES[fault], done.stdout
+
+
+@pytest.mark.slow
+def test_report_of_a_broken_export_carries_the_divergence(tmp_path: Path) -> None:
+    done = run_cli(
+        *VERIFY,
+        "--tflite",
+        str(broken("inverted-mask")),
+        "--examples",
+        "12",
+        "--report",
+        str(tmp_path),
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    (result,) = json.loads((tmp_path / "parity.json").read_text())["results"]
+    assert result["passed"] is False
+    assert result["divergence"].startswith("first divergence: encoder_layer_0 (")
+    assert any(not sample["passed"] for sample in result["samples"])
+    assert "first divergence: encoder_layer_0" in (tmp_path / "parity.md").read_text()
+    assert "first divergence: encoder_layer_0" in (tmp_path / "parity.html").read_text()
+
+
+@pytest.mark.slow
+def test_baseline_with_another_seq_len_is_a_contract_change() -> None:
+    done = run_cli(
+        *VERIFY,
+        "--tflite",
+        str(genuine()),
+        "--baseline",
+        str(genuine(seq_len=8)),
+        "--examples",
+        "12",
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "parity holds" in done.stdout
+    assert "CONTRACT CHANGED: input 0:" in done.stdout and "[1, 8, 90, 2] ->" in done.stdout
+    assert "BASELINE CHECK FAILED" in done.stdout
+
+
+@pytest.mark.slow
+def test_baseline_flips_are_counted_and_limited_by_max_flip_rate() -> None:
+    from signbart_parity.runtime import TFLiteModel
+
+    shipped = TFLiteModel(genuine())
+    same = compare_with_baseline(shipped, TFLiteModel(genuine()), real=None, max_flip_rate=0.0)
+    assert same.passed and same.flips == 0 and same.max_drift == 0.0 and same.examples == 24
+
+    candidate = TFLiteModel(broken("last-frame-pooling"))
+    strict = compare_with_baseline(shipped, candidate, real=None, max_flip_rate=0.0)
+    assert not strict.contract_changes and strict.flips > 0 and not strict.passed
+    lenient = compare_with_baseline(shipped, candidate, real=None, max_flip_rate=1.0)
+    assert lenient.passed
+
+
+@pytest.mark.slow
+def test_baseline_cli_reports_flips() -> None:
+    done = run_cli(
+        *VERIFY,
+        "--tflite",
+        str(genuine(quantization="dynamic-int8")),
+        "--quantization",
+        "dynamic-int8",
+        "--baseline",
+        str(genuine()),
+        "--examples",
+        "12",
+        "--max-flip-rate",
+        "0.5",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^  \d+/24 predictions flip \(", done.stdout, re.M), done.stdout
+    assert "contract unchanged" in done.stdout
+
+
+def _signature(seq_len: int = 16, labels: int = 10) -> Signature:
+    return Signature(
+        inputs=(
+            TensorSpec("serving_default_args_0", (1, seq_len, 90, 2), "float32"),
+            TensorSpec("serving_default_args_1", (1, seq_len), "int32"),
+        ),
+        outputs=(TensorSpec("serving_default_output_0_output", (1, labels), "float32"),),
+    )
+
+
+def test_contract_changes_name_the_labels_count() -> None:
+    assert contract_changes(_signature(), _signature()) == []
+    changes = contract_changes(_signature(), _signature(labels=12))
+    assert "labels count 10 -> 12" in changes
+    assert any(change.startswith("output 0:") for change in changes)
+
+
+# ---------------------------------------------------------------- bad input: exit 2
+
+
+def test_missing_tflite_exits_2(tmp_path: Path) -> None:
+    line = one_error_line(run_cli(*VERIFY, "--tflite", str(tmp_path / "nope.tflite")))
+    assert "nope.tflite" in line and "not found" in line
+
+
+def test_non_tflite_file_exits_2(tmp_path: Path) -> None:
+    fake = tmp_path / "model.tflite"
+    fake.write_text("this is not a flatbuffer\n" * 4)
+    line = one_error_line(run_cli(*VERIFY, "--tflite", str(fake)))
+    assert "model.tflite" in line and "not a TFLite model" in line
+
+
+@pytest.mark.slow
+def test_file_for_another_config_exits_2(tmp_path: Path) -> None:
+    import torch
+
+    from signbart_parity.config import load_config
+    from signbart_parity.model import SignBart
+
+    config_path = write_config(tmp_path, num_labels=12)
+    checkpoint = tmp_path / "twelve.pth"
+    torch.save(SignBart(load_config(config_path)).state_dict(), checkpoint)
+    done = run_cli(
+        "verify",
+        "--config",
+        str(config_path),
+        "--checkpoint",
+        str(checkpoint),
+        "--tflite",
+        str(genuine()),
+    )
+    line = one_error_line(done)
+    assert "does not fit" in line and "logits shape is [1, 10], the config implies [1, 12]" in line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (("--samples", "no/such/folder"), "no/such/folder: sample path not found"),
+        (("--baseline", "no/such.tflite"), "no/such.tflite: .tflite file not found"),
+        (("--checkpoint", "no/such.pth"), "no/such.pth: checkpoint file not found"),
+        (("--config", "no/such.yaml"), "no/such.yaml: config file not found"),
+    ],
+)
+def test_missing_paths_exit_2(args: tuple[str, ...], expected: str) -> None:
+    options = ["--config", str(CONFIG), "--checkpoint", str(CHECKPOINT)]
+    flag = args[0]
+    if flag in options:
+        options[options.index(flag) + 1] = args[1]
+        args = ()
+    line = one_error_line(run_cli("verify", *options, "--tflite", str(genuine()), *args))
+    assert expected in line
