@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock
 
 from signbart_parity.checkpoint import file_sha256
+from signbart_parity.convert import RECIPE_VERSION
 from signbart_parity.fileio import write_json_atomic
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class ExportRequest:
             "batch_size": self.batch_size,
             "calibration": self.calibration,
             "toolchain": toolchain_versions(),
+            "recipe": RECIPE_VERSION,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

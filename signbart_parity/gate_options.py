@@ -43,7 +43,8 @@ def options_from_pytest(config: pytest.Config) -> GateOptions:
             f"--seq-lens: {too_long[0]} exceeds max_position_embeddings "
             f"{model_config.max_position_embeddings} in {config_path}; choose shorter lengths."
         )
-    samples = config.getoption("--parity-samples") or (bundled_sample(),)
+    given = config.getoption("--parity-samples")
+    samples = given or (bundled_sample(),)
     for sample in samples:
         if not sample.exists():
             raise pytest.UsageError(f"--parity-samples: {sample}: not found.")
@@ -57,6 +58,7 @@ def options_from_pytest(config: pytest.Config) -> GateOptions:
         cache_dir=cache,
         report_dir=config.getoption("--parity-report"),
         samples=tuple(samples),
+        samples_given=bool(given),
     )
 
 

@@ -6,12 +6,9 @@ property tests; ``results()`` becomes ``parity.json``.
 
 from __future__ import annotations
 
-import platform
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +19,8 @@ from signbart_parity.compare import Comparison
 from signbart_parity.tolerances import TOLERANCES
 
 MAX_SAMPLES_PER_ROW = 500
+# Properties comparing TFLite with PyTorch; the others compare TFLite with itself.
+VERSUS_PYTORCH = ("parity", "real-sample")
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,7 @@ class GateOptions:
     cache_dir: Path
     report_dir: Path | None
     samples: tuple[Path, ...]
+    samples_given: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,11 @@ class Row:
     passed: bool = True
     max_abs_err: float = 0.0
     max_rel_err: float = 0.0
-    top1_agree: int = 0
-    top1_total: int = 0
+    top1_agreed: int = 0
+    top1_compared: int = 0
     oracle_max_abs_err: float | None = None
     tflite_oracle_max_abs_err: float | None = None
+    checks: dict = field(default_factory=dict)
     samples: list = field(default_factory=list)
     worst: list = field(default_factory=list)
 
@@ -86,17 +87,13 @@ class GateSession:
     def _export(self, seq_len: int, quantization: str) -> Path:
         from signbart_parity.convert import export_fp32, quantize_file
 
-        calibration = None
-        if quantization == "static-int8":
-            from signbart_parity.commands import calibration_inputs
-
-            calibration = calibration_inputs(self.config, seq_len)
+        calibration = self._calibration(seq_len) if quantization == "static-int8" else None
         request = ExportRequest(
             fingerprint=self._fingerprint,
             config=self.config.to_dict(),
             seq_len=seq_len,
             quantization=quantization,
-            calibration="real-like generated, 32 sequences, seed 0" if calibration else "",
+            calibration=str(calibration.to_dict()) if calibration else "",
         )
         if quantization == "none":
             return self.cache.get(
@@ -106,9 +103,23 @@ class GateSession:
         return self.cache.get(
             request,
             lambda path: quantize_file(
-                fp32, output=path, quantization=quantization, calibration=calibration
+                fp32,
+                output=path,
+                quantization=quantization,
+                calibration=calibration.inputs if calibration else None,
             ),
         )
+
+    def _calibration(self, seq_len: int):
+        """Static-int8 calibration: the user's --parity-samples if given, else generated.
+
+        The bundled sample alone (one sequence) is too few to calibrate on.
+        """
+        from signbart_parity.calibration import calibration_set
+        from signbart_parity.samples import sample_paths
+
+        given = sample_paths(self.options.samples) if self.options.samples_given else []
+        return calibration_set(self.config, seq_len, samples=given)
 
     def tflite(self, target: Target):
         from signbart_parity.runtime import TFLiteModel
@@ -129,22 +140,16 @@ class GateSession:
         oracle_err: float | None = None,
         tflite_oracle_err: float | None = None,
     ) -> None:
+        """Add one checked example. Only TFLite-vs-PyTorch properties feed the error
+        columns and plots; the others (TFLite against itself) count and can fail the row."""
+        from signbart_parity.masks import summarise
+
         row = self._rows[target]
         row.examples += comparison.examples
         row.passed &= comparison.passed
-        row.max_abs_err = max(row.max_abs_err, comparison.max_abs_err)
-        row.max_rel_err = max(row.max_rel_err, comparison.max_rel_err)
-        if prop == "parity":
-            row.top1_agree += round(comparison.top1_agreement * comparison.examples)
-            row.top1_total += comparison.examples
-        if oracle_err is not None:
-            row.oracle_max_abs_err = max(row.oracle_max_abs_err or 0.0, oracle_err)
-        if tflite_oracle_err is not None:
-            row.tflite_oracle_max_abs_err = max(
-                row.tflite_oracle_max_abs_err or 0.0, tflite_oracle_err
-            )
-        from signbart_parity.masks import summarise
-
+        tally = row.checks.setdefault(prop, {"examples": 0, "failed": 0})
+        tally["examples"] += comparison.examples
+        tally["failed"] += comparison.failing_examples
         mask = np.asarray(masks)[0]
         sample = {
             "abs_err": comparison.max_abs_err,
@@ -153,12 +158,26 @@ class GateSession:
             "property": prop,
             "passed": comparison.passed,
         }
-        if len(row.samples) < MAX_SAMPLES_PER_ROW:
-            row.samples.append(sample)
-        row.worst.append(sample | {"message": comparison.message()})
-        row.worst = sorted(row.worst, key=lambda s: -s["abs_err"])[:5]
+        if prop in VERSUS_PYTORCH:
+            row.max_abs_err = max(row.max_abs_err, comparison.max_abs_err)
+            row.max_rel_err = max(row.max_rel_err, comparison.max_rel_err)
+            row.top1_agreed += round(comparison.top1_agreement * comparison.examples)
+            row.top1_compared += comparison.examples
+            if oracle_err is not None:
+                row.oracle_max_abs_err = max(row.oracle_max_abs_err or 0.0, oracle_err)
+            if tflite_oracle_err is not None:
+                row.tflite_oracle_max_abs_err = max(
+                    row.tflite_oracle_max_abs_err or 0.0, tflite_oracle_err
+                )
+            if len(row.samples) < MAX_SAMPLES_PER_ROW:
+                row.samples.append(sample)
+        if prop in VERSUS_PYTORCH or not comparison.passed:
+            row.worst.append(sample | {"message": comparison.message()})
+            row.worst = sorted(row.worst, key=lambda s: (s["passed"], -s["abs_err"]))[:5]
 
     def results(self) -> dict:
+        from signbart_parity.report import environment as report_environment
+
         rows = []
         for target in sorted(self._rows, key=lambda t: (t.seq_len, t.quantization, t.runtime)):
             row = self._rows[target]
@@ -171,7 +190,12 @@ class GateSession:
                     "examples": row.examples,
                     "max_abs_err": row.max_abs_err,
                     "max_rel_err": row.max_rel_err,
-                    "top1_agreement": row.top1_agree / row.top1_total if row.top1_total else None,
+                    "top1_agreement": (
+                        row.top1_agreed / row.top1_compared if row.top1_compared else None
+                    ),
+                    "top1_agreed": row.top1_agreed,
+                    "top1_compared": row.top1_compared,
+                    "checks": row.checks,
                     "passed": row.passed,
                     "oracle_max_abs_err": row.oracle_max_abs_err,
                     "tflite_oracle_max_abs_err": row.tflite_oracle_max_abs_err,
@@ -192,28 +216,10 @@ class GateSession:
                 "sha256": file_sha256(self.options.config),
                 "values": self.config.to_dict(),
             },
-            "environment": environment(),
+            "environment": report_environment(),
             "tolerances": {name: tol.describe() for name, tol in TOLERANCES.items()},
             "results": rows,
             "conversions": self.cache.stats.conversions,
             "cache_hits": self.cache.stats.hits,
             "duration_s": round(time.perf_counter() - self.started, 2),
         }
-
-
-def environment() -> dict[str, str]:
-    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for package in (
-        "torch",
-        "litert-torch",
-        "ai-edge-litert",
-        "ai-edge-quantizer",
-        "tensorflow-cpu",
-        "numpy",
-        "hypothesis",
-    ):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions

@@ -10,6 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from signbart_parity.profiles import default_profile, register_profiles
+
+# Registered at import: hypothesis picks the profile in its pytest_configure, before any
+# conftest of a repo that runs the gate with --pyargs would be read.
+register_profiles()
+
 DEFAULT_SEQ_LENS = "16,64"
 DEFAULT_QUANTIZATIONS = "none,dynamic-int8"
 DEFAULT_RUNTIMES = "litert"
@@ -107,6 +113,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     from signbart_parity.gate_options import options_from_pytest
 
+    if config.getoption("hypothesis_profile", None) is None:
+        from hypothesis import settings
+
+        settings.load_profile(default_profile())
     config.addinivalue_line("markers", "slow: converts models or runs many examples")
     config.addinivalue_line("markers", "parity: a release-gate property of the converted file")
     config.stash[_OPTIONS] = options_from_pytest(config)
@@ -119,7 +129,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "parity_target" in metafunc.fixturenames:
         metafunc.parametrize("parity_target", targets(options), ids=str, scope="session")
     if "parity_bucket" in metafunc.fixturenames:
-        metafunc.parametrize("parity_bucket", bucket_pairs(options), ids=str, scope="session")
+        pairs = bucket_pairs(options) or [
+            pytest.param(None, marks=pytest.mark.skip(reason="needs two --seq-lens to compare"))
+        ]
+        metafunc.parametrize("parity_bucket", pairs, ids=_pair_id, scope="session")
+
+
+def _pair_id(pair) -> str:
+    return "no pair" if pair is None else f"{pair[0].seq_len} in {pair[1]}"
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -155,8 +172,8 @@ def parity_export_source(parity_model):
 @pytest.fixture(scope="session")
 def parity_session(pytestconfig, parity_options, parity_model, parity_export_source):
     """The ``GateSession``: exports per (seq_len, quantization) and the recorded results."""
-    from signbart_parity.gate_session import GateSession
     from signbart_parity.gate_options import register_session
+    from signbart_parity.gate_session import GateSession
 
     model, config = parity_model
     session = GateSession(parity_options, model, config, export_model=parity_export_source)

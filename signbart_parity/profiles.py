@@ -37,9 +37,3 @@ def default_profile() -> str:
     if os.environ.get(PROFILE_ENV):
         return os.environ[PROFILE_ENV]
     return "ci" if os.environ.get("CI") else "dev"
-
-
-def load_default_profile() -> None:
-    """Register the profiles and load the default one (``--hypothesis-profile`` wins later)."""
-    register_profiles()
-    settings.load_profile(default_profile())

@@ -88,12 +88,20 @@ def _mask(draw, kind: str, seq_len: int) -> np.ndarray:
     return mask
 
 
-def masks(*, seq_len: int, kinds=MASK_KINDS) -> st.SearchStrategy[np.ndarray]:
+def masks(
+    *, seq_len: int, kinds=MASK_KINDS, require_padding: bool = False
+) -> st.SearchStrategy[np.ndarray]:
     """(seq_len,) int64 masks (1 = valid) of the given kinds; see ``masks.py`` for their
-    meaning and the documented all-zero behaviour."""
+    meaning and the documented all-zero behaviour. ``require_padding`` keeps only masks
+    with at least one padded and one valid frame (for properties about padding)."""
     _check_positive(seq_len, "seq_len")
     kinds = _check_kinds(kinds, MASK_KINDS, "kinds")
-    return st.sampled_from(kinds).flatmap(lambda kind: _mask(kind, seq_len))
+    if require_padding and seq_len < 2:
+        raise InvalidArgument("require_padding needs seq_len >= 2")
+    drawn = st.sampled_from(kinds).flatmap(lambda kind: _mask(kind, seq_len))
+    if require_padding:
+        drawn = drawn.filter(lambda mask: 0 < mask.sum() < seq_len)
+    return drawn
 
 
 def keypoints(
@@ -123,10 +131,11 @@ def model_inputs(
     num_keypoints: int,
     mask_kinds=MASK_KINDS,
     keypoint_kinds=KEYPOINT_KINDS,
+    require_padding: bool = False,
 ) -> st.SearchStrategy[ModelInput]:
     """A batch-of-one example: keypoints of one kind and a mask of one kind."""
     return st.builds(
         lambda drawn, mask: ModelInput(drawn[0], drawn[1], drawn[2][None], mask[None]),
         keypoints(seq_len=seq_len, num_keypoints=num_keypoints, kinds=keypoint_kinds),
-        masks(seq_len=seq_len, kinds=mask_kinds),
+        masks(seq_len=seq_len, kinds=mask_kinds, require_padding=require_padding),
     )

@@ -35,6 +35,20 @@ def _draw(data, session, seq_len: int, **kinds):
     return example
 
 
+def _divergence(session, target, example) -> str:
+    """Where in the network the file first departs from PyTorch, for the failure message."""
+    from signbart_parity.divergence import localise_in_file
+
+    path = session.export_path(target.seq_len, target.quantization)
+    try:
+        found = localise_in_file(
+            session.model, path, example.keypoints, example.mask, precision=target.quantization
+        )
+    except Exception as exc:  # localisation is a diagnostic: never let it hide the failure
+        return f"(divergence localisation failed: {type(exc).__name__}: {exc})"
+    return found.summary()
+
+
 @pytest.fixture(scope="session")
 def oracle(parity_session):
     """The checkpoint in float64: the yardstick for both fp32 implementations."""
@@ -62,13 +76,19 @@ def test_logits_match_pytorch(parity_session, parity_target, oracle, data):
         tflite_oracle_err=float(np.abs(candidate - oracle_logits).max()) if fp32 else None,
     )
     if not result:
-        _fail(result.message(f"{target}; {example}"))
+        _fail(result.message(f"{target}; {example}") + "\n" + _divergence(session, target, example))
 
 
 @given(data=st.data())
 def test_padding_never_changes_logits(parity_session, parity_target, data):
     session, target = parity_session, parity_target
-    example = _draw(data, session, target.seq_len, mask_kinds=strategies.PADDED_MASK_KINDS)
+    example = _draw(
+        data,
+        session,
+        target.seq_len,
+        mask_kinds=strategies.PADDED_MASK_KINDS,
+        require_padding=True,
+    )
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="padding seed"))
     result = properties.padding_invariance(
         session.tflite(target),
@@ -144,27 +164,22 @@ def test_app_contract(parity_session, parity_target):
 
 
 def test_real_samples_get_the_same_prediction(parity_session, parity_target):
-    from signbart_parity.samples import load_sample, preprocess, sample_paths
+    from signbart_parity.samples import preprocessed_samples
 
     session, target = parity_session, parity_target
-    paths = sample_paths(session.options.samples)
-    assert paths, f"no .pkl samples found in {session.options.samples}"
-    loaded = [load_sample(path) for path in paths]
-    pairs = [preprocess(sample.keypoints, target.seq_len) for sample in loaded]
-    keypoints = np.stack([kp for kp, _ in pairs])
-    masks = np.stack([mask for _, mask in pairs])
-    result = properties.logits_parity(
-        session.model,
-        session.tflite(target),
-        tolerance_for(target.quantization),
-        keypoints,
-        masks,
+    keypoints, masks, names = preprocessed_samples(
+        session.options.samples,
+        seq_len=target.seq_len,
+        num_keypoints=session.config.min_input_keypoints,
     )
+    reference = torch_logits(session.model, keypoints, masks)
+    candidate = session.tflite(target)(keypoints, masks)
+    result = compare_logits(reference, candidate, tolerance_for(target.quantization), masks=masks)
     session.record(target, "real-sample", result, masks)
-    reference = torch_logits(session.model, keypoints, masks).argmax(-1)
-    candidate = session.tflite(target)(keypoints, masks).argmax(-1)
     flips = [
-        str(s.path.name) for s, a, b in zip(loaded, reference, candidate, strict=True) if a != b
+        name
+        for name, a, b in zip(names, reference.argmax(-1), candidate.argmax(-1), strict=True)
+        if a != b
     ]
     if flips or not result:
         _fail(result.message(f"real samples, {target}; prediction differs on: {flips}"))

@@ -1,0 +1,79 @@
+"""The export cache: hits, corrupt entries rebuilt, keys that follow the model's content."""
+
+from __future__ import annotations
+
+import pytest
+
+from signbart_parity.cache import ExportCache, ExportRequest, model_fingerprint
+
+
+def request(**changes) -> ExportRequest:
+    fields = {"fingerprint": "abc", "config": {"d_model": 8}, "seq_len": 16, "quantization": "none"}
+    return ExportRequest(**(fields | changes))
+
+
+class CountingBuild:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, path) -> None:
+        self.calls += 1
+        path.write_bytes(b"TFL3" * 64)
+
+
+def test_second_get_is_a_hit(tmp_path):
+    cache, build = ExportCache(tmp_path), CountingBuild()
+    first = cache.get(request(), build)
+    second = cache.get(request(), build)
+    assert first == second and build.calls == 1
+    assert (cache.stats.conversions, cache.stats.hits) == (1, 1)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip-byte", "delete-meta", "garble-meta"])
+def test_corrupt_entry_is_rebuilt_not_used(tmp_path, damage):
+    cache, build = ExportCache(tmp_path), CountingBuild()
+    path = cache.get(request(), build)
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:10])
+    elif damage == "flip-byte":
+        data = bytearray(path.read_bytes())
+        data[7] ^= 0xFF
+        path.write_bytes(bytes(data))
+    elif damage == "delete-meta":
+        (path.parent / "meta.json").unlink()
+    else:
+        (path.parent / "meta.json").write_text("{not json")
+    again = cache.get(request(), build)
+    assert build.calls == 2 and cache.stats.rebuilt_corrupt == 1
+    assert again.read_bytes() == b"TFL3" * 64
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"seq_len": 64},
+        {"quantization": "dynamic-int8"},
+        {"fingerprint": "abd"},
+        {"config": {"d_model": 16}},
+        {"calibration": "real samples"},
+    ],
+)
+def test_every_input_of_the_export_changes_the_key(change):
+    assert request().key() != request(**change).key()
+
+
+def test_fingerprint_sees_weights_and_numerics(fixture_model):
+    from signbart_parity.faults import broken_model
+
+    genuine = model_fingerprint(fixture_model)
+    assert genuine == model_fingerprint(fixture_model)
+    for fault in ("gelu-tanh", "layernorm-eps", "weight-noise", "last-frame-pooling"):
+        assert model_fingerprint(broken_model(fixture_model, fault)) != genuine, fault
+
+
+@pytest.fixture(scope="module")
+def fixture_model():
+    from signbart_parity.checkpoint import load_signbart_model
+    from signbart_parity.default_model import DEFAULT_CHECKPOINT, DEFAULT_CONFIG
+
+    return load_signbart_model(DEFAULT_CONFIG, DEFAULT_CHECKPOINT)[0]
