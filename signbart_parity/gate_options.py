@@ -48,6 +48,8 @@ def options_from_pytest(config: pytest.Config) -> GateOptions:
     for sample in samples:
         if not sample.exists():
             raise pytest.UsageError(f"--parity-samples: {sample}: not found.")
+    baseline = config.getoption("--baseline")
+    baseline_seq_len = _baseline_seq_len(baseline) if baseline is not None else None
     cache = config.getoption("--parity-cache") or Path(user_cache_dir("signbart-parity"))
     return GateOptions(
         config=config_path,
@@ -59,7 +61,20 @@ def options_from_pytest(config: pytest.Config) -> GateOptions:
         report_dir=config.getoption("--parity-report"),
         samples=tuple(samples),
         samples_given=bool(given),
+        baseline=baseline,
+        baseline_seq_len=baseline_seq_len,
+        max_flip_rate=config.getoption("--max-flip-rate"),
     )
+
+
+def _baseline_seq_len(path: Path) -> int:
+    from signbart_parity.errors import TFLiteFileError
+    from signbart_parity.runtime import TFLiteModel
+
+    try:
+        return TFLiteModel(path).seq_len
+    except TFLiteFileError as exc:
+        raise pytest.UsageError(f"--baseline: {exc}") from None
 
 
 def bundled_sample() -> Path:
@@ -77,6 +92,11 @@ def targets(options: GateOptions) -> list[Target]:
     ]
 
 
+def baseline_targets(options: GateOptions) -> list[Target]:
+    """The exported targets a shipped file can be compared with: same seq_len."""
+    return [t for t in targets(options) if t.seq_len == options.baseline_seq_len]
+
+
 def bucket_pairs(options: GateOptions) -> list[tuple[Target, Target]]:
     """(short, long) pairs of exported lengths, per precision and runtime."""
     pairs = []
@@ -86,6 +106,12 @@ def bucket_pairs(options: GateOptions) -> list[tuple[Target, Target]]:
                 (Target(short, quantization, runtime), Target(long, quantization, runtime))
             )
     return pairs
+
+
+def junit_numbers(config: pytest.Config) -> list[tuple[str, float | int]]:
+    """The numbers the test that just ran recorded (empty for non-gate tests)."""
+    session = config.stash.get(_SESSION, None)
+    return list(session.take_test_numbers().items()) if session is not None else []
 
 
 def register_session(config: pytest.Config, session) -> None:

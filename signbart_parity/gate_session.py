@@ -20,7 +20,7 @@ from signbart_parity.tolerances import TOLERANCES
 
 MAX_SAMPLES_PER_ROW = 500
 # Properties comparing TFLite with PyTorch; the others compare TFLite with itself.
-VERSUS_PYTORCH = ("parity", "real-sample")
+VERSUS_PYTORCH = ("parity", "real-sample", "agreement")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class GateOptions:
     report_dir: Path | None
     samples: tuple[Path, ...]
     samples_given: bool = False
+    baseline: Path | None = None
+    baseline_seq_len: int | None = None
+    max_flip_rate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Row:
     oracle_max_abs_err: float | None = None
     tflite_oracle_max_abs_err: float | None = None
     checks: dict = field(default_factory=dict)
+    divergence: str | None = None
     samples: list = field(default_factory=list)
     worst: list = field(default_factory=list)
 
@@ -75,6 +79,7 @@ class GateSession:
         self._paths: dict[tuple[int, str], Path] = {}
         self._runtimes: dict[Target, object] = {}
         self._rows: dict[Target, Row] = defaultdict(Row)
+        self._since_last_take: list[Comparison] = []
 
     # -- exports ---------------------------------------------------------------------
     def export_path(self, seq_len: int, quantization: str) -> Path:
@@ -144,13 +149,15 @@ class GateSession:
         columns and plots; the others (TFLite against itself) count and can fail the row."""
         from signbart_parity.masks import summarise
 
+        self._since_last_take.append(comparison)
         row = self._rows[target]
         row.examples += comparison.examples
         row.passed &= comparison.passed
         tally = row.checks.setdefault(prop, {"examples": 0, "failed": 0})
         tally["examples"] += comparison.examples
         tally["failed"] += comparison.failing_examples
-        mask = np.asarray(masks)[0]
+        # The example the comparison found worst (the only one, for a single example).
+        mask = np.asarray(masks)[comparison.worst.get("example", 0)]
         sample = {
             "abs_err": comparison.max_abs_err,
             "valid_frames": int(mask.sum()),
@@ -169,11 +176,61 @@ class GateSession:
                 row.tflite_oracle_max_abs_err = max(
                     row.tflite_oracle_max_abs_err or 0.0, tflite_oracle_err
                 )
-            if len(row.samples) < MAX_SAMPLES_PER_ROW:
+            # Plotted per example: a batch comparison (agreement) has no single mask.
+            if comparison.examples == 1 and len(row.samples) < MAX_SAMPLES_PER_ROW:
                 row.samples.append(sample)
-        if prop in VERSUS_PYTORCH or not comparison.passed:
+        if (prop in VERSUS_PYTORCH and comparison.examples == 1) or not comparison.passed:
             row.worst.append(sample | {"message": comparison.message()})
             row.worst = sorted(row.worst, key=lambda s: (s["passed"], -s["abs_err"]))[:5]
+
+    def note_divergence(self, target: Target, text: str) -> None:
+        """Keep the first divergence localisation of a failing target for the report."""
+        self._rows[target].divergence = self._rows[target].divergence or text
+
+    def take_test_numbers(self) -> dict[str, float | int]:
+        """Numbers of the comparisons recorded since the last call (that is, by the test
+        that just ran), for its JUnit XML properties."""
+        taken, self._since_last_take = self._since_last_take, []
+        if not taken:
+            return {}
+        return {
+            "parity_examples": sum(c.examples for c in taken),
+            "parity_failed_examples": sum(c.failing_examples for c in taken),
+            "parity_max_abs_err": max(c.max_abs_err for c in taken),
+            "parity_max_rel_err": max(c.max_rel_err for c in taken),
+            "parity_bound_ratio": max(c.bound_ratio for c in taken),
+        }
+
+    def latency_ms(self, target: Target, iterations: int = 30) -> float:
+        """Median TFLite latency of this target on one real-like input, as in ``bench``."""
+        from signbart_parity.bench import measure
+        from signbart_parity.inputs import example_batch
+
+        keypoints, masks, _ = example_batch(
+            np.random.default_rng(0),
+            count=1,
+            seq_len=target.seq_len,
+            num_keypoints=self.config.min_input_keypoints,
+        )
+        tflite = self.tflite(target)
+        return measure(lambda: tflite(keypoints, masks), iterations)[0]
+
+    def torch_latency_ms(self, seq_len: int, iterations: int = 30) -> float:
+        """Median PyTorch eager latency at ``seq_len``, measured the same way."""
+        import torch
+
+        from signbart_parity.bench import measure
+        from signbart_parity.inputs import example_batch
+
+        keypoints, masks, _ = example_batch(
+            np.random.default_rng(0),
+            count=1,
+            seq_len=seq_len,
+            num_keypoints=self.config.min_input_keypoints,
+        )
+        inputs = torch.from_numpy(keypoints), torch.from_numpy(masks)
+        with torch.inference_mode():
+            return measure(lambda: self.model(*inputs), iterations)[0]
 
     def results(self) -> dict:
         from signbart_parity.report import environment as report_environment
@@ -196,6 +253,8 @@ class GateSession:
                     "top1_agreed": row.top1_agreed,
                     "top1_compared": row.top1_compared,
                     "checks": row.checks,
+                    "divergence": row.divergence,
+                    "latency_ms": round(self.latency_ms(target), 3),
                     "passed": row.passed,
                     "oracle_max_abs_err": row.oracle_max_abs_err,
                     "tflite_oracle_max_abs_err": row.tflite_oracle_max_abs_err,
@@ -219,6 +278,10 @@ class GateSession:
             "environment": report_environment(),
             "tolerances": {name: tol.describe() for name, tol in TOLERANCES.items()},
             "results": rows,
+            "torch_latency_ms": {
+                str(seq_len): round(self.torch_latency_ms(seq_len), 3)
+                for seq_len in sorted({row["seq_len"] for row in rows})
+            },
             "conversions": self.cache.stats.conversions,
             "cache_hits": self.cache.stats.hits,
             "duration_s": round(time.perf_counter() - self.started, 2),

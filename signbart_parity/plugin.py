@@ -33,6 +33,16 @@ def _int_list(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(values)))
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}")
+    return value
+
+
 def _choice_list(allowed: tuple[str, ...]):
     def parse(text: str) -> tuple[str, ...]:
         values = tuple(dict.fromkeys(part.strip() for part in text.split(",")))
@@ -101,6 +111,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write parity.json, parity.md and parity.html here. Default: none",
     )
     group.addoption(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="TFLITE",
+        help="the .tflite the app shipped: contract changes fail, prediction flips are "
+        "counted. Default: none",
+    )
+    group.addoption(
+        "--max-flip-rate",
+        type=_rate,
+        default=0.0,
+        metavar="R",
+        help="share of predictions allowed to flip against --baseline. Default: 0.0",
+    )
+    group.addoption(
         "--parity-samples",
         type=Path,
         nargs="+",
@@ -123,7 +148,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    from signbart_parity.gate_options import bucket_pairs, targets
+    from signbart_parity.gate_options import baseline_targets, bucket_pairs, targets
 
     options = metafunc.config.stash[_OPTIONS]
     if "parity_target" in metafunc.fixturenames:
@@ -133,6 +158,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             pytest.param(None, marks=pytest.mark.skip(reason="needs two --seq-lens to compare"))
         ]
         metafunc.parametrize("parity_bucket", pairs, ids=_pair_id, scope="session")
+    if "parity_baseline_target" in metafunc.fixturenames:
+        if options.baseline is None:
+            skip = pytest.mark.skip(reason="no --baseline given")
+            matching = [pytest.param(None, marks=skip)]
+        else:
+            # None (no export at the shipped seq_len) makes the test fail and say so.
+            matching = baseline_targets(options) or [None]
+        metafunc.parametrize("parity_baseline_target", matching, ids=_baseline_id, scope="session")
+
+
+def _baseline_id(target) -> str:
+    return "no matching seq_len" if target is None else str(target)
 
 
 def _pair_id(pair) -> str:
@@ -146,6 +183,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 _OPTIONS = pytest.StashKey()
+
+
+@pytest.fixture(autouse=True)
+def _parity_junit_numbers(request):
+    """After each gate test, its numbers go to the JUnit XML (as ``record_property``)."""
+    yield
+    from signbart_parity.gate_options import junit_numbers
+
+    request.node.user_properties.extend(junit_numbers(request.config))
 
 
 @pytest.fixture(scope="session")

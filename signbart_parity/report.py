@@ -106,7 +106,8 @@ def merge_reports(reports: Sequence[dict], *, sources: Sequence[str] | None = No
     ``duration_s`` is the MAX over shards: the wall-clock time of a run whose shards ran in
     parallel (each shard's own time is in ``shard_durations_s``).
 
-    Combined rows: counts summed, maxima taken, top-1 agreement weighted by examples,
+    Combined rows: counts summed, maxima taken, top-1 agreement from the summed counts
+    (weighted by examples for rows that lack them),
     samples concatenated (capped at ``MAX_SAMPLES``), the 5 worst kept.
 
     Raises:
@@ -131,8 +132,10 @@ def merge_reports(reports: Sequence[dict], *, sources: Sequence[str] | None = No
             key = result_key(result)
             rows[key] = _combine_rows(rows[key], result) if key in rows else copy.deepcopy(result)
     tolerances: dict = {}
+    torch_latency: dict = {}
     for report in reports:
         tolerances.update(report.get("tolerances") or {})
+        torch_latency.update(report.get("torch_latency_ms") or {})
     durations = [float(report.get("duration_s") or 0.0) for report in reports]
     merged = {
         "schema": SCHEMA,
@@ -142,6 +145,7 @@ def merge_reports(reports: Sequence[dict], *, sources: Sequence[str] | None = No
         "environment": first.get("environment"),
         "tolerances": tolerances,
         "results": [rows[key] for key in sorted(rows)],
+        "torch_latency_ms": torch_latency,
         "conversions": sum(int(report.get("conversions") or 0) for report in reports),
         "cache_hits": sum(int(report.get("cache_hits") or 0) for report in reports),
         "duration_s": max(durations),
@@ -262,6 +266,16 @@ def _oracle(result: dict) -> str:
     return f"{_err(torch_err)} / {_err(tflite_err)}"
 
 
+def _latency(result: dict, data: dict) -> str:
+    """Median TFLite latency of the row's file and PyTorch eager's at the same seq_len."""
+    tflite_ms = result.get("latency_ms")
+    torch_ms = (data.get("torch_latency_ms") or {}).get(str(result["seq_len"]))
+    if tflite_ms is None:
+        return "—"
+    torch_part = f" / {float(torch_ms):.2f}" if torch_ms is not None else ""
+    return f"{float(tflite_ms):.2f}{torch_part} ms"
+
+
 def _verdict(passed: Any) -> str:
     return "PASS" if passed else "FAIL"
 
@@ -281,6 +295,7 @@ def _summary_rows(data: dict) -> list[list[str]]:
                 _agreement(result.get("top1_agreement")),
                 _verdict(result.get("passed")),
                 _size(result.get("size_bytes")),
+                _latency(result, data),
             ]
         )
     return rows
@@ -297,6 +312,7 @@ SUMMARY_HEADER = [
     "top-1",
     "result",
     "size",
+    "latency (tflite / torch)",
 ]
 
 
@@ -337,7 +353,8 @@ def render_markdown(data: dict) -> str:
     lines.append(f"config: `{_short_sha(data.get('config'))}`")
     lines.append("")
     lines.append("| " + " | ".join(SUMMARY_HEADER) + " |")
-    lines.append("|" + "|".join("---:" if i in (0, 3) else "---" for i in range(10)) + "|")
+    alignment = ("---:" if i in (0, 3) else "---" for i in range(len(SUMMARY_HEADER)))
+    lines.append("|" + "|".join(alignment) + "|")
     for row in _summary_rows(data):
         row = row.copy()
         row[8] = f"**{row[8]}**" if row[8] == "FAIL" else row[8]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from signbart_parity.baseline import compare_with_baseline, contract_changes
 from signbart_parity.signature import Signature, TensorSpec
-from signbart_parity.verify import compare_with_baseline, contract_changes
 from tests.helpers import CHECKPOINT, CONFIG, SAMPLE, write_config
 from tests.tflite_files import (
     FAULT_STAGES,

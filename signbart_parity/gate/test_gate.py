@@ -18,6 +18,9 @@ from signbart_parity.parity import float64_oracle, torch_logits
 from signbart_parity.tolerances import tolerance_for
 
 pytestmark = pytest.mark.parity
+# The fixed batch for the agreement rate: every keypoint kind x mask kind, twice.
+AGREEMENT_EXAMPLES = 72
+AGREEMENT_SEED = 0
 
 
 def _fail(message: str) -> None:
@@ -63,7 +66,8 @@ def test_logits_match_pytorch(parity_session, parity_target, oracle, data):
     reference = torch_logits(session.model, example.keypoints, example.mask)
     candidate = tflite(example.keypoints, example.mask)
     result = compare_logits(
-        reference, candidate, tolerance_for(target.quantization), masks=example.mask
+        reference, candidate, tolerance_for(target.quantization).per_example(),
+        masks=example.mask,
     )
     oracle_logits = torch_logits(oracle, example.keypoints, example.mask)
     fp32 = target.quantization == "none"
@@ -76,7 +80,9 @@ def test_logits_match_pytorch(parity_session, parity_target, oracle, data):
         tflite_oracle_err=float(np.abs(candidate - oracle_logits).max()) if fp32 else None,
     )
     if not result:
-        _fail(result.message(f"{target}; {example}") + "\n" + _divergence(session, target, example))
+        where = _divergence(session, target, example)
+        session.note_divergence(target, where)
+        _fail(result.message(f"{target}; {example}") + "\n" + where)
 
 
 @given(data=st.data())
@@ -92,7 +98,7 @@ def test_padding_never_changes_logits(parity_session, parity_target, data):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="padding seed"))
     result = properties.padding_invariance(
         session.tflite(target),
-        tolerance_for(target.quantization),
+        tolerance_for(target.quantization).per_example(),
         example.keypoints,
         example.mask,
         rng,
@@ -123,7 +129,7 @@ def test_bucket_consistency(parity_session, parity_bucket, data):
         short.seq_len,
         mask_kinds=("all-valid", "right-padded", "holes", "single-frame"),
     )
-    tolerance = tolerance_for(short.quantization)
+    tolerance = tolerance_for(short.quantization).per_example()
     in_tflite = properties.bucket_consistency(
         session.tflite(long), session.tflite(short), tolerance, example.keypoints, example.mask
     )
@@ -143,6 +149,25 @@ def test_bucket_consistency(parity_session, parity_bucket, data):
                     f"seq_len-{short.seq_len} model; {long.quantization}; {example}"
                 )
             )
+
+
+def test_top1_agreement_rate(parity_session, parity_target):
+    """Over a fixed batch covering every keypoint x mask kind, top-1 agrees as often as the
+    precision's tolerance demands (a rate, so checked on a set, not example by example)."""
+    from signbart_parity.inputs import example_batch
+
+    session, target = parity_session, parity_target
+    keypoints, masks, _ = example_batch(
+        np.random.default_rng(AGREEMENT_SEED), count=AGREEMENT_EXAMPLES,
+        seq_len=target.seq_len, num_keypoints=session.config.min_input_keypoints,
+    )
+    result = properties.logits_parity(
+        session.model, session.tflite(target), tolerance_for(target.quantization),
+        keypoints, masks,
+    )
+    session.record(target, "agreement", result, masks)
+    if not result:
+        _fail(result.message(f"{AGREEMENT_EXAMPLES} fixed examples, {target}"))
 
 
 def test_app_contract(parity_session, parity_target):
@@ -174,7 +199,8 @@ def test_real_samples_get_the_same_prediction(parity_session, parity_target):
     )
     reference = torch_logits(session.model, keypoints, masks)
     candidate = session.tflite(target)(keypoints, masks)
-    result = compare_logits(reference, candidate, tolerance_for(target.quantization), masks=masks)
+    tolerance = tolerance_for(target.quantization).per_example()
+    result = compare_logits(reference, candidate, tolerance, masks=masks)
     session.record(target, "real-sample", result, masks)
     flips = [
         name
@@ -183,3 +209,26 @@ def test_real_samples_get_the_same_prediction(parity_session, parity_target):
     ]
     if flips or not result:
         _fail(result.message(f"real samples, {target}; prediction differs on: {flips}"))
+
+
+def test_no_regression_against_the_shipped_file(parity_session, parity_baseline_target):
+    """With --baseline: the contract is unchanged and predictions flip no more than allowed."""
+    from signbart_parity.baseline import compare_with_baseline
+    from signbart_parity.runtime import TFLiteModel
+
+    session, options = parity_session, parity_session.options
+    if parity_baseline_target is None:
+        _fail(
+            f"the shipped file {options.baseline} takes seq_len {options.baseline_seq_len}, "
+            f"which the gate does not export (--seq-lens {options.seq_lens}): the contract "
+            "changed, or add that length to --seq-lens"
+        )
+    shipped = TFLiteModel(options.baseline)
+    result = compare_with_baseline(
+        shipped,
+        session.tflite(parity_baseline_target),
+        real=None,
+        max_flip_rate=options.max_flip_rate,
+    )
+    if not result.passed:
+        _fail("\n".join(result.lines(options.baseline)) + f"\ncandidate: {parity_baseline_target}")
