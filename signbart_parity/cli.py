@@ -31,6 +31,23 @@ def _whole_number(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a count of at least 1, got {text!r}")
+    return value
+
+
+def _add_seq_len_option(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    """``--seq-len T`` (also the seed guide's spelling ``--seq_len``); the range check
+    comes once the config is read, which knows max_position_embeddings."""
+    parser.add_argument(
+        "--seq-len", "--seq_len", dest="seq_len", type=_whole_number, metavar="T",
+        required=required, default=None if required else 64,
+        help="frames per sequence the file takes." + ("" if required else " Default: 64"),
+    )
+
+
 def _progress(message: str) -> None:
     print(f"... {message}", file=sys.stderr, flush=True)
 
@@ -73,15 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TFLITE",
         help="where to write the .tflite file (written atomically)",
     )
-    convert.add_argument(
-        "--seq-len",
-        "--seq_len",
-        dest="seq_len",
-        type=_whole_number,
-        default=64,
-        metavar="T",
-        help="frames per sequence the file accepts. Default: %(default)r",
-    )
+    _add_seq_len_option(convert)
     convert.add_argument(
         "--quantization",
         choices=QUANTIZATIONS,
@@ -159,7 +168,7 @@ def _add_verify_parser(commands, quantizations: Sequence[str]) -> None:
     )
     verify.add_argument(
         "--examples",
-        type=_whole_number,
+        type=_count,
         default=72,
         metavar="N",
         help="generated examples (cycling every keypoint x mask kind). Default: %(default)r",
@@ -209,15 +218,7 @@ def _add_golden_parser(commands, quantizations: Sequence[str]) -> None:
     actions = golden.add_subparsers(dest="golden_command", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="store fixed inputs with PyTorch logits")
     _add_model_options(create)
-    create.add_argument(
-        "--seq-len",
-        "--seq_len",
-        dest="seq_len",
-        type=_whole_number,
-        required=True,
-        metavar="T",
-        help="frames per sequence",
-    )
+    _add_seq_len_option(create, required=True)
     create.add_argument(
         "--output",
         "-o",
@@ -304,15 +305,7 @@ def _add_evaluate_parser(commands) -> None:
         metavar="DIR",
         help="class folders of .pkl samples, optional label2id.json",
     )
-    evaluate.add_argument(
-        "--seq-len",
-        "--seq_len",
-        dest="seq_len",
-        type=_whole_number,
-        default=64,
-        metavar="T",
-        help="frames per sequence. Default: %(default)r",
-    )
+    _add_seq_len_option(evaluate)
     evaluate.add_argument(
         "--quantization",
         type=parse_quantizations,
@@ -352,15 +345,7 @@ def _add_bench_parser(commands) -> None:
         "bench", help="latency and file size of PyTorch eager and each TFLite precision"
     )
     _add_model_options(bench)
-    bench.add_argument(
-        "--seq-len",
-        "--seq_len",
-        dest="seq_len",
-        type=_whole_number,
-        default=64,
-        metavar="T",
-        help="frames per sequence. Default: %(default)r",
-    )
+    _add_seq_len_option(bench)
     bench.add_argument(
         "--threads",
         type=parse_threads,
@@ -377,7 +362,7 @@ def _add_bench_parser(commands) -> None:
     )
     bench.add_argument(
         "--iterations",
-        type=_whole_number,
+        type=_count,
         default=200,
         metavar="N",
         help="timed calls per setting. Default: %(default)r",

@@ -114,6 +114,36 @@ def junit_numbers(config: pytest.Config) -> list[tuple[str, float | int]]:
     return list(session.take_test_numbers().items()) if session is not None else []
 
 
+def parametrize(metafunc: pytest.Metafunc, options: GateOptions) -> None:
+    """Parametrise the gate's tests over the exported targets (and pairs, and baseline)."""
+    if "parity_target" in metafunc.fixturenames:
+        metafunc.parametrize("parity_target", targets(options), ids=str, scope="session")
+    if "parity_bucket" in metafunc.fixturenames:
+        pairs = bucket_pairs(options) or [_skipped("needs two --seq-lens to compare")]
+        metafunc.parametrize("parity_bucket", pairs, ids=_pair_id, scope="session")
+    if "parity_baseline_target" in metafunc.fixturenames:
+        if options.baseline is None:
+            matching = [_skipped("no --baseline given")]
+        else:
+            # None (no export at the shipped seq_len) makes the test fail and say so.
+            matching = baseline_targets(options) or [None]
+        metafunc.parametrize(
+            "parity_baseline_target", matching, ids=_baseline_id, scope="session"
+        )
+
+
+def _skipped(reason: str):
+    return pytest.param(None, marks=pytest.mark.skip(reason=reason))
+
+
+def _baseline_id(target) -> str:
+    return "no matching seq_len" if target is None else str(target)
+
+
+def _pair_id(pair) -> str:
+    return "no pair" if pair is None else f"{pair[0].seq_len} in {pair[1]}"
+
+
 def register_session(config: pytest.Config, session) -> None:
     config.stash[_SESSION] = session
 

@@ -148,32 +148,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    from signbart_parity.gate_options import baseline_targets, bucket_pairs, targets
+    from signbart_parity.gate_options import parametrize
 
-    options = metafunc.config.stash[_OPTIONS]
-    if "parity_target" in metafunc.fixturenames:
-        metafunc.parametrize("parity_target", targets(options), ids=str, scope="session")
-    if "parity_bucket" in metafunc.fixturenames:
-        pairs = bucket_pairs(options) or [
-            pytest.param(None, marks=pytest.mark.skip(reason="needs two --seq-lens to compare"))
-        ]
-        metafunc.parametrize("parity_bucket", pairs, ids=_pair_id, scope="session")
-    if "parity_baseline_target" in metafunc.fixturenames:
-        if options.baseline is None:
-            skip = pytest.mark.skip(reason="no --baseline given")
-            matching = [pytest.param(None, marks=skip)]
-        else:
-            # None (no export at the shipped seq_len) makes the test fail and say so.
-            matching = baseline_targets(options) or [None]
-        metafunc.parametrize("parity_baseline_target", matching, ids=_baseline_id, scope="session")
-
-
-def _baseline_id(target) -> str:
-    return "no matching seq_len" if target is None else str(target)
-
-
-def _pair_id(pair) -> str:
-    return "no pair" if pair is None else f"{pair[0].seq_len} in {pair[1]}"
+    parametrize(metafunc, metafunc.config.stash[_OPTIONS])
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

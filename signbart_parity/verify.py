@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from signbart_parity.compare import Comparison, compare_logits
-from signbart_parity.errors import ParityInputError, TFLiteFileError
+from signbart_parity.errors import TFLiteFileError
 from signbart_parity.masks import summarise
 from signbart_parity.tolerances import Tolerance, tolerance_for
 
@@ -372,8 +372,6 @@ def verify_command(args: argparse.Namespace, *, progress: Progress) -> int:
     from signbart_parity.samples import preprocessed_samples, sample_paths
 
     started = time.perf_counter()
-    if args.examples < 1:
-        raise ParityInputError(f"--examples {args.examples}: pass a positive number of examples.")
     quantization = check_quantization(args.quantization)
     # Cheap input checks first, so a bad path fails before PyTorch loads.
     tflite = TFLiteModel(args.tflite)
