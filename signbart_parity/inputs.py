@@ -23,6 +23,14 @@ from signbart_parity.samples import preprocess
 from signbart_parity.synthetic import raw_sequence
 
 KEYPOINT_KINDS = ("uniform", "real-like", "gaussian", "large", "constant", "repeated")
+# The kinds whose coordinates always lie in [0, 1], the range preprocessing produces.
+UNIT_RANGE_KEYPOINT_KINDS = ("uniform", "real-like", "repeated")
+
+
+def keypoint_kinds_for(tolerance) -> tuple[str, ...]:
+    """The keypoint kinds a precision is judged on (see ``Tolerance.keypoint_range``; the
+    one range in use is [0, 1])."""
+    return KEYPOINT_KINDS if tolerance.keypoint_range is None else UNIT_RANGE_KEYPOINT_KINDS
 
 
 def make_keypoints(
@@ -75,10 +83,16 @@ def make_mask(kind: str, rng: np.random.Generator, *, seq_len: int) -> np.ndarra
 
 
 def example_batch(
-    rng: np.random.Generator, *, count: int, seq_len: int, num_keypoints: int
+    rng: np.random.Generator,
+    *,
+    count: int,
+    seq_len: int,
+    num_keypoints: int,
+    keypoint_kinds: tuple[str, ...] = KEYPOINT_KINDS,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``count`` examples cycling through every (keypoint kind, mask kind) pair."""
-    pairs = itertools.islice(itertools.cycle(itertools.product(KEYPOINT_KINDS, MASK_KINDS)), count)
+    kinds = itertools.product(keypoint_kinds, MASK_KINDS)
+    pairs = itertools.islice(itertools.cycle(kinds), count)
     keypoints, masks, descriptions = [], [], []
     for keypoint_kind, mask_kind in pairs:
         keypoints.append(

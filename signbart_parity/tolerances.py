@@ -18,9 +18,18 @@ Reasons, measured on this project's machines (see README, "Tolerances"):
   fp16 weights       4.0e-3   0.05%   100%     (bound ratio <= 0.27)
   weight-only int8   6.6e-2   1.8%    100%     -> scale_fraction 0.04
   dynamic int8       0.15     2.2%    100%     -> scale_fraction 0.05
-  static int8        1.35     11%     99.2%    -> scale_fraction 0.25, top-1 >= 95%
+  static int8        1.35     11%     99.2%    (real-like inputs only)
+  Re-measured on 288 in-range examples per file (uniform, real-like and repeated keypoints
+  x every mask kind, seq_len 16 and 64): static int8 reaches 30% of scale on the random-
+  weight upstream model (17% on the trained default), top-1 >= 97.6%
+                                               -> scale_fraction 0.5, top-1 >= 95%;
+  dynamic int8 <= 3.3% (bound ratio <= 0.65), weight-only int8 <= 1.3%.
   static int8 quantizes the linear layers (weights and their input activations) except
   the classifier head; the all-ops recipe kept 1-17% top-1 agreement (see convert.py).
+  Static int8 fixes its activation ranges at calibration, on preprocessed keypoints, which
+  the published preprocessing clips to [0, 1]; keypoints far outside (the "large" kind,
+  sd 100) saturate the input range (measured: 12x the logit scale off, diverging at the
+  projection). So its bound holds for keypoints within [0, 1], which is what apps feed.
   An int8 bound cannot see a fault smaller than int8's own error (0.5% weight noise moves
   logits <1.2% of scale); the tests break these modes with a 30% fault in the head.
 """
@@ -39,6 +48,18 @@ class Tolerance:
     rtol: float = 0.0
     scale_fraction: float = 0.0
     min_top1_agreement: float = 1.0
+    # Where the bound holds: None = any keypoints; (low, high) = only examples whose
+    # coordinates all lie in that range (others are not judged, and reports say so).
+    keypoint_range: tuple[float, float] | None = None
+
+    def judges(self, keypoints: np.ndarray) -> np.ndarray:
+        """Per example (N, T, K, 2): whether this tolerance applies to it."""
+        keypoints = np.asarray(keypoints)
+        if self.keypoint_range is None:
+            return np.ones(len(keypoints), dtype=bool)
+        low, high = self.keypoint_range
+        flat = keypoints.reshape(len(keypoints), -1)
+        return ((flat >= low) & (flat <= high)).all(axis=1)
 
     def bound(self, reference: np.ndarray) -> np.ndarray:
         """Allowed |difference| per logit, same shape as ``reference`` (N, C)."""
@@ -57,6 +78,8 @@ class Tolerance:
         if self.scale_fraction:
             parts.append(f"|diff| <= {self.scale_fraction:g} x logit scale")
         parts.append(f"top-1 agreement >= {self.min_top1_agreement:.0%}")
+        if self.keypoint_range is not None:
+            parts.append("keypoints within [{:g}, {:g}] only".format(*self.keypoint_range))
         return "; ".join(parts)
 
 
@@ -65,7 +88,9 @@ TOLERANCES: dict[str, Tolerance] = {
     "fp16": Tolerance("fp16", atol=1e-2, rtol=5e-3),
     "weight-only-int8": Tolerance("weight-only-int8", scale_fraction=0.04, min_top1_agreement=0.95),
     "dynamic-int8": Tolerance("dynamic-int8", scale_fraction=0.05, min_top1_agreement=0.95),
-    "static-int8": Tolerance("static-int8", scale_fraction=0.25, min_top1_agreement=0.95),
+    "static-int8": Tolerance(
+        "static-int8", scale_fraction=0.5, min_top1_agreement=0.95, keypoint_range=(0.0, 1.0)
+    ),
 }
 
 # The seed's own post-conversion check (np.allclose with atol = rtol = 1e-5), used by

@@ -20,7 +20,6 @@ Exit codes: 0 parity holds, 1 violated, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,6 +102,7 @@ def run_checks(
 ) -> list[Check]:
     """Run every property over the inputs; each Check holds its Comparison and detail."""
     from signbart_parity import properties
+    from signbart_parity.inputs import keypoint_kinds_for
     from signbart_parity.parity import torch_logits
 
     tolerance = tolerance_for(quantization)
@@ -177,12 +177,13 @@ def run_checks(
             count=max(len(BUCKET_MASK_KINDS), len(masks) // 3),
             seq_len=short,
             num_keypoints=keypoints.shape[2],
+            keypoint_kinds=keypoint_kinds_for(tolerance),
         )
         runner = properties.TorchRunner(model, short)
         # Top-1 agreement over a batch is the parity check's job; here each example is judged
         # by the bound alone (a flip passes only on a near-tie), so a few bucket examples
         # of a quantized file do not fail on one excusable flip.
-        per_example = dataclasses.replace(tolerance, min_top1_agreement=0.0)
+        per_example = tolerance.per_example()
         result = properties.bucket_consistency(tflite, runner, per_example, kp, mk)
         long_kp, long_mk = properties.right_pad(kp, mk, tflite.seq_len)
         checks.append(
@@ -201,13 +202,18 @@ def run_checks(
 
 
 def bucket_inputs(
-    rng: np.random.Generator, *, count: int, seq_len: int, num_keypoints: int
+    rng: np.random.Generator,
+    *,
+    count: int,
+    seq_len: int,
+    num_keypoints: int,
+    keypoint_kinds: tuple[str, ...],
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from signbart_parity.inputs import KEYPOINT_KINDS, make_keypoints, make_mask
+    from signbart_parity.inputs import make_keypoints, make_mask
 
     keypoints, masks, texts = [], [], []
     for index in range(count):
-        keypoint_kind = KEYPOINT_KINDS[index % len(KEYPOINT_KINDS)]
+        keypoint_kind = keypoint_kinds[index % len(keypoint_kinds)]
         mask_kind = BUCKET_MASK_KINDS[index % len(BUCKET_MASK_KINDS)]
         keypoints.append(
             make_keypoints(keypoint_kind, rng, seq_len=seq_len, num_keypoints=num_keypoints)
@@ -366,7 +372,7 @@ def verify_command(args: argparse.Namespace, *, progress: Progress) -> int:
     from signbart_parity.checkpoint import load_signbart_model
     from signbart_parity.convert import check_quantization
     from signbart_parity.default_model import resolve_model_paths
-    from signbart_parity.inputs import example_batch
+    from signbart_parity.inputs import example_batch, keypoint_kinds_for
     from signbart_parity.properties import contract_problems
     from signbart_parity.runtime import TFLiteModel
     from signbart_parity.samples import preprocessed_samples, sample_paths
@@ -386,8 +392,10 @@ def verify_command(args: argparse.Namespace, *, progress: Progress) -> int:
             "verify it against the config and checkpoint it was exported from."
         )
     seq_len, width = tflite.seq_len, config.min_input_keypoints
+    kinds = keypoint_kinds_for(tolerance_for(quantization))
     keypoints, masks, descriptions = example_batch(
-        np.random.default_rng(args.seed), count=args.examples, seq_len=seq_len, num_keypoints=width
+        np.random.default_rng(args.seed), count=args.examples, seq_len=seq_len,
+        num_keypoints=width, keypoint_kinds=kinds,
     )
     real = preprocessed_samples(samples, seq_len=seq_len, num_keypoints=width) if samples else None
     progress(

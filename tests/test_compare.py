@@ -80,3 +80,26 @@ def test_every_quantization_has_a_tolerance():
     from signbart_parity.convert import QUANTIZATIONS
 
     assert set(TOLERANCES) == set(QUANTIZATIONS)
+
+
+def test_static_int8_is_judged_only_on_keypoints_in_the_unit_range():
+    from signbart_parity.inputs import KEYPOINT_KINDS, UNIT_RANGE_KEYPOINT_KINDS, keypoint_kinds_for
+
+    static = tolerance_for("static-int8")
+    inside, outside = np.full((1, 4, 3, 2), 0.5), np.full((1, 4, 3, 2), 0.5)
+    outside[0, 2, 1, 0] = 1.5
+    assert static.judges(np.concatenate([inside, outside])).tolist() == [True, False]
+    assert tolerance_for("none").judges(outside).tolist() == [True]
+    assert keypoint_kinds_for(static) == UNIT_RANGE_KEYPOINT_KINDS
+    assert keypoint_kinds_for(tolerance_for("dynamic-int8")) == KEYPOINT_KINDS
+    assert "keypoints within [0, 1] only" in static.describe()
+
+
+def test_unit_range_kinds_really_stay_in_the_unit_range():
+    from signbart_parity.inputs import UNIT_RANGE_KEYPOINT_KINDS, make_keypoints
+
+    rng = np.random.default_rng(0)
+    for kind in UNIT_RANGE_KEYPOINT_KINDS:
+        for _ in range(20):
+            values = make_keypoints(kind, rng, seq_len=8, num_keypoints=90)
+            assert values.min() >= 0 and values.max() <= 1, kind

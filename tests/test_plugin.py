@@ -110,3 +110,20 @@ def test_gate_passes_on_the_upstream_fixture_checkpoint(pytester, tmp_path, monk
     numbers = {p.get("name"): float(p.get("value")) for p in case.iter("property")}
     assert numbers["parity_examples"] >= 25 and numbers["parity_failed_examples"] == 0
     assert 0 < numbers["parity_max_abs_err"] < 1e-3
+
+
+@pytest.mark.slow
+def test_gate_runs_every_other_quantization_mode(pytester, tmp_path, monkeypatch):
+    """fp16, weight-only-int8 and static-int8 through the gate on the upstream checkpoint
+    (fp32 and dynamic-int8, the defaults, run in the test above)."""
+    from tests.helpers import CHECKPOINT, CONFIG
+
+    monkeypatch.setenv("SIGNBART_PARITY_PROFILE", "dev")
+    modes = "fp16,weight-only-int8,static-int8"
+    result = run_gate(pytester, tmp_path, "--checkpoint", str(CHECKPOINT), "--config",
+                      str(CONFIG), "--seq-lens", "16", "--quantization", modes)
+    # 3 targets x 6 tests; bucket (one seq_len) and baseline (none given) skip.
+    result.assert_outcomes(passed=18, skipped=2)
+    report = read_report(pytester)
+    assert {r["quantization"] for r in report["results"]} == set(modes.split(","))
+    assert report["conversions"] == 4  # one fp32 export, three quantizations of it

@@ -63,16 +63,12 @@ def test_genuine_fp32_export_passes_and_writes_a_report(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_genuine_dynamic_int8_export_passes(capsys) -> None:
+@pytest.mark.parametrize("quantization", ["fp16", "dynamic-int8", "weight-only-int8",
+                                          "static-int8"])
+def test_genuine_quantized_export_passes(capsys, quantization: str) -> None:
     done = run_main(
-        capsys,
-        *VERIFY,
-        "--tflite",
-        str(genuine(quantization="dynamic-int8")),
-        "--quantization",
-        "dynamic-int8",
-        "--examples",
-        "36",
+        capsys, *VERIFY, "--tflite", str(genuine(quantization=quantization)),
+        "--quantization", quantization, "--examples", "36",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "parity holds" in done.stdout

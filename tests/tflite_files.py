@@ -47,12 +47,19 @@ def fixture_model():
 
 @functools.cache
 def genuine(seq_len: int = SEQ_LEN, quantization: str = "none") -> Path:
-    """The fixture checkpoint's own export (dynamic-int8 quantized from the fp32 file)."""
+    """The fixture checkpoint's own export (quantized modes derived from the fp32 file;
+    static-int8 calibrated on generated real-like sequences, as ``convert`` does)."""
+    from signbart_parity.calibration import calibration_set
     from signbart_parity.convert import export_fp32, quantize_file
 
     if quantization != "none":
         output = scratch() / f"genuine-{seq_len}-{quantization}.tflite"
-        quantize_file(genuine(seq_len), output=output, quantization=quantization)
+        model, config = fixture_model()
+        calibration = (
+            calibration_set(config, seq_len).inputs if quantization == "static-int8" else None
+        )
+        quantize_file(genuine(seq_len), output=output, quantization=quantization,
+                      calibration=calibration)
         return output
     output = scratch() / f"genuine-{seq_len}.tflite"
     export_fp32(fixture_model()[0], seq_len=seq_len, output=output)

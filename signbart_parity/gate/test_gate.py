@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from signbart_parity import properties, strategies
 from signbart_parity.compare import compare_logits
+from signbart_parity.inputs import keypoint_kinds_for
 from signbart_parity.parity import float64_oracle, torch_logits
 from signbart_parity.tolerances import tolerance_for
 
@@ -28,10 +29,14 @@ def _fail(message: str) -> None:
     pytest.fail(message, pytrace=False)
 
 
-def _draw(data, session, seq_len: int, **kinds):
+def _draw(data, session, target, *, seq_len: int | None = None, **kinds):
+    """One example for ``target``, from the keypoint kinds its precision is judged on."""
     example = data.draw(
         strategies.model_inputs(
-            seq_len=seq_len, num_keypoints=session.config.min_input_keypoints, **kinds
+            seq_len=seq_len or target.seq_len,
+            num_keypoints=session.config.min_input_keypoints,
+            keypoint_kinds=keypoint_kinds_for(tolerance_for(target.quantization)),
+            **kinds,
         )
     )
     note(f"mask: {example}")
@@ -61,7 +66,7 @@ def oracle(parity_session):
 @given(data=st.data())
 def test_logits_match_pytorch(parity_session, parity_target, oracle, data):
     session, target = parity_session, parity_target
-    example = _draw(data, session, target.seq_len)
+    example = _draw(data, session, target)
     tflite = session.tflite(target)
     reference = torch_logits(session.model, example.keypoints, example.mask)
     candidate = tflite(example.keypoints, example.mask)
@@ -91,7 +96,7 @@ def test_padding_never_changes_logits(parity_session, parity_target, data):
     example = _draw(
         data,
         session,
-        target.seq_len,
+        target,
         mask_kinds=strategies.PADDED_MASK_KINDS,
         require_padding=True,
     )
@@ -111,7 +116,7 @@ def test_padding_never_changes_logits(parity_session, parity_target, data):
 @given(data=st.data())
 def test_same_input_gives_same_output(parity_session, parity_target, data):
     session, target = parity_session, parity_target
-    example = _draw(data, session, target.seq_len)
+    example = _draw(data, session, target)
     result = properties.determinism(session.tflite(target), example.keypoints, example.mask)
     session.record(target, "determinism", result, example.mask)
     if not result:
@@ -126,7 +131,7 @@ def test_bucket_consistency(parity_session, parity_bucket, data):
     example = _draw(
         data,
         session,
-        short.seq_len,
+        short,
         mask_kinds=("all-valid", "right-padded", "holes", "single-frame"),
     )
     tolerance = tolerance_for(short.quantization).per_example()
@@ -160,6 +165,7 @@ def test_top1_agreement_rate(parity_session, parity_target):
     keypoints, masks, _ = example_batch(
         np.random.default_rng(AGREEMENT_SEED), count=AGREEMENT_EXAMPLES,
         seq_len=target.seq_len, num_keypoints=session.config.min_input_keypoints,
+        keypoint_kinds=keypoint_kinds_for(tolerance_for(target.quantization)),
     )
     result = properties.logits_parity(
         session.model, session.tflite(target), tolerance_for(target.quantization),
