@@ -31,12 +31,19 @@ class Comparison:
     bound_ratio: float
     worst: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # Per example: max |difference| and whether it met the bound (near-tie flips excused).
+    example_abs_err: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    example_passed: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=bool), repr=False
+    )
 
     def __bool__(self) -> bool:
         return self.passed
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        del data["example_abs_err"], data["example_passed"]
+        return data
 
     def message(self, context: str = "") -> str:
         verdict = "parity holds" if self.passed else "PARITY VIOLATED"
@@ -121,6 +128,8 @@ def compare_logits(
         bound_ratio=float(ratio.max()) if diff.size else 0.0,
         worst=worst,
         problems=problems,
+        example_abs_err=diff.max(axis=-1) if diff.size else np.zeros(len(diff)),
+        example_passed=example_ok,
     )
 
 

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from signbart_parity.compare import Comparison, compare_logits
+from signbart_parity.compare import Comparison
 from signbart_parity.errors import TFLiteFileError
 from signbart_parity.masks import summarise
-from signbart_parity.tolerances import Tolerance, tolerance_for
+from signbart_parity.tolerances import tolerance_for
 
 VERSUS_PYTORCH = ("parity", "real-sample parity")
 
@@ -63,27 +63,12 @@ class Check:
         return self.comparison.passed
 
 
-# ---------------------------------------------------------------- per-example detail
-
-
-def _example_detail(
-    reference: np.ndarray, candidate: np.ndarray, tolerance: Tolerance
-) -> tuple[np.ndarray, np.ndarray]:
-    """Max |difference| and pass/fail per example, judged as ``compare_logits`` judges one."""
-    err = np.abs(np.asarray(candidate, np.float64) - np.asarray(reference, np.float64)).max(-1)
-    ok = np.array(
-        [
-            compare_logits(reference[i : i + 1], candidate[i : i + 1], tolerance).passed
-            for i in range(len(reference))
-        ],
-        dtype=bool,
+def _check(name: str, comparison: Comparison, keypoints, masks, descriptions) -> Check:
+    """A property's verdict with the per-example detail its comparison already holds."""
+    return Check(
+        name, comparison, np.asarray(masks), keypoints, comparison.example_abs_err,
+        comparison.example_passed, list(descriptions),
     )
-    return np.where(np.isfinite(err), err, np.inf), ok
-
-
-def _check(name, reference, candidate, tolerance, comparison, keypoints, masks, descriptions):
-    err, ok = _example_detail(reference, candidate, tolerance)
-    return Check(name, comparison, np.asarray(masks), keypoints, err, ok, list(descriptions))
 
 
 # ---------------------------------------------------------------- the properties
@@ -103,33 +88,17 @@ def run_checks(
     """Run every property over the inputs; each Check holds its Comparison and detail."""
     from signbart_parity import properties
     from signbart_parity.inputs import keypoint_kinds_for
-    from signbart_parity.parity import torch_logits
-
     tolerance = tolerance_for(quantization)
     checks = []
 
     result = properties.logits_parity(model, tflite, tolerance, keypoints, masks)
-    reference, candidate = torch_logits(model, keypoints, masks), tflite(keypoints, masks)
-    checks.append(
-        _check("parity", reference, candidate, tolerance, result, keypoints, masks, descriptions)
-    )
+    checks.append(_check("parity", result, keypoints, masks, descriptions))
 
     if real is not None and len(real[0]):
         real_keypoints, real_masks, real_descriptions = real
         result = properties.logits_parity(model, tflite, tolerance, real_keypoints, real_masks)
-        reference = torch_logits(model, real_keypoints, real_masks)
-        candidate = tflite(real_keypoints, real_masks)
         checks.append(
-            _check(
-                "real-sample parity",
-                reference,
-                candidate,
-                tolerance,
-                result,
-                real_keypoints,
-                real_masks,
-                real_descriptions,
-            )
+            _check("real-sample parity", result, real_keypoints, real_masks, real_descriptions)
         )
 
     valid = masks.sum(axis=1)
@@ -140,34 +109,12 @@ def run_checks(
         result = properties.padding_invariance(
             tflite, tolerance, kp, mk, np.random.default_rng(seed + 1)
         )
+        # The same scrambled inputs the property ran (same seed): localisation reruns one.
         scrambled = properties.scramble_padding(kp, mk, np.random.default_rng(seed + 1))
-        checks.append(
-            _check(
-                "padding",
-                tflite(kp, mk),
-                tflite(scrambled, mk),
-                tolerance,
-                result,
-                scrambled,
-                mk,
-                texts,
-            )
-        )
+        checks.append(_check("padding", result, scrambled, mk, texts))
 
     result = properties.determinism(tflite, keypoints, masks)
-    first, second = tflite(keypoints, masks), tflite(keypoints, masks)
-    checks.append(
-        _check(
-            "determinism",
-            first,
-            second,
-            properties.EXACT,
-            result,
-            keypoints,
-            masks,
-            descriptions,
-        )
-    )
+    checks.append(_check("determinism", result, keypoints, masks, descriptions))
 
     seq_len = tflite.seq_len
     short = seq_len // 2
@@ -186,18 +133,8 @@ def run_checks(
         per_example = tolerance.per_example()
         result = properties.bucket_consistency(tflite, runner, per_example, kp, mk)
         long_kp, long_mk = properties.right_pad(kp, mk, tflite.seq_len)
-        checks.append(
-            _check(
-                "bucket",
-                runner(kp, mk),
-                tflite(long_kp, long_mk),
-                per_example,
-                result,
-                long_kp,
-                long_mk,
-                [f"{t}, {short} frames padded to {seq_len}" for t in texts],
-            )
-        )
+        texts = [f"{t}, {short} frames padded to {seq_len}" for t in texts]
+        checks.append(_check("bucket", result, long_kp, long_mk, texts))
     return checks
 
 

@@ -103,3 +103,13 @@ def test_unit_range_kinds_really_stay_in_the_unit_range():
         for _ in range(20):
             values = make_keypoints(kind, rng, seq_len=8, num_keypoints=90)
             assert values.min() >= 0 and values.max() <= 1, kind
+
+
+def test_per_example_detail_matches_the_verdicts():
+    reference = np.array([[4.00, 4.01, 0.0], [4.0, 6.0, 0.0], [1.0, 2.0, 3.0]])
+    candidate = np.array([[4.02, 4.00, 0.0], [6.0, 4.0, 0.0], [1.0, 2.0, 3.0]])
+    result = compare_logits(reference, candidate, INT8)
+    # An excused near-tie flip passes, a clear flip fails, an exact match passes.
+    assert result.example_passed.tolist() == [True, False, True]
+    assert result.example_abs_err == pytest.approx([0.02, 2.0, 0.0])
+    assert "example_abs_err" not in result.to_dict()
