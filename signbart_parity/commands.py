@@ -34,7 +34,8 @@ def convert_command(
     from signbart_parity.calibration import calibration_set
     from signbart_parity.convert import check_seq_len, convert
     from signbart_parity.default_model import load_model_or_default
-    from signbart_parity.parity import FIXED_INPUT_NAMES, check_file, fixed_inputs
+    from signbart_parity.parity import FIXED_INPUT_NAMES, fixed_inputs
+    from signbart_parity.properties import logits_parity
     from signbart_parity.runtime import TFLiteModel
     from signbart_parity.tolerances import SEED_CHECK, tolerance_for
 
@@ -61,7 +62,7 @@ def convert_command(
     tflite = TFLiteModel(result.path)
     keypoints, masks = fixed_inputs(model_config.min_input_keypoints, seq_len)
     tolerance = SEED_CHECK if quantization == "none" else tolerance_for(quantization)
-    comparison = check_file(model, tflite, tolerance, keypoints, masks)
+    comparison = logits_parity(model, tflite, tolerance, keypoints, masks)
     print(f"checked against PyTorch on {len(masks)} inputs ({', '.join(FIXED_INPUT_NAMES)}):")
     print("  " + comparison.message().replace("\n", "\n  "))
     if test:

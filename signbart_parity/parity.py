@@ -7,13 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from signbart_parity.compare import Comparison, compare_logits
 from signbart_parity.masks import MASK_KINDS, mask_patterns
-from signbart_parity.tolerances import Tolerance
 
 if TYPE_CHECKING:
     from signbart_parity.model import SignBart
-    from signbart_parity.runtime import TFLiteModel
 
 FIXED_INPUT_NAMES = ("seed-guide sample",) + MASK_KINDS
 
@@ -43,15 +40,3 @@ def fixed_inputs(num_keypoints: int, seq_len: int, seed: int = 0) -> tuple[np.nd
     masks = np.stack([np.ones(seq_len, dtype=np.int64)] + [patterns[k] for k in MASK_KINDS])
     keypoints = rng.random((len(masks), seq_len, num_keypoints, 2), dtype=np.float32)
     return keypoints, masks
-
-
-def check_file(
-    model: SignBart,
-    tflite: TFLiteModel,
-    tolerance: Tolerance,
-    keypoints: np.ndarray,
-    attention_mask: np.ndarray,
-) -> Comparison:
-    reference = torch_logits(model, keypoints, attention_mask)
-    candidate = tflite(keypoints, attention_mask)
-    return compare_logits(reference, candidate, tolerance, masks=attention_mask)

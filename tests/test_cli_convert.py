@@ -16,7 +16,7 @@ from signbart_parity.checkpoint import load_signbart_model
 from signbart_parity.cli import main
 from signbart_parity.default_model import DEFAULT_CHECKPOINT, DEFAULT_CONFIG
 from signbart_parity.masks import MASK_KINDS, mask_patterns
-from signbart_parity.parity import check_file
+from signbart_parity.properties import logits_parity
 from signbart_parity.runtime import TFLiteModel
 from signbart_parity.tolerances import tolerance_for
 from tests.helpers import (
@@ -117,7 +117,7 @@ def test_written_file_matches_pytorch(run, kind):
     mask = np.stack([mask_patterns(64)[kind]] * 2)
     keypoints = np.random.default_rng(11).random((2, 64, 90, 2), dtype=np.float32)
 
-    comparison = check_file(run.model, tflite, tolerance_for(run.quantization), keypoints, mask)
+    comparison = logits_parity(run.model, tflite, tolerance_for(run.quantization), keypoints, mask)
 
     assert comparison, comparison.message(f"{run.name}, {kind}")
 

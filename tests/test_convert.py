@@ -13,7 +13,7 @@ from signbart_parity.errors import ConversionError
 from signbart_parity.fileio import atomic_path
 from signbart_parity.masks import MASK_KINDS, mask_patterns
 from signbart_parity.model import SignBart
-from signbart_parity.parity import check_file
+from signbart_parity.properties import logits_parity
 from signbart_parity.runtime import TFLiteModel
 from signbart_parity.tolerances import tolerance_for
 from tests.helpers import CHECKPOINT, CONFIG, SUBSET_JOINT_IDX, write_config
@@ -54,7 +54,8 @@ def test_subset_file_matches_pytorch(subset, kind):
     mask = mask_patterns(SUBSET_SEQ_LEN)[kind][None]
     keypoints = np.random.default_rng(3).random((1, SUBSET_SEQ_LEN, 75, 2), dtype=np.float32)
 
-    comparison = check_file(model, TFLiteModel(result.path), tolerance_for("none"), keypoints, mask)
+    tflite = TFLiteModel(result.path)
+    comparison = logits_parity(model, tflite, tolerance_for("none"), keypoints, mask)
 
     assert comparison, comparison.message(kind)
 
