@@ -147,13 +147,15 @@ def bench_command(
 
 def machine_info(load_average: float) -> dict:
     """What the numbers depend on; a busy machine (load above its cores) skews them."""
-    from importlib.metadata import version
+    from signbart_parity.versions import installed_version
 
     return {
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "load_average_at_start": round(load_average, 2),
-        "versions": {name: version(name) for name in ("torch", "ai-edge-litert", "litert-torch")},
+        "versions": {
+            name: installed_version(name) for name in ("torch", "ai-edge-litert", "litert-torch")
+        },
     }
 
 

@@ -15,7 +15,6 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +23,7 @@ from filelock import FileLock
 from signbart_parity.checkpoint import file_sha256
 from signbart_parity.convert import RECIPE_VERSION
 from signbart_parity.fileio import write_json_atomic
+from signbart_parity.versions import installed_version
 
 if TYPE_CHECKING:
     from signbart_parity.model import SignBart
@@ -33,13 +33,7 @@ TOOLCHAIN = ("torch", "litert-torch", "ai-edge-quantizer", "ai-edge-litert")
 
 
 def toolchain_versions() -> dict[str, str]:
-    versions = {}
-    for package in TOOLCHAIN:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
+    return {package: installed_version(package) for package in TOOLCHAIN}
 
 
 def model_fingerprint(model: SignBart) -> str:

@@ -737,15 +737,8 @@ def merge_command(paths: Sequence[Path], output: Path) -> int:
 def environment() -> dict[str, str]:
     """Versions a report records, read from package metadata (nothing heavy is imported)."""
     import platform
-    from importlib import metadata
 
-    def version(*distributions: str) -> str:
-        for name in distributions:
-            try:
-                return metadata.version(name)
-            except metadata.PackageNotFoundError:
-                continue
-        return "not installed"
+    from signbart_parity.versions import installed_version as version
 
     return {
         "python": platform.python_version(),
