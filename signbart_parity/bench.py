@@ -51,6 +51,20 @@ class Timing:
     p90_ms: float
 
 
+def timing_input(config, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """The one real-like (keypoints, mask) batch every latency here is measured on."""
+    from signbart_parity.synthetic import real_like_batch
+
+    keypoints, mask, _ = real_like_batch(
+        np.random.default_rng(0),
+        count=1,
+        seq_len=seq_len,
+        num_keypoints=config.min_input_keypoints,
+        num_labels=config.num_labels,
+    )
+    return keypoints, mask
+
+
 def measure(call: Callable[[], object], iterations: int) -> tuple[float, float]:
     """(median, p90) milliseconds of ``call`` after a short warm-up."""
     for _ in range(WARMUP):
@@ -107,18 +121,11 @@ def bench_command(
     from signbart_parity.convert import check_seq_len
     from signbart_parity.default_model import load_model_or_default
     from signbart_parity.precisions import convert_precisions
-    from signbart_parity.synthetic import real_like_batch
 
     load_average = os.getloadavg()[0]
     model, model_config = load_model_or_default(config, checkpoint, progress=progress)
     check_seq_len(model_config, seq_len)
-    keypoints, mask, _ = real_like_batch(
-        np.random.default_rng(0),
-        count=1,
-        seq_len=seq_len,
-        num_keypoints=model_config.min_input_keypoints,
-        num_labels=model_config.num_labels,
-    )
+    keypoints, mask = timing_input(model_config, seq_len)
     progress(f"timing PyTorch eager ({iterations} calls per setting)")
     timings = torch_timings(model, keypoints, mask, threads, iterations)
     calibration = calibration_set(model_config, seq_len) if "static-int8" in quantizations else None

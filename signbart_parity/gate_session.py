@@ -202,16 +202,10 @@ class GateSession:
         }
 
     def latency_ms(self, target: Target, iterations: int = 30) -> float:
-        """Median TFLite latency of this target on one real-like input, as in ``bench``."""
-        from signbart_parity.bench import measure
-        from signbart_parity.inputs import example_batch
+        """Median TFLite latency of this target, measured as ``bench`` measures it."""
+        from signbart_parity.bench import measure, timing_input
 
-        keypoints, masks, _ = example_batch(
-            np.random.default_rng(0),
-            count=1,
-            seq_len=target.seq_len,
-            num_keypoints=self.config.min_input_keypoints,
-        )
+        keypoints, masks = timing_input(self.config, target.seq_len)
         tflite = self.tflite(target)
         return measure(lambda: tflite(keypoints, masks), iterations)[0]
 
@@ -219,15 +213,9 @@ class GateSession:
         """Median PyTorch eager latency at ``seq_len``, measured the same way."""
         import torch
 
-        from signbart_parity.bench import measure
-        from signbart_parity.inputs import example_batch
+        from signbart_parity.bench import measure, timing_input
 
-        keypoints, masks, _ = example_batch(
-            np.random.default_rng(0),
-            count=1,
-            seq_len=seq_len,
-            num_keypoints=self.config.min_input_keypoints,
-        )
+        keypoints, masks = timing_input(self.config, seq_len)
         inputs = torch.from_numpy(keypoints), torch.from_numpy(masks)
         with torch.inference_mode():
             return measure(lambda: self.model(*inputs), iterations)[0]
