@@ -14,7 +14,7 @@ import numpy as np
 
 from signbart_parity.config import SignBartConfig
 from signbart_parity.errors import DataError
-from signbart_parity.samples import load_sample, preprocess
+from signbart_parity.samples import load_sample, prepare_sample
 
 REAL, GENERATED = "real samples", "real-like generated sequences"
 DEFAULT_COUNT = 64
@@ -74,11 +74,9 @@ def _from_samples(paths: Sequence[str | Path], seq_len: int, min_keypoints: int)
     for path in paths:
         try:
             sample = load_sample(path)
+            keypoints, mask = prepare_sample(sample, seq_len=seq_len, num_keypoints=min_keypoints)
         except DataError:
             continue
-        if sample.keypoints.shape[1] < min_keypoints:
-            continue
-        keypoints, mask = preprocess(sample.keypoints, seq_len)
-        inputs.append((keypoints[None, :, :min_keypoints], mask[None]))
+        inputs.append((keypoints[None], mask[None]))
         used.append(str(path))
     return CalibrationSet(inputs=inputs, source=REAL, files=tuple(used))

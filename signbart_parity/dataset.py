@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from signbart_parity.errors import DataError
-from signbart_parity.samples import load_sample, preprocess
+from signbart_parity.samples import load_sample, prepare_sample
 
 LABEL_FILE = "label2id.json"
 
@@ -94,7 +94,10 @@ def load_dataset(
         say(f"loading class {folder.name}: {len(files)} .pkl file(s)")
         for path in files:
             try:
-                rows.append((path, label_map[folder.name], _prepared(path, seq_len, num_keypoints)))
+                prepared = prepare_sample(
+                    load_sample(path), seq_len=seq_len, num_keypoints=num_keypoints
+                )
+                rows.append((path, label_map[folder.name], prepared))
             except DataError as exc:  # its message starts with the path, already named
                 skipped.append(Skipped(_rel(root, path), str(exc).removeprefix(f"{path}: ")))
     if not rows:
@@ -111,18 +114,6 @@ def load_dataset(
         masks=np.stack([prepared[1] for _, _, prepared in rows]),
         skipped=skipped,
     )
-
-
-def _prepared(path: Path, seq_len: int, num_keypoints: int) -> tuple[np.ndarray, np.ndarray]:
-    sample = load_sample(path)
-    found = sample.keypoints.shape[1]
-    if found < num_keypoints:
-        raise DataError(
-            f"{path}: {found} keypoints per frame but the model needs {num_keypoints}; "
-            "pass samples of the model's keypoint layout."
-        )
-    keypoints, mask = preprocess(sample.keypoints, seq_len)
-    return keypoints[:, :num_keypoints], mask
 
 
 def _rel(root: Path, path: Path) -> str:

@@ -114,6 +114,25 @@ def _normalise_group(group: np.ndarray) -> np.ndarray:
     return np.where(extent[:, None, :] > 0, scaled, group)
 
 
+def prepare_sample(
+    sample: Sample, *, seq_len: int, num_keypoints: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A sample as the model takes it: preprocessed on its own keypoint layout (the groups
+    depend on it), then cut to the model's ``num_keypoints`` (``max(joint_idx) + 1``).
+
+    Raises:
+        DataError: the sample has fewer keypoints per frame than the model needs.
+    """
+    found = sample.keypoints.shape[1]
+    if found < num_keypoints:
+        raise DataError(
+            f"{sample.path}: sample has {found} keypoints per frame but the model needs "
+            f"{num_keypoints}; pass samples of this model's layout."
+        )
+    frames, mask = preprocess(sample.keypoints, seq_len)
+    return frames[:, :num_keypoints], mask
+
+
 def sample_paths(paths) -> list[Path]:
     """Files as given, folders as their ``*.pkl`` files (recursive, sorted).
 
@@ -145,12 +164,7 @@ def preprocessed_samples(
     keypoints, masks, descriptions = [], [], []
     for path in sample_paths(paths):
         sample = load_sample(path)
-        if sample.keypoints.shape[1] < num_keypoints:
-            raise DataError(
-                f"{path}: sample has {sample.keypoints.shape[1]} keypoints per frame but the "
-                f"model needs {num_keypoints}; pass samples of this model's layout."
-            )
-        frames, mask = preprocess(sample.keypoints[:, :num_keypoints], seq_len)
+        frames, mask = prepare_sample(sample, seq_len=seq_len, num_keypoints=num_keypoints)
         keypoints.append(frames)
         masks.append(mask)
         label = f", class {sample.label}" if sample.label else ""

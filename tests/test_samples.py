@@ -87,3 +87,18 @@ def test_malformed_sample(tmp_path, content, expected):
     path.write_bytes(pickle.dumps(content))
     with pytest.raises(DataError, match=expected):
         load_sample(path)
+
+
+def test_samples_are_preprocessed_on_their_own_layout_then_cut_to_the_model():
+    """A 90-keypoint sample for a model that takes the first 65: the per-group boxes are
+    those of the 90-keypoint layout (face included), not of a 65-keypoint array."""
+    from signbart_parity.samples import preprocessed_samples
+
+    keypoints, masks, _ = preprocessed_samples([SAMPLE], seq_len=64, num_keypoints=65)
+    raw = load_sample(SAMPLE).keypoints
+    expected, expected_mask = preprocess(raw, 64)
+    assert keypoints.shape == (1, 64, 65, 2)
+    np.testing.assert_array_equal(keypoints[0], expected[:, :65])
+    np.testing.assert_array_equal(masks[0], expected_mask)
+    # Cutting first would have put all 65 keypoints in one group: a different input.
+    assert not np.array_equal(keypoints[0], preprocess(raw[:, :65], 64)[0])
