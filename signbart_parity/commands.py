@@ -32,7 +32,7 @@ def convert_command(
     progress: Progress,
 ) -> int:
     from signbart_parity.calibration import calibration_set
-    from signbart_parity.convert import check_seq_len, convert
+    from signbart_parity.convert import check_seq_len, convert, precision_label
     from signbart_parity.default_model import load_model_or_default
     from signbart_parity.parity import FIXED_INPUT_NAMES, fixed_inputs
     from signbart_parity.properties import logits_parity
@@ -53,7 +53,7 @@ def convert_command(
         calibration=calibration.inputs if calibration else None,
         progress=progress,
     )
-    precision = "fp32" if quantization == "none" else quantization
+    precision = precision_label(quantization)
     print(
         f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {precision}, "
         f"seq_len {seq_len}, converted in {result.seconds:.1f} s)"

@@ -50,6 +50,11 @@ class ConversionResult:
     signature: Signature
 
 
+def precision_label(quantization: str) -> str:
+    """How reports and messages name a precision: ``none`` is ``fp32``, others as is."""
+    return "fp32" if quantization == "none" else str(quantization)
+
+
 def check_seq_len(config: SignBartConfig, seq_len: int) -> int:
     if not 1 <= seq_len <= config.max_position_embeddings:
         raise ConversionError(

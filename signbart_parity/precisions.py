@@ -12,18 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from signbart_parity.convert import QUANTIZATIONS
+from signbart_parity.convert import QUANTIZATIONS, precision_label
 
 if TYPE_CHECKING:
     from signbart_parity.calibration import CalibrationSet
     from signbart_parity.model import SignBart
 
 Progress = Callable[[str], None]
-
-
-def label(quantization: str) -> str:
-    """Precision label for a quantization mode: ``none`` -> ``fp32``, others unchanged."""
-    return "fp32" if quantization == "none" else quantization
 
 
 def parse_quantizations(text: str) -> tuple[str, ...]:
@@ -48,7 +43,7 @@ class ConvertedFile:
 
     @property
     def precision(self) -> str:
-        return label(self.quantization)
+        return precision_label(self.quantization)
 
 
 def convert_precisions(
@@ -85,5 +80,6 @@ def convert_precisions(
             path = directory / f"seq{seq_len}-{quantization}.tflite"
             quantize_file(fp32_path, output=path, quantization=quantization, calibration=inputs)
             seconds = export_seconds + time.perf_counter() - started
-        files[label(quantization)] = ConvertedFile(quantization, path, path.stat().st_size, seconds)
+        size = path.stat().st_size
+        files[precision_label(quantization)] = ConvertedFile(quantization, path, size, seconds)
     return files

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from signbart_parity.convert import QUANTIZATIONS
+from signbart_parity.convert import QUANTIZATIONS, precision_label
 from signbart_parity.errors import ReportError
 from signbart_parity.fileio import write_json_atomic, write_text_atomic
 
@@ -231,10 +231,6 @@ def write_report(data: dict, directory: str | Path) -> dict[str, Path]:
 # ---------------------------------------------------------------- shared formatting
 
 
-def precision_name(quantization: str) -> str:
-    return "fp32" if quantization in ("none", "fp32") else str(quantization)
-
-
 def _err(value: Any) -> str:
     if value is None:
         return "—"
@@ -286,7 +282,7 @@ def _summary_rows(data: dict) -> list[list[str]]:
         rows.append(
             [
                 str(result["seq_len"]),
-                precision_name(result["quantization"]),
+                precision_label(result["quantization"]),
                 str(result["runtime"]),
                 str(result.get("examples", "—")),
                 _err(result.get("max_abs_err")),
@@ -365,7 +361,7 @@ def render_markdown(data: dict) -> str:
         if worst:
             lines.append("")
             lines.append(
-                f"- FAIL seq_len {result['seq_len']} {precision_name(result['quantization'])} "
+                f"- FAIL seq_len {result['seq_len']} {precision_label(result['quantization'])} "
                 f"{result['runtime']}: worst {worst.get('property', '?')} abs err "
                 f"{_err(worst.get('abs_err'))}, mask {worst.get('mask', '?')}"
             )
@@ -416,7 +412,7 @@ def _tick_label(exponent: float) -> str:
 def histogram_svg(result: dict, low: float, high: float, *, width=360, height=190) -> str:
     """Histogram of log10 |tflite - torch| per example, passed stacked under failed."""
     samples = _samples(result)
-    precision = precision_name(result["quantization"])
+    precision = precision_label(result["quantization"])
     bins = max(1, round((high - low) / HISTOGRAM_BIN))
     passed_counts, failed_counts = [0] * bins, [0] * bins
     for sample in samples:
@@ -500,7 +496,7 @@ def scatter_svg(data: dict, low: float, high: float, *, width=1080, height=340) 
         parts.append(_xtick(px(frames), top + plot_h, str(frames), every=1))
     precisions: list[str] = []
     for result in results:
-        precision = precision_name(result["quantization"])
+        precision = precision_label(result["quantization"])
         if precision not in precisions:
             precisions.append(precision)
         for sample in _samples(result):
@@ -620,7 +616,7 @@ def _worst_rows(data: dict) -> list[list[str]]:
             rows.append(
                 [
                     str(result["seq_len"]),
-                    precision_name(result["quantization"]),
+                    precision_label(result["quantization"]),
                     str(result["runtime"]),
                     str(worst.get("property", "")),
                     _err(worst.get("abs_err")),
@@ -650,7 +646,7 @@ def _divergence_notes(results: list[dict]) -> list[str]:
     for result in results:
         if result.get("divergence"):
             where = (
-                f"seq_len {result['seq_len']} {precision_name(result['quantization'])} "
+                f"seq_len {result['seq_len']} {precision_label(result['quantization'])} "
                 f"{result['runtime']}"
             )
             notes.append(
@@ -703,7 +699,9 @@ def render_html(data: dict) -> str:
     if tolerances:
         body += [
             "<h2>Tolerances</h2>",
-            _table(["precision", "bound"], [[precision_name(k), v] for k, v in tolerances.items()]),
+            _table(
+                ["precision", "bound"], [[precision_label(k), v] for k, v in tolerances.items()]
+            ),
         ]
     versions = _versions(data)
     if versions:

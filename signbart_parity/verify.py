@@ -307,7 +307,7 @@ def _check_line(check: Check) -> str:
 def verify_command(args: argparse.Namespace, *, progress: Progress) -> int:
     from signbart_parity.baseline import compare_with_baseline
     from signbart_parity.checkpoint import load_signbart_model
-    from signbart_parity.convert import check_quantization
+    from signbart_parity.convert import check_quantization, precision_label
     from signbart_parity.default_model import resolve_model_paths
     from signbart_parity.inputs import example_batch, keypoint_kinds_for
     from signbart_parity.properties import contract_problems
@@ -352,7 +352,7 @@ def verify_command(args: argparse.Namespace, *, progress: Progress) -> int:
     passed = all(check.passed for check in checks)
     divergence_text = None
 
-    precision = "fp32" if quantization == "none" else quantization
+    precision = precision_label(quantization)
     print(f"verify {args.tflite}: seq_len {seq_len}, {precision}, {tflite.signature.describe()}")
     print(
         f"  against {checkpoint_path} with {config_path}; tolerance "

@@ -16,9 +16,10 @@ import pytest
 from signbart_parity.calibration import GENERATED, REAL, calibration_set
 from signbart_parity.compare import compare_logits
 from signbart_parity.convert import QUANTIZATIONS
+from signbart_parity.convert import precision_label as label
 from signbart_parity.masks import MASK_KINDS, mask_patterns
 from signbart_parity.parity import torch_logits
-from signbart_parity.precisions import label, parse_quantizations
+from signbart_parity.precisions import parse_quantizations
 from tests.helpers import CHECKPOINT, CONFIG, SAMPLE
 
 SEQ_LEN = 16
