@@ -42,8 +42,13 @@ def _add_seq_len_option(parser: argparse.ArgumentParser, *, required: bool = Fal
     """``--seq-len T`` (also the seed guide's spelling ``--seq_len``); the range check
     comes once the config is read, which knows max_position_embeddings."""
     parser.add_argument(
-        "--seq-len", "--seq_len", dest="seq_len", type=_whole_number, metavar="T",
-        required=required, default=None if required else 64,
+        "--seq-len",
+        "--seq_len",
+        dest="seq_len",
+        type=_whole_number,
+        metavar="T",
+        required=required,
+        default=None if required else 64,
         help="frames per sequence the file takes." + ("" if required else " Default: 64"),
     )
 

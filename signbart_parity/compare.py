@@ -33,9 +33,7 @@ class Comparison:
     problems: list[str] = field(default_factory=list)
     # Per example: max |difference| and whether it met the bound (near-tie flips excused).
     example_abs_err: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
-    example_passed: np.ndarray = field(
-        default_factory=lambda: np.zeros(0, dtype=bool), repr=False
-    )
+    example_passed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
 
     def __bool__(self) -> bool:
         return self.passed

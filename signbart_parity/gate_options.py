@@ -127,9 +127,7 @@ def parametrize(metafunc: pytest.Metafunc, options: GateOptions) -> None:
         else:
             # None (no export at the shipped seq_len) makes the test fail and say so.
             matching = baseline_targets(options) or [None]
-        metafunc.parametrize(
-            "parity_baseline_target", matching, ids=_baseline_id, scope="session"
-        )
+        metafunc.parametrize("parity_baseline_target", matching, ids=_baseline_id, scope="session")
 
 
 def _skipped(reason: str):

@@ -216,7 +216,9 @@ def check_golden(tflite, golden: Golden, quantization: str):
     # not judged; the caller reports how many.
     judged = tolerance.judges(golden.keypoints)
     comparison = compare_logits(
-        golden.logits[judged], candidate[judged], tolerance,
+        golden.logits[judged],
+        candidate[judged],
+        tolerance,
         masks=golden.attention_mask[judged],
     )
     oracle_err = float(np.abs(candidate - golden.logits_float64).max()) if len(candidate) else 0.0
@@ -269,8 +271,9 @@ def check_command(args: argparse.Namespace) -> int:
     comparison, candidate, oracle_err = check_golden(tflite, golden, args.quantization)
     skipped = len(candidate) - comparison.examples
     not_judged = f", {skipped} outside the precision's input range not judged" if skipped else ""
-    print(f"golden check of {args.tflite} against {args.golden} ({len(candidate)} rows"
-          f"{not_judged}):")
+    print(
+        f"golden check of {args.tflite} against {args.golden} ({len(candidate)} rows{not_judged}):"
+    )
     print("  " + comparison.message(args.quantization).replace("\n", "\n  "))
     print(f"  max abs err against the float64 oracle: {oracle_err:.3g}")
     for line in failing_rows(golden, candidate, args.quantization)[:10]:

@@ -66,8 +66,13 @@ class Check:
 def _check(name: str, comparison: Comparison, keypoints, masks, descriptions) -> Check:
     """A property's verdict with the per-example detail its comparison already holds."""
     return Check(
-        name, comparison, np.asarray(masks), keypoints, comparison.example_abs_err,
-        comparison.example_passed, list(descriptions),
+        name,
+        comparison,
+        np.asarray(masks),
+        keypoints,
+        comparison.example_abs_err,
+        comparison.example_passed,
+        list(descriptions),
     )
 
 
@@ -88,6 +93,7 @@ def run_checks(
     """Run every property over the inputs; each Check holds its Comparison and detail."""
     from signbart_parity import properties
     from signbart_parity.inputs import keypoint_kinds_for
+
     tolerance = tolerance_for(quantization)
     checks = []
 
@@ -331,8 +337,11 @@ def verify_command(args: argparse.Namespace, *, progress: Progress) -> int:
     seq_len, width = tflite.seq_len, config.min_input_keypoints
     kinds = keypoint_kinds_for(tolerance_for(quantization))
     keypoints, masks, descriptions = example_batch(
-        np.random.default_rng(args.seed), count=args.examples, seq_len=seq_len,
-        num_keypoints=width, keypoint_kinds=kinds,
+        np.random.default_rng(args.seed),
+        count=args.examples,
+        seq_len=seq_len,
+        num_keypoints=width,
+        keypoint_kinds=kinds,
     )
     real = preprocessed_samples(samples, seq_len=seq_len, num_keypoints=width) if samples else None
     progress(

@@ -71,7 +71,9 @@ def test_logits_match_pytorch(parity_session, parity_target, oracle, data):
     reference = torch_logits(session.model, example.keypoints, example.mask)
     candidate = tflite(example.keypoints, example.mask)
     result = compare_logits(
-        reference, candidate, tolerance_for(target.quantization).per_example(),
+        reference,
+        candidate,
+        tolerance_for(target.quantization).per_example(),
         masks=example.mask,
     )
     oracle_logits = torch_logits(oracle, example.keypoints, example.mask)
@@ -163,13 +165,18 @@ def test_top1_agreement_rate(parity_session, parity_target):
 
     session, target = parity_session, parity_target
     keypoints, masks, _ = example_batch(
-        np.random.default_rng(AGREEMENT_SEED), count=AGREEMENT_EXAMPLES,
-        seq_len=target.seq_len, num_keypoints=session.config.min_input_keypoints,
+        np.random.default_rng(AGREEMENT_SEED),
+        count=AGREEMENT_EXAMPLES,
+        seq_len=target.seq_len,
+        num_keypoints=session.config.min_input_keypoints,
         keypoint_kinds=keypoint_kinds_for(tolerance_for(target.quantization)),
     )
     result = properties.logits_parity(
-        session.model, session.tflite(target), tolerance_for(target.quantization),
-        keypoints, masks,
+        session.model,
+        session.tflite(target),
+        tolerance_for(target.quantization),
+        keypoints,
+        masks,
     )
     session.record(target, "agreement", result, masks)
     if not result:
