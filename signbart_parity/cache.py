@@ -23,17 +23,12 @@ from filelock import FileLock
 from signbart_parity.checkpoint import file_sha256
 from signbart_parity.convert import RECIPE_VERSION
 from signbart_parity.fileio import write_json_atomic
-from signbart_parity.versions import installed_version
+from signbart_parity.versions import toolchain_versions
 
 if TYPE_CHECKING:
     from signbart_parity.model import SignBart
 
 CACHE_FORMAT = 1
-TOOLCHAIN = ("torch", "litert-torch", "ai-edge-quantizer", "ai-edge-litert")
-
-
-def toolchain_versions() -> dict[str, str]:
-    return {package: installed_version(package) for package in TOOLCHAIN}
 
 
 def model_fingerprint(model: SignBart) -> str:

@@ -86,7 +86,7 @@ def create_golden(
     from signbart_parity.convert import check_seq_len
     from signbart_parity.masks import MASK_KINDS
     from signbart_parity.parity import float64_oracle, torch_logits
-    from signbart_parity.report import environment
+    from signbart_parity.versions import environment
 
     say = progress or (lambda message: None)
     model, config = load_signbart_model(config_path, checkpoint_path)
