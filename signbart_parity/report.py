@@ -1,8 +1,9 @@
 """Human-readable parity reports: parity.md (summary) and parity.html (one file, inline SVG).
 
-Both are rendered from the machine-readable ``parity.json`` dict (schema 1), which the
-pytest plugin writes with ``--parity-report DIR`` and ``signbart-parity verify --report DIR``.
-Shards of one run (pytest-xdist workers, CI matrix jobs) merge with ``merge_reports``.
+Both are rendered from a ``report_model.Report``, the one schema the gate, ``verify`` and
+``report merge`` write (``parity.json``). The verdict shown is ``Report.passed``: it is FAIL
+whenever any check failed or errored, whatever the per-configuration rows say, and skipped
+checks are listed as "not checked".
 
 The HTML is self-contained: no scripts, no stylesheets or fonts from elsewhere, no URLs.
 Plots are plain SVG drawn here, so no plotting dependency is needed.
@@ -10,9 +11,7 @@ Plots are plain SVG drawn here, so no plotting dependency is needed.
 
 from __future__ import annotations
 
-import copy
 import html
-import json
 import math
 import os
 import sys
@@ -21,12 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from signbart_parity.convert import QUANTIZATIONS, precision_label
-from signbart_parity.errors import ReportError
 from signbart_parity.fileio import write_json_atomic, write_text_atomic
+from signbart_parity.report_model import Outcome, Report, Row, Target, load_report, merge_reports
 
-SCHEMA = 1
 REPORT_FILES = ("parity.json", "parity.md", "parity.html")
-MAX_SAMPLES = 500  # per result, as the plugin caps them
 # Errors below this are drawn in the lowest histogram bin (an exact 0 has no log10).
 LOG10_FLOOR = -9.0
 HISTOGRAM_BIN = 0.5
@@ -41,183 +38,24 @@ FAIL_COLOUR = "#d62728"
 OTHER_COLOUR = "#777777"
 
 
-# ---------------------------------------------------------------- loading and merging
+def display_key(target: Target) -> tuple:
+    """Order of rows in tables: seq_len, then fp32 first and QUANTIZATIONS order, runtime."""
+    known = target.quantization in QUANTIZATIONS
+    rank = QUANTIZATIONS.index(target.quantization) if known else len(QUANTIZATIONS)
+    return (target.seq_len, rank, target.quantization, target.runtime)
 
 
-def load_report(path: str | Path) -> dict:
-    """Read a parity.json file; raise ReportError (one sentence) when it is not one."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReportError(f"{path}: report file not found; pass an existing parity.json.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path}: cannot read the report ({exc}); pass a parity.json.") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReportError(
-            f"{path}: not valid JSON (line {exc.lineno}); pass the parity.json a run wrote."
-        ) from None
-    check_report(data, source=str(path))
-    return data
-
-
-def check_report(data: Any, *, source: str = "<report>") -> None:
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise ReportError(
-            f"{source}: not a parity report (no 'results' list); pass the parity.json a run wrote."
-        )
-    if data.get("schema") != SCHEMA:
-        raise ReportError(
-            f"{source}: report schema {data.get('schema')!r} is not {SCHEMA}; "
-            "re-run the parity tests with this version of signbart-parity."
-        )
-    for result in data["results"]:
-        if not isinstance(result, dict) or not {"seq_len", "quantization", "runtime"} <= set(
-            result
-        ):
-            raise ReportError(
-                f"{source}: a result lacks seq_len/quantization/runtime; the file is damaged, "
-                "re-run the parity tests."
-            )
-
-
-def result_key(result: dict) -> tuple:
-    """Order of results in a report: seq_len, quantization, runtime (as the plugin sorts)."""
-    return (int(result["seq_len"]), str(result["quantization"]), str(result["runtime"]))
-
-
-def display_key(result: dict) -> tuple:
-    """Order of rows in tables: as ``result_key`` but fp32 first, then QUANTIZATIONS order."""
-    quantization = str(result["quantization"])
-    known = quantization in QUANTIZATIONS
-    rank = QUANTIZATIONS.index(quantization) if known else len(QUANTIZATIONS)
-    return (int(result["seq_len"]), rank, quantization, str(result["runtime"]))
-
-
-def merge_reports(reports: Sequence[dict], *, sources: Sequence[str] | None = None) -> dict:
-    """Combine shard reports of one run into the report a single run would have written.
-
-    Shards are pytest-xdist workers (which share targets: their rows for one (seq_len,
-    quantization, runtime) are combined) or CI jobs (disjoint targets: rows concatenated).
-    Results are sorted by (seq_len, quantization, runtime); ``passed`` is true only when
-    every shard passed; ``conversions`` and ``cache_hits`` are summed; tolerances united.
-    ``duration_s`` is the MAX over shards: the wall-clock time of a run whose shards ran in
-    parallel (each shard's own time is in ``shard_durations_s``).
-
-    Combined rows: counts summed, maxima taken, top-1 agreement from the summed counts
-    (weighted by examples for rows that lack them),
-    samples concatenated (capped at ``MAX_SAMPLES``), the 5 worst kept.
-
-    Raises:
-        ReportError: no reports, or shards of different checkpoints or configs.
-    """
-    names = list(sources) if sources is not None else [f"shard {i}" for i in range(len(reports))]
-    if not reports:
-        raise ReportError("no reports to merge; pass at least one parity.json.")
-    for report, name in zip(reports, names, strict=True):
-        check_report(report, source=name)
-    first = reports[0]
-    for report, name in zip(reports[1:], names[1:], strict=True):
-        for part in ("checkpoint", "config"):
-            if _sha(report, part) != _sha(first, part):
-                raise ReportError(
-                    f"{name}: its {part} ({_sha(report, part)}) differs from {names[0]}'s "
-                    f"({_sha(first, part)}); merge only shards of one run."
-                )
-    rows: dict[tuple, dict] = {}
-    for report in reports:
-        for result in report["results"]:
-            key = result_key(result)
-            rows[key] = _combine_rows(rows[key], result) if key in rows else copy.deepcopy(result)
-    tolerances: dict = {}
-    torch_latency: dict = {}
-    for report in reports:
-        tolerances.update(report.get("tolerances") or {})
-        torch_latency.update(report.get("torch_latency_ms") or {})
-    durations = [float(report.get("duration_s") or 0.0) for report in reports]
-    merged = {
-        "schema": SCHEMA,
-        "passed": all(bool(report.get("passed")) for report in reports),
-        "checkpoint": first.get("checkpoint"),
-        "config": first.get("config"),
-        "environment": first.get("environment"),
-        "tolerances": tolerances,
-        "results": [rows[key] for key in sorted(rows)],
-        "torch_latency_ms": torch_latency,
-        "conversions": sum(int(report.get("conversions") or 0) for report in reports),
-        "cache_hits": sum(int(report.get("cache_hits") or 0) for report in reports),
-        "duration_s": max(durations),
-        "shard_durations_s": durations,
-    }
-    environments = {json.dumps(r.get("environment"), sort_keys=True) for r in reports}
-    if len(environments) > 1:
-        merged["environment_mismatch"] = [r.get("environment") for r in reports]
-    return merged
-
-
-def _combine_rows(a: dict, b: dict) -> dict:
-    """One row from two shards' rows of the same (seq_len, quantization, runtime)."""
-    examples_a, examples_b = int(a.get("examples") or 0), int(b.get("examples") or 0)
-    combined = dict(a)
-    combined["examples"] = examples_a + examples_b
-    combined["passed"] = bool(a.get("passed")) and bool(b.get("passed"))
-    for key in ("max_abs_err", "max_rel_err", "oracle_max_abs_err", "tflite_oracle_max_abs_err"):
-        values = [v for v in (a.get(key), b.get(key)) if v is not None]
-        combined[key] = max(values) if values else None
-    combined["size_bytes"] = a.get("size_bytes") or b.get("size_bytes")
-    if "top1_compared" in a and "top1_compared" in b:
-        # Exact: rows carry the counts behind their agreement rate.
-        combined["top1_agreed"] = a["top1_agreed"] + b["top1_agreed"]
-        combined["top1_compared"] = a["top1_compared"] + b["top1_compared"]
-        compared = combined["top1_compared"]
-        combined["top1_agreement"] = combined["top1_agreed"] / compared if compared else None
-    else:
-        agreements = [
-            (v, n)
-            for v, n in (
-                (a.get("top1_agreement"), examples_a),
-                (b.get("top1_agreement"), examples_b),
-            )
-            if v is not None
-        ]
-        weight = sum(n for _, n in agreements)
-        combined["top1_agreement"] = (
-            sum(v * n for v, n in agreements) / weight
-            if weight
-            else (agreements[0][0] if agreements else None)
-        )
-    checks = {}
-    for prop in {**(a.get("checks") or {}), **(b.get("checks") or {})}:
-        tallies = [row.get("checks", {}).get(prop, {}) for row in (a, b)]
-        checks[prop] = {
-            key: sum(int(t.get(key, 0)) for t in tallies) for key in ("examples", "failed")
-        }
-    if checks:
-        combined["checks"] = checks
-    combined["samples"] = ((a.get("samples") or []) + (b.get("samples") or []))[:MAX_SAMPLES]
-    worst = (a.get("worst") or []) + (b.get("worst") or [])
-    combined["worst"] = sorted(worst, key=lambda w: -float(w.get("abs_err") or 0.0))[:5]
-    return combined
-
-
-def _sha(report: dict, part: str) -> str | None:
-    value = report.get(part)
-    return value.get("sha256") if isinstance(value, dict) else None
-
-
-def write_report(data: dict, directory: str | Path) -> dict[str, Path]:
+def write_report(report: Report, directory: str | Path) -> dict[str, Path]:
     """Write parity.json, parity.md and parity.html into ``directory``, each atomically.
 
     Also appends the Markdown summary to ``$GITHUB_STEP_SUMMARY`` when it is set.
     """
     directory = Path(directory)
-    markdown = render_markdown(data)
+    markdown = render_markdown(report)
     paths = {name: directory / name for name in REPORT_FILES}
-    write_json_atomic(paths["parity.json"], data)
+    write_json_atomic(paths["parity.json"], report.to_dict())
     write_text_atomic(paths["parity.md"], markdown)
-    write_text_atomic(paths["parity.html"], render_html(data))
+    write_text_atomic(paths["parity.html"], render_html(report))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         try:
@@ -243,58 +81,53 @@ def _err(value: Any) -> str:
 
 
 def _size(value: Any) -> str:
-    if value is None:
-        return "—"
-    return f"{int(value) / 1e6:.2f} MB"
+    return "—" if value is None else f"{int(value) / 1e6:.2f} MB"
 
 
 def _agreement(value: Any) -> str:
     return "—" if value is None else f"{float(value):.1%}"
 
 
-def _oracle(result: dict) -> str:
-    torch_err, tflite_err = (
-        result.get("oracle_max_abs_err"),
-        result.get("tflite_oracle_max_abs_err"),
-    )
-    if torch_err is None and tflite_err is None:
+def _oracle(row: Row) -> str:
+    if row.oracle_max_abs_err is None and row.tflite_oracle_max_abs_err is None:
         return "—"
-    return f"{_err(torch_err)} / {_err(tflite_err)}"
+    return f"{_err(row.oracle_max_abs_err)} / {_err(row.tflite_oracle_max_abs_err)}"
 
 
-def _latency(result: dict, data: dict) -> str:
+def _latency(row: Row, report: Report) -> str:
     """Median TFLite latency of the row's file and PyTorch eager's at the same seq_len."""
-    tflite_ms = result.get("latency_ms")
-    torch_ms = (data.get("torch_latency_ms") or {}).get(str(result["seq_len"]))
-    if tflite_ms is None:
+    if row.latency_ms is None:
         return "—"
+    torch_ms = report.torch_latency_ms.get(str(row.target.seq_len))
     torch_part = f" / {float(torch_ms):.2f}" if torch_ms is not None else ""
-    return f"{float(tflite_ms):.2f}{torch_part} ms"
+    return f"{float(row.latency_ms):.2f}{torch_part} ms"
 
 
-def _verdict(passed: Any) -> str:
+def _verdict(passed: bool) -> str:
     return "PASS" if passed else "FAIL"
 
 
-def _summary_rows(data: dict) -> list[list[str]]:
-    rows = []
-    for result in sorted(data.get("results", []), key=display_key):
-        rows.append(
-            [
-                str(result["seq_len"]),
-                precision_label(result["quantization"]),
-                str(result["runtime"]),
-                str(result.get("examples", "—")),
-                _err(result.get("max_abs_err")),
-                _err(result.get("max_rel_err")),
-                _oracle(result),
-                _agreement(result.get("top1_agreement")),
-                _verdict(result.get("passed")),
-                _size(result.get("size_bytes")),
-                _latency(result, data),
-            ]
-        )
-    return rows
+def _sorted_rows(report: Report) -> list[Row]:
+    return sorted(report.all_rows(), key=lambda row: display_key(row.target))
+
+
+def _summary_rows(report: Report) -> list[list[str]]:
+    return [
+        [
+            str(row.target.seq_len),
+            precision_label(row.target.quantization),
+            row.target.runtime,
+            str(row.examples),
+            _err(row.max_abs_err if row.examples else None),
+            _err(row.max_rel_err if row.examples else None),
+            _oracle(row),
+            _agreement(row.top1_agreement),
+            _verdict(report.row_passed(row)),
+            _size(row.size_bytes),
+            _latency(row, report),
+        ]
+        for row in _sorted_rows(report)
+    ]
 
 
 SUMMARY_HEADER = [
@@ -312,62 +145,78 @@ SUMMARY_HEADER = [
 ]
 
 
-def _headline(data: dict) -> str:
-    results = data.get("results", [])
-    failed = sum(not r.get("passed") for r in results)
-    verdict = "PASS" if data.get("passed") else "FAIL"
-    counts = f"{len(results) - failed}/{len(results)} configurations pass"
-    duration = data.get("duration_s")
-    timing = f", {float(duration):.0f} s" if duration is not None else ""
+def _headline(report: Report) -> str:
     cache = (
-        f", {data.get('conversions', 0)} conversions, {data.get('cache_hits', 0)} cache hits"
-        if "conversions" in data
+        f"; {report.conversions} conversions, {report.cache_hits} cache hits"
+        if report.kind != "verify"
         else ""
     )
-    return f"{verdict}: {counts}{cache}{timing}"
+    return f"{report.headline()}{cache}; {report.duration_s:.0f} s"
 
 
 def _short_sha(part: Any) -> str:
-    if not isinstance(part, dict):
+    if not isinstance(part, dict) or not part:
         return "—"
     sha = part.get("sha256") or ""
     return f"{part.get('path', '?')} (sha256 {sha[:12]})"
 
 
-def _versions(data: dict) -> list[tuple[str, str]]:
-    env = data.get("environment") or {}
-    return [(str(k), str(v)) for k, v in env.items()]
+def _versions(report: Report) -> list[tuple[str, str]]:
+    return [(str(k), str(v)) for k, v in report.environment.items()]
+
+
+def _where(outcome: Outcome) -> str:
+    return str(outcome.target) if outcome.target is not None else "whole run"
+
+
+def failure_lines(report: Report) -> list[str]:
+    """One line per failed or errored check: what, where, and the first line of why."""
+    return [
+        f"{o.outcome.upper()} {o.check or o.nodeid} ({_where(o)}): {o.message or 'no message'}"
+        + (f" [{o.nodeid}]" if o.check else "")
+        for o in report.failures
+    ]
+
+
+def not_checked_lines(report: Report) -> list[str]:
+    """Skipped checks grouped by reason: what was not checked, where, and why."""
+    groups: dict[tuple[str, str], list[Outcome]] = {}
+    for outcome in report.not_checked:
+        groups.setdefault((outcome.check or outcome.nodeid, outcome.message), []).append(outcome)
+    lines = []
+    for (check, reason), outcomes in groups.items():
+        where = ", ".join(sorted({_where(o) for o in outcomes}))
+        lines.append(f"{check}: NOT CHECKED on {where}: {reason or 'skipped'}")
+    return lines
 
 
 # ---------------------------------------------------------------- Markdown
 
 
-def render_markdown(data: dict) -> str:
+def render_markdown(report: Report) -> str:
     """A compact summary readable at a glance (and in a GitHub job summary)."""
-    lines = [f"## SignBart TFLite parity — {_headline(data)}", ""]
-    lines.append(f"checkpoint: `{_short_sha(data.get('checkpoint'))}`  ")
-    lines.append(f"config: `{_short_sha(data.get('config'))}`")
+    lines = [f"## SignBart TFLite parity — {_headline(report)}", ""]
+    lines.append(f"checkpoint: `{_short_sha(report.checkpoint)}`  ")
+    lines.append(f"config: `{_short_sha(report.config)}`")
     lines.append("")
     lines.append("| " + " | ".join(SUMMARY_HEADER) + " |")
     alignment = ("---:" if i in (0, 3) else "---" for i in range(len(SUMMARY_HEADER)))
     lines.append("|" + "|".join(alignment) + "|")
-    for row in _summary_rows(data):
-        row = row.copy()
+    for row in _summary_rows(report):
         row[8] = f"**{row[8]}**" if row[8] == "FAIL" else row[8]
         lines.append("| " + " | ".join(row) + " |")
-    failing = [r for r in data.get("results", []) if not r.get("passed")]
-    for result in failing:
-        worst = (result.get("worst") or [{}])[0]
-        if worst:
-            lines.append("")
-            lines.append(
-                f"- FAIL seq_len {result['seq_len']} {precision_label(result['quantization'])} "
-                f"{result['runtime']}: worst {worst.get('property', '?')} abs err "
-                f"{_err(worst.get('abs_err'))}, mask {worst.get('mask', '?')}"
-            )
-        if result.get("divergence"):
-            lines.append(f"  {result['divergence']}")
-    versions = ", ".join(f"{name} {version}" for name, version in _versions(data))
+    if report.verdict_reasons():
+        lines += ["", "**Why FAIL:** " + "; ".join(report.verdict_reasons())]
+    failures = failure_lines(report)
+    if failures:
+        lines += ["", "### Failed checks", ""] + [f"- {line}" for line in failures]
+    for row in _sorted_rows(report):
+        if row.divergence:
+            lines += ["", f"- {row.target}: {row.divergence}"]
+    skipped = not_checked_lines(report)
+    if skipped:
+        lines += ["", "### Not checked", ""] + [f"- {line}" for line in skipped]
+    versions = ", ".join(f"{name} {version}" for name, version in _versions(report))
     if versions:
         lines += ["", f"versions: {versions}"]
     lines.append("")
@@ -388,15 +237,15 @@ def _log_err(value: Any) -> float:
     return max(LOG10_FLOOR, math.log10(value)) if value > 0 else LOG10_FLOOR
 
 
-def _samples(result: dict) -> list[dict]:
-    return [s for s in result.get("samples") or [] if isinstance(s, dict) and "abs_err" in s]
+def _samples(row: Row) -> list[dict]:
+    return [s for s in row.samples if isinstance(s, dict) and "abs_err" in s]
 
 
-def _log_range(data: dict) -> tuple[float, float]:
-    values = [_log_err(s["abs_err"]) for r in data.get("results", []) for s in _samples(r)]
+def _log_range(rows: Sequence[Row]) -> tuple[float, float]:
+    values = [_log_err(s["abs_err"]) for row in rows for s in _samples(row)]
     if not values:
         return LOG10_FLOOR, 0.0
-    low = math.floor(min(values)) - 0.0
+    low = math.floor(min(values))
     high = math.ceil(max(values) + 1e-9)
     if high - low < 2:
         low, high = high - 2, high
@@ -409,10 +258,10 @@ def _tick_label(exponent: float) -> str:
     return f"1e{int(exponent)}"
 
 
-def histogram_svg(result: dict, low: float, high: float, *, width=360, height=190) -> str:
+def histogram_svg(row: Row, low: float, high: float, *, width=360, height=190) -> str:
     """Histogram of log10 |tflite - torch| per example, passed stacked under failed."""
-    samples = _samples(result)
-    precision = precision_label(result["quantization"])
+    samples = _samples(row)
+    precision = precision_label(row.target.quantization)
     bins = max(1, round((high - low) / HISTOGRAM_BIN))
     passed_counts, failed_counts = [0] * bins, [0] * bins
     for sample in samples:
@@ -422,7 +271,7 @@ def histogram_svg(result: dict, low: float, high: float, *, width=360, height=19
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([p + f for p, f in zip(passed_counts, failed_counts, strict=True)] + [1])
     bar_w = plot_w / bins
-    title = f"seq_len {result['seq_len']} · {precision} · {result['runtime']} · n={len(samples)}"
+    title = f"seq_len {row.target.seq_len} · {precision} · {row.target.runtime} · n={len(samples)}"
     parts = [
         f'<svg class="plot histogram" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
@@ -448,7 +297,7 @@ def histogram_svg(result: dict, low: float, high: float, *, width=360, height=19
     for exponent in range(math.ceil(low), math.floor(high) + 1):
         x = left + (exponent - low) / (high - low) * plot_w
         label = _tick_label(exponent) if (exponent - math.ceil(low)) % label_every == 0 else ""
-        parts.append(_xtick(x, top + plot_h, label, every=1))
+        parts.append(_xtick(x, top + plot_h, label))
     parts.append(
         f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" class="tick">{peak}</text>'
         f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" class="tick">0</text>'
@@ -464,10 +313,9 @@ def histogram_svg(result: dict, low: float, high: float, *, width=360, height=19
     return "".join(parts)
 
 
-def scatter_svg(data: dict, low: float, high: float, *, width=1080, height=340) -> str:
+def scatter_svg(rows: Sequence[Row], low: float, high: float, *, width=1080, height=340) -> str:
     """log10 abs err against the number of valid frames, coloured by precision."""
-    results = sorted(data.get("results", []), key=display_key)
-    max_frames = max([int(r["seq_len"]) for r in results] + [1])
+    max_frames = max([row.target.seq_len for row in rows] + [1])
     left, right, top, bottom = 52, 170, 26, 40
     plot_w, plot_h = width - left - right, height - top - bottom
 
@@ -493,13 +341,13 @@ def scatter_svg(data: dict, low: float, high: float, *, width=1080, height=340) 
         )
     step = max(1, _nice_step(max_frames))
     for frames in range(0, max_frames + 1, step):
-        parts.append(_xtick(px(frames), top + plot_h, str(frames), every=1))
+        parts.append(_xtick(px(frames), top + plot_h, str(frames)))
     precisions: list[str] = []
-    for result in results:
-        precision = precision_label(result["quantization"])
+    for row in rows:
+        precision = precision_label(row.target.quantization)
         if precision not in precisions:
             precisions.append(precision)
-        for sample in _samples(result):
+        for sample in _samples(row):
             frames = float(sample.get("valid_frames", 0))
             err = _log_err(sample["abs_err"])
             jitter = (hash((frames, err)) % 7 - 3) * 0.6
@@ -509,9 +357,8 @@ def scatter_svg(data: dict, low: float, high: float, *, width=1080, height=340) 
                 else ""
             )
             tip = (
-                f"seq_len {result['seq_len']} {precision} {result['runtime']}: "
-                f"{sample.get('property', '')} abs err {_err(sample['abs_err'])}, "
-                f"{sample.get('mask', '')}"
+                f"{row.target}: {sample.get('property', '')} abs err "
+                f"{_err(sample['abs_err'])}, {sample.get('mask', '')}"
             )
             parts.append(
                 f'<circle cx="{px(frames) + jitter:.1f}" cy="{py(err):.1f}" r="3" '
@@ -550,8 +397,7 @@ def _axes(left: float, top: float, width: float, height: float) -> str:
     )
 
 
-def _xtick(x: float, y: float, label: str, *, every: int) -> str:
-    del every
+def _xtick(x: float, y: float, label: str) -> str:
     return (
         f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y}" y2="{y + 4}" class="axisline"/>'
         f'<text x="{x:.1f}" y="{y + 16}" text-anchor="middle" class="tick">'
@@ -585,7 +431,8 @@ td.PASS { color: #1f7a55; font-weight: 600; } td.FAIL { color: #d62728; font-wei
 .plot .axis { font-size: 11px; fill: #444; }
 .plot .axisline { stroke: #999; stroke-width: 1; }
 .plot .grid { stroke: #eee; stroke-width: 1; }
-.divergence { color: #8a1c1c; }
+.divergence, .failed { color: #8a1c1c; }
+.notchecked { color: #8a5a00; font-weight: 600; }
 .mask { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
 """
 
@@ -609,23 +456,22 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[str]], numeric=(), wra
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _worst_rows(data: dict) -> list[list[str]]:
-    rows = []
-    for result in sorted(data.get("results", []), key=display_key):
-        for worst in (result.get("worst") or [])[:5]:
-            rows.append(
-                [
-                    str(result["seq_len"]),
-                    precision_label(result["quantization"]),
-                    str(result["runtime"]),
-                    str(worst.get("property", "")),
-                    _err(worst.get("abs_err")),
-                    str(worst.get("mask", "")),
-                    _first_line(worst.get("message"), 150),
-                ]
-            )
-    rows.sort(key=lambda row: -_as_float(row[4]))
-    return rows[:20]
+def _worst_rows(report: Report) -> list[list[str]]:
+    """The 20 largest recorded errors over every row, largest first (sorted as numbers)."""
+    entries = [(row, worst) for row in report.all_rows() for worst in row.worst]
+    entries.sort(key=lambda entry: -float(entry[1].get("abs_err") or 0.0))
+    return [
+        [
+            str(row.target.seq_len),
+            precision_label(row.target.quantization),
+            row.target.runtime,
+            str(worst.get("property", "")),
+            _err(worst.get("abs_err")),
+            str(worst.get("mask", "")),
+            _first_line(worst.get("message"), 150),
+        ]
+        for row, worst in entries[:20]
+    ]
 
 
 def _first_line(text: Any, limit: int) -> str:
@@ -633,58 +479,50 @@ def _first_line(text: Any, limit: int) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
-def _as_float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return -1.0
+def _paragraphs(lines: Sequence[str], css: str) -> list[str]:
+    return [f'<p class="meta {css}">{html.escape(line)}</p>' for line in lines]
 
 
-def _divergence_notes(results: list[dict]) -> list[str]:
-    """One line per failed result that carries a divergence localisation (from verify)."""
-    notes = []
-    for result in results:
-        if result.get("divergence"):
-            where = (
-                f"seq_len {result['seq_len']} {precision_label(result['quantization'])} "
-                f"{result['runtime']}"
-            )
-            notes.append(
-                f'<p class="meta divergence"><strong>{html.escape(where)}:</strong> '
-                f"{html.escape(str(result['divergence']))}</p>"
-            )
-    return notes
-
-
-def render_html(data: dict) -> str:
-    """One self-contained HTML page: summary, plots, worst cases, tolerances, versions."""
-    low, high = _log_range(data)
-    results = sorted(data.get("results", []), key=display_key)
-    passed = bool(data.get("passed"))
+def render_html(report: Report) -> str:
+    """One self-contained HTML page: verdict, summary, failed and unchecked checks, plots,
+    worst cases, tolerances, versions."""
+    rows = _sorted_rows(report)
+    low, high = _log_range(rows)
+    passed = report.passed
     badge = f'<span class="badge {"pass" if passed else "fail"}">{_verdict(passed)}</span>'
-    numeric = (0, 3, 4, 5, 7)
     body = [
         "<h1>SignBart TFLite parity</h1>",
-        f'<p class="meta">{badge}{html.escape(_headline(data))}</p>',
-        f'<p class="meta">checkpoint <code>{html.escape(_short_sha(data.get("checkpoint")))}'
-        "</code></p>",
-        f'<p class="meta">config <code>{html.escape(_short_sha(data.get("config")))}</code></p>',
+        f'<p class="meta">{badge}{html.escape(_headline(report))}</p>',
+        *_paragraphs(
+            ["Why FAIL: " + "; ".join(report.verdict_reasons())] if not passed else [], "failed"
+        ),
+        f'<p class="meta">checkpoint <code>{html.escape(_short_sha(report.checkpoint))}</code></p>',
+        f'<p class="meta">config <code>{html.escape(_short_sha(report.config))}</code></p>',
         "<h2>Summary</h2>",
-        _table(SUMMARY_HEADER, _summary_rows(data), numeric=numeric),
+        _table(SUMMARY_HEADER, _summary_rows(report), numeric=(0, 3, 4, 5, 7)),
         '<p class="meta">float64 oracle: max |fp32 − float64 model| for PyTorch and for TFLite '
         "(the error floor of fp32 itself); quantized files have none.</p>",
-        *_divergence_notes(results),
+    ]
+    failures = failure_lines(report)
+    if failures:
+        body += ["<h2>Failed checks</h2>", *_paragraphs(failures, "failed")]
+    divergences = [f"{row.target}: {row.divergence}" for row in rows if row.divergence]
+    body += _paragraphs(divergences, "divergence")
+    skipped = not_checked_lines(report)
+    if skipped:
+        body += ["<h2>Not checked</h2>", *_paragraphs(skipped, "notchecked")]
+    body += [
         "<h2>Error distribution per seq_len and precision</h2>",
         '<div class="plots">',
-        *(histogram_svg(result, low, high) for result in results),
+        *(histogram_svg(row, low, high) for row in rows),
         "</div>",
         "<h2>Error against valid length</h2>",
         '<div class="plots">',
-        scatter_svg(data, low, high),
+        scatter_svg(rows, low, high),
         "</div>",
         "<h2>Worst cases</h2>",
     ]
-    worst = _worst_rows(data)
+    worst = _worst_rows(report)
     body.append(
         _table(
             ["seq_len", "precision", "runtime", "property", "abs err", "mask", "message"],
@@ -695,15 +533,20 @@ def render_html(data: dict) -> str:
         if worst
         else '<p class="meta">no worst cases recorded.</p>'
     )
-    tolerances = data.get("tolerances") or {}
-    if tolerances:
+    if report.tolerances:
         body += [
             "<h2>Tolerances</h2>",
             _table(
-                ["precision", "bound"], [[precision_label(k), v] for k, v in tolerances.items()]
+                ["precision", "bound"],
+                [[precision_label(k), v] for k, v in report.tolerances.items()],
             ),
         ]
-    versions = _versions(data)
+    if report.timing:
+        body += [
+            "<h2>Timing</h2>",
+            *_paragraphs([str(report.timing.get("note", ""))], ""),
+        ]
+    versions = _versions(report)
     if versions:
         body += ["<h2>Versions</h2>", _table(["package", "version"], versions)]
     return (
@@ -726,25 +569,7 @@ def merge_command(paths: Sequence[Path], output: Path) -> int:
     merged = merge_reports(reports, sources=[str(path) for path in paths])
     written = write_report(merged, output)
     print(
-        f"merged {len(reports)} reports ({len(merged['results'])} results): "
+        f"merged {len(reports)} reports ({len(merged.all_rows())} results): "
         f"{_headline(merged)}; wrote {', '.join(str(p) for p in written.values())}"
     )
-    return 0 if merged["passed"] else 1
-
-
-def environment() -> dict[str, str]:
-    """Versions a report records, read from package metadata (nothing heavy is imported)."""
-    import platform
-
-    from signbart_parity.versions import installed_version as version
-
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(terse=True),
-        "torch": version("torch"),
-        "litert-torch": version("litert-torch"),
-        "ai-edge-litert": version("ai-edge-litert"),
-        "ai-edge-quantizer": version("ai-edge-quantizer"),
-        "tensorflow": version("tensorflow", "tensorflow-cpu"),
-        "numpy": version("numpy"),
-    }
+    return 0 if merged.passed else 1

@@ -5,7 +5,7 @@ properties (``properties.py``) on seeded inputs that cycle every keypoint kind x
 plus any real samples:
 
 - parity: logits agree with PyTorch's under the precision's tolerance;
-- real-sample parity: the same on the real samples given;
+- real-sample: the same on the real samples given;
 - padding: values in padded frames never change the logits;
 - determinism: the same input twice gives identical logits;
 - bucket: L = seq_len // 2 frames right-padded into the file give PyTorch's L-frame logits.
@@ -31,19 +31,19 @@ import numpy as np
 from signbart_parity.compare import Comparison
 from signbart_parity.errors import TFLiteFileError
 from signbart_parity.masks import summarise
+from signbart_parity.report_model import VERSUS_PYTORCH
 from signbart_parity.tolerances import tolerance_for
 
-VERSUS_PYTORCH = ("parity", "real-sample parity")
-
 if TYPE_CHECKING:
+    from signbart_parity.baseline import BaselineResult
     from signbart_parity.config import SignBartConfig
     from signbart_parity.model import SignBart
+    from signbart_parity.report_model import Report
     from signbart_parity.runtime import TFLiteModel
 
 Progress = Callable[[str], None]
 # Mask kinds that stay meaningful when L frames are right-padded to the file's seq_len.
 BUCKET_MASK_KINDS = ("all-valid", "right-padded", "holes", "single-frame")
-REPORT_SAMPLES = 500
 
 
 @dataclass
@@ -103,9 +103,7 @@ def run_checks(
     if real is not None and len(real[0]):
         real_keypoints, real_masks, real_descriptions = real
         result = properties.logits_parity(model, tflite, tolerance, real_keypoints, real_masks)
-        checks.append(
-            _check("real-sample parity", result, real_keypoints, real_masks, real_descriptions)
-        )
+        checks.append(_check("real-sample", result, real_keypoints, real_masks, real_descriptions))
 
     valid = masks.sum(axis=1)
     padded = (valid >= 1) & (valid < masks.shape[1])
@@ -187,7 +185,7 @@ def localise(model: SignBart, tflite_path: Path, checks: list[Check], quantizati
     """Divergence of the first failing input-dependent check, or None when all pass."""
     from signbart_parity.divergence import localise_in_file
 
-    order = ("parity", "real-sample parity", "padding", "bucket")
+    order = ("parity", "real-sample", "padding", "bucket")
     failed = [c for name in order for c in checks if c.name == name and not c.passed]
     if not failed:
         return None, None
@@ -208,7 +206,7 @@ def localise(model: SignBart, tflite_path: Path, checks: list[Check], quantizati
 # ---------------------------------------------------------------- report
 
 
-def report_data(
+def build_report(
     *,
     checks: list[Check],
     tflite: TFLiteModel,
@@ -217,73 +215,60 @@ def report_data(
     checkpoint_path: Path,
     config: SignBartConfig,
     oracle: tuple[float, float] | None,
-    passed: bool,
+    divergence: str | None,
+    baseline: tuple[Path, BaselineResult] | None,
     duration: float,
-) -> dict:
-    """A parity.json dict (schema 1) with one result: this file on the litert runtime."""
-    from signbart_parity.checkpoint import file_sha256
-    from signbart_parity.report import environment
+) -> Report:
+    """The parity report of this file: one row (this file on its runtime), one outcome per
+    check (and the baseline comparison, if any)."""
+    from signbart_parity.report_model import Outcome, Report, Row, Target, file_ref
     from signbart_parity.tolerances import TOLERANCES
+    from signbart_parity.versions import environment
 
-    # Error columns and plots are TFLite against PyTorch only; the other checks compare the
-    # file with itself, so they count and can fail the row but are not "errors" of the file.
-    parity = [c for c in checks if c.name in VERSUS_PYTORCH]
-    samples, worst = [], []
+    target = Target(tflite.seq_len, quantization, tflite.runtime)
+    row = Row(target, file=str(tflite.path), size_bytes=tflite.path.stat().st_size)
     for check in checks:
-        for index in range(len(check.masks)):
-            mask = check.masks[index]
-            sample = {
-                "abs_err": float(check.example_err[index]),
-                "valid_frames": int(np.asarray(mask).sum()),
-                "mask": summarise(mask),
-                "property": check.name,
-                "passed": bool(check.example_ok[index]),
-            }
-            if check in parity:
-                samples.append(sample)
-            if check in parity or not sample["passed"]:
-                text = check.descriptions[index] if index < len(check.descriptions) else ""
-                verdict = "within the bound" if sample["passed"] else "OUTSIDE the bound"
-                worst.append(sample | {"message": f"{check.name}: {text}: {verdict}"})
-    agreed = sum(round(c.comparison.top1_agreement * c.comparison.examples) for c in parity)
-    compared = sum(c.comparison.examples for c in parity)
-    result = {
-        "seq_len": tflite.seq_len,
-        "quantization": quantization,
-        "runtime": tflite.runtime,
-        "examples": sum(c.comparison.examples for c in checks),
-        "max_abs_err": max((c.comparison.max_abs_err for c in parity), default=0.0),
-        "max_rel_err": max((c.comparison.max_rel_err for c in parity), default=0.0),
-        "top1_agreement": agreed / compared if compared else None,
-        "top1_agreed": agreed,
-        "top1_compared": compared,
-        "checks": {
-            c.name: {"examples": c.comparison.examples, "failed": c.comparison.failing_examples}
-            for c in checks
-        },
-        "passed": passed,
-        "oracle_max_abs_err": oracle[0] if oracle else None,
-        "tflite_oracle_max_abs_err": oracle[1] if oracle else None,
-        "size_bytes": tflite.path.stat().st_size,
-        "samples": samples[:REPORT_SAMPLES],
-        "worst": sorted(worst, key=lambda s: (s["passed"], -s["abs_err"]))[:5],
-    }
-    return {
-        "schema": 1,
-        "passed": passed,
-        "checkpoint": {"path": str(checkpoint_path), "sha256": file_sha256(checkpoint_path)},
-        "config": {
-            "path": str(config_path),
-            "sha256": file_sha256(config_path),
-            "values": config.to_dict(),
-        },
-        "environment": environment(),
-        "tolerances": {quantization: TOLERANCES[quantization].describe()},
-        "results": [result],
-        "conversions": 0,
-        "cache_hits": 0,
-        "duration_s": round(duration, 2),
-    }
+        row.add(
+            check.name,
+            check.comparison,
+            check.masks,
+            descriptions=check.descriptions,
+            oracle_err=oracle[0] if oracle and check.name == "parity" else None,
+            tflite_oracle_err=oracle[1] if oracle and check.name == "parity" else None,
+        )
+    row.divergence = divergence
+    outcomes = [
+        Outcome(
+            f"verify {tflite.path}::{check.name}",
+            "passed" if check.passed else "failed",
+            check=check.name,
+            target=target,
+            message="" if check.passed else check.comparison.message().split("\n", 1)[0],
+        )
+        for check in checks
+    ]
+    if baseline is not None:
+        path, result = baseline
+        outcomes.append(
+            Outcome(
+                f"verify {tflite.path}::baseline",
+                "passed" if result.passed else "failed",
+                check="baseline",
+                target=target,
+                message="" if result.passed else "; ".join(result.lines(path)[1:]),
+            )
+        )
+    return Report(
+        kind="verify",
+        checkpoint=file_ref(checkpoint_path),
+        config=file_ref(config_path, values=config.to_dict()),
+        environment=environment(),
+        tolerances={quantization: TOLERANCES[quantization].describe()},
+        rows=[row],
+        outcomes=outcomes,
+        duration_s=round(duration, 2),
+        contract=tflite.signature.to_dict(),
+    )
 
 
 def oracle_errors(model: SignBart, tflite: TFLiteModel, keypoints, masks) -> tuple[float, float]:
@@ -302,7 +287,7 @@ def oracle_errors(model: SignBart, tflite: TFLiteModel, keypoints, masks) -> tup
 def _check_line(check: Check) -> str:
     c = check.comparison
     verdict = "PASS" if c.passed else "FAIL"
-    top1 = f", top-1 {c.top1_agreement:.1%}" if "parity" in check.name else ""
+    top1 = f", top-1 {c.top1_agreement:.1%}" if check.name in VERSUS_PYTORCH else ""
     failing = f", {c.failing_examples} failing" if c.failing_examples else ""
     return (
         f"  {check.name:<19} {verdict}  {c.examples:>4} examples, max abs err "
@@ -380,36 +365,37 @@ def verify_command(args: argparse.Namespace, *, progress: Progress) -> int:
     else:
         print("parity holds")
 
-    baseline_ok = True
+    baseline_result = None
     if baseline is not None:
-        result = compare_with_baseline(
+        baseline_result = compare_with_baseline(
             baseline, tflite, real=real, max_flip_rate=args.max_flip_rate
         )
-        print("\n".join(result.lines(Path(args.baseline))))
-        baseline_ok = result.passed
-        if not baseline_ok:
+        print("\n".join(baseline_result.lines(Path(args.baseline))))
+        if not baseline_result.passed:
             print("BASELINE CHECK FAILED")
 
+    report = build_report(
+        checks=checks,
+        tflite=tflite,
+        quantization=quantization,
+        config_path=config_path,
+        checkpoint_path=checkpoint_path,
+        config=config,
+        oracle=(
+            oracle_errors(model, tflite, keypoints, masks)
+            if quantization == "none" and args.report is not None
+            else None
+        ),
+        divergence=divergence_text,
+        baseline=(Path(args.baseline), baseline_result) if baseline_result else None,
+        duration=time.perf_counter() - started,
+    )
     if args.report is not None:
         from signbart_parity.report import write_report
 
-        oracle = oracle_errors(model, tflite, keypoints, masks) if quantization == "none" else None
-        data = report_data(
-            checks=checks,
-            tflite=tflite,
-            quantization=quantization,
-            config_path=config_path,
-            checkpoint_path=checkpoint_path,
-            config=config,
-            oracle=oracle,
-            passed=passed and baseline_ok,
-            duration=time.perf_counter() - started,
-        )
-        if divergence_text is not None:
-            data["results"][0]["divergence"] = divergence_text
-        paths = write_report(data, args.report)
+        paths = write_report(report, args.report)
         print(f"report: {paths['parity.html']}")
-    return 0 if passed and baseline_ok else 1
+    return 0 if report.passed else 1
 
 
 def precision_hint(path: Path, quantization: str) -> str | None:

@@ -17,15 +17,17 @@ import pytest
 
 from signbart_parity import report
 from signbart_parity.cli import main
+from signbart_parity.errors import ReportError
 from signbart_parity.masks import MASK_KINDS, mask_patterns, summarise
+from signbart_parity.report_model import Outcome, Report, Row, Target, merge_reports
 
 CHROMIUM = next(
     (shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name)), None
 )
 
 
-def fake_result(seq_len: int, quantization: str, runtime: str, *, fail: bool = False) -> dict:
-    """A result shaped like the plugin's, with plausible per-example errors."""
+def fake_row(seq_len: int, quantization: str, runtime: str, *, fail: bool = False) -> Row:
+    """A row shaped like the gate's, with plausible per-example errors."""
     rng = np.random.default_rng(seq_len * 7 + len(quantization) + len(runtime))
     base = 5e-7 if quantization == "none" else 1e-2
     samples = []
@@ -44,44 +46,61 @@ def fake_result(seq_len: int, quantization: str, runtime: str, *, fail: bool = F
         )
     worst = sorted(samples, key=lambda s: -s["abs_err"])[:5]
     fp32 = quantization == "none"
-    return {
-        "seq_len": seq_len,
-        "quantization": quantization,
-        "runtime": runtime,
-        "examples": len(samples),
-        "max_abs_err": max(s["abs_err"] for s in samples),
-        "max_rel_err": 1e-5,
-        "top1_agreement": 0.9 if fail else 1.0,
-        "passed": not fail,
-        "oracle_max_abs_err": 4e-7 if fp32 else None,
-        "tflite_oracle_max_abs_err": 5e-7 if fp32 else None,
-        "size_bytes": 2_960_000 if fp32 else 920_000,
-        "samples": samples,
-        "worst": [
-            {
-                "abs_err": w["abs_err"],
-                "mask": w["mask"],
-                "property": w["property"],
-                "message": "PARITY VIOLATED: worst example",
-            }
-            for w in worst
-        ],
-    }
+    return Row(
+        Target(seq_len, quantization, runtime),
+        passed=not fail,
+        examples=len(samples),
+        max_abs_err=max(s["abs_err"] for s in samples),
+        max_rel_err=1e-5,
+        top1_agreed=54 if fail else 60,
+        top1_compared=60,
+        oracle_max_abs_err=4e-7 if fp32 else None,
+        tflite_oracle_max_abs_err=5e-7 if fp32 else None,
+        size_bytes=2_960_000 if fp32 else 920_000,
+        samples=samples,
+        worst=[w | {"message": "PARITY VIOLATED: worst example"} for w in worst],
+    )
 
 
-def fake_report(results: list[dict], *, conversions: int = 3, duration: float = 30.0) -> dict:
-    return {
-        "schema": 1,
-        "passed": all(r["passed"] for r in results),
-        "checkpoint": {"path": "state_dict.pth", "sha256": "ab" * 32},
-        "config": {"path": "config.yaml", "sha256": "cd" * 32, "values": {"d_model": 144}},
-        "environment": {"python": "3.12", "torch": "2.13.0+cpu", "numpy": "2.4"},
-        "tolerances": {"none": "|diff| <= 1e-4 + 1e-4*|torch|"},
-        "results": results,
-        "conversions": conversions,
-        "cache_hits": 1,
-        "duration_s": duration,
-    }
+def outcomes_for(row: Row, *, failed_check: str | None = None) -> list[Outcome]:
+    """The gate tests of one target: all passed, except ``failed_check``."""
+    return [
+        Outcome(
+            f"test_gate.py::test_{check}[{row.target}]",
+            "failed" if check == failed_check else "passed",
+            check=check,
+            target=row.target,
+            message="PARITY VIOLATED: 12 examples" if check == failed_check else "",
+        )
+        for check in ("parity", "padding", "determinism")
+    ]
+
+
+def fake_report(
+    rows: list[Row],
+    *,
+    outcomes: list[Outcome] | None = None,
+    conversions: int = 3,
+    duration: float = 30.0,
+) -> Report:
+    if outcomes is None:
+        outcomes = [
+            o
+            for row in rows
+            for o in outcomes_for(row, failed_check=None if row.passed else "parity")
+        ]
+    return Report(
+        kind="gate",
+        checkpoint={"path": "state_dict.pth", "sha256": "ab" * 32},
+        config={"path": "config.yaml", "sha256": "cd" * 32, "values": {"d_model": 144}},
+        environment={"python": "3.12", "torch": "2.13.0+cpu", "numpy": "2.4"},
+        tolerances={"none": "|diff| <= 1e-4 + 1e-4*|torch|"},
+        rows=rows,
+        outcomes=outcomes,
+        conversions=conversions,
+        cache_hits=1,
+        duration_s=duration,
+    )
 
 
 ALL_RESULTS = [
@@ -94,21 +113,24 @@ ALL_RESULTS = [
 
 
 @pytest.fixture
-def single_run() -> dict:
-    results = [fake_result(t, q, r, fail=(r == "tensorflow")) for q, r, t in ALL_RESULTS]
-    return fake_report(sorted(results, key=report.result_key), conversions=4, duration=40.0)
+def single_run() -> Report:
+    rows = [fake_row(t, q, r, fail=(r == "tensorflow")) for q, r, t in ALL_RESULTS]
+    return fake_report(sorted(rows, key=lambda row: row.target), conversions=4, duration=40.0)
 
 
 @pytest.fixture
-def written(tmp_path: Path, single_run: dict, monkeypatch) -> Path:
+def written(tmp_path: Path, single_run: Report, monkeypatch) -> Path:
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     report.write_report(single_run, tmp_path / "out")
     return tmp_path / "out"
 
 
-def test_write_report_writes_the_three_files(written: Path, single_run: dict) -> None:
+def test_write_report_writes_the_three_files(written: Path, single_run: Report) -> None:
     assert sorted(p.name for p in written.iterdir()) == sorted(report.REPORT_FILES)
-    assert json.loads((written / "parity.json").read_text()) == single_run
+    data = json.loads((written / "parity.json").read_text())
+    assert data == json.loads(json.dumps(single_run.to_dict()))
+    assert data["schema"] == 2 and data["passed"] is False
+    assert Report.from_dict(data).to_dict() == data | {"created": single_run.created}
     assert not list(written.glob(".*partial"))
 
 
@@ -117,13 +139,15 @@ def test_markdown_has_one_row_per_result_and_the_versions(written: Path) -> None
     rows = [line for line in markdown.splitlines() if re.match(r"\| \d+ \|", line)]
     assert len(rows) == len(ALL_RESULTS)
     assert rows[0].startswith("| 16 | fp32 | litert | 60 |")
-    assert "**FAIL**" in markdown and "FAIL: 4/5 configurations pass" in markdown
+    assert "**FAIL**" in markdown and "FAIL: 1 failed, 0 errored, 14 checks passed" in markdown
+    assert "1/5 configurations fail" in markdown
     assert "4.00e-07 / 5.00e-07" in markdown  # the float64-oracle baseline
     assert "versions: python 3.12, torch 2.13.0+cpu" in markdown
+    assert "FAILED parity (seq_len 64, none, tensorflow): PARITY VIOLATED" in markdown
 
 
 def test_markdown_is_appended_to_the_github_step_summary(
-    tmp_path: Path, single_run: dict, monkeypatch
+    tmp_path: Path, single_run: Report, monkeypatch
 ) -> None:
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
@@ -141,82 +165,184 @@ def test_html_is_self_contained(written: Path) -> None:
     assert page.count('<svg class="plot scatter"') == 1
 
 
-def test_merged_shards_equal_the_single_run(single_run: dict) -> None:
+# ---------------------------------------------------------------- the verdict
+
+
+def clean_run() -> Report:
+    rows = [fake_row(t, q, r) for q, r, t in ALL_RESULTS]
+    return fake_report(sorted(rows, key=lambda row: row.target))
+
+
+def verdicts(data: Report, directory: Path) -> tuple[bool, str, str]:
+    """What every written artifact says: parity.json "passed", md and html headlines."""
+    report.write_report(data, directory)
+    written = json.loads((directory / "parity.json").read_text())
+    markdown = (directory / "parity.md").read_text().splitlines()[0]
+    page = (directory / "parity.html").read_text()
+    badge = re.search(r'<span class="badge (\w+)">(\w+)</span>', page)
+    assert badge and badge.group(2) == badge.group(1).upper()
+    return written["passed"], markdown.split("— ", 1)[1].split(":")[0], badge.group(2)
+
+
+def test_a_clean_run_says_pass_everywhere(tmp_path: Path) -> None:
+    assert verdicts(clean_run(), tmp_path) == (True, "PASS", "PASS")
+
+
+@pytest.mark.parametrize("outcome", ["failed", "error"])
+def test_a_failed_or_errored_check_says_fail_though_every_row_passed(
+    tmp_path: Path, outcome: str
+) -> None:
+    data = clean_run()
+    data.outcomes[4].outcome, data.outcomes[4].message = outcome, "boom"
+    assert all(row.passed for row in data.rows)  # the numbers alone would say PASS
+    assert verdicts(data, tmp_path) == (False, "FAIL", "FAIL")
+    line = f"{outcome.upper()} padding (seq_len 16, none, litert): boom"
+    assert line in (tmp_path / "parity.md").read_text()
+    assert line in (tmp_path / "parity.html").read_text()
+
+
+def test_a_failed_check_without_numbers_still_shows_as_a_failed_row(tmp_path: Path) -> None:
+    data = clean_run()
+    never_recorded = Target(32, "none", "litert")
+    data.outcomes.append(
+        Outcome("test_gate.py::test_padding[x]", "error", "padding", never_recorded, "boom")
+    )
+    rows = Report.from_dict(data.to_dict()).to_dict()["results"]
+    (row,) = [r for r in rows if r["seq_len"] == 32]
+    assert row["passed"] is False and row["examples"] == 0
+    assert verdicts(data, tmp_path)[0] is False
+    assert "| 32 | fp32 | litert | 0 |" in (tmp_path / "parity.md").read_text()
+
+
+def test_a_run_where_nothing_was_checked_or_that_stopped_says_fail(tmp_path: Path) -> None:
+    skipped = clean_run()
+    for outcome in skipped.outcomes:
+        outcome.outcome, outcome.message = "skipped", "not applicable"
+    assert verdicts(skipped, tmp_path)[0] is False
+    assert "NOT CHECKED" in (tmp_path / "parity.md").read_text()
+    interrupted = clean_run()
+    interrupted.incomplete = "interrupted"
+    assert verdicts(interrupted, tmp_path / "b")[0] is False
+
+
+def test_skipped_checks_are_listed_as_not_checked(tmp_path: Path) -> None:
+    data = clean_run()
+    data.outcomes.append(
+        Outcome("t::test_real", "skipped", "real-sample", Target(16, "none", "litert"),
+                "real samples: not checked: the bundled sample has 90 keypoints")
+    )
+    assert verdicts(data, tmp_path)[0] is True  # announced, so the verdict stands
+    markdown = (tmp_path / "parity.md").read_text()
+    assert "1 NOT CHECKED" in markdown.splitlines()[0]
+    assert "real-sample: NOT CHECKED on seq_len 16, none, litert: real samples: not checked" in (
+        markdown
+    )
+    assert "real samples: not checked" in (tmp_path / "parity.html").read_text()
+
+
+def test_a_report_file_that_says_fail_is_read_as_fail() -> None:
+    data = clean_run().to_dict() | {"passed": False}
+    assert Report.from_dict(data).passed is False
+
+
+# ---------------------------------------------------------------- merging
+
+
+def test_merged_shards_equal_the_single_run(single_run: Report) -> None:
     """CI-matrix shards: disjoint targets."""
-    shard_a = fake_report([single_run["results"][i] for i in (3, 0)], conversions=1, duration=25)
-    shard_b = fake_report([single_run["results"][i] for i in (4, 1, 2)], conversions=3, duration=15)
-    merged = report.merge_reports([shard_b, shard_a])
-    assert merged["results"] == single_run["results"]
-    assert merged["passed"] is False
-    assert merged["conversions"] == 4 and merged["cache_hits"] == 2
-    assert merged["duration_s"] == 25  # documented: the slowest shard (shards run in parallel)
-    assert merged["shard_durations_s"] == [15, 25]
+    rows = single_run.rows
+    shard_a = fake_report([rows[i] for i in (3, 0)], conversions=1, duration=25)
+    shard_b = fake_report([rows[i] for i in (4, 1, 2)], conversions=3, duration=15)
+    merged = merge_reports([shard_b, shard_a])
+    assert [r.to_dict() for r in merged.rows] == [r.to_dict() for r in single_run.rows]
+    assert merged.passed is False
+    assert merged.conversions == 4 and merged.cache_hits == 2
+    assert merged.duration_s == 25  # documented: the slowest shard (shards run in parallel)
+    assert merged.shard_durations_s == [15, 25]
     assert (
         report.render_markdown(merged).splitlines()[4:]
         == report.render_markdown(single_run).splitlines()[4:]
     )
 
 
-def _split_row(row: dict, at: int) -> tuple[dict, dict]:
+def test_merge_of_a_failing_and_a_passing_shard_says_fail(tmp_path: Path, capsys) -> None:
+    passing = clean_run()
+    failing = clean_run()
+    failing.outcomes[0].outcome = "failed"
+    assert passing.passed and not failing.passed
+    paths = []
+    for name, shard in (("pass", passing), ("fail", failing)):
+        report.write_report(shard, tmp_path / name)
+        paths.append(str(tmp_path / name / "parity.json"))
+    code = main(["report", "merge", *paths, "--output", str(tmp_path / "merged")])
+    assert code == 1
+    merged = json.loads((tmp_path / "merged" / "parity.json").read_text())
+    assert merged["passed"] is False
+    assert (tmp_path / "merged" / "parity.md").read_text().startswith(
+        "## SignBart TFLite parity — FAIL"
+    )
+
+
+def _split_row(row: Row, at: int) -> tuple[Row, Row]:
     """One target's row as two xdist workers would have recorded it."""
     halves = []
-    for samples in (row["samples"][:at], row["samples"][at:]):
+    for samples in (row.samples[:at], row.samples[at:]):
         half = copy.deepcopy(row)
-        half["samples"] = samples
-        half["examples"] = len(samples)
-        half["max_abs_err"] = max(s["abs_err"] for s in samples)
-        half["passed"] = all(s["passed"] for s in samples)
-        half["worst"] = [
-            w for w in row["worst"] if any(w["abs_err"] == s["abs_err"] for s in samples)
-        ]
+        half.samples = samples
+        half.examples = len(samples)
+        half.max_abs_err = max(s["abs_err"] for s in samples)
+        half.passed = all(s["passed"] for s in samples)
+        half.worst = [w for w in row.worst if any(w["abs_err"] == s["abs_err"] for s in samples)]
+        half.top1_agreed, half.top1_compared = (row.top1_agreed // 2, row.top1_compared // 2)
         halves.append(half)
     return halves[0], halves[1]
 
 
-def test_workers_rows_of_one_target_combine_into_the_single_runs_row(single_run: dict) -> None:
+def test_workers_rows_of_one_target_combine_into_the_single_runs_row(single_run: Report) -> None:
     """pytest-xdist workers: every worker holds rows for the same targets."""
-    results = single_run["results"]
-    index = next(i for i, r in enumerate(results) if r["runtime"] == "tensorflow")
-    tensorflow_row = results[index]
+    rows = single_run.rows
+    index = next(i for i, r in enumerate(rows) if r.target.runtime == "tensorflow")
+    tensorflow_row = rows[index]
     first, second = _split_row(tensorflow_row, 13)
-    others = [r for r in results if r is not tensorflow_row]
-    shard_a = fake_report(others[:3] + [first], conversions=2)
-    shard_b = fake_report([second] + others[3:], conversions=2)
-    merged = report.merge_reports([shard_a, shard_b])
-    assert [report.result_key(r) for r in merged["results"]] == [
-        report.result_key(r) for r in single_run["results"]
-    ]
-    combined = merged["results"][index]
-    for key in ("examples", "max_abs_err", "passed", "samples", "worst", "size_bytes"):
-        assert combined[key] == tensorflow_row[key], key
-    assert merged["passed"] is False
+    others = [r for r in rows if r is not tensorflow_row]
+    shard_a = fake_report(others[:3] + [first], outcomes=single_run.outcomes[:9])
+    shard_b = fake_report([second] + others[3:], outcomes=single_run.outcomes[9:])
+    merged = merge_reports([shard_a, shard_b])
+    assert [r.target for r in merged.rows] == [r.target for r in rows]
+    combined = merged.rows[index]
+    for key in ("examples", "max_abs_err", "passed", "samples", "worst", "size_bytes",
+                "top1_compared"):
+        assert getattr(combined, key) == getattr(tensorflow_row, key), key
+    assert merged.passed is False
 
 
-def test_merge_refuses_shards_of_another_checkpoint(single_run: dict) -> None:
+def test_merge_refuses_shards_of_another_checkpoint(single_run: Report) -> None:
     other = copy.deepcopy(single_run)
-    other["checkpoint"]["sha256"] = "ef" * 32
-    with pytest.raises(report.ReportError, match="checkpoint"):
-        report.merge_reports([single_run, other])
-    with pytest.raises(report.ReportError, match="no reports"):
-        report.merge_reports([])
+    other.checkpoint["sha256"] = "ef" * 32
+    with pytest.raises(ReportError, match="checkpoint"):
+        merge_reports([single_run, other])
+    with pytest.raises(ReportError, match="no reports"):
+        merge_reports([])
 
 
-def test_report_merge_command(tmp_path: Path, single_run: dict, capsys) -> None:
+def test_report_merge_command(tmp_path: Path, single_run: Report, capsys) -> None:
     paths = []
-    for index, part in enumerate((single_run["results"][:2], single_run["results"][2:])):
-        path = tmp_path / f"shard{index}" / "parity.json"
-        path.parent.mkdir()
-        path.write_text(json.dumps(fake_report(part, conversions=2, duration=20)))
-        paths.append(str(path))
+    rows, outcomes = single_run.rows, single_run.outcomes
+    for index, part in enumerate(((rows[:2], outcomes[:6]), (rows[2:], outcomes[6:]))):
+        path = tmp_path / f"shard{index}"
+        report.write_report(fake_report(part[0], outcomes=part[1], duration=20), path)
+        paths.append(str(path / "parity.json"))
     code = main(["report", "merge", *paths, "--output", str(tmp_path / "merged")])
     assert code == 1  # the merged run failed (the tensorflow result); files are still written
     merged = json.loads((tmp_path / "merged" / "parity.json").read_text())
-    assert merged["results"] == single_run["results"]
+    assert merged["results"] == json.loads(json.dumps(single_run.to_dict()))["results"]
     assert (tmp_path / "merged" / "parity.html").is_file()
     assert "merged 2 reports" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("content", [None, "not json {", '{"schema": 1}', "[1, 2]"])
+@pytest.mark.parametrize(
+    "content", [None, "not json {", '{"schema": 2}', "[1, 2]", '{"schema": 1, "results": []}']
+)
 def test_report_merge_bad_input_exits_2_with_one_line(
     tmp_path: Path, content: str | None, capsys
 ) -> None:

@@ -39,18 +39,21 @@ def test_genuine_fp32_export_passes_and_writes_a_report(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "parity holds" in done.stdout
-    for name in ("parity", "real-sample parity", "padding", "determinism", "bucket"):
+    for name in ("parity", "real-sample", "padding", "determinism", "bucket"):
         assert re.search(rf"^  {name} +PASS", done.stdout, re.M), (name, done.stdout)
     data = json.loads((tmp_path / "report" / "parity.json").read_text())
-    assert data["passed"] is True and data["schema"] == 1
+    assert data["passed"] is True and data["schema"] == 2 and data["kind"] == "verify"
+    assert {o["check"]: o["outcome"] for o in data["outcomes"]} == dict.fromkeys(
+        ("parity", "real-sample", "padding", "determinism", "bucket"), "passed"
+    )
     (result,) = data["results"]
     assert (result["seq_len"], result["quantization"], result["runtime"]) == (16, "none", "litert")
     assert result["oracle_max_abs_err"] < 1e-4 and result["tflite_oracle_max_abs_err"] < 1e-4
     # Plotted samples are TFLite against PyTorch; every property is tallied in "checks".
-    assert {s["property"] for s in result["samples"]} == {"parity", "real-sample parity"}
+    assert {s["property"] for s in result["samples"]} == {"parity", "real-sample"}
     assert set(result["checks"]) == {
         "parity",
-        "real-sample parity",
+        "real-sample",
         "padding",
         "determinism",
         "bucket",
@@ -108,7 +111,7 @@ def test_report_of_a_broken_export_carries_the_divergence(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_baseline_with_another_seq_len_is_a_contract_change() -> None:
+def test_baseline_with_another_seq_len_is_a_contract_change(tmp_path: Path) -> None:
     done = run_cli(
         *VERIFY,
         "--tflite",
@@ -117,11 +120,20 @@ def test_baseline_with_another_seq_len_is_a_contract_change() -> None:
         str(genuine(seq_len=8)),
         "--examples",
         "12",
+        "--report",
+        str(tmp_path),
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "parity holds" in done.stdout
     assert "CONTRACT CHANGED: input 0:" in done.stdout and "[1, 8, 90, 2] ->" in done.stdout
     assert "BASELINE CHECK FAILED" in done.stdout
+    # Parity holds on every property, yet the report says FAIL: the baseline check failed.
+    data = json.loads((tmp_path / "parity.json").read_text())
+    assert data["passed"] is False
+    assert all(tally["failed"] == 0 for tally in data["results"][0]["checks"].values())
+    (failed,) = [o for o in data["outcomes"] if o["outcome"] == "failed"]
+    assert failed["check"] == "baseline" and "CONTRACT CHANGED" in failed["message"]
+    assert (tmp_path / "parity.md").read_text().startswith("## SignBart TFLite parity — FAIL")
 
 
 @pytest.mark.slow
