@@ -15,12 +15,29 @@ from signbart_parity.faults import FAULTS
 pytestmark = pytest.mark.slow
 
 BROKEN_SOURCE = """
+from pathlib import Path
+
 import pytest
+import signbart_parity.divergence
 from signbart_parity.faults import broken_model
 
 @pytest.fixture(scope="session")
 def parity_export_source(parity_model):
     return broken_model(parity_model[0], {fault!r})
+
+# Count divergence localisations (a spy on the real function): it must run once per
+# failing test, on the minimal example, not on every shrinking step.
+CALLS = []
+_localise = signbart_parity.divergence.localise_in_file
+
+def counting_localise(*args, **kwargs):
+    CALLS.append(1)
+    return _localise(*args, **kwargs)
+
+signbart_parity.divergence.localise_in_file = counting_localise
+
+def pytest_sessionfinish(session):
+    Path("localisations.txt").write_text(str(len(CALLS)))
 """
 # Faults that only show when frames are padded also break padding invariance.
 MASK_FAULTS = {"mask-ignored-in-encoder", "last-frame-pooling"}
@@ -41,16 +58,22 @@ def run_gate(pytester, cache, *extra):
         "-p",
         "no:cacheprovider",
         "-rfs",
-        "--seq-lens",
-        "16",
-        "--quantization",
-        "none",
-        "--parity-cache",
-        str(cache),
-        "--parity-report",
-        "report",
+        "--parity-seq-lens=16",
+        "--parity-quantization=none",
+        f"--parity-cache={cache}",
+        "--parity-report=report",
         *extra,
     )
+
+
+def written_verdicts(pytester) -> tuple[bool, str, str]:
+    """What each report file says: parity.json "passed", the md and html headlines."""
+    folder = pytester.path / "report"
+    data = json.loads((folder / "parity.json").read_text())
+    markdown = (folder / "parity.md").read_text().splitlines()[0]
+    page = (folder / "parity.html").read_text()
+    badge = page.split('<span class="badge ', 1)[1].split(">", 2)[1].split("<")[0]
+    return data["passed"], markdown.split("— ", 1)[1][:4], badge
 
 
 @pytest.fixture
@@ -63,13 +86,22 @@ def test_gate_passes_on_the_genuine_conversion(pytester, shared_cache, ci_profil
     # One seq_len here (to keep conversions few), so bucket consistency has no pair; and
     # no --baseline was given.
     result.assert_outcomes(passed=6, skipped=2)
-    result.stdout.fnmatch_lines(["*needs two --seq-lens to compare*"])
-    result.stdout.fnmatch_lines(["*no --baseline given*"])
+    result.stdout.fnmatch_lines(["*needs two --parity-seq-lens to compare*"])
+    result.stdout.fnmatch_lines(["*no --parity-baseline given*"])
     report = json.loads((pytester.path / "report" / "parity.json").read_text())
-    assert report["passed"] is True
+    assert written_verdicts(pytester) == (True, "PASS", "PASS")
+    assert result.ret == 0
     (row,) = report["results"]
     assert row["examples"] >= 75 and row["divergence"] is None
     assert row["latency_ms"] > 0 and report["torch_latency_ms"]["16"] > 0
+    # What was not checked is said as loudly as what was.
+    skipped = [o for o in report["outcomes"] if o["outcome"] == "skipped"]
+    not_checked = {o["check"]: o["message"] for o in skipped}
+    assert not_checked == {
+        "bucket": "needs two --parity-seq-lens to compare",
+        "baseline": "no --parity-baseline given",
+    }
+    assert "2 NOT CHECKED" in report["headline"]
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -86,8 +118,44 @@ def test_gate_fails_on_a_broken_conversion(pytester, shared_cache, ci_profile, f
     if fault in MASK_FAULTS:
         result.stdout.fnmatch_lines(["*FAILED*test_padding_never_changes_logits*"])
     report = json.loads((pytester.path / "report" / "parity.json").read_text())
-    assert report["passed"] is False
+    assert written_verdicts(pytester) == (False, "FAIL", "FAIL")
     assert report["results"][0]["divergence"].startswith("first divergence: ")
+    failed = [o for o in report["outcomes"] if o["outcome"] == "failed"]
+    assert "parity" in {o["check"] for o in failed}
+    assert all(o["message"] and o["target"]["seq_len"] == 16 for o in failed)
+    # Localisation ran once (in the one test that localises), on the minimal failing example,
+    # though hypothesis re-ran the failing test many times while shrinking.
+    assert (pytester.path / "localisations.txt").read_text() == "1"
+    # Examples are the ones hypothesis generated: up to and including the first failure.
+    parity = report["results"][0]["checks"]["parity"]
+    assert 1 <= parity["examples"] <= 25 and parity["failed"] == 1
+
+
+ERRORING_CHECK = """
+import pytest
+
+@pytest.fixture(autouse=True)
+def break_the_padding_check(request):
+    if "test_padding" in request.node.name:
+        raise RuntimeError("the padding check could not start")
+"""
+
+
+def test_an_erroring_check_fails_the_report(pytester, shared_cache, ci_profile):
+    """A check that errors before recording any number still fails the report, the exit
+    code and the row of its target."""
+    pytester.makeconftest(ERRORING_CHECK)
+    pytester.makepyfile(test_release_gate=GATE_COPY)
+    result = run_gate(pytester, shared_cache)
+    assert result.parseoutcomes().get("errors") == 1, result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert written_verdicts(pytester) == (False, "FAIL", "FAIL")
+    report = json.loads((pytester.path / "report" / "parity.json").read_text())
+    (errored,) = [o for o in report["outcomes"] if o["outcome"] == "error"]
+    assert errored["check"] == "padding"
+    assert "the padding check could not start" in errored["message"]
+    (row,) = report["results"]
+    assert row["passed"] is False and "padding" not in row["checks"]
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +176,7 @@ def shipped(tmp_path_factory):
 
 def run_with_baseline(pytester, cache, baseline):
     return run_gate(pytester, cache, "--pyargs", "signbart_parity.gate",
-                    "--baseline", str(baseline))
+                    f"--parity-baseline={baseline}")
 
 
 def test_baseline_of_the_same_model_passes(pytester, shared_cache, ci_profile, shipped):
@@ -121,6 +189,12 @@ def test_baseline_whose_predictions_differ_fails(pytester, shared_cache, ci_prof
     result = run_with_baseline(pytester, shared_cache, shipped["flipped"])
     result.assert_outcomes(passed=6, failed=1, skipped=1)
     result.stdout.fnmatch_lines(["*predictions flip*TOO MANY FLIPS*"])
+    # Every row's numbers pass; the baseline check alone makes the report FAIL.
+    assert written_verdicts(pytester) == (False, "FAIL", "FAIL")
+    report = json.loads((pytester.path / "report" / "parity.json").read_text())
+    assert all(check["failed"] == 0 for check in report["results"][0]["checks"].values())
+    (failed,) = [o for o in report["outcomes"] if o["outcome"] == "failed"]
+    assert failed["check"] == "baseline" and "flip" in failed["message"]
 
 
 def test_baseline_at_a_length_the_gate_does_not_export_fails(

@@ -13,8 +13,14 @@ GATE = "--pyargs signbart_parity.gate -p no:cacheprovider".split()
 
 def run_gate(pytester, tmp_path, *options: str):
     """The gate in a subprocess (torch and litert-torch cannot be imported twice in one)."""
-    cache = ["--parity-cache", str(tmp_path / "cache"), "--parity-report", "report"]
+    cache = [f"--parity-cache={tmp_path / 'cache'}", "--parity-report=report"]
     return pytester.runpytest_subprocess(*GATE, *cache, *options)
+
+
+def outcomes(result) -> dict[str, int]:
+    """pytest's outcome counts, with the ones the gate must never have set to zero."""
+    counts = result.parseoutcomes()
+    return {key: counts.get(key, 0) for key in ("passed", "failed", "errors", "skipped")}
 
 
 def read_report(pytester) -> dict:
@@ -24,15 +30,18 @@ def read_report(pytester) -> dict:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--seq-lens", "16,abc"], "*not a comma-separated list of whole numbers*"),
-        (["--seq-lens", "0"], "*sequence lengths must be positive*"),
-        (["--seq-lens", "300"], "*300 exceeds max_position_embeddings 256*"),
-        (["--quantization", "int3"], "*unknown value 'int3'*"),
-        (["--runtime", "onnx"], "*unknown value 'onnx'*"),
-        (["--checkpoint", "missing.pth"], "*missing.pth: file not found*"),
-        (["--config", "missing.yaml"], "*missing.yaml: config file not found*"),
-        (["--baseline", "missing.tflite"], "*--baseline: missing.tflite: .tflite file not found*"),
-        (["--max-flip-rate", "2"], "*expected a share between 0 and 1*"),
+        (["--parity-seq-lens=16,abc"], "*not a comma-separated list of whole numbers*"),
+        (["--parity-seq-lens=0"], "*sequence lengths must be positive*"),
+        (["--parity-seq-lens=300"], "*300 exceeds max_position_embeddings 256*"),
+        (["--parity-quantization=int3"], "*unknown value 'int3'*"),
+        (["--parity-runtime=onnx"], "*unknown value 'onnx'*"),
+        (["--checkpoint=missing.pth"], "*missing.pth: file not found*"),
+        (["--parity-checkpoint=missing.pth"], "*missing.pth: file not found*"),
+        (["--config=missing.yaml"], "*missing.yaml: config file not found*"),
+        (["--parity-baseline=missing.tflite"], "*--parity-baseline: missing.tflite: .tflite*"),
+        (["--parity-max-flip-rate=2"], "*expected a share between 0 and 1*"),
+        (["--parity-profile=fast"], "*invalid choice: 'fast'*"),
+        (["--parity-samples=no.pkl"], "*--parity-samples: no.pkl: sample path not found*"),
     ],
 )
 def test_bad_option_values_are_usage_errors(pytester, args, message):
@@ -41,21 +50,123 @@ def test_bad_option_values_are_usage_errors(pytester, args, message):
     result.stderr.fnmatch_lines([message])
 
 
-def test_options_are_documented_in_one_group(pytester):
+def test_options_are_namespaced_and_documented_in_one_group(pytester):
     result = pytester.runpytest_inprocess("--help")
     result.stdout.fnmatch_lines([
-        "*SignBart PyTorch vs TFLite parity gate*",
-        "*--checkpoint=PATH*embedded default model*",
-        "*--seq-lens=T,T*Default: 16,64*",
-        "*--quantization=Q,Q*Default: none,dynamic-int8*",
-        "*--baseline=TFLITE*",
+        "SignBart PyTorch vs TFLite parity gate:",
+        "*--parity-checkpoint=PATH*",
+        "*--parity-seq-lens=T,T*",
+        "*--parity-quantization=Q,Q*",
+        "*--parity-baseline=TFLITE*",
+        "*--parity-profile=NAME*",
+        "*--checkpoint=PATH*",
+        "*--config=PATH*",
     ])
+    text = " ".join(result.stdout.str().split())  # help wraps lines
+    for phrase in ("Default: 16,64", "Default: none,dynamic-int8", "embedded default model",
+                   "alias of --parity-checkpoint", "alias of --parity-config"):
+        assert phrase in text, phrase
+
+
+def test_a_mismatched_checkpoint_and_config_is_one_line_before_any_test(pytester, tmp_path):
+    """A 90-keypoint checkpoint with a 100-keypoint config: one usage error naming both
+    files and both shapes, raised before collection (no test runs, nothing converts)."""
+    from tests.helpers import CHECKPOINT, write_config
+
+    config = write_config(tmp_path, joint_idx=list(range(100)))
+    result = pytester.runpytest_subprocess(
+        *GATE, f"--checkpoint={CHECKPOINT}", f"--config={config}",
+        f"--parity-cache={tmp_path / 'cache'}",
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR")]
+    assert len(errors) == 1, result.stderr.lines
+    assert str(CHECKPOINT) in errors[0] and str(config) in errors[0]
+    assert "(144, 90) in the checkpoint but (144, 100) from the config" in errors[0]
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+    assert not (tmp_path / "cache").exists()
+
+
+FOREIGN_CONFTEST = """
+import sys
+import pytest
+from hypothesis import settings
+
+settings.register_profile("theirs", max_examples=7)
+settings.load_profile("theirs")
+
+def pytest_addoption(parser):
+    parser.addoption("--config", default="none", help="their own option")
+    parser.addoption("--checkpoint", action="store_true", help="their own flag")
+"""
+FOREIGN_TESTS = """
+import sys
+from hypothesis import given, settings, strategies as st
+
+RUNS = []
+
+def test_their_options_are_theirs(request):
+    assert request.config.getoption("--config") == "theirs.yaml"
+    assert request.config.getoption("--checkpoint") is True
+
+def test_their_profile_is_untouched():
+    assert settings.default.max_examples == 7
+
+@given(st.integers())
+def test_their_property_runs_their_example_count(value):
+    RUNS.append(value)
+
+def test_nothing_heavy_was_imported_and_nothing_wraps_their_tests(request):
+    assert len(RUNS) == 7
+    assert not {"torch", "litert_torch", "tensorflow"} & set(sys.modules)
+    assert request.node.user_properties == []
+    assert "parity_recorder" not in request.fixturenames
+"""
+
+
+def test_another_projects_pytest_runs_unchanged(pytester):
+    """A project with its own --config/--checkpoint options and its own hypothesis profile,
+    in an environment where this package is installed: its run is untouched."""
+    pytester.makeconftest(FOREIGN_CONFTEST)
+    pytester.makepyfile(test_theirs=FOREIGN_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--config=theirs.yaml",
+                                           "--checkpoint", "-v")
+    assert outcomes(result) == {"passed": 4, "failed": 0, "errors": 0, "skipped": 0}, (
+        result.stdout.str() + result.stderr.str()
+    )
+    assert "SignBart parity report" not in result.stdout.str()
+    # The gate's own options stay reachable under their namespaced names.
+    help_text = pytester.runpytest_subprocess("--help").stdout.str()
+    assert "--parity-config=PATH" in help_text and "alias of --parity-config" not in help_text
+
+
+def test_the_gate_profile_does_not_follow_the_users_default_profile(pytester):
+    """The gate uses its own profile even where the user loaded another one globally."""
+    pytester.makeconftest(FOREIGN_CONFTEST)
+    pytester.makepyfile(
+        test_profile="""
+from signbart_parity.profiles import PROFILES, gate_settings
+from hypothesis import given, strategies as st
+
+SEEN = []
+
+@gate_settings
+@given(st.integers())
+def test_drawn(value):
+    SEEN.append(value)
+
+def test_gate_profile_count():
+    assert len(SEEN) == PROFILES["dev"]["max_examples"]
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--parity-profile=dev")
+    assert outcomes(result)["passed"] == 2, result.stdout.str()
 
 
 @pytest.mark.slow
-def test_second_identical_run_converts_nothing(pytester, tmp_path, monkeypatch):
-    monkeypatch.setenv("SIGNBART_PARITY_PROFILE", "dev")
-    options = ["--seq-lens", "8,16", "--quantization", "none,dynamic-int8"]
+def test_second_identical_run_converts_nothing(pytester, tmp_path):
+    options = ["--parity-seq-lens=8,16", "--parity-quantization=none,dynamic-int8",
+               "--parity-profile=ci"]
     reports = []
     for _ in range(2):
         # 4 targets x 6 tests + 2 bucket pairs; the baseline test skips (none given).
@@ -68,8 +179,8 @@ def test_second_identical_run_converts_nothing(pytester, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_xdist_workers_convert_each_artifact_once(pytester, tmp_path):
     """Two workers, two runtimes: each file is converted once, and both runtimes agree."""
-    options = ["-n", "2", "--seq-lens", "8,16", "--quantization", "none",
-               "--runtime", "litert,tensorflow", "--hypothesis-profile", "dev"]
+    options = ["-n", "2", "--parity-seq-lens=8,16", "--parity-quantization=none",
+               "--parity-runtime=litert,tensorflow", "--parity-profile=ci"]
     run_gate(pytester, tmp_path, *options).assert_outcomes(passed=26, skipped=1)
     report = read_report(pytester)
     assert report["conversions"] == 2, report
@@ -84,8 +195,8 @@ def test_gate_passes_on_the_upstream_fixture_checkpoint(pytester, tmp_path, monk
     from tests.helpers import CHECKPOINT, CONFIG
 
     monkeypatch.setenv("SIGNBART_PARITY_PROFILE", "ci")
-    result = run_gate(pytester, tmp_path, "--checkpoint", str(CHECKPOINT),
-                      "--config", str(CONFIG), "--junitxml", "junit.xml")
+    result = run_gate(pytester, tmp_path, f"--checkpoint={CHECKPOINT}",
+                      f"--config={CONFIG}", "--junitxml=junit.xml")
     result.assert_outcomes(passed=26, skipped=1)
     report = read_report(pytester)
     assert report["passed"] and report["checkpoint"]["path"] == str(CHECKPOINT)
@@ -93,23 +204,31 @@ def test_gate_passes_on_the_upstream_fixture_checkpoint(pytester, tmp_path, monk
         (16, "none"), (16, "dynamic-int8"), (64, "none"), (64, "dynamic-int8")
     }
     assert sum(r["examples"] for r in report["results"]) >= 200
+    # Every gate test's outcome is in the report, with its check and target.
+    assert len(report["outcomes"]) == 27
+    assert {o["outcome"] for o in report["outcomes"]} == {"passed", "skipped"}
     for row in report["results"]:
         # Error columns and plots are TFLite against PyTorch; the rest is tallied per check.
-        assert {s["property"] for s in row["samples"]} == {"parity", "real-sample"}
+        assert {s["property"] for s in row["samples"]} == {"parity", "real-sample", "agreement"}
         expected = {"parity", "padding", "determinism", "real-sample", "agreement"}
         assert set(row["checks"]) == expected | ({"bucket"} if row["seq_len"] == 64 else set())
+        # The examples hypothesis generated (the ci profile's 25), not re-runs of them.
+        assert row["checks"]["parity"]["examples"] == 25
         # hypothesis examples + the real sample + the fixed agreement batch
-        assert row["top1_compared"] == row["checks"]["parity"]["examples"] + 1 + 72
-        assert row["latency_ms"] > 0
+        assert row["top1_compared"] == 25 + 1 + 72
+        assert row["latency_ms"] > 0 and row["file"].endswith("model.tflite")
+    assert report["timing"]["iterations"] == 30
     fp32 = [r for r in report["results"] if r["quantization"] == "none"]
     # TFLite fp32 error is of the order of PyTorch fp32's own error against float64.
     assert all(r["tflite_oracle_max_abs_err"] < 20 * r["oracle_max_abs_err"] for r in fp32)
     # Per-test numbers reach the JUnit XML as properties.
     cases = ElementTree.parse(pytester.path / "junit.xml").iter("testcase")
     case = next(c for c in cases if "test_logits_match_pytorch" in c.get("name"))
-    numbers = {p.get("name"): float(p.get("value")) for p in case.iter("property")}
-    assert numbers["parity_examples"] >= 25 and numbers["parity_failed_examples"] == 0
-    assert 0 < numbers["parity_max_abs_err"] < 1e-3
+    properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert (properties["parity_check"], properties["parity_target"]) == ("parity", "16|none|litert")
+    assert int(properties["parity_examples"]) == 25
+    assert int(properties["parity_failed_examples"]) == 0
+    assert 0 < float(properties["parity_max_abs_err"]) < 1e-3
 
 
 @pytest.mark.slow
@@ -118,10 +237,11 @@ def test_gate_runs_every_other_quantization_mode(pytester, tmp_path, monkeypatch
     (fp32 and dynamic-int8, the defaults, run in the test above)."""
     from tests.helpers import CHECKPOINT, CONFIG
 
-    monkeypatch.setenv("SIGNBART_PARITY_PROFILE", "dev")
+    monkeypatch.setenv("SIGNBART_PARITY_PROFILE", "ci")
     modes = "fp16,weight-only-int8,static-int8"
-    result = run_gate(pytester, tmp_path, "--checkpoint", str(CHECKPOINT), "--config",
-                      str(CONFIG), "--seq-lens", "16", "--quantization", modes)
+    result = run_gate(pytester, tmp_path, f"--parity-checkpoint={CHECKPOINT}",
+                      f"--parity-config={CONFIG}", "--parity-seq-lens=16",
+                      f"--parity-quantization={modes}")
     # 3 targets x 6 tests; bucket (one seq_len) and baseline (none given) skip.
     result.assert_outcomes(passed=18, skipped=2)
     report = read_report(pytester)

@@ -1,8 +1,9 @@
-"""Properties a shipped .tflite must have, checked against the PyTorch checkpoint.
+"""Checks a shipped .tflite must pass, against the PyTorch checkpoint: the release gate.
 
-Each test is parametrised over the exported seq_lens, precisions and runtimes
-(``--seq-lens``, ``--quantization``, ``--runtime``). Inputs come from
-``signbart_parity.strategies``; example counts come from the hypothesis profile.
+Each test is one check (its ``parity`` marker names it), parametrised over the exported
+seq_lens, precisions and runtimes (``--parity-seq-lens``, ``--parity-quantization``,
+``--parity-runtime``). Inputs come from ``signbart_parity.strategies``; example counts from
+the gate's hypothesis profile (``--parity-profile``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from signbart_parity import properties, strategies
 from signbart_parity.compare import compare_logits
 from signbart_parity.inputs import keypoint_kinds_for
 from signbart_parity.parity import float64_oracle, torch_logits
+from signbart_parity.profiles import gate_settings
 from signbart_parity.tolerances import tolerance_for
 
-pytestmark = pytest.mark.parity
 # The fixed batch for the agreement rate: every keypoint kind x mask kind, twice.
 AGREEMENT_EXAMPLES = 72
 AGREEMENT_SEED = 0
@@ -63,13 +64,14 @@ def oracle(parity_session):
     return float64_oracle(parity_session.model)
 
 
+@pytest.mark.parity("parity")
+@gate_settings
 @given(data=st.data())
-def test_logits_match_pytorch(parity_session, parity_target, oracle, data):
+def test_logits_match_pytorch(parity_session, parity_target, parity_recorder, oracle, data):
     session, target = parity_session, parity_target
     example = _draw(data, session, target)
-    tflite = session.tflite(target)
     reference = torch_logits(session.model, example.keypoints, example.mask)
-    candidate = tflite(example.keypoints, example.mask)
+    candidate = session.tflite(target)(example.keypoints, example.mask)
     result = compare_logits(
         reference,
         candidate,
@@ -78,7 +80,7 @@ def test_logits_match_pytorch(parity_session, parity_target, oracle, data):
     )
     oracle_logits = torch_logits(oracle, example.keypoints, example.mask)
     fp32 = target.quantization == "none"
-    session.record(
+    parity_recorder.record(
         target,
         "parity",
         result,
@@ -87,13 +89,17 @@ def test_logits_match_pytorch(parity_session, parity_target, oracle, data):
         tflite_oracle_err=float(np.abs(candidate - oracle_logits).max()) if fp32 else None,
     )
     if not result:
-        where = _divergence(session, target, example)
-        session.note_divergence(target, where)
+        where = ""
+        if parity_recorder.is_final:  # localise once, on the minimal failing example
+            where = _divergence(session, target, example)
+            parity_recorder.note_divergence(target, where)
         _fail(result.message(f"{target}; {example}") + "\n" + where)
 
 
+@pytest.mark.parity("padding")
+@gate_settings
 @given(data=st.data())
-def test_padding_never_changes_logits(parity_session, parity_target, data):
+def test_padding_never_changes_logits(parity_session, parity_target, parity_recorder, data):
     session, target = parity_session, parity_target
     example = _draw(
         data,
@@ -110,23 +116,27 @@ def test_padding_never_changes_logits(parity_session, parity_target, data):
         example.mask,
         rng,
     )
-    session.record(target, "padding", result, example.mask)
+    parity_recorder.record(target, "padding", result, example.mask)
     if not result:
         _fail(result.message(f"padded frames changed the logits; {target}; {example}"))
 
 
+@pytest.mark.parity("determinism")
+@gate_settings
 @given(data=st.data())
-def test_same_input_gives_same_output(parity_session, parity_target, data):
+def test_same_input_gives_same_output(parity_session, parity_target, parity_recorder, data):
     session, target = parity_session, parity_target
     example = _draw(data, session, target)
     result = properties.determinism(session.tflite(target), example.keypoints, example.mask)
-    session.record(target, "determinism", result, example.mask)
+    parity_recorder.record(target, "determinism", result, example.mask)
     if not result:
         _fail(result.message(f"two runs of one input differ; {target}; {example}"))
 
 
+@pytest.mark.parity("bucket")
+@gate_settings
 @given(data=st.data())
-def test_bucket_consistency(parity_session, parity_bucket, data):
+def test_bucket_consistency(parity_session, parity_bucket, parity_recorder, data):
     """L frames in a seq_len-T file give the seq_len-L file's logits (and so in PyTorch)."""
     session = parity_session
     short, long = parity_bucket
@@ -147,7 +157,7 @@ def test_bucket_consistency(parity_session, parity_bucket, data):
         example.keypoints,
         example.mask,
     )
-    session.record(long, "bucket", in_tflite, example.mask)
+    parity_recorder.record(long, "bucket", in_tflite, example.mask)
     for where, result in (("TFLite", in_tflite), ("PyTorch", in_torch)):
         if not result:
             _fail(
@@ -158,7 +168,8 @@ def test_bucket_consistency(parity_session, parity_bucket, data):
             )
 
 
-def test_top1_agreement_rate(parity_session, parity_target):
+@pytest.mark.parity("agreement")
+def test_top1_agreement_rate(parity_session, parity_target, parity_recorder):
     """Over a fixed batch covering every keypoint x mask kind, top-1 agrees as often as the
     precision's tolerance demands (a rate, so checked on a set, not example by example)."""
     from signbart_parity.inputs import example_batch
@@ -178,11 +189,12 @@ def test_top1_agreement_rate(parity_session, parity_target):
         keypoints,
         masks,
     )
-    session.record(target, "agreement", result, masks)
+    parity_recorder.record(target, "agreement", result, masks)
     if not result:
         _fail(result.message(f"{AGREEMENT_EXAMPLES} fixed examples, {target}"))
 
 
+@pytest.mark.parity("contract")
 def test_app_contract(parity_session, parity_target):
     """Input names, order, shapes, dtypes and output shape are what the README promises."""
     session, target = parity_session, parity_target
@@ -201,10 +213,13 @@ def test_app_contract(parity_session, parity_target):
         )
 
 
-def test_real_samples_get_the_same_prediction(parity_session, parity_target):
+@pytest.mark.parity("real-sample")
+def test_real_samples_get_the_same_prediction(parity_session, parity_target, parity_recorder):
     from signbart_parity.samples import preprocessed_samples
 
     session, target = parity_session, parity_target
+    if not session.options.samples:
+        pytest.skip(session.options.samples_skip_reason or "real samples: none given")
     keypoints, masks, names = preprocessed_samples(
         session.options.samples,
         seq_len=target.seq_len,
@@ -214,7 +229,7 @@ def test_real_samples_get_the_same_prediction(parity_session, parity_target):
     candidate = session.tflite(target)(keypoints, masks)
     tolerance = tolerance_for(target.quantization).per_example()
     result = compare_logits(reference, candidate, tolerance, masks=masks)
-    session.record(target, "real-sample", result, masks)
+    parity_recorder.record(target, "real-sample", result, masks)
     flips = [
         name
         for name, a, b in zip(names, reference.argmax(-1), candidate.argmax(-1), strict=True)
@@ -224,8 +239,10 @@ def test_real_samples_get_the_same_prediction(parity_session, parity_target):
         _fail(result.message(f"real samples, {target}; prediction differs on: {flips}"))
 
 
+@pytest.mark.parity("baseline")
 def test_no_regression_against_the_shipped_file(parity_session, parity_baseline_target):
-    """With --baseline: the contract is unchanged and predictions flip no more than allowed."""
+    """With --parity-baseline: the contract is unchanged and predictions flip no more than
+    allowed."""
     from signbart_parity.baseline import compare_with_baseline
     from signbart_parity.runtime import TFLiteModel
 
@@ -233,8 +250,8 @@ def test_no_regression_against_the_shipped_file(parity_session, parity_baseline_
     if parity_baseline_target is None:
         _fail(
             f"the shipped file {options.baseline} takes seq_len {options.baseline_seq_len}, "
-            f"which the gate does not export (--seq-lens {options.seq_lens}): the contract "
-            "changed, or add that length to --seq-lens"
+            f"which the gate does not export (--parity-seq-lens {options.seq_lens}): the "
+            "contract changed, or add that length to --parity-seq-lens"
         )
     shipped = TFLiteModel(options.baseline)
     result = compare_with_baseline(
