@@ -55,3 +55,73 @@ class TouchOnUnpickle:
 
     def __reduce__(self):
         return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def write_model(
+    directory: Path,
+    *,
+    keypoints: int = 100,
+    d_model: int = 96,
+    heads: int = 6,
+    labels: int = 7,
+    layers: int = 1,
+    seed: int = 0,
+    training_layout: bool = True,
+) -> tuple[Path, Path]:
+    """A config and a random-weight checkpoint for a model unlike the embedded default
+    (100 keypoints, d_model 96, 6 heads, 7 labels by default), saved as the published
+    training loop saves it (``{"model": ..., "optimizer": ..., "epoch": ...}``). The
+    classifier is scaled so logits have a realistic top-2 margin, as in the upstream fixture.
+    """
+    import torch
+
+    from signbart_parity.config import load_config
+    from signbart_parity.model import SignBart
+
+    config_path = write_config(
+        directory,
+        f"signbart-{keypoints}.yaml",
+        joint_idx=list(range(keypoints)),
+        d_model=d_model,
+        encoder_attention_heads=heads,
+        decoder_attention_heads=heads,
+        encoder_ffn_dim=2 * d_model,
+        decoder_ffn_dim=2 * d_model,
+        encoder_layers=layers,
+        decoder_layers=layers,
+        num_labels=labels,
+    )
+    torch.manual_seed(seed)
+    model = SignBart(load_config(config_path))
+    with torch.no_grad():
+        model.classification_head.out_proj.weight.mul_(25.0)
+    state = model.state_dict()
+    checkpoint = {"model": state, "optimizer": {}, "epoch": 3} if training_layout else state
+    checkpoint_path = Path(directory) / f"signbart-{keypoints}.pth"
+    torch.save(checkpoint, checkpoint_path)
+    return config_path, checkpoint_path
+
+
+def write_sample(directory: Path, *, keypoints: int, frames: int = 40, seed: int = 0) -> Path:
+    """A sample in the published pickle layout (float64 (T, K, 3), class, user...), made
+    from the synthetic MediaPipe-like generator."""
+    import pickle
+
+    import numpy as np
+
+    from signbart_parity.synthetic import raw_sequence
+
+    rng = np.random.default_rng(seed)
+    raw = raw_sequence(rng, label=3, num_labels=10, num_frames=frames, num_keypoints=keypoints)
+    sample = {
+        "keypoints": raw.astype(np.float64),
+        "class": "G04",
+        "user": "user01",
+        "num_keypoints": keypoints,
+        "keypoint_structure": "synthetic",
+        "video_file": "user01_G04_R01.mp4",
+        "num_frames": frames,
+    }
+    path = Path(directory) / f"user01_G04_R01-{keypoints}.pkl"
+    path.write_bytes(pickle.dumps(sample))
+    return path
