@@ -23,6 +23,7 @@ from filelock import FileLock
 from signbart_parity.checkpoint import file_sha256
 from signbart_parity.convert import RECIPE_VERSION
 from signbart_parity.fileio import write_json_atomic
+from signbart_parity.interrupts import terminate_as_interrupt
 from signbart_parity.versions import toolchain_versions
 
 if TYPE_CHECKING:
@@ -95,17 +96,22 @@ class ExportCache:
                 self.stats.rebuilt_corrupt += 1
                 shutil.rmtree(entry)
             entry.mkdir()
-            build(model_path)
-            write_json_atomic(
-                entry / "meta.json",
-                {
-                    "sha256": file_sha256(model_path),
-                    "size_bytes": model_path.stat().st_size,
-                    "seq_len": request.seq_len,
-                    "quantization": request.quantization,
-                    "toolchain": toolchain_versions(),
-                },
-            )
+            try:
+                with terminate_as_interrupt():
+                    build(model_path)
+                    write_json_atomic(
+                        entry / "meta.json",
+                        {
+                            "sha256": file_sha256(model_path),
+                            "size_bytes": model_path.stat().st_size,
+                            "seq_len": request.seq_len,
+                            "quantization": request.quantization,
+                            "toolchain": toolchain_versions(),
+                        },
+                    )
+            except BaseException:  # a failed or interrupted build leaves no half entry
+                shutil.rmtree(entry, ignore_errors=True)
+                raise
             self.stats.conversions += 1
             return model_path
 

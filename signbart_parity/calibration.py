@@ -6,6 +6,7 @@ sequences (``synthetic.py``). ``CalibrationSet.source`` says which, so reports c
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,16 @@ class CalibrationSet:
 
     def to_dict(self) -> dict:
         return {"source": self.source, "count": len(self.inputs), "files": list(self.files)}
+
+    def fingerprint(self) -> str:
+        """sha256 of the calibration inputs themselves: an edited sample at the same path
+        changes it (the export cache keys static-int8 files by it)."""
+        digest = hashlib.sha256()
+        for keypoints, mask in self.inputs:
+            for array in (np.asarray(keypoints, np.float32), np.asarray(mask, np.int64)):
+                digest.update(str(array.shape).encode())
+                digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
 
 
 def calibration_set(

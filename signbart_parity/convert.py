@@ -22,6 +22,7 @@ import numpy as np
 from signbart_parity.config import SignBartConfig
 from signbart_parity.errors import ConversionError
 from signbart_parity.fileio import atomic_path
+from signbart_parity.quiet import notices_dropped
 from signbart_parity.signature import Signature
 
 if TYPE_CHECKING:
@@ -174,20 +175,22 @@ def quantize_file(
 
     quantizer = aeq.Quantizer(str(fp32_path))
     _quantizer_setup(quantization)(quantizer)
-    try:
-        calibration_result = None
-        if quantizer.need_calibration:
-            if not calibration:
-                raise ConversionError(
-                    f"quantization {quantization} needs calibration inputs; pass "
-                    "representative samples."
-                )
-            calibration_result = quantizer.calibrate(
-                {"serving_default": [_feed(kp, mask) for kp, mask in calibration]}
-            )
-        result = quantizer.quantize(
-            calibration_result, enable_progress_bar=False, enable_progress_report=False
+    if quantizer.need_calibration and not calibration:
+        raise ConversionError(
+            f"quantization {quantization} needs calibration inputs; pass representative samples."
         )
+    try:
+        # calibrate() and quantize() draw progress bars whatever enable_progress_bar says
+        # (ai-edge-quantizer 0.10 does not pass it on); quiet mode drops them.
+        with notices_dropped():
+            calibration_result = None
+            if quantizer.need_calibration:
+                calibration_result = quantizer.calibrate(
+                    {"serving_default": [_feed(kp, mask) for kp, mask in calibration]}
+                )
+            result = quantizer.quantize(
+                calibration_result, enable_progress_bar=False, enable_progress_report=False
+            )
     except ConversionError:
         raise
     except Exception as exc:

@@ -61,13 +61,15 @@ def train_default_state_dict(steps: int = TRAINING_STEPS) -> dict:
 def load_model_or_default(
     config: str | Path | None, checkpoint: str | Path | None, *, progress=None
 ):
-    """``(model, config)`` from the given files, the embedded default filling in for None."""
-    from signbart_parity.checkpoint import load_signbart_model
+    """``(model, config)`` from the given files, the embedded default filling in for None;
+    ``progress`` hears which files and which checkpoint layout were loaded."""
+    from signbart_parity.checkpoint import load_model
 
     config_path, checkpoint_path = resolve_model_paths(config, checkpoint)
+    loaded = load_model(config_path, checkpoint_path)
     if progress is not None:
-        progress(f"loading {checkpoint_path} with {config_path}")
-    return load_signbart_model(config_path, checkpoint_path)
+        progress(f"loaded {checkpoint_path} ({loaded.layout}) with {config_path}")
+    return loaded.model, loaded.config
 
 
 def resolve_model_paths(

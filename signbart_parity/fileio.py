@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from signbart_parity.interrupts import raise_if_terminated
+
 
 @contextlib.contextmanager
 def atomic_path(destination: str | Path) -> Iterator[Path]:
@@ -31,6 +33,7 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
     os.chmod(temp, 0o666 & ~umask)
     try:
         yield temp
+        raise_if_terminated()  # a SIGTERM whose exception was lost must not commit the file
         os.replace(temp, destination)
     finally:
         temp.unlink(missing_ok=True)

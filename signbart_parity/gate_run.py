@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
 
 from signbart_parity.gate_options import GateOptions, gate_requested, resolve_options
 from signbart_parity.report_model import Outcome, Report, Row, Target, first_line
+
+if TYPE_CHECKING:
+    from signbart_parity.checkpoint import LoadedModel
 
 _RUN = pytest.StashKey["GateRun"]()
 WORKER_OUTPUT_KEY = "signbart_parity"
@@ -30,7 +34,7 @@ CHECK_PROPERTY, TARGET_PROPERTY = "parity_check", "parity_target"
 @dataclass
 class GateRun:
     options: GateOptions | None = None
-    model_and_config: tuple | None = None
+    loaded: LoadedModel | None = None  # the checkpoint under test
     session: object | None = None  # the GateSession, once a gate test asked for it
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     worker_rows: list[Row] = field(default_factory=list)
@@ -61,7 +65,7 @@ def start(config: pytest.Config) -> GateRun:
     run = get_run(config)
     if run.options is None:
         options = resolve_options(config)
-        run.model_and_config = load_gate_model(options)
+        run.loaded = load_gate_model(options)
         run.options = options
     return run
 
@@ -248,8 +252,8 @@ def build_report(run: GateRun, session: pytest.Session, exitstatus: int) -> Repo
     stats = run.session.cache.stats if run.session is not None else None
     report = Report(
         kind="gate",
-        checkpoint=file_ref(options.checkpoint),
-        config=file_ref(options.config, values=_config_values(run)),
+        checkpoint=file_ref(options.checkpoint, layout=run.loaded.layout),
+        config=file_ref(options.config, values=run.loaded.config.to_dict()),
         environment=environment(),
         tolerances={q: TOLERANCES[q].describe() for q in options.quantizations},
         rows=[rows[target] for target in sorted(rows)],
@@ -261,10 +265,6 @@ def build_report(run: GateRun, session: pytest.Session, exitstatus: int) -> Repo
     measure_latency(run, report)
     report.duration_s = round(time.perf_counter() - run.started, 2)
     return report
-
-
-def _config_values(run: GateRun) -> dict | None:
-    return run.model_and_config[1].to_dict() if run.model_and_config else None
 
 
 def _incomplete(run: GateRun, session: pytest.Session, exitstatus: int) -> str | None:
@@ -287,7 +287,7 @@ def measure_latency(run: GateRun, report: Report) -> None:
     started = time.perf_counter()
     if not any(row.file for row in report.rows):
         return
-    model, config = run.model_and_config
+    model, config = run.loaded.model, run.loaded.config
     for row in report.rows:
         if row.file:
             row.latency_ms = round(_tflite_latency(row, config), 3)

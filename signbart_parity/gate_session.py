@@ -20,12 +20,13 @@ from signbart_parity.report_model import Row, Target
 
 
 def load_gate_model(options: GateOptions):
-    """``(model, config)`` for the gate; a mismatch or unreadable file is one usage error."""
-    from signbart_parity.checkpoint import load_signbart_model
+    """The checkpoint under test (``checkpoint.LoadedModel``); a mismatch, an unreadable
+    file or non-finite weights are one usage error."""
+    from signbart_parity.checkpoint import load_model
     from signbart_parity.errors import ParityInputError
 
     try:
-        return load_signbart_model(options.config, options.checkpoint)
+        return load_model(options.config, options.checkpoint)
     except ParityInputError as exc:
         raise pytest.UsageError(
             f"--parity-checkpoint {options.checkpoint} with --parity-config {options.config}: {exc}"
@@ -61,7 +62,7 @@ class GateSession:
             config=self.config.to_dict(),
             seq_len=seq_len,
             quantization=quantization,
-            calibration=str(calibration.to_dict()) if calibration else "",
+            calibration=calibration.fingerprint() if calibration else "",
         )
         if quantization == "none":
             return self.cache.get(

@@ -84,7 +84,8 @@ def parity_options(pytestconfig: pytest.Config):
 @pytest.fixture(scope="session")
 def parity_model(pytestconfig: pytest.Config):
     """``(model, config)``: the checkpoint under test, loaded as PyTorch, eval mode."""
-    return gate_run.start(pytestconfig).model_and_config
+    loaded = gate_run.start(pytestconfig).loaded
+    return loaded.model, loaded.config
 
 
 @pytest.fixture(scope="session")

@@ -158,7 +158,8 @@ def _short_sha(part: Any) -> str:
     if not isinstance(part, dict) or not part:
         return "—"
     sha = part.get("sha256") or ""
-    return f"{part.get('path', '?')} (sha256 {sha[:12]})"
+    layout = f", {part['layout']}" if part.get("layout") else ""
+    return f"{part.get('path', '?')} (sha256 {sha[:12]}{layout})"
 
 
 def _versions(report: Report) -> list[tuple[str, str]]:

@@ -77,3 +77,54 @@ def fixture_model():
     from signbart_parity.default_model import DEFAULT_CHECKPOINT, DEFAULT_CONFIG
 
     return load_signbart_model(DEFAULT_CONFIG, DEFAULT_CHECKPOINT)[0]
+
+
+def test_an_interrupted_build_leaves_no_entry(tmp_path):
+    def interrupted(path) -> None:
+        path.write_bytes(b"TFL3" * 8)  # half a file, then the user presses Ctrl-C
+        raise KeyboardInterrupt
+
+    cache = ExportCache(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        cache.get(request(), interrupted)
+    assert [p for p in tmp_path.rglob("*") if p.is_dir() and len(p.name) == 64] == []
+    assert cache.get(request(), CountingBuild()).read_bytes() == b"TFL3" * 64
+
+
+def test_static_int8_calibration_is_keyed_by_content_not_by_path(tmp_path):
+    """An edited sample at the same path must not serve the file calibrated on the old one."""
+    from signbart_parity.calibration import calibration_set
+    from signbart_parity.config import load_config
+    from signbart_parity.default_model import DEFAULT_CONFIG
+    from tests.helpers import write_sample
+
+    config = load_config(DEFAULT_CONFIG)
+    sample = write_sample(tmp_path, keypoints=90, seed=1)
+    before = calibration_set(config, 16, samples=[sample])
+    assert calibration_set(config, 16, samples=[sample]).fingerprint() == before.fingerprint()
+    write_sample(tmp_path, keypoints=90, seed=2)  # same path, new content
+    after = calibration_set(config, 16, samples=[sample])
+    assert after.to_dict() == before.to_dict()  # what the key used to hold: paths and counts
+    assert after.fingerprint() != before.fingerprint()
+    keys = {request(quantization="static-int8", calibration=c.fingerprint()).key()
+            for c in (before, after)}
+    assert len(keys) == 2
+
+
+def test_a_sigterm_whose_exception_was_swallowed_still_stops_the_commit(tmp_path):
+    """A signal raised inside a garbage-collector callback is swallowed by Python; the
+    commit point must still refuse to move the file into place."""
+    import os
+    import signal
+
+    from signbart_parity.fileio import write_text_atomic
+    from signbart_parity.interrupts import Terminated, terminate_as_interrupt
+
+    target = tmp_path / "model.tflite"
+    with pytest.raises(Terminated), terminate_as_interrupt():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except Terminated:
+            pass  # what a GC callback does with it
+        write_text_atomic(target, "half a conversion")
+    assert not target.exists() and list(tmp_path.iterdir()) == []

@@ -7,7 +7,12 @@ import pickle
 import pytest
 import torch
 
-from signbart_parity.checkpoint import load_signbart_model, read_state_dict
+from signbart_parity.checkpoint import (
+    load_model,
+    load_signbart_model,
+    read_checkpoint,
+    read_state_dict,
+)
 from signbart_parity.errors import CheckpointError, ConfigError
 from tests.helpers import CHECKPOINT, CONFIG, TouchOnUnpickle, truncated_copy, write_config
 
@@ -74,8 +79,75 @@ def test_unsafe_pickle_is_refused_without_running(tmp_path, writer, layout):
 
 def test_a_checkpoint_that_is_not_a_state_dict(tmp_path):
     torch.save([torch.zeros(3)], tmp_path / "list.pth")
-    with pytest.raises(CheckpointError, match="expected a state_dict"):
+    with pytest.raises(CheckpointError, match="found a list; expected a plain state_dict"):
         load_signbart_model(CONFIG, tmp_path / "list.pth")
+
+
+def _saved(tmp_path, name: str, payload) -> str:
+    torch.save(payload, tmp_path / name)
+    return str(tmp_path / name)
+
+
+@pytest.mark.parametrize(
+    ("wrap", "layout"),
+    [
+        (lambda sd: sd, "plain state_dict"),
+        (lambda sd: {"model": sd, "optimizer": {}, "epoch": 3}, "state_dict under 'model'"),
+        (
+            lambda sd: {"model_state_dict": sd, "optimizer_state_dict": {"lr": 1e-3}, "epoch": 9,
+                        "loss": 0.31},
+            "state_dict under 'model_state_dict'",
+        ),
+        (lambda sd: {"state_dict": sd, "hyper_parameters": {}}, "state_dict under 'state_dict'"),
+        (
+            lambda sd: {f"module.{key}": value for key, value in sd.items()},
+            "plain state_dict, keys prefixed 'module.' (DataParallel/DDP; prefix removed)",
+        ),
+        (
+            lambda sd: {"model_state_dict": {f"module.{k}": v for k, v in sd.items()}},
+            "state_dict under 'model_state_dict', keys prefixed 'module.'",
+        ),
+    ],
+)
+def test_every_accepted_layout_loads_the_same_weights(tmp_path, wrap, layout):
+    original = read_state_dict(CHECKPOINT)
+    found = read_checkpoint(_saved(tmp_path, "wrapped.pth", wrap(dict(original))))
+    assert found.layout.startswith(layout)
+    assert list(found.state_dict) == list(original)
+    assert all(torch.equal(found.state_dict[k], original[k]) for k in original)
+    assert load_model(CONFIG, tmp_path / "wrapped.pth").layout == found.layout
+
+
+def test_an_unknown_layout_lists_the_keys_found_and_the_layouts_accepted(tmp_path):
+    payload = {"net": read_state_dict(CHECKPOINT), "opt": {}, "epoch": 2}
+    with pytest.raises(CheckpointError) as caught:
+        read_checkpoint(_saved(tmp_path, "custom.pth", payload))
+    message = str(caught.value)
+    assert "found a dict with top-level keys 'net', 'opt', 'epoch'" in message
+    assert "'model', 'model_state_dict' or 'state_dict'" in message
+    assert "'module.' prefix" in message
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_non_finite_weight_is_refused_naming_the_parameter(tmp_path, value):
+    state = dict(read_state_dict(CHECKPOINT))
+    state["decoder.layers.1.fc2.weight"] = state["decoder.layers.1.fc2.weight"].clone()
+    state["decoder.layers.1.fc2.weight"][3, 5] = value
+    with pytest.raises(CheckpointError) as caught:
+        load_signbart_model(CONFIG, _saved(tmp_path, "broken.pth", {"model": state}))
+    message = str(caught.value)
+    assert "parameter 'decoder.layers.1.fc2.weight' holds 1 NaN/Inf value(s)" in message
+    assert message.startswith(str(tmp_path / "broken.pth"))
+
+
+def test_finite_weights_giving_non_finite_logits_are_refused(tmp_path):
+    state = dict(read_state_dict(CHECKPOINT))
+    # Finite but huge: the classifier overflows float32.
+    state["classification_head.out_proj.weight"] = torch.full_like(
+        state["classification_head.out_proj.weight"], 3e38
+    )
+    with pytest.raises(CheckpointError, match="gives NaN/Inf logits on a plain input"):
+        load_signbart_model(CONFIG, _saved(tmp_path, "overflow.pth", state))
 
 
 SHAPE_MISMATCHES = {

@@ -87,6 +87,27 @@ def test_a_mismatched_checkpoint_and_config_is_one_line_before_any_test(pytester
     assert not (tmp_path / "cache").exists()
 
 
+def test_a_checkpoint_with_nan_weights_is_one_usage_error(pytester, tmp_path):
+    import torch
+
+    from tests.helpers import CHECKPOINT, CONFIG
+
+    state = dict(torch.load(CHECKPOINT, weights_only=True))
+    state["projection.proj_y1.bias"] = state["projection.proj_y1.bias"].clone()
+    state["projection.proj_y1.bias"][7] = float("nan")
+    broken = tmp_path / "diverged.pth"
+    torch.save({"model_state_dict": state, "epoch": 31}, broken)
+    result = pytester.runpytest_subprocess(
+        *GATE, f"--checkpoint={broken}", f"--config={CONFIG}",
+        f"--parity-cache={tmp_path / 'cache'}",
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR")]
+    assert len(errors) == 1, result.stderr.lines
+    assert "parameter 'projection.proj_y1.bias' holds 1 NaN/Inf value(s)" in errors[0]
+    assert not (tmp_path / "cache").exists()
+
+
 FOREIGN_CONFTEST = """
 import sys
 import pytest
