@@ -41,9 +41,23 @@ def parse_threads(text: str) -> tuple[int, ...]:
     return counts
 
 
+def parse_runtimes(text: str) -> tuple[str, ...]:
+    """argparse type for ``litert,compiled``: known TFLite runtimes, in the order given."""
+    from signbart_parity.runtime import RUNTIMES
+
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [name for name in names if name not in RUNTIMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown runtime {', '.join(unknown) or repr(text)}; choose from "
+            f"{', '.join(RUNTIMES)} (comma-separated)"
+        )
+    return names
+
+
 @dataclass(frozen=True)
 class Timing:
-    runtime: str  # "pytorch" or "tflite"
+    runtime: str  # "pytorch", or the TFLite runtime (litert, tensorflow, compiled)
     precision: str
     threads: int
     xnnpack: bool | None  # None for PyTorch
@@ -94,15 +108,18 @@ def torch_timings(model, keypoints, mask, threads: Sequence[int], iterations: in
     return timings
 
 
-def tflite_timings(precision, path, keypoints, mask, threads, iterations) -> list:
+def tflite_timings(precision, path, keypoints, mask, threads, iterations, runtimes) -> list:
+    """Every runtime at every thread count, with XNNPACK and (Interpreters) without it."""
     from signbart_parity.runtime import TFLiteModel
 
     timings = []
-    for xnnpack in (True, False):
-        for count in threads:
-            tflite = TFLiteModel(path, num_threads=count, xnnpack=xnnpack)
-            median, p90 = measure(lambda: tflite(keypoints, mask), iterations)  # noqa: B023
-            timings.append(Timing("tflite", precision, count, xnnpack, median, p90))
+    for runtime in runtimes:
+        # CompiledModel always runs XNNPACK on the CPU.
+        for xnnpack in (True,) if runtime == "compiled" else (True, False):
+            for count in threads:
+                tflite = TFLiteModel(path, runtime=runtime, num_threads=count, xnnpack=xnnpack)
+                median, p90 = measure(lambda: tflite(keypoints, mask), iterations)  # noqa: B023
+                timings.append(Timing(runtime, precision, count, xnnpack, median, p90))
     return timings
 
 
@@ -116,6 +133,7 @@ def bench_command(
     iterations: int,
     as_json: bool,
     progress: Progress,
+    runtimes: Sequence[str] = ("litert",),
 ) -> int:
     from signbart_parity.calibration import calibration_set
     from signbart_parity.convert import check_seq_len
@@ -141,7 +159,7 @@ def bench_command(
         for precision, converted in files.items():
             progress(f"timing TFLite {precision}")
             timings += tflite_timings(
-                precision, converted.path, keypoints, mask, threads, iterations
+                precision, converted.path, keypoints, mask, threads, iterations, runtimes
             )
     summary = summarise(timings, files, seq_len=seq_len, threads=threads, iterations=iterations)
     summary["calibration"] = calibration.to_dict() if calibration else None
@@ -178,14 +196,21 @@ def summarise(timings: list[Timing], files: dict, *, seq_len, threads, iteration
             == (runtime, precision, headline, xnnpack)
         )
 
-    tflite_ms = {precision: median("tflite", precision, True) for precision in files}
+    runtimes = list(dict.fromkeys(t.runtime for t in timings if t.runtime != "pytorch"))
+    # The headline runtime (the first requested) gives tflite_ms and the ratios.
+    first = runtimes[0]
+    runtime_ms = {r: {p: median(r, p, True) for p in files} for r in runtimes}
     summary = {
         "seq_len": seq_len,
         "threads": headline,
         "iterations": iterations,
+        "runtime": first,
         "torch_ms": median("pytorch", "fp32", None),
-        "tflite_ms": tflite_ms,
-        "tflite_ms_without_xnnpack": {p: median("tflite", p, False) for p in files},
+        "tflite_ms": runtime_ms[first],
+        "runtime_ms": runtime_ms,
+        "tflite_ms_without_xnnpack": {
+            p: median(first, p, False) for p in files if first != "compiled"
+        },
         "size_bytes": {precision: converted.size_bytes for precision, converted in files.items()},
         "conversion_seconds": {p: round(converted.seconds, 3) for p, converted in files.items()},
         "timings": [asdict(timing) for timing in timings],
@@ -224,7 +249,8 @@ def table_lines(summary: dict) -> list[str]:
         if runtime == "pytorch":
             name, extra = "PyTorch eager", ""
         else:
-            name = f"TFLite {precision}" + ("" if xnnpack else " (no XNNPACK)")
+            where = "" if runtime == "litert" else f" [{runtime}]"
+            name = f"TFLite {precision}{where}" + ("" if xnnpack else " (no XNNPACK)")
             size = summary["size_bytes"][precision] / 1e6
             extra = f"{size:>8.2f} MB {summary['conversion_seconds'][precision]:>6.1f} s"
         cells = "".join(
@@ -234,7 +260,10 @@ def table_lines(summary: dict) -> list[str]:
             for n in threads
         )
         lines.append(f"{name:<38}{cells}{extra}")
-    lines.append(f"ratios of medians at {summary['threads']} thread(s), XNNPACK on:")
+    lines.append(
+        f"ratios of medians at {summary['threads']} thread(s), XNNPACK on, "
+        f"{summary.get('runtime', 'litert')} runtime:"
+    )
     for key, value in summary["ratios"].items():
         target = TARGETS.get(key)
         verdict = ""

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from signbart_parity.errors import ParityInputError
+from signbart_parity.interrupts import Terminated, terminate_as_interrupt
 
 EXIT_OK, EXIT_PARITY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -50,6 +52,27 @@ def _add_seq_len_option(parser: argparse.ArgumentParser, *, required: bool = Fal
         required=required,
         default=None if required else 64,
         help="frames per sequence the file takes." + ("" if required else " Default: 64"),
+    )
+
+
+def _add_runtime_option(parser: argparse.ArgumentParser) -> None:
+    from signbart_parity.runtime import RUNTIMES
+
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="litert",
+        help="TFLite runtime: litert (Interpreter), tensorflow (tf.lite.Interpreter), compiled "
+        "(ai_edge_litert CompiledModel, CPU). Default: %(default)r",
+    )
+
+
+def _add_verbose_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="let the toolchain's own logs (TensorFlow, TFLite, torch, the quantizer) through",
     )
 
 
@@ -107,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run the file on random inputs and print its signature",
     )
+    _add_verbose_option(convert)
     convert.set_defaults(handler=run_convert)
     _add_verify_parser(commands, QUANTIZATIONS)
     _add_golden_parser(commands, QUANTIZATIONS)
@@ -119,14 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.verbose:
+        from signbart_parity.quiet import quiet_toolchain
+
+        quiet_toolchain()
     try:
-        return args.handler(args)
+        with terminate_as_interrupt():
+            return args.handler(args)
     except ParityInputError as exc:
         print(f"signbart-parity: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("signbart-parity: interrupted; no partial output was left.", file=sys.stderr)
-        return 130
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
 def run_convert(args: argparse.Namespace) -> int:
@@ -215,6 +244,8 @@ def _add_verify_parser(commands, quantizations: Sequence[str]) -> None:
         metavar="R",
         help="share of top-1 flips against --baseline allowed. Default: %(default)r",
     )
+    _add_runtime_option(verify)
+    _add_verbose_option(verify)
     verify.set_defaults(handler=run_verify)
 
 
@@ -241,6 +272,7 @@ def _add_golden_parser(commands, quantizations: Sequence[str]) -> None:
         metavar="PATH",
         help="real .pkl samples or folders of them to include",
     )
+    _add_verbose_option(create)
     create.set_defaults(handler=run_golden_create)
     check = actions.add_parser("check", help="compare a .tflite file with a golden .npz")
     check.add_argument("--tflite", type=Path, required=True, metavar="TFLITE")
@@ -251,6 +283,8 @@ def _add_golden_parser(commands, quantizations: Sequence[str]) -> None:
         default="none",
         help="precision the file was exported at. Default: %(default)r",
     )
+    _add_runtime_option(check)
+    _add_verbose_option(check)
     check.set_defaults(handler=run_golden_check)
 
 
@@ -269,6 +303,7 @@ def _add_report_parser(commands) -> None:
         metavar="DIR",
         help="folder for the merged parity.json, parity.md and parity.html",
     )
+    _add_verbose_option(merge)
     merge.set_defaults(handler=run_report_merge)
 
 
@@ -325,6 +360,7 @@ def _add_evaluate_parser(commands) -> None:
         metavar="DIR",
         help="write evaluate.json and evaluate.html into DIR",
     )
+    _add_verbose_option(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
 
 
@@ -343,7 +379,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _add_bench_parser(commands) -> None:
-    from signbart_parity.bench import DEFAULT_QUANTIZATIONS, parse_threads
+    from signbart_parity.bench import DEFAULT_QUANTIZATIONS, parse_runtimes, parse_threads
     from signbart_parity.precisions import parse_quantizations
 
     bench = commands.add_parser(
@@ -373,10 +409,19 @@ def _add_bench_parser(commands) -> None:
         help="timed calls per setting. Default: %(default)r",
     )
     bench.add_argument(
+        "--runtime",
+        type=parse_runtimes,
+        default="litert",
+        metavar="R,...",
+        help="TFLite runtimes to time, side by side (litert, tensorflow, compiled); the first "
+        "gives the ratios. Default: %(default)r",
+    )
+    bench.add_argument(
         "--json",
         action="store_true",
         help="also print the summary as one JSON object on the last line",
     )
+    _add_verbose_option(bench)
     bench.set_defaults(handler=run_bench)
 
 
@@ -392,6 +437,7 @@ def run_bench(args: argparse.Namespace) -> int:
         iterations=args.iterations,
         as_json=args.json,
         progress=_progress,
+        runtimes=args.runtime,
     )
 
 

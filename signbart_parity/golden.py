@@ -266,14 +266,17 @@ def check_command(args: argparse.Namespace) -> int:
 
     check_quantization(args.quantization)
     golden = load_golden(args.golden)
-    tflite = TFLiteModel(args.tflite)
+    tflite = TFLiteModel(args.tflite, runtime=args.runtime)
     check_fits(golden, tflite.signature, Path(args.tflite), Path(args.golden))
     comparison, candidate, oracle_err = check_golden(tflite, golden, args.quantization)
     skipped = len(candidate) - comparison.examples
     not_judged = f", {skipped} outside the precision's input range not judged" if skipped else ""
     print(
-        f"golden check of {args.tflite} against {args.golden} ({len(candidate)} rows{not_judged}):"
+        f"golden check of {args.tflite} ({tflite.runtime} runtime) against {args.golden} "
+        f"({len(candidate)} rows{not_judged}):"
     )
+    for warning in tflite.signature.warnings():
+        print(f"  warning: {warning}")
     print("  " + comparison.message(args.quantization).replace("\n", "\n  "))
     print(f"  max abs err against the float64 oracle: {oracle_err:.3g}")
     for line in failing_rows(golden, candidate, args.quantization)[:10]:

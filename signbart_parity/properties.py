@@ -12,6 +12,7 @@ import numpy as np
 
 from signbart_parity.compare import Comparison, compare_logits
 from signbart_parity.parity import torch_logits
+from signbart_parity.signature import MASK_DTYPES
 from signbart_parity.tolerances import Tolerance
 
 if TYPE_CHECKING:
@@ -104,15 +105,21 @@ def contract_problems(
     keypoints, mask = signature.inputs
     seq_len = keypoints.shape[1]
     expected = {
-        "keypoints": (keypoints, (batch_size, seq_len, config.min_input_keypoints, 2), "float32"),
-        "attention_mask": (mask, (batch_size, seq_len), "int32"),
-        "logits": (signature.outputs[0], (batch_size, config.num_labels), "float32"),
+        "keypoints": (
+            keypoints,
+            (batch_size, seq_len, config.min_input_keypoints, 2),
+            ("float32",),
+        ),
+        "attention_mask": (mask, (batch_size, seq_len), MASK_DTYPES),
+        "logits": (signature.outputs[0], (batch_size, config.num_labels), ("float32",)),
     }
-    for role, (spec, shape, dtype) in expected.items():
+    for role, (spec, shape, dtypes) in expected.items():
         if spec.shape != shape:
             problems.append(f"{role} shape is {list(spec.shape)}, the config implies {list(shape)}")
-        if spec.dtype != dtype:
-            problems.append(f"{role} dtype is {spec.dtype}, the app contract says {dtype}")
+        if spec.dtype not in dtypes:
+            problems.append(
+                f"{role} dtype is {spec.dtype}, a SignBart file has {' or '.join(dtypes)}"
+            )
     if seq_len > config.max_position_embeddings:
         problems.append(
             f"seq_len {seq_len} exceeds max_position_embeddings {config.max_position_embeddings}"

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+# Attention-mask dtypes a SignBart conversion produces: int32 (litert-torch's default, which
+# narrows the published int64), int64 (litert-torch with enable_x64=True, older
+# ai-edge-torch), float32 (SignBartTF's Keras files). All are fed as the file declares.
+MASK_DTYPES = ("int32", "int64", "float32")
+# What each dtype means to an app, where it matters.
+MASK_DTYPE_WARNINGS = {
+    "int64": (
+        "the attention mask is int64: LiteRT's TensorBuffer (CompiledModel, in Kotlin as in "
+        "Python) writes no int64 data, so an Android app on CompiledModel cannot feed this "
+        "input; re-export with an int32 mask (what signbart-parity convert writes)"
+    ),
+    "float32": "the attention mask is float32: apps pass 1.0 for valid frames, 0.0 for padding",
+}
+
 
 @dataclass(frozen=True)
 class TensorSpec:
-    name: str
+    name: str  # the tensor's name in the file
     shape: tuple[int, ...]
     dtype: str
+    key: str = ""  # its name in the signature (args_0, args_1, output_0)
 
     def describe(self) -> str:
         return f"{self.name} {self.dtype}{list(self.shape)}"
@@ -21,6 +36,12 @@ class Signature:
 
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    name: str = ""  # the signature's name in the file ("" when it declares none)
+
+    def warnings(self) -> list[str]:
+        """What an app must know about this contract beyond its shapes (the mask dtype)."""
+        warning = MASK_DTYPE_WARNINGS.get(self.attention_mask.dtype)
+        return [warning] if warning else []
 
     @property
     def keypoints(self) -> TensorSpec:
@@ -44,8 +65,10 @@ class Signature:
 
     def to_dict(self) -> dict:
         return {
+            "name": self.name,
             "inputs": [asdict(spec) | {"shape": list(spec.shape)} for spec in self.inputs],
             "outputs": [asdict(spec) | {"shape": list(spec.shape)} for spec in self.outputs],
+            "warnings": self.warnings(),
         }
 
     def describe(self) -> str:

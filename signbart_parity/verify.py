@@ -213,6 +213,7 @@ def build_report(
     quantization: str,
     config_path: Path,
     checkpoint_path: Path,
+    checkpoint_layout: str,
     config: SignBartConfig,
     oracle: tuple[float, float] | None,
     divergence: str | None,
@@ -260,7 +261,7 @@ def build_report(
         )
     return Report(
         kind="verify",
-        checkpoint=file_ref(checkpoint_path),
+        checkpoint=file_ref(checkpoint_path, layout=checkpoint_layout),
         config=file_ref(config_path, values=config.to_dict()),
         environment=environment(),
         tolerances={quantization: TOLERANCES[quantization].describe()},
@@ -297,7 +298,7 @@ def _check_line(check: Check) -> str:
 
 def verify_command(args: argparse.Namespace, *, progress: Progress) -> int:
     from signbart_parity.baseline import compare_with_baseline
-    from signbart_parity.checkpoint import load_signbart_model
+    from signbart_parity.checkpoint import load_model
     from signbart_parity.convert import check_quantization, precision_label
     from signbart_parity.default_model import resolve_model_paths
     from signbart_parity.inputs import example_batch, keypoint_kinds_for
@@ -308,11 +309,14 @@ def verify_command(args: argparse.Namespace, *, progress: Progress) -> int:
     started = time.perf_counter()
     quantization = check_quantization(args.quantization)
     # Cheap input checks first, so a bad path fails before PyTorch loads.
-    tflite = TFLiteModel(args.tflite)
-    baseline = TFLiteModel(args.baseline) if args.baseline is not None else None
+    tflite = TFLiteModel(args.tflite, runtime=args.runtime)
+    baseline = (
+        TFLiteModel(args.baseline, runtime=args.runtime) if args.baseline is not None else None
+    )
     samples = sample_paths(args.samples)
     config_path, checkpoint_path = resolve_model_paths(args.config, args.checkpoint)
-    model, config = load_signbart_model(config_path, checkpoint_path)
+    loaded = load_model(config_path, checkpoint_path)
+    model, config = loaded.model, loaded.config
     problems = contract_problems(tflite.signature, config, batch_size=tflite.batch_size)
     if problems:
         raise TFLiteFileError(
@@ -347,9 +351,14 @@ def verify_command(args: argparse.Namespace, *, progress: Progress) -> int:
     divergence_text = None
 
     precision = precision_label(quantization)
-    print(f"verify {args.tflite}: seq_len {seq_len}, {precision}, {tflite.signature.describe()}")
     print(
-        f"  against {checkpoint_path} with {config_path}; tolerance "
+        f"verify {args.tflite} ({tflite.runtime} runtime): seq_len {seq_len}, {precision}, "
+        f"{tflite.signature.describe()}"
+    )
+    for warning in tflite.signature.warnings():
+        print(f"  warning: {warning}")
+    print(
+        f"  against {checkpoint_path} ({loaded.layout}) with {config_path}; tolerance "
         f"[{tolerance_for(quantization).describe()}]"
     )
     for check in checks:
@@ -380,6 +389,7 @@ def verify_command(args: argparse.Namespace, *, progress: Progress) -> int:
         quantization=quantization,
         config_path=config_path,
         checkpoint_path=checkpoint_path,
+        checkpoint_layout=loaded.layout,
         config=config,
         oracle=(
             oracle_errors(model, tflite, keypoints, masks)

@@ -62,10 +62,10 @@ def test_summary_ratios_come_from_medians_at_two_threads(tmp_path):
     timings = [
         Timing("pytorch", "fp32", 1, None, 6.0, 7.0),
         Timing("pytorch", "fp32", 2, None, 4.0, 5.0),
-        Timing("tflite", "fp32", 2, True, 1.0, 1.5),
-        Timing("tflite", "fp32", 2, False, 3.0, 3.5),
-        Timing("tflite", "dynamic-int8", 2, True, 0.8, 0.9),
-        Timing("tflite", "dynamic-int8", 2, False, 2.0, 2.5),
+        Timing("litert", "fp32", 2, True, 1.0, 1.5),
+        Timing("litert", "fp32", 2, False, 3.0, 3.5),
+        Timing("litert", "dynamic-int8", 2, True, 0.8, 0.9),
+        Timing("litert", "dynamic-int8", 2, False, 2.0, 2.5),
     ]
     files = {
         "fp32": ConvertedFile("none", tmp_path / "a", 1000, 5.0),

@@ -81,19 +81,25 @@ def ci_profile(monkeypatch):
     monkeypatch.setenv("SIGNBART_PARITY_PROFILE", "ci")
 
 
+# Every self-test runs the Interpreter and the CompiledModel Android apps use now.
+RUNTIMES = "--parity-runtime=litert,compiled"
+
+
 def test_gate_passes_on_the_genuine_conversion(pytester, shared_cache, ci_profile):
-    result = run_gate(pytester, shared_cache, "--pyargs", "signbart_parity.gate")
+    result = run_gate(pytester, shared_cache, "--pyargs", "signbart_parity.gate", RUNTIMES)
     # One seq_len here (to keep conversions few), so bucket consistency has no pair; and
-    # no --baseline was given.
-    result.assert_outcomes(passed=6, skipped=2)
+    # no --baseline was given. 6 checks x 2 runtimes.
+    result.assert_outcomes(passed=12, skipped=2)
     result.stdout.fnmatch_lines(["*needs two --parity-seq-lens to compare*"])
     result.stdout.fnmatch_lines(["*no --parity-baseline given*"])
     report = json.loads((pytester.path / "report" / "parity.json").read_text())
     assert written_verdicts(pytester) == (True, "PASS", "PASS")
     assert result.ret == 0
-    (row,) = report["results"]
-    assert row["examples"] >= 75 and row["divergence"] is None
-    assert row["latency_ms"] > 0 and report["torch_latency_ms"]["16"] > 0
+    assert [row["runtime"] for row in report["results"]] == ["compiled", "litert"]
+    for row in report["results"]:
+        assert row["examples"] >= 75 and row["divergence"] is None
+        assert row["latency_ms"] > 0
+    assert report["torch_latency_ms"]["16"] > 0
     # What was not checked is said as loudly as what was.
     skipped = [o for o in report["outcomes"] if o["outcome"] == "skipped"]
     not_checked = {o["check"]: o["message"] for o in skipped}
@@ -108,27 +114,32 @@ def test_gate_passes_on_the_genuine_conversion(pytester, shared_cache, ci_profil
 def test_gate_fails_on_a_broken_conversion(pytester, shared_cache, ci_profile, fault):
     pytester.makeconftest(BROKEN_SOURCE.format(fault=fault))
     pytester.makepyfile(test_release_gate=GATE_COPY)
-    result = run_gate(pytester, shared_cache)
+    result = run_gate(pytester, shared_cache, RUNTIMES)
     outcomes = result.parseoutcomes()
-    assert outcomes.get("failed", 0) >= 1, result.stdout.str()
+    assert outcomes.get("failed", 0) >= 2, result.stdout.str()
     result.stdout.fnmatch_lines(["*PARITY VIOLATED*max abs err*"])
-    result.stdout.fnmatch_lines(["*FAILED*test_logits_match_pytorch*"])
+    for runtime in ("litert", "compiled"):
+        result.stdout.fnmatch_lines([f"*FAILED*test_logits_match_pytorch*{runtime}*"])
+        if fault in MASK_FAULTS:
+            result.stdout.fnmatch_lines([f"*FAILED*test_padding_never_changes_logits*{runtime}*"])
     # The message says where in the network the file first departs from PyTorch.
     result.stdout.fnmatch_lines(["*first divergence: *"])
-    if fault in MASK_FAULTS:
-        result.stdout.fnmatch_lines(["*FAILED*test_padding_never_changes_logits*"])
     report = json.loads((pytester.path / "report" / "parity.json").read_text())
     assert written_verdicts(pytester) == (False, "FAIL", "FAIL")
-    assert report["results"][0]["divergence"].startswith("first divergence: ")
     failed = [o for o in report["outcomes"] if o["outcome"] == "failed"]
-    assert "parity" in {o["check"] for o in failed}
+    assert {(o["check"], o["target"]["runtime"]) for o in failed} >= {
+        ("parity", "litert"), ("parity", "compiled")
+    }
     assert all(o["message"] and o["target"]["seq_len"] == 16 for o in failed)
-    # Localisation ran once (in the one test that localises), on the minimal failing example,
-    # though hypothesis re-ran the failing test many times while shrinking.
-    assert (pytester.path / "localisations.txt").read_text() == "1"
-    # Examples are the ones hypothesis generated: up to and including the first failure.
-    parity = report["results"][0]["checks"]["parity"]
-    assert 1 <= parity["examples"] <= 25 and parity["failed"] == 1
+    # Localisation ran once per failing parity test (one per runtime), on the minimal
+    # failing example, though hypothesis re-ran each failing test many times while shrinking.
+    assert (pytester.path / "localisations.txt").read_text() == "2"
+    for row in report["results"]:
+        assert row["passed"] is False
+        assert row["divergence"].startswith("first divergence: ")
+        # Examples are the ones hypothesis generated: up to and including the first failure.
+        parity = row["checks"]["parity"]
+        assert 1 <= parity["examples"] <= 25 and parity["failed"] == 1
 
 
 ERRORING_CHECK = """
