@@ -32,6 +32,18 @@ class BaselineResult:
     def passed(self) -> bool:
         return not self.contract_changes and self.flip_rate <= self.max_flip_rate
 
+    def summary(self) -> str:
+        """One line: what changed against the shipped file."""
+        parts = []
+        if self.contract_changes:
+            parts.append("CONTRACT CHANGED: " + "; ".join(self.contract_changes))
+        if self.examples:
+            parts.append(
+                f"{self.flips}/{self.examples} predictions flip ({self.flip_rate:.1%}, "
+                f"allowed {self.max_flip_rate:.1%})"
+            )
+        return "; ".join(parts) or self.note or "nothing compared"
+
     def lines(self, path: Path) -> list[str]:
         lines = [f"baseline {path}:"]
         if self.contract_changes:
@@ -90,4 +102,37 @@ def compare_with_baseline(
     result.flips = int((old.argmax(-1) != new.argmax(-1)).sum())
     result.max_drift = float(drift.max())
     result.mean_drift = float(drift.mean())
+    return result
+
+
+def compare_files(
+    baseline: list[TFLiteModel],
+    candidate: list[TFLiteModel],
+    *,
+    real: tuple[np.ndarray, np.ndarray, list[str]] | None,
+    max_flip_rate: float,
+) -> BaselineResult:
+    """Every signature of the shipped file against the candidate's of the same name.
+
+    A different set of signatures is a contract change (an app calls them by name); for a
+    bundle, each contract change names its signature and flips are counted over all of them.
+    """
+    old = {model.signature.name: model for model in baseline}
+    new = {model.signature.name: model for model in candidate}
+    result = BaselineResult([], max_flip_rate=max_flip_rate)
+    if list(old) != list(new):
+        result.contract_changes.append(f"signatures {', '.join(old)} -> {', '.join(new)}")
+    several = len(old) > 1 or len(new) > 1
+    drift_total = 0.0
+    for name in [name for name in old if name in new]:
+        pair = compare_with_baseline(old[name], new[name], real=real, max_flip_rate=max_flip_rate)
+        prefix = f"{name}: " if several else ""
+        result.contract_changes += [prefix + change for change in pair.contract_changes]
+        if pair.note:
+            result.note = f"{prefix}{pair.note}"
+        result.examples += pair.examples
+        result.flips += pair.flips
+        result.max_drift = max(result.max_drift, pair.max_drift)
+        drift_total += pair.mean_drift * pair.examples
+    result.mean_drift = drift_total / result.examples if result.examples else 0.0
     return result

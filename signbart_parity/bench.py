@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from signbart_parity.bundle import signature_name
+
 Progress = Callable[[str], None]
 DEFAULT_QUANTIZATIONS = ("none", "fp16", "dynamic-int8", "weight-only-int8", "static-int8")
 WARMUP = 5
@@ -108,7 +110,9 @@ def torch_timings(model, keypoints, mask, threads: Sequence[int], iterations: in
     return timings
 
 
-def tflite_timings(precision, path, keypoints, mask, threads, iterations, runtimes) -> list:
+def tflite_timings(
+    precision, path, keypoints, mask, threads, iterations, runtimes, *, signature=None
+) -> list:
     """Every runtime at every thread count, with XNNPACK and (Interpreters) without it."""
     from signbart_parity.runtime import TFLiteModel
 
@@ -117,7 +121,10 @@ def tflite_timings(precision, path, keypoints, mask, threads, iterations, runtim
         # CompiledModel always runs XNNPACK on the CPU.
         for xnnpack in (True,) if runtime == "compiled" else (True, False):
             for count in threads:
-                tflite = TFLiteModel(path, runtime=runtime, num_threads=count, xnnpack=xnnpack)
+                tflite = TFLiteModel(
+                    path, runtime=runtime, signature=signature, num_threads=count,
+                    xnnpack=xnnpack,
+                )  # fmt: skip
                 median, p90 = measure(lambda: tflite(keypoints, mask), iterations)  # noqa: B023
                 timings.append(Timing(runtime, precision, count, xnnpack, median, p90))
     return timings
@@ -127,7 +134,7 @@ def bench_command(
     *,
     config: Path | None,
     checkpoint: Path | None,
-    seq_len: int,
+    seq_len: Sequence[int],
     threads: Sequence[int],
     quantizations: Sequence[str] = DEFAULT_QUANTIZATIONS,
     iterations: int,
@@ -135,39 +142,78 @@ def bench_command(
     progress: Progress,
     runtimes: Sequence[str] = ("litert",),
 ) -> int:
-    from signbart_parity.calibration import calibration_set
+    """Time PyTorch and every precision at the longest seq_len. Several seq_lens convert
+    one bundle file per precision; each of its signatures is then timed too (bucket_ms)."""
+    from signbart_parity.calibration import calibration_sets
     from signbart_parity.convert import check_seq_len
     from signbart_parity.default_model import load_model_or_default
     from signbart_parity.precisions import convert_precisions
 
     load_average = os.getloadavg()[0]
     model, model_config = load_model_or_default(config, checkpoint, progress=progress)
-    check_seq_len(model_config, seq_len)
-    keypoints, mask = timing_input(model_config, seq_len)
+    seq_lens = tuple(seq_len)
+    for length in seq_lens:
+        check_seq_len(model_config, length)
+    longest = max(seq_lens)
+    keypoints, mask = timing_input(model_config, longest)
     progress(f"timing PyTorch eager ({iterations} calls per setting)")
     timings = torch_timings(model, keypoints, mask, threads, iterations)
-    calibration = calibration_set(model_config, seq_len) if "static-int8" in quantizations else None
+    calibration = None
+    if "static-int8" in quantizations:
+        calibration = calibration_sets(model_config, seq_lens)
+    bucket_ms = None
     with tempfile.TemporaryDirectory(prefix="signbart-bench-") as scratch:
         files = convert_precisions(
             model,
-            seq_len=seq_len,
+            seq_len=seq_lens,
             quantizations=quantizations,
             directory=Path(scratch),
             calibration=calibration,
             progress=progress,
         )
+        signature = signature_name(longest) if len(seq_lens) > 1 else None
         for precision, converted in files.items():
             progress(f"timing TFLite {precision}")
             timings += tflite_timings(
-                precision, converted.path, keypoints, mask, threads, iterations, runtimes
+                precision, converted.path, keypoints, mask, threads, iterations, runtimes,
+                signature=signature,
+            )  # fmt: skip
+        if len(seq_lens) > 1 and "fp32" in files:
+            progress("timing each signature of the fp32 bundle")
+            bucket_ms = bucket_timings(
+                files["fp32"].path, model_config, seq_lens, _headline(threads), iterations
             )
-    summary = summarise(timings, files, seq_len=seq_len, threads=threads, iterations=iterations)
-    summary["calibration"] = calibration.to_dict() if calibration else None
+    summary = summarise(timings, files, seq_len=longest, threads=threads, iterations=iterations)
+    if len(seq_lens) > 1:
+        summary["seq_lens"] = list(seq_lens)
+        summary["bucket_ms"] = bucket_ms
+    summary["calibration"] = (
+        {str(length): found.to_dict() for length, found in calibration.items()}
+        if calibration
+        else None
+    )
     summary["machine"] = machine_info(load_average)
     print("\n".join(table_lines(summary)))
     if as_json:
         print(json.dumps(summary))
     return 0
+
+
+def bucket_timings(path, config, seq_lens, threads: int, iterations: int) -> dict[str, float]:
+    """Median latency of each ``seq_<T>`` signature of a bundle (XNNPACK, litert)."""
+    from signbart_parity.runtime import TFLiteModel
+
+    medians = {}
+    for length in seq_lens:
+        keypoints, mask = timing_input(config, length)
+        tflite = TFLiteModel(path, signature=signature_name(length), num_threads=threads)
+        medians[str(length)] = measure(lambda: tflite(keypoints, mask), iterations)[0]  # noqa: B023
+    return medians
+
+
+def _headline(threads: Sequence[int]) -> int:
+    """The thread count the summary quotes: the largest requested <= 2."""
+    return max([count for count in threads if count <= 2] or [min(threads)])
 
 
 def machine_info(load_average: float) -> dict:
@@ -186,7 +232,7 @@ def machine_info(load_average: float) -> dict:
 
 def summarise(timings: list[Timing], files: dict, *, seq_len, threads, iterations) -> dict:
     """The JSON summary: medians at the headline thread count, sizes, ratios, every timing."""
-    headline = max([count for count in threads if count <= 2] or [min(threads)])
+    headline = _headline(threads)
 
     def median(runtime: str, precision: str, xnnpack: bool | None) -> float:
         return next(
@@ -264,12 +310,18 @@ def table_lines(summary: dict) -> list[str]:
         f"ratios of medians at {summary['threads']} thread(s), XNNPACK on, "
         f"{summary.get('runtime', 'litert')} runtime:"
     )
+    bundle = "seq_lens" in summary  # the targets are stated for single files
     for key, value in summary["ratios"].items():
-        target = TARGETS.get(key)
+        target = None if bundle else TARGETS.get(key)
         verdict = ""
         if target is not None:
             verdict = f"  (target <= {target:g}: {'met' if value <= target else 'MISSED'})"
         lines.append(f"  {key}: {value:.2f}{verdict}")
+    if summary.get("bucket_ms"):
+        buckets = ", ".join(f"seq_{t} {ms:.2f} ms" for t, ms in summary["bucket_ms"].items())
+        lines.append(
+            f"each signature of the fp32 bundle at {summary['threads']} thread(s): {buckets}"
+        )
     return lines
 
 

@@ -47,7 +47,7 @@ def model_fingerprint(model: SignBart) -> str:
 class ExportRequest:
     fingerprint: str
     config: dict
-    seq_len: int
+    seq_len: int | tuple[int, ...]  # several: one bundle file with a signature each
     quantization: str
     batch_size: int = 1
     calibration: str = ""

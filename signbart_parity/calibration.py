@@ -91,3 +91,29 @@ def _from_samples(paths: Sequence[str | Path], seq_len: int, min_keypoints: int)
         inputs.append((keypoints[None], mask[None]))
         used.append(str(path))
     return CalibrationSet(inputs=inputs, source=REAL, files=tuple(used))
+
+
+def calibration_sets(
+    config: SignBartConfig, seq_lens: Sequence[int], *, samples: Sequence[str | Path] = ()
+) -> dict[int, CalibrationSet]:
+    """One calibration set per seq_len (a bundle calibrates each of its buckets)."""
+    return {length: calibration_set(config, length, samples=samples) for length in seq_lens}
+
+
+def as_quantizer_inputs(sets: CalibrationSet | dict[int, CalibrationSet] | None):
+    """What ``convert.quantize_file`` takes: None, the inputs of one seq_len, or the inputs
+    of each bucket keyed by seq_len."""
+    if isinstance(sets, CalibrationSet):
+        return sets.inputs
+    if not sets:
+        return None
+    if len(sets) == 1:
+        return next(iter(sets.values())).inputs
+    return {length: found.inputs for length, found in sets.items()}
+
+
+def sets_fingerprint(sets: dict[int, CalibrationSet] | None) -> str:
+    """The content of every set, per seq_len: what static-int8 exports are cached by."""
+    if not sets:
+        return ""
+    return ",".join(f"{length}:{found.fingerprint()}" for length, found in sets.items())

@@ -40,18 +40,30 @@ def _count(text: str) -> int:
     return value
 
 
-def _add_seq_len_option(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
-    """``--seq-len T`` (also the seed guide's spelling ``--seq_len``); the range check
-    comes once the config is read, which knows max_position_embeddings."""
+def _seq_lens(text: str) -> tuple[int, ...]:
+    """``T`` or ``T,T,...`` (buckets of one bundle file), sorted, without repeats."""
+    values = tuple(_whole_number(part.strip()) for part in text.split(","))
+    return tuple(sorted(set(values)))
+
+
+def _add_seq_len_option(
+    parser: argparse.ArgumentParser, *, required: bool = False, buckets: bool = False
+) -> None:
+    """``--seq-len T`` (also the seed guide's spelling ``--seq_len``); with ``buckets``,
+    ``T,T,...`` makes one bundle file with a signature per length. The range check comes
+    once the config is read, which knows max_position_embeddings."""
+    what = "frames per sequence the file takes"
+    if buckets:
+        what += "; several (16,32,64,128) make one file with a seq_<T> signature per length"
     parser.add_argument(
         "--seq-len",
         "--seq_len",
         dest="seq_len",
-        type=_whole_number,
-        metavar="T",
+        type=_seq_lens if buckets else _whole_number,
+        metavar="T,T..." if buckets else "T",
         required=required,
-        default=None if required else 64,
-        help="frames per sequence the file takes." + ("" if required else " Default: 64"),
+        default=None if required else ((64,) if buckets else 64),
+        help=what + ("." if required else ". Default: 64"),
     )
 
 
@@ -118,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TFLITE",
         help="where to write the .tflite file (written atomically)",
     )
-    _add_seq_len_option(convert)
+    _add_seq_len_option(convert, buckets=True)
     convert.add_argument(
         "--quantization",
         choices=QUANTIZATIONS,
@@ -254,7 +266,7 @@ def _add_golden_parser(commands, quantizations: Sequence[str]) -> None:
     actions = golden.add_subparsers(dest="golden_command", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="store fixed inputs with PyTorch logits")
     _add_model_options(create)
-    _add_seq_len_option(create, required=True)
+    _add_seq_len_option(create, required=True, buckets=True)
     create.add_argument(
         "--output",
         "-o",
@@ -386,7 +398,7 @@ def _add_bench_parser(commands) -> None:
         "bench", help="latency and file size of PyTorch eager and each TFLite precision"
     )
     _add_model_options(bench)
-    _add_seq_len_option(bench)
+    _add_seq_len_option(bench, buckets=True)
     bench.add_argument(
         "--threads",
         type=parse_threads,

@@ -26,12 +26,13 @@ def convert_command(
     config: Path | None,
     checkpoint: Path | None,
     output: Path,
-    seq_len: int,
+    seq_len: tuple[int, ...],
     quantization: str,
     test: bool,
     progress: Progress,
 ) -> int:
-    from signbart_parity.calibration import calibration_set
+    """Convert; check every signature of the file against PyTorch on fixed inputs."""
+    from signbart_parity.calibration import as_quantizer_inputs, calibration_sets
     from signbart_parity.convert import check_seq_len, convert, precision_label
     from signbart_parity.default_model import load_model_or_default
     from signbart_parity.parity import FIXED_INPUT_NAMES, fixed_inputs
@@ -40,34 +41,42 @@ def convert_command(
     from signbart_parity.tolerances import SEED_CHECK, tolerance_for
 
     model, model_config = load_model_or_default(config, checkpoint, progress=progress)
-    check_seq_len(model_config, seq_len)
+    for length in seq_len:
+        check_seq_len(model_config, length)
     calibration = None
     if quantization == "static-int8":
-        calibration = calibration_set(model_config, seq_len)
-        progress(f"calibrating static-int8 on {calibration.describe()}")
+        calibration = calibration_sets(model_config, seq_len)
+        progress(f"calibrating static-int8 on {calibration[seq_len[0]].describe()} per bucket")
     result = convert(
         model,
         seq_len=seq_len,
         output=output,
         quantization=quantization,
-        calibration=calibration.inputs if calibration else None,
+        calibration=as_quantizer_inputs(calibration),
         progress=progress,
     )
     precision = precision_label(quantization)
+    lengths = ",".join(map(str, seq_len))
     print(
         f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {precision}, "
-        f"seq_len {seq_len}, converted in {result.seconds:.1f} s)"
+        f"seq_len {lengths}, converted in {result.seconds:.1f} s)"
     )
-
-    tflite = TFLiteModel(result.path)
-    keypoints, masks = fixed_inputs(model_config.min_input_keypoints, seq_len)
     tolerance = SEED_CHECK if quantization == "none" else tolerance_for(quantization)
-    comparison = logits_parity(model, tflite, tolerance, keypoints, masks)
-    print(f"checked against PyTorch on {len(masks)} inputs ({', '.join(FIXED_INPUT_NAMES)}):")
-    print("  " + comparison.message().replace("\n", "\n  "))
-    if test:
-        _smoke_test(tflite, model_config.min_input_keypoints)
-    return 0 if comparison else 1
+    passed = True
+    for name in result.signatures:
+        tflite = TFLiteModel(result.path, signature=name)
+        keypoints, masks = fixed_inputs(model_config.min_input_keypoints, tflite.seq_len)
+        comparison = logits_parity(model, tflite, tolerance, keypoints, masks)
+        where = f"signature {name} " if len(result.signatures) > 1 else ""
+        print(
+            f"checked {where}against PyTorch on {len(masks)} inputs "
+            f"({', '.join(FIXED_INPUT_NAMES)}):"
+        )
+        print("  " + comparison.message().replace("\n", "\n  "))
+        passed &= comparison.passed
+        if test:
+            _smoke_test(tflite, model_config.min_input_keypoints)
+    return 0 if passed else 1
 
 
 def _smoke_test(tflite, num_keypoints: int) -> None:
@@ -81,7 +90,8 @@ def _smoke_test(tflite, num_keypoints: int) -> None:
         f"test run ({tflite.runtime} runtime, random input, all frames valid): "
         f"predicted class {best} with confidence {probabilities[best]:.3f}"
     )
-    print("signature (what an app must pass):")
+    name = f" {tflite.signature.name}" if tflite.signature.name else ""
+    print(f"signature{name} (what an app must pass):")
     print("\n".join(describe_signature(tflite.signature)))
     mask_dtype = tflite.signature.attention_mask.dtype
     note = "" if mask_dtype == "int64" else " (not int64: the converter narrowed it)"

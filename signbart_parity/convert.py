@@ -12,7 +12,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +22,7 @@ import numpy as np
 from signbart_parity.config import SignBartConfig
 from signbart_parity.errors import ConversionError
 from signbart_parity.fileio import atomic_path
+from signbart_parity.flatbuffer import compact
 from signbart_parity.quiet import notices_dropped
 from signbart_parity.signature import Signature
 
@@ -44,11 +45,24 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class ConversionResult:
     path: Path
-    seq_len: int
+    seq_lens: tuple[int, ...]
     quantization: str
     size_bytes: int
     seconds: float
-    signature: Signature
+    # Signature name -> contract: "serving_default" for one seq_len, "seq_<T>" per bucket.
+    signatures: dict[str, Signature]
+
+    @property
+    def seq_len(self) -> int:
+        """The seq_len of a single-signature file."""
+        (seq_len,) = self.seq_lens
+        return seq_len
+
+    @property
+    def signature(self) -> Signature:
+        """The contract of a single-signature file."""
+        (signature,) = self.signatures.values()
+        return signature
 
 
 def precision_label(quantization: str) -> str:
@@ -111,21 +125,40 @@ def _quiet_converter() -> Iterator[None]:
         root.setLevel(level)
 
 
-def export_fp32(model: SignBart, *, seq_len: int, output: Path, batch_size: int = 1) -> None:
-    """Convert ``model`` at a fixed seq_len and write the fp32 flatbuffer atomically."""
+def export_fp32(
+    model: SignBart, *, seq_len: int | Sequence[int], output: Path, batch_size: int = 1
+) -> None:
+    """Convert ``model`` and write the fp32 flatbuffer atomically.
+
+    One seq_len gives a single-signature file (``serving_default``); several give a bundle
+    with a ``seq_<T>`` signature per length (``bundle.py``), compacted (``flatbuffer.py``).
+    """
+    from signbart_parity.bundle import as_seq_lens, signature_name
+
+    seq_lens = as_seq_lens(seq_len)
     with _quiet_converter():
         import litert_torch
 
-        inputs = sample_inputs(model.config, seq_len, batch_size)
+        module = _export_module(model)
         try:
-            converted = litert_torch.convert(_export_module(model), inputs)
+            if len(seq_lens) == 1:
+                inputs = sample_inputs(model.config, seq_lens[0], batch_size)
+                converted = litert_torch.convert(module, inputs)
+            else:
+                builder = litert_torch
+                for length in seq_lens:
+                    inputs = sample_inputs(model.config, length, batch_size)
+                    builder = builder.signature(signature_name(length), module, inputs)
+                converted = builder.convert()
         except Exception as exc:  # the converter raises many types; report them as one
             raise ConversionError(
-                f"litert-torch could not convert the model at seq_len {seq_len}: "
-                f"{type(exc).__name__}: {exc}"
+                f"litert-torch could not convert the model at seq_len "
+                f"{','.join(map(str, seq_lens))}: {type(exc).__name__}: {exc}"
             ) from exc
         with atomic_path(output) as temp:
             temp.write_bytes(converted.model_content())
+            if len(seq_lens) > 1:
+                compact(temp)
 
 
 def _quantizer_setup(quantization: str):
@@ -163,15 +196,22 @@ def _quantizer_setup(quantization: str):
     return lambda quantizer: quantizer.load_quantization_recipe(recipes[quantization]())
 
 
+Calibration = Sequence[tuple[np.ndarray, np.ndarray]]
+
+
 def quantize_file(
     fp32_path: Path,
     *,
     output: Path,
     quantization: str,
-    calibration: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    calibration: Calibration | Mapping[int, Calibration] | None = None,
 ) -> None:
-    """Derive a quantized file from an fp32 one; ``calibration`` feeds static modes."""
+    """Derive a quantized file from an fp32 one; ``calibration`` feeds static modes: the
+    inputs of a single-signature file, or of each bucket of a bundle keyed by seq_len."""
     from ai_edge_quantizer import quantizer as aeq
+
+    from signbart_parity.bundle import signature_name
+    from signbart_parity.runtime import TFLiteModel
 
     quantizer = aeq.Quantizer(str(fp32_path))
     _quantizer_setup(quantization)(quantizer)
@@ -179,15 +219,17 @@ def quantize_file(
         raise ConversionError(
             f"quantization {quantization} needs calibration inputs; pass representative samples."
         )
+    if isinstance(calibration, Mapping):
+        feeds = {signature_name(t): [_feed(*pair) for pair in c] for t, c in calibration.items()}
+    else:
+        feeds = {"serving_default": [_feed(*pair) for pair in calibration or ()]}
     try:
         # calibrate() and quantize() draw progress bars whatever enable_progress_bar says
         # (ai-edge-quantizer 0.10 does not pass it on); quiet mode drops them.
         with notices_dropped():
             calibration_result = None
             if quantizer.need_calibration:
-                calibration_result = quantizer.calibrate(
-                    {"serving_default": [_feed(kp, mask) for kp, mask in calibration]}
-                )
+                calibration_result = quantizer.calibrate(feeds)
             result = quantizer.quantize(
                 calibration_result, enable_progress_bar=False, enable_progress_report=False
             )
@@ -200,6 +242,8 @@ def quantize_file(
         ) from exc
     with atomic_path(output) as temp:
         temp.write_bytes(bytes(result.quantized_model))
+        if len(TFLiteModel.names_in(fp32_path)) > 1:
+            compact(temp)  # the quantizer repeats per-channel parameters per signature
 
 
 def _feed(keypoints: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -212,46 +256,55 @@ def _feed(keypoints: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.nda
 def convert(
     model: SignBart,
     *,
-    seq_len: int,
+    seq_len: int | Sequence[int],
     output: str | Path,
     quantization: str = "none",
     batch_size: int = 1,
-    calibration: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    calibration: Calibration | Mapping[int, Calibration] | None = None,
     progress: Progress | None = None,
 ) -> ConversionResult:
-    """Convert ``model`` to ``output`` (.tflite) and report the exported signature.
+    """Convert ``model`` to ``output`` (.tflite) and report the exported signatures.
+
+    One seq_len writes a single-signature file; several write one bundle (``bundle.py``)
+    with a signature per length, calibrated per bucket (``calibration`` keyed by seq_len).
 
     Raises:
         ConversionError: seq_len out of range, unknown quantization, or a toolchain failure.
             ``output`` is never left half-written.
     """
+    from signbart_parity.bundle import as_seq_lens
     from signbart_parity.runtime import TFLiteModel
 
-    check_seq_len(model.config, seq_len)
+    seq_lens = as_seq_lens(seq_len)
+    for length in seq_lens:
+        check_seq_len(model.config, length)
     check_quantization(quantization)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda message: None)
     started = time.perf_counter()
+    lengths = ",".join(map(str, seq_lens))
     if quantization == "none":
-        say(f"converting to fp32 at seq_len {seq_len}")
-        export_fp32(model, seq_len=seq_len, output=output, batch_size=batch_size)
+        say(f"converting to fp32 at seq_len {lengths}")
+        export_fp32(model, seq_len=seq_lens, output=output, batch_size=batch_size)
     else:
         # The fp32 intermediate lives in a scratch folder beside the output and goes away.
         with tempfile.TemporaryDirectory(dir=output.parent, prefix=".convert-") as scratch:
             fp32_path = Path(scratch) / "fp32.tflite"
-            say(f"converting to fp32 at seq_len {seq_len}")
-            export_fp32(model, seq_len=seq_len, output=fp32_path, batch_size=batch_size)
+            say(f"converting to fp32 at seq_len {lengths}")
+            export_fp32(model, seq_len=seq_lens, output=fp32_path, batch_size=batch_size)
             say(f"quantizing ({quantization})")
             quantize_file(
                 fp32_path, output=output, quantization=quantization, calibration=calibration
             )
-    signature = TFLiteModel(output).signature
+    signatures = {
+        name: TFLiteModel(output, signature=name).signature for name in TFLiteModel.names_in(output)
+    }
     return ConversionResult(
         path=output,
-        seq_len=seq_len,
+        seq_lens=seq_lens,
         quantization=quantization,
         size_bytes=output.stat().st_size,
         seconds=time.perf_counter() - started,
-        signature=signature,
+        signatures=signatures,
     )

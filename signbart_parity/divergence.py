@@ -233,9 +233,14 @@ def _frames(value: np.ndarray, frames: np.ndarray) -> np.ndarray:
 
 
 def file_intermediates(
-    path: str | Path, keypoints: np.ndarray, attention_mask: np.ndarray
+    path: str | Path,
+    keypoints: np.ndarray,
+    attention_mask: np.ndarray,
+    *,
+    signature: str | None = None,
 ) -> list[tuple[str, np.ndarray]]:
-    """Every float tensor of one invocation of ``path`` on a single example (batch 1)."""
+    """Every float tensor of one invocation of ``path`` on a single example (batch 1): of
+    its ``signature`` (the only one when None), or of its only subgraph when it has none."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     interpreter = Interpreter(
@@ -243,17 +248,32 @@ def file_intermediates(
         experimental_preserve_all_tensors=True,
         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
     )
-    interpreter.allocate_tensors()
-    for detail in interpreter.get_input_details():
-        value = keypoints if len(detail["shape"]) == 4 else attention_mask
-        interpreter.set_tensor(detail["index"], np.ascontiguousarray(value, dtype=detail["dtype"]))
-    interpreter.invoke()
+    names = list(interpreter.get_signature_list())
+    key = signature or (names[0] if names else None)
+    if key is None:
+        interpreter.allocate_tensors()
+        for detail in interpreter.get_input_details():
+            value = keypoints if len(detail["shape"]) == 4 else attention_mask
+            interpreter.set_tensor(detail["index"], np.ascontiguousarray(value, detail["dtype"]))
+        interpreter.invoke()
+        subgraph = 0
+    else:
+        runner = interpreter.get_signature_runner(key)
+        feed = {
+            name: np.ascontiguousarray(
+                keypoints if len(detail["shape"]) == 4 else attention_mask, detail["dtype"]
+            )
+            for name, detail in runner.get_input_details().items()
+        }
+        runner(**feed)
+        # Signatures are subgraphs in file order (the runner knows its own index).
+        subgraph = getattr(runner, "_subgraph_index", names.index(key))
     tensors = []
-    for detail in interpreter.get_tensor_details():
+    for detail in interpreter.get_tensor_details(subgraph):
         if np.dtype(detail["dtype"]) not in (np.float32, np.float16):
             continue
         try:
-            value = interpreter.get_tensor(detail["index"])
+            value = interpreter.get_tensor(detail["index"], subgraph)
         except ValueError:  # a tensor with no data (e.g. a scratch buffer)
             continue
         with np.errstate(invalid="ignore", over="ignore"):  # scratch tensors hold garbage
@@ -268,14 +288,16 @@ def localise_in_file(
     attention_mask: np.ndarray,
     *,
     precision: str = "none",
+    signature: str | None = None,
 ) -> Divergence:
-    """Localise where ``tflite_path`` departs from ``model`` on ONE example.
+    """Localise where ``tflite_path`` (its ``signature``, for a bundle) departs from
+    ``model`` on ONE example.
 
     ``keypoints`` (1, T, K, 2) and ``attention_mask`` (1, T): pick an example the file gets
     wrong (the worst one), since a fault shows only on inputs that exercise it.
     """
     reference = reference_stages(model, keypoints, attention_mask)
-    tensors = file_intermediates(tflite_path, keypoints, attention_mask)
+    tensors = file_intermediates(tflite_path, keypoints, attention_mask, signature=signature)
     return compare_stages(
         stage_forms(model, reference),
         {stage: tensors for stage in reference},

@@ -36,6 +36,7 @@ DESTS = (
     "parity_baseline",
     "parity_max_flip_rate",
     "parity_profile",
+    "parity_bundle",
 )
 
 
@@ -154,6 +155,14 @@ def add_options(parser: pytest.Parser) -> None:
         type=rate,
         metavar="R",
     )
+    group.addoption(
+        "--parity-bundle",
+        dest="parity_bundle",
+        action="store_true",
+        default=None,
+        help="gate one file holding every --parity-seq-lens as a seq_<T> signature, exactly "
+        "as a bucketed app ships it (cached like single files). Default: one file per seq_len",
+    )
     add(
         "--parity-profile",
         f"examples per property: {', '.join(PROFILES)}. Default: ${PROFILE_ENV}, else ci "
@@ -210,8 +219,9 @@ class GateOptions:
     # Why the real-sample check cannot run (the bundled sample does not fit); None if it can.
     samples_skip_reason: str | None = None
     baseline: Path | None = None
-    baseline_seq_len: int | None = None
+    baseline_seq_len: int | None = None  # None for a multi-signature baseline
     max_flip_rate: float = 0.0
+    bundle: bool = False  # one multi-signature export instead of a file per seq_len
 
     @property
     def targets(self) -> list[Target]:
@@ -231,7 +241,10 @@ class GateOptions:
         ]
 
     def baseline_targets(self) -> list[Target]:
-        """The exported targets a shipped file can be compared with: same seq_len."""
+        """The exports a shipped file is compared with: the one of its seq_len, or (bundle
+        mode) the bundle, named by its longest signature."""
+        if self.bundle:
+            return [t for t in self.targets if t.seq_len == self.seq_lens[-1]]
         return [t for t in self.targets if t.seq_len == self.baseline_seq_len]
 
 
@@ -266,6 +279,8 @@ def resolve_options(config: pytest.Config) -> GateOptions:
     given = option("parity_samples")
     samples, skip_reason = _real_samples(given, model_config.min_input_keypoints)
     baseline = option("parity_baseline")
+    # One seq_len ships as a single-signature file, bundle or not.
+    bundle = bool(option("parity_bundle")) and len(seq_lens) > 1
     max_flip_rate = option("parity_max_flip_rate")
     return GateOptions(
         config=config_path,
@@ -279,8 +294,9 @@ def resolve_options(config: pytest.Config) -> GateOptions:
         samples_given=bool(given),
         samples_skip_reason=skip_reason,
         baseline=baseline,
-        baseline_seq_len=_baseline_seq_len(baseline) if baseline is not None else None,
+        baseline_seq_len=_baseline_seq_len(baseline, bundle) if baseline is not None else None,
         max_flip_rate=0.0 if max_flip_rate is None else max_flip_rate,
+        bundle=bundle,
     )
 
 
@@ -321,11 +337,20 @@ def _real_samples(given, min_keypoints: int) -> tuple[tuple[Path, ...], str | No
     return tuple(paths), None
 
 
-def _baseline_seq_len(path: Path) -> int:
+def _baseline_seq_len(path: Path, bundle: bool) -> int | None:
+    """The shipped file's seq_len (None for a multi-signature file, gated as a bundle)."""
     from signbart_parity.errors import TFLiteFileError
     from signbart_parity.runtime import TFLiteModel
 
     try:
+        names = TFLiteModel.names_in(path)
+        if len(names) > 1:
+            if not bundle:
+                raise pytest.UsageError(
+                    f"--parity-baseline: {path} holds {len(names)} signatures "
+                    f"({', '.join(names)}); gate the bundle with --parity-bundle."
+                )
+            return None
         return TFLiteModel(path).seq_len
     except TFLiteFileError as exc:
         raise pytest.UsageError(f"--parity-baseline: {exc}") from None

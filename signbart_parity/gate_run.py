@@ -311,7 +311,7 @@ def _tflite_latency(row: Row, config) -> float:
     from signbart_parity.runtime import TFLiteModel
 
     keypoints, masks = timing_input(config, row.target.seq_len)
-    tflite = TFLiteModel(row.file, runtime=row.target.runtime)
+    tflite = TFLiteModel(row.file, runtime=row.target.runtime, signature=row.signature)
     return measure(lambda: tflite(keypoints, masks), TIMING_ITERATIONS)[0]
 
 

@@ -46,55 +46,62 @@ class GateSession:
         self._rows: dict[Target, Row] = {}
 
     # -- exports ---------------------------------------------------------------------
+    def _lengths(self, seq_len: int) -> int | tuple[int, ...]:
+        """What the export holding ``seq_len`` holds: it alone, or (--parity-bundle) every
+        gated seq_len, one signature each."""
+        return self.options.seq_lens if self.options.bundle else seq_len
+
     def export_path(self, seq_len: int, quantization: str) -> Path:
-        """The .tflite for (seq_len, quantization): converted once, then served by the cache."""
-        key = (seq_len, quantization)
+        """The .tflite holding (seq_len, quantization): converted once, then cached."""
+        key = (self._lengths(seq_len), quantization)
         if key not in self._paths:
-            self._paths[key] = self._export(seq_len, quantization)
+            self._paths[key] = self._export(*key)
         return self._paths[key]
 
-    def _export(self, seq_len: int, quantization: str) -> Path:
+    def _export(self, lengths: int | tuple[int, ...], quantization: str) -> Path:
+        from signbart_parity.calibration import as_quantizer_inputs, sets_fingerprint
         from signbart_parity.convert import export_fp32, quantize_file
 
-        calibration = self._calibration(seq_len) if quantization == "static-int8" else None
+        calibration = self._calibration(lengths) if quantization == "static-int8" else None
         request = ExportRequest(
             fingerprint=self._fingerprint,
             config=self.config.to_dict(),
-            seq_len=seq_len,
+            seq_len=lengths,
             quantization=quantization,
-            calibration=calibration.fingerprint() if calibration else "",
+            calibration=sets_fingerprint(calibration),
         )
         if quantization == "none":
             return self.cache.get(
-                request, lambda path: export_fp32(self.export_model, seq_len=seq_len, output=path)
+                request, lambda path: export_fp32(self.export_model, seq_len=lengths, output=path)
             )
-        fp32 = self.export_path(seq_len, "none")
+        fp32 = self.export_path(_any_length(lengths), "none")
         return self.cache.get(
             request,
             lambda path: quantize_file(
                 fp32,
                 output=path,
                 quantization=quantization,
-                calibration=calibration.inputs if calibration else None,
+                calibration=as_quantizer_inputs(calibration),
             ),
         )
 
-    def _calibration(self, seq_len: int):
-        """Static-int8 calibration: the user's --parity-samples if given, else generated.
-
-        The bundled sample alone (one sequence) is too few to calibrate on.
-        """
-        from signbart_parity.calibration import calibration_set
+    def _calibration(self, lengths: int | tuple[int, ...]) -> dict:
+        """Static-int8 calibration per seq_len: the user's --parity-samples if given, else
+        generated. The bundled sample alone (one sequence) is too few to calibrate on."""
+        from signbart_parity.calibration import calibration_sets
 
         given = list(self.options.samples) if self.options.samples_given else []
-        return calibration_set(self.config, seq_len, samples=given)
+        each = (lengths,) if isinstance(lengths, int) else lengths
+        return calibration_sets(self.config, each, samples=given)
 
     def tflite(self, target: Target):
+        from signbart_parity.bundle import signature_name
         from signbart_parity.runtime import TFLiteModel
 
         if target not in self._runtimes:
             path = self.export_path(target.seq_len, target.quantization)
-            self._runtimes[target] = TFLiteModel(path, runtime=target.runtime)
+            signature = signature_name(target.seq_len) if self.options.bundle else None
+            self._runtimes[target] = TFLiteModel(path, runtime=target.runtime, signature=signature)
         return self._runtimes[target]
 
     # -- results ---------------------------------------------------------------------
@@ -108,11 +115,16 @@ class GateSession:
         rows = []
         for target in sorted(self._rows):
             row = self._rows[target]
-            path = self._paths.get((target.seq_len, target.quantization))
+            path = self._paths.get((self._lengths(target.seq_len), target.quantization))
             if path is not None:
                 row.file, row.size_bytes = str(path), path.stat().st_size
+                row.signature = self.tflite(target).signature_key
             rows.append(row)
         return rows
+
+
+def _any_length(lengths: int | tuple[int, ...]) -> int:
+    return lengths if isinstance(lengths, int) else lengths[0]
 
 
 class CaseRecorder:

@@ -5,6 +5,10 @@ mask kind x ``GOLDEN_KEYPOINT_KINDS``, then any real samples) and stores inputs,
 metadata in a plain ``.npz`` (no pickled objects: metadata is a JSON string). ``golden
 check`` compares a .tflite file with it using only numpy and the TFLite runtime, so it runs
 where PyTorch is not installed (a device farm, an app's CI). Layout: docs/golden.md.
+
+One seq_len gives a format-1 file (one set of arrays). Several seq_lens (the buckets of a
+multi-signature file) give a format-2 file: the same arrays once per bucket, named
+``<array>_seq_<T>``; ``golden check`` then checks every signature against its bucket.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from signbart_parity.fileio import atomic_path
 from signbart_parity.samples import preprocessed_samples, sample_paths
 
 FORMAT = "signbart-golden"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # one seq_len
+BUCKETS_FORMAT_VERSION = 2  # one set of arrays per bucket
 GOLDEN_SEED = 20261124
 GOLDEN_KEYPOINT_KINDS = ("uniform", "real-like", "gaussian", "large")
 ARRAYS = ("keypoints", "attention_mask", "logits", "logits_float64", "descriptions", "metadata")
@@ -76,42 +81,43 @@ def create_golden(
     *,
     config_path: Path,
     checkpoint_path: Path,
-    seq_len: int,
+    seq_len: int | Sequence[int],
     output: Path,
     samples: Sequence[Path] = (),
     progress: Progress | None = None,
-) -> Golden:
-    """Run the checkpoint over the golden inputs and write ``output`` atomically."""
-    from signbart_parity.checkpoint import file_sha256, load_signbart_model
+) -> list[Golden]:
+    """Run the checkpoint over the golden inputs of each seq_len; write ``output`` atomically."""
+    from signbart_parity.bundle import as_seq_lens
+    from signbart_parity.checkpoint import load_signbart_model
     from signbart_parity.convert import check_seq_len
-    from signbart_parity.masks import MASK_KINDS
-    from signbart_parity.parity import float64_oracle, torch_logits
-    from signbart_parity.versions import environment
 
     say = progress or (lambda message: None)
     model, config = load_signbart_model(config_path, checkpoint_path)
-    check_seq_len(config, seq_len)
-    width = config.min_input_keypoints
-    keypoints, masks, descriptions = golden_inputs(seq_len=seq_len, num_keypoints=width)
-    real_keypoints, real_masks, real_descriptions = preprocessed_samples(
-        samples, seq_len=seq_len, num_keypoints=width
-    )
-    keypoints = np.concatenate([keypoints, real_keypoints])
-    masks = np.concatenate([masks, real_masks])
-    descriptions += real_descriptions
-    say(f"running PyTorch (fp32 and float64) on {len(masks)} golden inputs")
-    logits = torch_logits(model, keypoints, masks).astype(np.float32)
-    logits64 = torch_logits(float64_oracle(model), keypoints, masks)
-    metadata = {
+    seq_lens = as_seq_lens(seq_len)
+    for length in seq_lens:
+        check_seq_len(config, length)
+    shared = _shared_metadata(config, config_path, checkpoint_path, samples)
+    goldens = []
+    for length in seq_lens:
+        say(f"running PyTorch (fp32 and float64) on the golden inputs at seq_len {length}")
+        goldens.append(_bucket(model, length, samples, shared))
+    write_goldens(goldens, output)
+    return goldens
+
+
+def _shared_metadata(config, config_path: Path, checkpoint_path: Path, samples) -> dict:
+    from signbart_parity.checkpoint import file_sha256
+    from signbart_parity.masks import MASK_KINDS
+    from signbart_parity.versions import environment
+
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "seq_len": seq_len,
-        "num_keypoints": width,
+        "num_keypoints": config.min_input_keypoints,
         "num_labels": config.num_labels,
         "seed": GOLDEN_SEED,
         "keypoint_kinds": list(GOLDEN_KEYPOINT_KINDS),
         "mask_kinds": list(MASK_KINDS),
-        "generated_rows": len(masks) - len(real_descriptions),
         "real_samples": [str(path) for path in sample_paths(samples)],
         "checkpoint": {"path": str(checkpoint_path), "sha256": file_sha256(checkpoint_path)},
         "config": {
@@ -121,30 +127,69 @@ def create_golden(
         },
         "versions": environment(),
     }
-    golden = Golden(keypoints, masks, logits, logits64, descriptions, metadata)
-    write_golden(golden, output)
-    return golden
 
 
-def write_golden(golden: Golden, output: str | Path) -> None:
-    arrays = {
-        "keypoints": np.ascontiguousarray(golden.keypoints, dtype=np.float32),
-        "attention_mask": np.ascontiguousarray(golden.attention_mask, dtype=np.int64),
-        "logits": np.ascontiguousarray(golden.logits, dtype=np.float32),
-        "logits_float64": np.ascontiguousarray(golden.logits_float64, dtype=np.float64),
-        "descriptions": np.array(golden.descriptions, dtype=np.str_),
-        "metadata": np.array([json.dumps(golden.metadata, sort_keys=True)], dtype=np.str_),
+def _bucket(model, seq_len: int, samples, shared: dict) -> Golden:
+    from signbart_parity.parity import float64_oracle, torch_logits
+
+    width = shared["num_keypoints"]
+    keypoints, masks, descriptions = golden_inputs(seq_len=seq_len, num_keypoints=width)
+    real_keypoints, real_masks, real_descriptions = preprocessed_samples(
+        samples, seq_len=seq_len, num_keypoints=width
+    )
+    keypoints = np.concatenate([keypoints, real_keypoints])
+    masks = np.concatenate([masks, real_masks])
+    descriptions += real_descriptions
+    logits = torch_logits(model, keypoints, masks).astype(np.float32)
+    logits64 = torch_logits(float64_oracle(model), keypoints, masks)
+    metadata = shared | {
+        "seq_len": seq_len,
+        "generated_rows": len(masks) - len(real_descriptions),
     }
+    return Golden(keypoints, masks, logits, logits64, descriptions, metadata)
+
+
+def _arrays(golden: Golden, suffix: str = "") -> dict[str, np.ndarray]:
+    return {
+        f"keypoints{suffix}": np.ascontiguousarray(golden.keypoints, dtype=np.float32),
+        f"attention_mask{suffix}": np.ascontiguousarray(golden.attention_mask, dtype=np.int64),
+        f"logits{suffix}": np.ascontiguousarray(golden.logits, dtype=np.float32),
+        f"logits_float64{suffix}": np.ascontiguousarray(golden.logits_float64, dtype=np.float64),
+        f"descriptions{suffix}": np.array(golden.descriptions, dtype=np.str_),
+    }
+
+
+def write_goldens(goldens: Sequence[Golden], output: str | Path) -> None:
+    """One bucket: format 1, as documented. Several: format 2, arrays suffixed _seq_<T>."""
+    if len(goldens) == 1:
+        (golden,) = goldens
+        arrays, metadata = _arrays(golden), golden.metadata
+    else:
+        arrays = {}
+        for golden in goldens:
+            arrays |= _arrays(golden, f"_seq_{golden.seq_len}")
+        metadata = goldens[0].metadata | {
+            "format_version": BUCKETS_FORMAT_VERSION,
+            "seq_len": None,
+            "seq_lens": [golden.seq_len for golden in goldens],
+            "generated_rows": goldens[0].metadata["generated_rows"],
+        }
+    arrays["metadata"] = np.array([json.dumps(metadata, sort_keys=True)], dtype=np.str_)
     # A file object, not a name: np.savez would append ".npz" to the temporary name.
     with atomic_path(output) as temp, open(temp, "wb") as handle:
         np.savez(handle, **arrays)
 
 
+def write_golden(golden: Golden, output: str | Path) -> None:
+    write_goldens([golden], output)
+
+
 # ---------------------------------------------------------------- load and check
 
 
-def load_golden(path: str | Path) -> Golden:
-    """Read a golden .npz without unpickling anything; GoldenError when it is not one."""
+def load_goldens(path: str | Path) -> list[Golden]:
+    """Every bucket of a golden .npz (format 1: one), without unpickling anything;
+    GoldenError when it is not a golden file."""
     path = Path(path)
     if not path.is_file():
         raise GoldenError(f"{path}: golden file not found; create it with 'golden create'.")
@@ -153,36 +198,66 @@ def load_golden(path: str | Path) -> Golden:
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise ValueError("a single array, not an .npz archive")
         with loaded as npz:
-            missing = [name for name in ARRAYS if name not in npz.files]
-            if missing:
+            if "metadata" not in npz.files:
                 raise GoldenError(
-                    f"{path}: not a golden file (no '{missing[0]}' array); "
+                    f"{path}: not a golden file (no 'metadata' array); "
                     "create it with 'golden create'."
                 )
-            arrays = {name: npz[name] for name in ARRAYS}
+            metadata = _metadata(npz["metadata"], path)
+            if metadata.get("format_version") == BUCKETS_FORMAT_VERSION:
+                suffixes = [f"_seq_{length}" for length in metadata.get("seq_lens") or []]
+            else:
+                suffixes = [""]
+            goldens = [_read_bucket(npz, suffix, metadata, path) for suffix in suffixes]
     except GoldenError:
         raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError, TypeError) as exc:
         raise GoldenError(
             f"{path}: not a readable golden .npz ({type(exc).__name__}); "
             "create it again with 'golden create'."
         ) from None
+    if not goldens:
+        raise GoldenError(f"{path}: golden file lists no buckets; create it again.")
+    return goldens
+
+
+def load_golden(path: str | Path) -> Golden:
+    """A one-bucket golden file (format 1)."""
+    goldens = load_goldens(path)
+    if len(goldens) != 1:
+        raise GoldenError(f"{path}: holds {len(goldens)} buckets; read it with load_goldens.")
+    return goldens[0]
+
+
+def _metadata(array: np.ndarray, path: Path) -> dict:
     try:
-        metadata = json.loads(str(arrays["metadata"][0]))
+        metadata = json.loads(str(array[0]))
     except (json.JSONDecodeError, IndexError):
         raise GoldenError(f"{path}: golden metadata is not JSON; create the file again.") from None
-    if metadata.get("format") != FORMAT or metadata.get("format_version") != FORMAT_VERSION:
+    versions = (FORMAT_VERSION, BUCKETS_FORMAT_VERSION)
+    if metadata.get("format") != FORMAT or metadata.get("format_version") not in versions:
         raise GoldenError(
             f"{path}: golden format {metadata.get('format')!r} v{metadata.get('format_version')} "
-            f"is not {FORMAT} v{FORMAT_VERSION}; create the file again."
+            f"is not {FORMAT} v{FORMAT_VERSION} or v{BUCKETS_FORMAT_VERSION}; "
+            "create the file again."
         )
+    return metadata
+
+
+def _read_bucket(npz, suffix: str, metadata: dict, path: Path) -> Golden:
+    missing = [name + suffix for name in ARRAYS[:-1] if name + suffix not in npz.files]
+    if missing:
+        raise GoldenError(
+            f"{path}: not a golden file (no '{missing[0]}' array); create it with 'golden create'."
+        )
+    arrays = {name: npz[name + suffix] for name in ARRAYS[:-1]}
     golden = Golden(
         keypoints=arrays["keypoints"],
         attention_mask=arrays["attention_mask"],
         logits=arrays["logits"],
         logits_float64=arrays["logits_float64"],
         descriptions=[str(text) for text in arrays["descriptions"]],
-        metadata=metadata,
+        metadata=metadata | {"seq_len": int(arrays["keypoints"].shape[1])},
     )
     rows = {len(golden.keypoints), len(golden.attention_mask), len(golden.logits)}
     if len(rows) != 1 or len(golden.descriptions) != len(golden.logits):
@@ -244,7 +319,7 @@ def create_command(args: argparse.Namespace, *, progress: Progress) -> int:
     from signbart_parity.default_model import resolve_model_paths
 
     config_path, checkpoint_path = resolve_model_paths(args.config, args.checkpoint)
-    golden = create_golden(
+    goldens = create_golden(
         config_path=config_path,
         checkpoint_path=checkpoint_path,
         seq_len=args.seq_len,
@@ -252,28 +327,57 @@ def create_command(args: argparse.Namespace, *, progress: Progress) -> int:
         samples=args.samples,
         progress=progress,
     )
-    real = len(golden.metadata["real_samples"])
+    first = goldens[0]
+    real = len(first.metadata["real_samples"])
+    lengths = ",".join(str(golden.seq_len) for golden in goldens)
     print(
-        f"wrote {args.output}: {len(golden.logits)} rows ({golden.metadata['generated_rows']} "
-        f"generated, {real} real) at seq_len {golden.seq_len}, {golden.logits.shape[1]} labels"
+        f"wrote {args.output}: {len(first.logits)} rows{' per bucket' * (len(goldens) > 1)} "
+        f"({first.metadata['generated_rows']} generated, {real} real) at seq_len {lengths}, "
+        f"{first.logits.shape[1]} labels"
     )
     return 0
 
 
 def check_command(args: argparse.Namespace) -> int:
+    """Every signature of the file against the golden bucket of its seq_len."""
     from signbart_parity.convert import check_quantization
     from signbart_parity.runtime import TFLiteModel
 
     check_quantization(args.quantization)
-    golden = load_golden(args.golden)
-    tflite = TFLiteModel(args.tflite, runtime=args.runtime)
-    check_fits(golden, tflite.signature, Path(args.tflite), Path(args.golden))
+    goldens = {golden.seq_len: golden for golden in load_goldens(args.golden)}
+    files = [
+        TFLiteModel(args.tflite, runtime=args.runtime, signature=name)
+        for name in TFLiteModel.names_in(args.tflite)
+    ]
+    _check_buckets(files, goldens, Path(args.tflite), Path(args.golden))
+    passed = True
+    for tflite in files:
+        passed &= _check_one(tflite, goldens[tflite.seq_len], args, bundle=len(files) > 1)
+    return 0 if passed else 1
+
+
+def _check_buckets(files, goldens: dict, tflite_path: Path, golden_path: Path) -> None:
+    """The file's signatures and the golden's buckets must be the same seq_lens."""
+    lengths = sorted(tflite.seq_len for tflite in files)
+    if len(files) > 1 and lengths != sorted(goldens):
+        raise TFLiteFileError(
+            f"{tflite_path}: file has signatures for seq_len {','.join(map(str, lengths))} but "
+            f"{golden_path} holds buckets {','.join(map(str, sorted(goldens)))}; create a "
+            "golden with 'golden create --seq-len' listing the file's buckets."
+        )
+    for tflite in files:
+        golden = goldens.get(tflite.seq_len) or next(iter(goldens.values()))
+        check_fits(golden, tflite.signature, tflite_path, golden_path)
+
+
+def _check_one(tflite, golden: Golden, args: argparse.Namespace, *, bundle: bool) -> bool:
     comparison, candidate, oracle_err = check_golden(tflite, golden, args.quantization)
     skipped = len(candidate) - comparison.examples
     not_judged = f", {skipped} outside the precision's input range not judged" if skipped else ""
+    where = f" signature {tflite.signature.name}" if bundle else ""
     print(
-        f"golden check of {args.tflite} ({tflite.runtime} runtime) against {args.golden} "
-        f"({len(candidate)} rows{not_judged}):"
+        f"golden check of {args.tflite}{where} ({tflite.runtime} runtime) against "
+        f"{args.golden} ({len(candidate)} rows{not_judged}):"
     )
     for warning in tflite.signature.warnings():
         print(f"  warning: {warning}")
@@ -281,4 +385,4 @@ def check_command(args: argparse.Namespace) -> int:
     print(f"  max abs err against the float64 oracle: {oracle_err:.3g}")
     for line in failing_rows(golden, candidate, args.quantization)[:10]:
         print(f"  {line}")
-    return 0 if comparison else 1
+    return comparison.passed

@@ -49,25 +49,31 @@ class ConvertedFile:
 def convert_precisions(
     model: SignBart,
     *,
-    seq_len: int,
+    seq_len: int | Sequence[int],
     quantizations: Sequence[str],
     directory: Path,
-    calibration: CalibrationSet | None = None,
+    calibration: CalibrationSet | dict[int, CalibrationSet] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, ConvertedFile]:
     """Export fp32 once, derive each quantized file from it; keyed by precision label.
 
-    ``calibration`` feeds static-int8 (required for it; see ``calibration.calibration_set``).
+    Several seq_lens make each file a bundle (a signature per length). ``calibration`` feeds
+    static-int8: one set, or one per seq_len (``calibration.calibration_sets``).
     """
+    from signbart_parity.bundle import as_seq_lens
+    from signbart_parity.calibration import as_quantizer_inputs
     from signbart_parity.convert import check_seq_len, export_fp32, quantize_file
 
     say = progress or (lambda message: None)
-    check_seq_len(model.config, seq_len)
+    seq_lens = as_seq_lens(seq_len)
+    for length in seq_lens:
+        check_seq_len(model.config, length)
     directory = Path(directory)
-    fp32_path = directory / f"seq{seq_len}-fp32.tflite"
-    say(f"converting to fp32 at seq_len {seq_len}")
+    name = "seq" + "-".join(map(str, seq_lens))
+    fp32_path = directory / f"{name}-fp32.tflite"
+    say(f"converting to fp32 at seq_len {','.join(map(str, seq_lens))}")
     started = time.perf_counter()
-    export_fp32(model, seq_len=seq_len, output=fp32_path)
+    export_fp32(model, seq_len=seq_lens, output=fp32_path)
     export_seconds = time.perf_counter() - started
     files = {}
     for quantization in quantizations:
@@ -76,9 +82,13 @@ def convert_precisions(
         else:
             say(f"quantizing ({quantization})")
             started = time.perf_counter()
-            inputs = calibration.inputs if calibration is not None else None
-            path = directory / f"seq{seq_len}-{quantization}.tflite"
-            quantize_file(fp32_path, output=path, quantization=quantization, calibration=inputs)
+            path = directory / f"{name}-{quantization}.tflite"
+            quantize_file(
+                fp32_path,
+                output=path,
+                quantization=quantization,
+                calibration=as_quantizer_inputs(calibration),
+            )
             seconds = export_seconds + time.perf_counter() - started
         size = path.stat().st_size
         files[precision_label(quantization)] = ConvertedFile(quantization, path, size, seconds)

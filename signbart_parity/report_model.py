@@ -110,6 +110,7 @@ class Row:
     checks: dict[str, dict[str, int]] = field(default_factory=dict)
     divergence: str | None = None
     file: str | None = None
+    signature: str | None = None  # which signature of ``file`` (set for bundles)
     size_bytes: int | None = None
     latency_ms: float | None = None
     samples: list[dict] = field(default_factory=list)
@@ -185,6 +186,7 @@ class Row:
                 mine[key] += int(tally.get(key, 0))
         combined.divergence = self.divergence or other.divergence
         combined.file = self.file or other.file
+        combined.signature = self.signature or other.signature
         combined.size_bytes = self.size_bytes or other.size_bytes
         combined.latency_ms = self.latency_ms if self.latency_ms is not None else other.latency_ms
         combined.samples = (self.samples + other.samples)[:MAX_SAMPLES]

@@ -222,8 +222,24 @@ class TFLiteModel:
         )
         self._check_shape()
 
+    @staticmethod
+    def names_in(path: str | Path) -> list[str]:
+        """The signature names a file declares, in file order ([""] for a file without)."""
+        from ai_edge_litert.interpreter import Interpreter
+
+        path = check_tflite_file(path)
+        try:
+            names = list(Interpreter(model_path=str(path)).get_signature_list())
+        except (ValueError, RuntimeError) as exc:
+            raise TFLiteFileError(
+                f"{path}: the TFLite runtime cannot load this file ({exc}); re-export it."
+            ) from None
+        return names or [""]
+
     def _choose(self, signature: str | None) -> str | None:
         names = self.signature_names
+        if signature == "" and not names:
+            return None  # "" names the only subgraph of a file without signatures
         if signature is not None:
             if signature not in names:
                 raise TFLiteFileError(

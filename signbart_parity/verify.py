@@ -8,8 +8,12 @@ plus any real samples:
 - real-sample: the same on the real samples given;
 - padding: values in padded frames never change the logits;
 - determinism: the same input twice gives identical logits;
-- bucket: L = seq_len // 2 frames right-padded into the file give PyTorch's L-frame logits.
+- bucket: L = seq_len // 2 frames right-padded into the file give PyTorch's L-frame logits;
+- bundle (files with a signature per bucket): L frames in the seq_L signature and the same
+  frames right-padded into the next longer signature give the same logits.
 
+Every signature of a multi-signature file is checked with every property, and has its own
+row in the output and the report; a fault in one signature fails the file and names it.
 When a check fails, the first diverging stage is localised in the file's own intermediate
 tensors (``divergence.py``). With ``--baseline`` the shipped file is compared with this one:
 contract changes fail; prediction flips on golden-style inputs fail above ``--max-flip-rate``.
@@ -181,7 +185,13 @@ def worst_example(check: Check) -> int:
     return 0
 
 
-def localise(model: SignBart, tflite_path: Path, checks: list[Check], quantization: str):
+def localise(
+    model: SignBart,
+    tflite_path: Path,
+    checks: list[Check],
+    quantization: str,
+    signature: str | None = None,
+):
     """Divergence of the first failing input-dependent check, or None when all pass."""
     from signbart_parity.divergence import localise_in_file
 
@@ -197,6 +207,7 @@ def localise(model: SignBart, tflite_path: Path, checks: list[Check], quantizati
         check.keypoints[index : index + 1],
         check.masks[index : index + 1],
         precision=quantization,
+        signature=signature,
     )
     where = check.descriptions[index] if index < len(check.descriptions) else f"example {index}"
     mask = summarise(check.masks[index])
@@ -206,57 +217,102 @@ def localise(model: SignBart, tflite_path: Path, checks: list[Check], quantizati
 # ---------------------------------------------------------------- report
 
 
+@dataclass
+class SignatureCheck:
+    """What verify found for one signature of the file."""
+
+    tflite: TFLiteModel
+    checks: list[Check]
+    divergence: str | None = None
+    oracle: tuple[float, float] | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def where(self) -> str:
+        """How output and reports name it: the signature, if the file has several."""
+        return self.tflite.signature.name
+
+
+def bundle_checks(results: list[SignatureCheck], *, quantization: str, seed: int) -> None:
+    """Between the buckets of one file: L frames in the seq_L signature give the logits of
+    the same frames right-padded into the next longer signature (added to the longer)."""
+    from signbart_parity import properties
+    from signbart_parity.inputs import keypoint_kinds_for
+
+    tolerance = tolerance_for(quantization)
+    ordered = sorted(results, key=lambda result: result.tflite.seq_len)
+    for short, long in zip(ordered, ordered[1:], strict=False):
+        kp, mk, texts = bucket_inputs(
+            np.random.default_rng(seed + 3),
+            count=2 * len(BUCKET_MASK_KINDS),
+            seq_len=short.tflite.seq_len,
+            num_keypoints=short.tflite.signature.num_keypoints,
+            keypoint_kinds=keypoint_kinds_for(tolerance),
+        )
+        result = properties.bucket_consistency(
+            long.tflite, short.tflite, tolerance.per_example(), kp, mk
+        )
+        padded_kp, padded_mk = properties.right_pad(kp, mk, long.tflite.seq_len)
+        texts = [f"{t}, {short.where} padded into {long.where}" for t in texts]
+        long.checks.append(_check("bundle", result, padded_kp, padded_mk, texts))
+
+
 def build_report(
     *,
-    checks: list[Check],
-    tflite: TFLiteModel,
+    results: list[SignatureCheck],
     quantization: str,
     config_path: Path,
     checkpoint_path: Path,
     checkpoint_layout: str,
     config: SignBartConfig,
-    oracle: tuple[float, float] | None,
-    divergence: str | None,
     baseline: tuple[Path, BaselineResult] | None,
     duration: float,
 ) -> Report:
-    """The parity report of this file: one row (this file on its runtime), one outcome per
-    check (and the baseline comparison, if any)."""
+    """The parity report of this file: a row per signature (on its runtime), an outcome
+    per check of each signature, and the baseline comparison, if any."""
     from signbart_parity.report_model import Outcome, Report, Row, Target, file_ref
     from signbart_parity.tolerances import TOLERANCES
     from signbart_parity.versions import environment
 
-    target = Target(tflite.seq_len, quantization, tflite.runtime)
-    row = Row(target, file=str(tflite.path), size_bytes=tflite.path.stat().st_size)
-    for check in checks:
-        row.add(
-            check.name,
-            check.comparison,
-            check.masks,
-            descriptions=check.descriptions,
-            oracle_err=oracle[0] if oracle and check.name == "parity" else None,
-            tflite_oracle_err=oracle[1] if oracle and check.name == "parity" else None,
-        )
-    row.divergence = divergence
-    outcomes = [
-        Outcome(
-            f"verify {tflite.path}::{check.name}",
-            "passed" if check.passed else "failed",
-            check=check.name,
-            target=target,
-            message="" if check.passed else check.comparison.message().split("\n", 1)[0],
-        )
-        for check in checks
-    ]
+    rows, outcomes = [], []
+    path = results[0].tflite.path
+    for found in results:
+        tflite = found.tflite
+        target = Target(tflite.seq_len, quantization, tflite.runtime)
+        row = Row(target, file=str(path), size_bytes=path.stat().st_size)
+        row.divergence = found.divergence
+        prefix = f"verify {path}::" + (f"{found.where}::" if len(results) > 1 else "")
+        for check in found.checks:
+            oracle = found.oracle if check.name == "parity" else None
+            row.add(
+                check.name,
+                check.comparison,
+                check.masks,
+                descriptions=check.descriptions,
+                oracle_err=oracle[0] if oracle else None,
+                tflite_oracle_err=oracle[1] if oracle else None,
+            )
+            outcomes.append(
+                Outcome(
+                    prefix + check.name,
+                    "passed" if check.passed else "failed",
+                    check=check.name,
+                    target=target,
+                    message="" if check.passed else check.comparison.message().split("\n", 1)[0],
+                )
+            )
+        rows.append(row)
     if baseline is not None:
-        path, result = baseline
+        baseline_path, result = baseline
         outcomes.append(
             Outcome(
-                f"verify {tflite.path}::baseline",
+                f"verify {path}::baseline",
                 "passed" if result.passed else "failed",
                 check="baseline",
-                target=target,
-                message="" if result.passed else "; ".join(result.lines(path)[1:]),
+                message="" if result.passed else result.summary(),
             )
         )
     return Report(
@@ -265,10 +321,12 @@ def build_report(
         config=file_ref(config_path, values=config.to_dict()),
         environment=environment(),
         tolerances={quantization: TOLERANCES[quantization].describe()},
-        rows=[row],
+        rows=rows,
         outcomes=outcomes,
         duration_s=round(duration, 2),
-        contract=tflite.signature.to_dict(),
+        contract={
+            found.where or "serving_default": found.tflite.signature.to_dict() for found in results
+        },
     )
 
 
@@ -297,46 +355,132 @@ def _check_line(check: Check) -> str:
 
 
 def verify_command(args: argparse.Namespace, *, progress: Progress) -> int:
-    from signbart_parity.baseline import compare_with_baseline
+    from signbart_parity.baseline import compare_files
     from signbart_parity.checkpoint import load_model
     from signbart_parity.convert import check_quantization, precision_label
     from signbart_parity.default_model import resolve_model_paths
-    from signbart_parity.inputs import example_batch, keypoint_kinds_for
-    from signbart_parity.properties import contract_problems
     from signbart_parity.runtime import TFLiteModel
-    from signbart_parity.samples import preprocessed_samples, sample_paths
+    from signbart_parity.samples import sample_paths
 
     started = time.perf_counter()
     quantization = check_quantization(args.quantization)
     # Cheap input checks first, so a bad path fails before PyTorch loads.
-    tflite = TFLiteModel(args.tflite, runtime=args.runtime)
-    baseline = (
-        TFLiteModel(args.baseline, runtime=args.runtime) if args.baseline is not None else None
-    )
+    files = [
+        TFLiteModel(args.tflite, runtime=args.runtime, signature=name)
+        for name in TFLiteModel.names_in(args.tflite)
+    ]
+    baseline = None
+    if args.baseline is not None:
+        baseline = [
+            TFLiteModel(args.baseline, runtime=args.runtime, signature=name)
+            for name in TFLiteModel.names_in(args.baseline)
+        ]
     samples = sample_paths(args.samples)
     config_path, checkpoint_path = resolve_model_paths(args.config, args.checkpoint)
     loaded = load_model(config_path, checkpoint_path)
     model, config = loaded.model, loaded.config
+    for tflite in files:
+        _check_fits(tflite, config, config_path, args.tflite)
+
+    names = ", ".join(f.signature.name for f in files)
+    progress(
+        f"checking {args.tflite} ({len(files)} signature{'s' * (len(files) > 1)}: {names}; "
+        f"{quantization}) on {args.examples} generated examples per signature"
+        + (f" and {len(samples)} real samples" if samples else "")
+    )
+    results = [
+        verify_signature(model, tflite, quantization=quantization, args=args, samples=samples)
+        for tflite in files
+    ]
+    if len(results) > 1:
+        bundle_checks(results, quantization=quantization, seed=args.seed)
+
+    bundle = len(files) > 1
+    what = f"{len(files)} signatures ({names})" if bundle else f"seq_len {files[0].seq_len}"
+    print(
+        f"verify {args.tflite} ({args.runtime} runtime): {what}, "
+        f"{precision_label(quantization)}"
+        + ("" if bundle else f", {files[0].signature.describe()}")
+    )
+    print(
+        f"  against {checkpoint_path} ({loaded.layout}) with {config_path}; tolerance "
+        f"[{tolerance_for(quantization).describe()}]"
+    )
+    for found in results:
+        _print_signature(found, bundle=bundle)
+    failing = [found for found in results if not found.passed]
+    for found in failing:
+        _localise_failure(model, found, quantization, bundle=bundle)
+    if failing:
+        hint = precision_hint(Path(args.tflite), quantization)
+        if hint:
+            print(hint)
+    else:
+        print("parity holds")
+
+    baseline_result = None
+    if baseline is not None:
+        real = _real_inputs(samples, files[0], config) if samples and not bundle else None
+        baseline_result = compare_files(
+            baseline, files, real=real, max_flip_rate=args.max_flip_rate
+        )
+        print("\n".join(baseline_result.lines(Path(args.baseline))))
+        if not baseline_result.passed:
+            print("BASELINE CHECK FAILED")
+
+    report = build_report(
+        results=results,
+        quantization=quantization,
+        config_path=config_path,
+        checkpoint_path=checkpoint_path,
+        checkpoint_layout=loaded.layout,
+        config=config,
+        baseline=(Path(args.baseline), baseline_result) if baseline_result else None,
+        duration=time.perf_counter() - started,
+    )
+    if args.report is not None:
+        from signbart_parity.report import write_report
+
+        paths = write_report(report, args.report)
+        print(f"report: {paths['parity.html']}")
+    return 0 if report.passed else 1
+
+
+def _check_fits(tflite: TFLiteModel, config: SignBartConfig, config_path: Path, path) -> None:
+    from signbart_parity.properties import contract_problems
+
     problems = contract_problems(tflite.signature, config, batch_size=tflite.batch_size)
     if problems:
+        where = f" (signature {tflite.signature.name})" if tflite.signature.name else ""
         raise TFLiteFileError(
-            f"{args.tflite}: the file does not fit {config_path} ({'; '.join(problems)}); "
+            f"{path}{where}: the file does not fit {config_path} ({'; '.join(problems)}); "
             "verify it against the config and checkpoint it was exported from."
         )
-    seq_len, width = tflite.seq_len, config.min_input_keypoints
-    kinds = keypoint_kinds_for(tolerance_for(quantization))
+
+
+def _real_inputs(samples, tflite: TFLiteModel, config: SignBartConfig):
+    from signbart_parity.samples import preprocessed_samples
+
+    return preprocessed_samples(
+        samples, seq_len=tflite.seq_len, num_keypoints=config.min_input_keypoints
+    )
+
+
+def verify_signature(
+    model: SignBart, tflite: TFLiteModel, *, quantization: str, args, samples
+) -> SignatureCheck:
+    """Every property of one signature, on seeded inputs at its seq_len (+ real samples)."""
+    from signbart_parity.inputs import example_batch, keypoint_kinds_for
+
+    width = tflite.signature.num_keypoints
     keypoints, masks, descriptions = example_batch(
         np.random.default_rng(args.seed),
         count=args.examples,
-        seq_len=seq_len,
+        seq_len=tflite.seq_len,
         num_keypoints=width,
-        keypoint_kinds=kinds,
+        keypoint_kinds=keypoint_kinds_for(tolerance_for(quantization)),
     )
-    real = preprocessed_samples(samples, seq_len=seq_len, num_keypoints=width) if samples else None
-    progress(
-        f"checking {args.tflite} (seq_len {seq_len}, {quantization}) on {len(masks)} generated "
-        f"examples{f' and {len(samples)} real samples' if samples else ''}"
-    )
+    real = _real_inputs(samples, tflite, model.config) if samples else None
     checks = run_checks(
         model,
         tflite,
@@ -347,65 +491,33 @@ def verify_command(args: argparse.Namespace, *, progress: Progress) -> int:
         real=real,
         seed=args.seed,
     )
-    passed = all(check.passed for check in checks)
-    divergence_text = None
+    oracle = None
+    if quantization == "none" and args.report is not None:
+        oracle = oracle_errors(model, tflite, keypoints, masks)
+    return SignatureCheck(tflite, checks, oracle=oracle)
 
-    precision = precision_label(quantization)
-    print(
-        f"verify {args.tflite} ({tflite.runtime} runtime): seq_len {seq_len}, {precision}, "
-        f"{tflite.signature.describe()}"
-    )
-    for warning in tflite.signature.warnings():
+
+def _print_signature(found: SignatureCheck, *, bundle: bool) -> None:
+    if bundle:
+        print(f"signature {found.where}: {found.tflite.signature.describe()}")
+    for warning in found.tflite.signature.warnings():
         print(f"  warning: {warning}")
-    print(
-        f"  against {checkpoint_path} ({loaded.layout}) with {config_path}; tolerance "
-        f"[{tolerance_for(quantization).describe()}]"
-    )
-    for check in checks:
+    for check in found.checks:
         print(_check_line(check))
-    if not passed:
-        failing = [check.name for check in checks if not check.passed]
-        print(f"PARITY VIOLATED: failing properties: {', '.join(failing)}")
-        divergence_text = _divergence_text(model, Path(args.tflite), checks, quantization)
-        print(divergence_text)
-        hint = precision_hint(Path(args.tflite), quantization)
-        if hint:
-            print(hint)
-    else:
-        print("parity holds")
 
-    baseline_result = None
-    if baseline is not None:
-        baseline_result = compare_with_baseline(
-            baseline, tflite, real=real, max_flip_rate=args.max_flip_rate
-        )
-        print("\n".join(baseline_result.lines(Path(args.baseline))))
-        if not baseline_result.passed:
-            print("BASELINE CHECK FAILED")
 
-    report = build_report(
-        checks=checks,
-        tflite=tflite,
-        quantization=quantization,
-        config_path=config_path,
-        checkpoint_path=checkpoint_path,
-        checkpoint_layout=loaded.layout,
-        config=config,
-        oracle=(
-            oracle_errors(model, tflite, keypoints, masks)
-            if quantization == "none" and args.report is not None
-            else None
-        ),
-        divergence=divergence_text,
-        baseline=(Path(args.baseline), baseline_result) if baseline_result else None,
-        duration=time.perf_counter() - started,
+def _localise_failure(model, found: SignatureCheck, quantization: str, *, bundle: bool) -> None:
+    failing = ", ".join(check.name for check in found.checks if not check.passed)
+    where = f" in signature {found.where}" if bundle else ""
+    print(f"PARITY VIOLATED{where}: failing properties: {failing}")
+    found.divergence = _divergence_text(
+        model,
+        found.tflite.path,
+        found.checks,
+        quantization,
+        signature=found.where if bundle else None,
     )
-    if args.report is not None:
-        from signbart_parity.report import write_report
-
-        paths = write_report(report, args.report)
-        print(f"report: {paths['parity.html']}")
-    return 0 if report.passed else 1
+    print(found.divergence)
 
 
 def precision_hint(path: Path, quantization: str) -> str | None:
@@ -425,9 +537,11 @@ def precision_hint(path: Path, quantization: str) -> str | None:
     return None
 
 
-def _divergence_text(model, tflite_path: Path, checks: list[Check], quantization: str) -> str:
+def _divergence_text(
+    model, tflite_path: Path, checks: list[Check], quantization: str, signature=None
+) -> str:
     try:
-        divergence, where = localise(model, tflite_path, checks, quantization)
+        divergence, where = localise(model, tflite_path, checks, quantization, signature)
     except Exception as exc:  # localisation is a diagnosis; never let it hide the verdict
         return f"divergence localisation failed ({type(exc).__name__}: {exc})"
     if divergence is None:

@@ -74,7 +74,7 @@ def test_verify_passes_a_genuine_int64_mask_file_and_warns(origin, tmp_path):
     assert "serving_default_args_1 int64[1, 114]" in done.stdout
     assert re.search(r"warning: the attention mask is int64: .*Kotlin", done.stdout)
     assert "parity holds" in done.stdout
-    contract = json.loads((tmp_path / "parity.json").read_text())["contract"]
+    contract = json.loads((tmp_path / "parity.json").read_text())["contract"]["serving_default"]
     assert contract["inputs"][1]["dtype"] == "int64" and "Kotlin" in contract["warnings"][0]
 
 

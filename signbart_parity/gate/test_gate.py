@@ -48,10 +48,15 @@ def _divergence(session, target, example) -> str:
     """Where in the network the file first departs from PyTorch, for the failure message."""
     from signbart_parity.divergence import localise_in_file
 
-    path = session.export_path(target.seq_len, target.quantization)
+    tflite = session.tflite(target)
     try:
         found = localise_in_file(
-            session.model, path, example.keypoints, example.mask, precision=target.quantization
+            session.model,
+            tflite.path,
+            example.keypoints,
+            example.mask,
+            precision=target.quantization,
+            signature=tflite.signature_key,
         )
     except Exception as exc:  # localisation is a diagnostic: never let it hide the failure
         return f"(divergence localisation failed: {type(exc).__name__}: {exc})"
@@ -196,15 +201,26 @@ def test_top1_agreement_rate(parity_session, parity_target, parity_recorder):
 
 @pytest.mark.parity("contract")
 def test_app_contract(parity_session, parity_target):
-    """Input names, order, shapes, dtypes and output shape are what the README promises."""
+    """Signature name, input names, order, shapes, dtypes and output shape are what the
+    README promises (a bundle: a seq_<T> signature per bucket, inputs args_0 and args_1)."""
+    from signbart_parity.bundle import signature_name
+
     session, target = parity_session, parity_target
     signature = session.tflite(target).signature
     problems = properties.contract_problems(signature, session.config)
     if signature.seq_len != target.seq_len:
         problems.append(f"seq_len is {signature.seq_len}, expected {target.seq_len}")
+    bundle = session.options.bundle
+    expected = signature_name(target.seq_len) if bundle else "serving_default"
+    if signature.name != expected:
+        problems.append(f"the signature is named {signature.name!r}, apps call {expected!r}")
+    keys = [spec.key for spec in signature.inputs]
     names = [spec.name for spec in signature.inputs]
-    if names != ["serving_default_args_0", "serving_default_args_1"]:
-        problems.append(f"input names are {names}, apps expect args_0 (keypoints), args_1 (mask)")
+    wanted = ["serving_default_args_0", "serving_default_args_1"]
+    if keys != ["args_0", "args_1"] or (not bundle and names != wanted):
+        problems.append(
+            f"inputs are {keys} ({names}), apps expect args_0 (keypoints), args_1 (mask)"
+        )
     if problems:
         _fail(
             f"app contract broken ({target}): "
@@ -243,7 +259,9 @@ def test_real_samples_get_the_same_prediction(parity_session, parity_target, par
 def test_no_regression_against_the_shipped_file(parity_session, parity_baseline_target):
     """With --parity-baseline: the contract is unchanged and predictions flip no more than
     allowed."""
-    from signbart_parity.baseline import compare_with_baseline
+    from dataclasses import replace
+
+    from signbart_parity.baseline import compare_files
     from signbart_parity.runtime import TFLiteModel
 
     session, options = parity_session, parity_session.options
@@ -253,12 +271,20 @@ def test_no_regression_against_the_shipped_file(parity_session, parity_baseline_
             f"which the gate does not export (--parity-seq-lens {options.seq_lens}): the "
             "contract changed, or add that length to --parity-seq-lens"
         )
-    shipped = TFLiteModel(options.baseline)
-    result = compare_with_baseline(
-        shipped,
-        session.tflite(parity_baseline_target),
-        real=None,
-        max_flip_rate=options.max_flip_rate,
-    )
+    target = parity_baseline_target
+    shipped = [
+        TFLiteModel(options.baseline, signature=name)
+        for name in TFLiteModel.names_in(options.baseline)
+    ]
+    if options.bundle:  # the whole bundle, signature by signature
+        lengths = options.seq_lens
+    else:
+        lengths = (target.seq_len,)
+    candidate = [session.tflite(replace(target, seq_len=length)) for length in lengths]
+    result = compare_files(shipped, candidate, real=None, max_flip_rate=options.max_flip_rate)
     if not result.passed:
-        _fail("\n".join(result.lines(options.baseline)) + f"\ncandidate: {parity_baseline_target}")
+        _fail(
+            f"against the shipped file: {result.summary()}\n"
+            + "\n".join(result.lines(options.baseline))
+            + f"\ncandidate: {target}"
+        )
