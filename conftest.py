@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from signbart_parity.gate_options import gate_requested
+from signbart_parity.gate.options import gate_requested
 
 pytest_plugins = ["pytester"]
 GATE_TESTS = Path(__file__).parent / "signbart_parity" / "gate"

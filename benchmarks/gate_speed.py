@@ -28,7 +28,7 @@ WARM_TARGET_S = 6.0
 
 
 def run_gate(cache: Path, report: Path, extra: list[str]) -> float:
-    from signbart_parity.default_model import DEFAULT_CHECKPOINT, DEFAULT_CONFIG
+    from signbart_parity.model.default import DEFAULT_CHECKPOINT, DEFAULT_CONFIG
 
     command = [
         sys.executable,

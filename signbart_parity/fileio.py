@@ -46,3 +46,14 @@ def write_text_atomic(destination: str | Path, text: str) -> None:
 
 def write_json_atomic(destination: str | Path, data: Any) -> None:
     write_text_atomic(destination, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_text(path: Path, error: type[Exception], *, missing: str, unreadable: str) -> str:
+    """The file's UTF-8 text, or ``error`` with one sentence naming the file: ``missing``
+    when it does not exist, ``unreadable`` (formatted with ``{reason}``) otherwise."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: {missing}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: {unreadable.format(reason=exc)}") from None

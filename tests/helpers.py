@@ -75,8 +75,8 @@ def write_model(
     """
     import torch
 
-    from signbart_parity.config import load_config
-    from signbart_parity.model import SignBart
+    from signbart_parity.model.config import load_config
+    from signbart_parity.model.signbart import SignBart
 
     config_path = write_config(
         directory,
@@ -109,7 +109,7 @@ def write_sample(directory: Path, *, keypoints: int, frames: int = 40, seed: int
 
     import numpy as np
 
-    from signbart_parity.synthetic import raw_sequence
+    from signbart_parity.inputs.synthetic import raw_sequence
 
     rng = np.random.default_rng(seed)
     raw = raw_sequence(rng, label=3, num_labels=10, num_frames=frames, num_keypoints=keypoints)
@@ -125,3 +125,23 @@ def write_sample(directory: Path, *, keypoints: int, frames: int = 40, seed: int
     path = Path(directory) / f"user01_G04_R01-{keypoints}.pkl"
     path.write_bytes(pickle.dumps(sample))
     return path
+
+
+# Checks every gated target runs whatever its options (real-sample depends on the samples).
+CORE_CHECKS = {"parity", "padding", "determinism", "agreement", "contract"}
+
+
+def assert_gate_ran(result, report: dict, *, targets: int, failed: int = 0, skipped: int = 0):
+    """The gate ran every core check on each of ``targets`` targets, with exactly ``failed``
+    failures, ``skipped`` skips and no error: counted from pytest and from the report, so a
+    new property does not change what a test has to say."""
+    counts = result.parseoutcomes()
+    got = {key: counts.get(key, 0) for key in ("failed", "errors", "skipped")}
+    assert got == {"failed": failed, "errors": 0, "skipped": skipped}, result.stdout.str()
+    passed: dict[tuple, set[str]] = {}
+    for outcome in report["outcomes"]:
+        if outcome["target"] and outcome["outcome"] == "passed":
+            key = tuple(sorted(outcome["target"].items()))
+            passed.setdefault(key, set()).add(outcome["check"])
+    assert len(passed) == targets, sorted(passed)
+    assert all(CORE_CHECKS <= checks for checks in passed.values()), passed

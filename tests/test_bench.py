@@ -9,9 +9,11 @@ import json
 
 import pytest
 
-from signbart_parity.bench import Timing, parse_threads, summarise, table_lines
-from signbart_parity.cli import main
-from signbart_parity.precisions import ConvertedFile
+from signbart_parity.cli.argtypes import thread_counts as parse_threads
+from signbart_parity.cli.bench import table_lines
+from signbart_parity.cli.main import main
+from signbart_parity.export.precisions import ConvertedFile
+from signbart_parity.runtime.timing import Timing, summarise
 from tests.helpers import CHECKPOINT, CONFIG
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signbart_parity.bundle import bucket_for, signature_name
-from signbart_parity.masks import MASK_KINDS, mask_patterns
-from signbart_parity.properties import logits_parity
-from signbart_parity.runtime import TFLiteModel
-from signbart_parity.tolerances import tolerance_for
-from tests.helpers import write_model
-from tests.tflite_files import one_error_line, run_cli, run_main
+from signbart_parity.checks.properties import logits_parity
+from signbart_parity.checks.tolerances import tolerance_for
+from signbart_parity.export.bundle import bucket_for, signature_name
+from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns
+from signbart_parity.runtime.tflite import TFLiteModel
+from tests.cli import one_error_line, run_cli, run_in_process
+from tests.helpers import assert_gate_ran, write_model
 
 pytestmark = pytest.mark.slow
 BUCKETS = (16, 32, 64, 128)
@@ -41,9 +41,9 @@ def test_app_bucket_choice_is_the_smallest_that_holds_the_clip():
 @pytest.fixture(scope="module")
 def default_files(tmp_path_factory):
     """The embedded default as a 4-bucket bundle and a single seq_len-64 file, every mode."""
-    from signbart_parity.calibration import calibration_sets
-    from signbart_parity.default_model import load_model_or_default
-    from signbart_parity.precisions import convert_precisions
+    from signbart_parity.export.precisions import convert_precisions
+    from signbart_parity.inputs.calibration import calibration_sets
+    from signbart_parity.model.default import load_model_or_default
 
     model, config = load_model_or_default(None, None)
     modes = ("none", "fp16", "dynamic-int8", "weight-only-int8", "static-int8")
@@ -91,8 +91,8 @@ def test_compacting_a_bundle_changes_no_output(tmp_path, default_files):
     """compact() shares identical vectors and shortens names: outputs stay bit-identical."""
     import litert_torch
 
-    from signbart_parity.convert import _export_module, sample_inputs
-    from signbart_parity.flatbuffer import compact
+    from signbart_parity.export.convert import _export_module, sample_inputs
+    from signbart_parity.export.flatbuffer import compact
 
     model, _ = default_files
     builder = litert_torch
@@ -120,7 +120,7 @@ def mixed_bundle(model, broken, seq_lens, broken_seq_len: int, output: Path) -> 
     """A bundle whose seq_<broken_seq_len> signature was converted from ``broken``."""
     import litert_torch
 
-    from signbart_parity.convert import _export_module, sample_inputs
+    from signbart_parity.export.convert import _export_module, sample_inputs
 
     builder = litert_torch
     for seq_len in seq_lens:
@@ -136,8 +136,8 @@ def mixed_bundle(model, broken, seq_lens, broken_seq_len: int, output: Path) -> 
 def other_model(tmp_path_factory):
     """A 100-keypoint, d_model 96, 6-head, 7-label model; its bundle; a bundle with one
     broken signature (seq_32 from a model with an inverted mask)."""
-    from signbart_parity.checkpoint import load_signbart_model
-    from signbart_parity.faults import broken_model
+    from signbart_parity.checks.faults import broken_model
+    from signbart_parity.model.checkpoint import load_signbart_model
 
     folder = tmp_path_factory.mktemp("bundle-100")
     config, checkpoint = write_model(folder, keypoints=100)
@@ -229,20 +229,21 @@ def test_the_gate_checks_the_bundle_as_it_ships(pytester, other_model):
                "--parity-report=report", "--parity-profile=ci"]
     for conversions in (1, 0):
         result = pytester.runpytest_subprocess(*options)
-        # 6 checks x 2 buckets + 1 pair; real samples (90 keypoints) and baseline skip.
-        result.assert_outcomes(passed=11, skipped=3)
+        # 2 buckets and 1 pair; real samples (90 keypoints) and baseline skip.
         report = json.loads((pytester.path / "report" / "parity.json").read_text())
+        assert_gate_ran(result, report, targets=2, skipped=3)
         assert report["conversions"] == conversions and report["passed"] is True
         assert [r["signature"] for r in report["results"]] == ["seq_16", "seq_32"]
         assert len({r["file"] for r in report["results"]}) == 1  # one file, both buckets
     shipped = pytester.runpytest_subprocess(*options, f"--parity-baseline={other_model['bundle']}")
-    shipped.assert_outcomes(passed=11, failed=1, skipped=2)
+    report = json.loads((pytester.path / "report" / "parity.json").read_text())
+    assert_gate_ran(shipped, report, targets=2, failed=1, skipped=2)
     shipped.stdout.fnmatch_lines(["*CONTRACT CHANGED: signatures seq_16, seq_32, seq_64 -> "
                                   "seq_16, seq_32*"])
 
 
 def test_bench_times_each_signature_of_the_bundle(capsys):
-    done = run_main(capsys, "bench", "--seq-len", "16,32", "--quantization", "none",
+    done = run_in_process("bench", "--seq-len", "16,32", "--quantization", "none",
                     "--threads", "2", "--iterations", "3", "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])

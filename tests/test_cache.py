@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from signbart_parity.cache import ExportCache, ExportRequest, model_fingerprint
+from signbart_parity.export.cache import ExportCache, ExportRequest, model_fingerprint
 
 
 def request(**changes) -> ExportRequest:
@@ -63,7 +63,7 @@ def test_every_input_of_the_export_changes_the_key(change):
 
 
 def test_fingerprint_sees_weights_and_numerics(fixture_model):
-    from signbart_parity.faults import broken_model
+    from signbart_parity.checks.faults import broken_model
 
     genuine = model_fingerprint(fixture_model)
     assert genuine == model_fingerprint(fixture_model)
@@ -73,8 +73,8 @@ def test_fingerprint_sees_weights_and_numerics(fixture_model):
 
 @pytest.fixture(scope="module")
 def fixture_model():
-    from signbart_parity.checkpoint import load_signbart_model
-    from signbart_parity.default_model import DEFAULT_CHECKPOINT, DEFAULT_CONFIG
+    from signbart_parity.model.checkpoint import load_signbart_model
+    from signbart_parity.model.default import DEFAULT_CHECKPOINT, DEFAULT_CONFIG
 
     return load_signbart_model(DEFAULT_CONFIG, DEFAULT_CHECKPOINT)[0]
 
@@ -93,9 +93,9 @@ def test_an_interrupted_build_leaves_no_entry(tmp_path):
 
 def test_static_int8_calibration_is_keyed_by_content_not_by_path(tmp_path):
     """An edited sample at the same path must not serve the file calibrated on the old one."""
-    from signbart_parity.calibration import calibration_set
-    from signbart_parity.config import load_config
-    from signbart_parity.default_model import DEFAULT_CONFIG
+    from signbart_parity.inputs.calibration import calibration_set
+    from signbart_parity.model.config import load_config
+    from signbart_parity.model.default import DEFAULT_CONFIG
     from tests.helpers import write_sample
 
     config = load_config(DEFAULT_CONFIG)

@@ -7,13 +7,13 @@ import pickle
 import pytest
 import torch
 
-from signbart_parity.checkpoint import (
+from signbart_parity.errors import CheckpointError, ConfigError
+from signbart_parity.model.checkpoint import (
     load_model,
     load_signbart_model,
     read_checkpoint,
     read_state_dict,
 )
-from signbart_parity.errors import CheckpointError, ConfigError
 from tests.helpers import CHECKPOINT, CONFIG, TouchOnUnpickle, truncated_copy, write_config
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from signbart_parity.cli import main
+from signbart_parity.cli.main import main
 
 
 @pytest.mark.parametrize(
@@ -14,7 +14,7 @@ from signbart_parity.cli import main
         (["convert"], "the following arguments are required: --output"),
         (["bench", "--iterations", "0"], "expected a count of at least 1"),
         (["verify", "--tflite", "x.tflite", "--examples", "0"], "expected a count of at least 1"),
-        (["verify", "--tflite", "x.tflite", "--max-flip-rate", "1.5"], "expected a number in"),
+        (["verify", "--tflite", "x.tflite", "--max-flip-rate", "1.5"], "a share between 0 and 1"),
         (["golden", "create", "--output", "g.npz"], "required: --seq-len"),
         (["report", "merge"], "the following arguments are required"),
         (["evaluate", "--quantization", "int3"], "int3"),

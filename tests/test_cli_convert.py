@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from signbart_parity.checkpoint import load_signbart_model
-from signbart_parity.cli import main
-from signbart_parity.default_model import DEFAULT_CHECKPOINT, DEFAULT_CONFIG
-from signbart_parity.masks import MASK_KINDS, mask_patterns
-from signbart_parity.properties import logits_parity
-from signbart_parity.runtime import TFLiteModel
-from signbart_parity.tolerances import tolerance_for
+from signbart_parity.checks.properties import logits_parity
+from signbart_parity.checks.tolerances import tolerance_for
+from signbart_parity.cli.main import main
+from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns
+from signbart_parity.model.checkpoint import load_signbart_model
+from signbart_parity.model.default import DEFAULT_CHECKPOINT, DEFAULT_CONFIG
+from signbart_parity.runtime.tflite import TFLiteModel
 from tests.helpers import (
     CHECKPOINT,
     CONFIG,

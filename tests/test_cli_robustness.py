@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 import torch
 
-from signbart_parity.checkpoint import load_signbart_model, read_state_dict
-from signbart_parity.masks import MASK_KINDS, mask_patterns
-from signbart_parity.properties import logits_parity
-from signbart_parity.runtime import TFLiteModel
-from signbart_parity.tolerances import tolerance_for
+from signbart_parity.checks.properties import logits_parity
+from signbart_parity.checks.tolerances import tolerance_for
+from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns
+from signbart_parity.model.checkpoint import load_signbart_model, read_state_dict
+from signbart_parity.runtime.tflite import TFLiteModel
+from tests.cli import one_error_line, run_cli
 from tests.helpers import write_model
-from tests.tflite_files import one_error_line, run_cli
 
 pytestmark = pytest.mark.slow
 LAYOUTS = {

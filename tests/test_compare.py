@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from signbart_parity.compare import compare_logits
-from signbart_parity.properties import EXACT
-from signbart_parity.tolerances import TOLERANCES, Tolerance, tolerance_for
+from signbart_parity.checks.compare import compare_logits
+from signbart_parity.checks.properties import EXACT
+from signbart_parity.checks.tolerances import TOLERANCES, Tolerance, tolerance_for
 
 FP32 = tolerance_for("none")
 INT8 = tolerance_for("dynamic-int8")
@@ -77,13 +77,17 @@ def test_scale_bound_follows_the_logit_scale():
 
 
 def test_every_quantization_has_a_tolerance():
-    from signbart_parity.convert import QUANTIZATIONS
+    from signbart_parity.export.convert import QUANTIZATIONS
 
     assert set(TOLERANCES) == set(QUANTIZATIONS)
 
 
 def test_static_int8_is_judged_only_on_keypoints_in_the_unit_range():
-    from signbart_parity.inputs import KEYPOINT_KINDS, UNIT_RANGE_KEYPOINT_KINDS, keypoint_kinds_for
+    from signbart_parity.inputs.generators import (
+        KEYPOINT_KINDS,
+        UNIT_RANGE_KEYPOINT_KINDS,
+        keypoint_kinds_for,
+    )
 
     static = tolerance_for("static-int8")
     inside, outside = np.full((1, 4, 3, 2), 0.5), np.full((1, 4, 3, 2), 0.5)
@@ -96,7 +100,7 @@ def test_static_int8_is_judged_only_on_keypoints_in_the_unit_range():
 
 
 def test_unit_range_kinds_really_stay_in_the_unit_range():
-    from signbart_parity.inputs import UNIT_RANGE_KEYPOINT_KINDS, make_keypoints
+    from signbart_parity.inputs.generators import UNIT_RANGE_KEYPOINT_KINDS, make_keypoints
 
     rng = np.random.default_rng(0)
     for kind in UNIT_RANGE_KEYPOINT_KINDS:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from signbart_parity.config import load_config
 from signbart_parity.errors import ConfigError
+from signbart_parity.model.config import load_config
 from tests.helpers import CONFIG, write_config, write_text
 
 

@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from signbart_parity.checkpoint import load_signbart_model
-from signbart_parity.config import load_config
-from signbart_parity.convert import convert
+from signbart_parity.checks.properties import logits_parity
+from signbart_parity.checks.tolerances import tolerance_for
 from signbart_parity.errors import ConversionError
+from signbart_parity.export.convert import convert
 from signbart_parity.fileio import atomic_path
-from signbart_parity.masks import MASK_KINDS, mask_patterns
-from signbart_parity.model import SignBart
-from signbart_parity.properties import logits_parity
-from signbart_parity.runtime import TFLiteModel
-from signbart_parity.tolerances import tolerance_for
+from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns
+from signbart_parity.model.checkpoint import load_signbart_model
+from signbart_parity.model.config import load_config
+from signbart_parity.model.signbart import SignBart
+from signbart_parity.runtime.tflite import TFLiteModel
 from tests.helpers import CHECKPOINT, CONFIG, SUBSET_JOINT_IDX, write_config
 
 SUBSET_SEQ_LEN = 8

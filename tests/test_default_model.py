@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from signbart_parity.config import load_config
-from signbart_parity.default_model import DEFAULT_CHECKPOINT, DEFAULT_CONFIG
+from signbart_parity.model.config import load_config
+from signbart_parity.model.default import DEFAULT_CHECKPOINT, DEFAULT_CONFIG
 from tests.helpers import CONFIG as UPSTREAM_CONFIG
 
 REPO_CONFIG = Path(__file__).parents[1] / "configs" / "arabic-asl.yaml"
@@ -25,8 +25,8 @@ def test_arabic_asl_config_has_the_published_hyperparameters():
 def test_default_model_is_confident_and_accurate_on_its_synthetic_classes():
     import torch
 
-    from signbart_parity.checkpoint import load_signbart_model
-    from signbart_parity.synthetic import real_like_batch
+    from signbart_parity.inputs.synthetic import real_like_batch
+    from signbart_parity.model.checkpoint import load_signbart_model
 
     model, config = load_signbart_model(DEFAULT_CONFIG, DEFAULT_CHECKPOINT)
     keypoints, masks, labels = real_like_batch(

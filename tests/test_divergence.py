@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
-from signbart_parity.divergence import (
+from signbart_parity.checks.divergence import (
+    Divergence,
     compare_stages,
     influential_frames,
     localise_in_file,
-    localise_with_debug_export,
+    reference_stages,
 )
-from signbart_parity.masks import mask_patterns
+from signbart_parity.inputs.masks import mask_patterns
 from tests.tflite_files import broken, fixture_model, genuine, scratch
+
+if TYPE_CHECKING:
+    import torch
+
+    from signbart_parity.model.signbart import SignBart
 
 STAGES = ["projection_x", "encoder_layer_0", "pooled", "logits"]
 
@@ -117,8 +124,6 @@ def test_broken_file_diverges_at_the_faulty_stage(fault: str, stage: str) -> Non
 
 @pytest.mark.slow
 def test_debug_export_of_the_checkpoint_agrees_stage_by_stage() -> None:
-    from signbart_parity.divergence import export_debug
-
     model, _ = fixture_model()
     path = Path(scratch()) / "debug-16.tflite"
     names = export_debug(model, seq_len=16, output=path)
@@ -128,3 +133,93 @@ def test_debug_export_of_the_checkpoint_agrees_stage_by_stage() -> None:
         result = localise_with_debug_export(model, path, keypoints, mask)
         assert result.first is None and not result.not_visible, result.summary()
         assert all(stage.max_abs_err < 1e-4 for stage in result.stages)
+
+
+# ---------------------------------------------------------------- debug export
+# Converting the checkpoint with every stage as an output checks that the stage decomposition
+# above is the converter's own, stage by stage (a test of this project, not a user feature).
+
+
+def stages_module(model: SignBart) -> torch.nn.Module:
+    """A module whose outputs are all of ``model.stages`` as a tuple, in order."""
+    import torch
+
+    class AllStages(torch.nn.Module):
+        def __init__(self, inner: SignBart) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, keypoints: torch.Tensor, attention_mask: torch.Tensor):
+            return tuple(self.inner.stages(keypoints, attention_mask).values())
+
+    return AllStages(model).eval()
+
+
+def export_debug(model: SignBart, *, seq_len: int, output: str | Path) -> list[str]:
+    """Convert ``model`` with every stage as an output; returns the stage names in order."""
+    from signbart_parity.errors import ConversionError
+    from signbart_parity.export.convert import _quiet_converter, check_seq_len, sample_inputs
+    from signbart_parity.fileio import atomic_path
+
+    check_seq_len(model.config, seq_len)
+    inputs = sample_inputs(model.config, seq_len)
+    names = list(reference_stages(model, inputs[0].numpy(), inputs[1].numpy()))
+    with _quiet_converter():
+        import litert_torch
+
+        try:
+            converted = litert_torch.convert(stages_module(model), inputs)
+        except Exception as exc:  # the converter raises many types; report them as one
+            raise ConversionError(
+                f"litert-torch could not convert the debug (all-stages) model: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+    with atomic_path(output) as temp:
+        temp.write_bytes(converted.model_content())
+    return names
+
+
+def debug_outputs(
+    path: str | Path, keypoints: np.ndarray, attention_mask: np.ndarray
+) -> list[np.ndarray]:
+    """The debug file's outputs (output_0, output_1, ...) for one batch-1 example."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    runner = interpreter.get_signature_runner()
+    feeds = {}
+    for key, detail in runner.get_input_details().items():
+        value = keypoints if len(detail["shape"]) == 4 else attention_mask
+        feeds[key] = np.ascontiguousarray(value, dtype=detail["dtype"])
+    outputs = runner(**feeds)
+    return [outputs[key] for key in sorted(outputs, key=lambda k: int(k.rsplit("_", 1)[-1]))]
+
+
+def localise_with_debug_export(
+    model: SignBart,
+    debug_path: str | Path,
+    keypoints: np.ndarray,
+    attention_mask: np.ndarray,
+    *,
+    precision: str = "none",
+) -> Divergence:
+    """Compare ``model``'s stages with its own debug export (``export_debug``), in order."""
+    reference = reference_stages(model, keypoints, attention_mask)
+    outputs = debug_outputs(debug_path, keypoints, attention_mask)
+    if len(outputs) != len(reference):
+        raise ValueError(
+            f"{debug_path}: has {len(outputs)} outputs but the model has {len(reference)} "
+            "stages; export it again with export_debug."
+        )
+    candidates = {
+        stage: [(f"output_{i}", value)]
+        for i, (stage, value) in enumerate(zip(reference, outputs, strict=True))
+    }
+    return compare_stages(
+        {stage: [value] for stage, value in reference.items()},
+        candidates,
+        frames=influential_frames(attention_mask),
+        precision=precision,
+        method="debug export",
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import pickle
 import shutil
@@ -11,11 +9,11 @@ import shutil
 import numpy as np
 import pytest
 
-from signbart_parity.cli import main
-from signbart_parity.dataset import load_dataset
+from signbart_parity.checks.accuracy import confusion_matrix
 from signbart_parity.errors import DataError
-from signbart_parity.evaluate import confusion_matrix
-from signbart_parity.synthetic import raw_sequence
+from signbart_parity.inputs.dataset import load_dataset
+from signbart_parity.inputs.synthetic import raw_sequence
+from tests.cli import run_in_process
 from tests.helpers import SAMPLE, TouchOnUnpickle
 
 CLASSES = [f"G{index:02d}" for index in range(1, 11)]  # the real set's G01..G10 -> 0..9
@@ -56,13 +54,6 @@ def add_bad_samples(root, marker):
     (root / "G02" / "malicious.pkl").write_bytes(pickle.dumps(evil))
 
 
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(arg) for arg in argv])
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
     """One evaluate run (embedded default model; fp32 and dynamic-int8) with a report."""
@@ -71,7 +62,7 @@ def evaluated(tmp_path_factory):
     marker = tmp_path_factory.mktemp("marker") / "pwned"
     add_bad_samples(root, marker)
     report = tmp_path_factory.mktemp("report")
-    result = run_cli(
+    result = run_in_process(
         "evaluate", "--data", root, "--seq-len", SEQ_LEN,
         "--quantization", "none,dynamic-int8", "--report", report,
     )  # fmt: skip
@@ -80,7 +71,8 @@ def evaluated(tmp_path_factory):
 
 @pytest.mark.slow
 def test_evaluate_reports_accuracy_agreement_and_confusion_matrix(evaluated):
-    code, stdout, stderr = evaluated["result"]
+    done = evaluated["result"]
+    code, stdout, stderr = done.returncode, done.stdout, done.stderr
     assert code == 0, stderr
     summary = json.loads((evaluated["report"] / "evaluate.json").read_text())
     assert summary["samples"] == evaluated["usable"]
@@ -115,7 +107,7 @@ def test_evaluate_writes_html_with_the_confusion_matrix_plot(evaluated):
 
 @pytest.mark.slow
 def test_bad_samples_are_reported_by_name_and_skipped(evaluated):
-    code, stdout, stderr = evaluated["result"]
+    stderr = evaluated["result"].stderr
     summary = json.loads((evaluated["report"] / "evaluate.json").read_text())
     skipped = {entry["file"]: entry["reason"] for entry in summary["skipped"]}
     assert set(skipped) == {"G01/malformed.pkl", "G02/malicious.pkl"}
@@ -126,7 +118,8 @@ def test_bad_samples_are_reported_by_name_and_skipped(evaluated):
 
 def test_empty_dataset_exits_2(tmp_path):
     (tmp_path / "G01").mkdir()
-    code, _, stderr = run_cli("evaluate", "--data", tmp_path, "--seq-len", SEQ_LEN)
+    done = run_in_process("evaluate", "--data", tmp_path, "--seq-len", SEQ_LEN)
+    code, stderr = done.returncode, done.stderr
     assert code == 2
     assert str(tmp_path) in stderr and "no usable" in stderr
 
@@ -137,13 +130,15 @@ def test_dataset_of_only_bad_samples_exits_2(tmp_path):
     (data / "G01").mkdir(parents=True)
     (data / "G02").mkdir()
     add_bad_samples(data, marker)
-    code, _, stderr = run_cli("evaluate", "--data", data, "--seq-len", SEQ_LEN)
+    done = run_in_process("evaluate", "--data", data, "--seq-len", SEQ_LEN)
+    code, stderr = done.returncode, done.stderr
     assert code == 2, stderr
     assert "2 skipped" in stderr and not marker.exists()
 
 
 def test_missing_dataset_folder_exits_2(tmp_path):
-    code, _, stderr = run_cli("evaluate", "--data", tmp_path / "nowhere")
+    done = run_in_process("evaluate", "--data", tmp_path / "nowhere")
+    code, stderr = done.returncode, done.stderr
     assert code == 2 and "nowhere" in stderr
 
 

@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from signbart_parity.faults import FAULTS
+from signbart_parity.checks.faults import FAULTS
+from tests.helpers import assert_gate_ran
 
 pytestmark = pytest.mark.slow
 
@@ -18,8 +19,8 @@ BROKEN_SOURCE = """
 from pathlib import Path
 
 import pytest
-import signbart_parity.divergence
-from signbart_parity.faults import broken_model
+import signbart_parity.checks.divergence
+from signbart_parity.checks.faults import broken_model
 
 @pytest.fixture(scope="session")
 def parity_export_source(parity_model):
@@ -28,13 +29,13 @@ def parity_export_source(parity_model):
 # Count divergence localisations (a spy on the real function): it must run once per
 # failing test, on the minimal example, not on every shrinking step.
 CALLS = []
-_localise = signbart_parity.divergence.localise_in_file
+_localise = signbart_parity.checks.divergence.localise_in_file
 
 def counting_localise(*args, **kwargs):
     CALLS.append(1)
     return _localise(*args, **kwargs)
 
-signbart_parity.divergence.localise_in_file = counting_localise
+signbart_parity.checks.divergence.localise_in_file = counting_localise
 
 def pytest_sessionfinish(session):
     Path("localisations.txt").write_text(str(len(CALLS)))
@@ -66,6 +67,10 @@ def run_gate(pytester, cache, *extra):
     )
 
 
+def read_report(pytester) -> dict:
+    return json.loads((pytester.path / "report" / "parity.json").read_text())
+
+
 def written_verdicts(pytester) -> tuple[bool, str, str]:
     """What each report file says: parity.json "passed", the md and html headlines."""
     folder = pytester.path / "report"
@@ -88,8 +93,8 @@ RUNTIMES = "--parity-runtime=litert,compiled"
 def test_gate_passes_on_the_genuine_conversion(pytester, shared_cache, ci_profile):
     result = run_gate(pytester, shared_cache, "--pyargs", "signbart_parity.gate", RUNTIMES)
     # One seq_len here (to keep conversions few), so bucket consistency has no pair; and
-    # no --baseline was given. 6 checks x 2 runtimes.
-    result.assert_outcomes(passed=12, skipped=2)
+    # no --baseline was given. Two runtimes: two targets.
+    assert_gate_ran(result, read_report(pytester), targets=2, skipped=2)
     result.stdout.fnmatch_lines(["*needs two --parity-seq-lens to compare*"])
     result.stdout.fnmatch_lines(["*no --parity-baseline given*"])
     report = json.loads((pytester.path / "report" / "parity.json").read_text())
@@ -173,9 +178,9 @@ def test_an_erroring_check_fails_the_report(pytester, shared_cache, ci_profile):
 def shipped(tmp_path_factory):
     """Files "shipped" earlier, converted once per module. Module-scoped, so the converter is
     imported before any pytester snapshot (which would unload it after each test)."""
-    from signbart_parity.convert import convert
-    from signbart_parity.default_model import load_model_or_default
-    from signbart_parity.faults import broken_model
+    from signbart_parity.checks.faults import broken_model
+    from signbart_parity.export.convert import convert
+    from signbart_parity.model.default import load_model_or_default
 
     model = load_model_or_default(None, None)[0]
     folder = tmp_path_factory.mktemp("shipped")
@@ -191,14 +196,15 @@ def run_with_baseline(pytester, cache, baseline):
 
 
 def test_baseline_of_the_same_model_passes(pytester, shared_cache, ci_profile, shipped):
-    run_with_baseline(pytester, shared_cache, shipped["same"]).assert_outcomes(
-        passed=7, skipped=1
-    )
+    result = run_with_baseline(pytester, shared_cache, shipped["same"])
+    assert_gate_ran(result, read_report(pytester), targets=1, skipped=1)
+    assert "baseline" in {o["check"] for o in read_report(pytester)["outcomes"]
+                          if o["outcome"] == "passed"}
 
 
 def test_baseline_whose_predictions_differ_fails(pytester, shared_cache, ci_profile, shipped):
     result = run_with_baseline(pytester, shared_cache, shipped["flipped"])
-    result.assert_outcomes(passed=6, failed=1, skipped=1)
+    assert_gate_ran(result, read_report(pytester), targets=1, failed=1, skipped=1)
     result.stdout.fnmatch_lines(["*predictions flip*TOO MANY FLIPS*"])
     # Every row's numbers pass; the baseline check alone makes the report FAIL.
     assert written_verdicts(pytester) == (False, "FAIL", "FAIL")
@@ -212,5 +218,5 @@ def test_baseline_at_a_length_the_gate_does_not_export_fails(
     pytester, shared_cache, ci_profile, shipped
 ):
     result = run_with_baseline(pytester, shared_cache, shipped["seq_len_8"])
-    result.assert_outcomes(passed=6, failed=1, skipped=1)
+    assert_gate_ran(result, read_report(pytester), targets=1, failed=1, skipped=1)
     result.stdout.fnmatch_lines(["*takes seq_len 8, which the gate does not export*"])

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signbart_parity.checkpoint import file_sha256
-from signbart_parity.golden import ARRAYS, GOLDEN_KEYPOINT_KINDS, load_golden
-from signbart_parity.masks import MASK_KINDS
+from signbart_parity.checks.golden import ARRAYS, GOLDEN_KEYPOINT_KINDS, load_golden
+from signbart_parity.inputs.masks import MASK_KINDS
+from signbart_parity.model.checkpoint import file_sha256
+from tests.cli import one_error_line, run_cli
 from tests.helpers import CHECKPOINT, SAMPLE, TouchOnUnpickle
-from tests.tflite_files import MODEL_ARGS, broken, genuine, one_error_line, run_cli
+from tests.tflite_files import MODEL_ARGS, broken, genuine
 
 GENERATED_ROWS = len(GOLDEN_KEYPOINT_KINDS) * len(MASK_KINDS)
 
@@ -110,7 +111,7 @@ def test_golden_check_runs_without_pytorch(golden16: Path) -> None:
 
     script = (
         "import sys; sys.modules['torch'] = None; sys.modules['litert_torch'] = None\n"
-        "from signbart_parity.cli import main\n"
+        "from signbart_parity.cli.main import main\n"
         f"sys.exit(main(['golden', 'check', '--tflite', {str(genuine())!r}, "
         f"'--golden', {str(golden16)!r}]))\n"
     )

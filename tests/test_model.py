@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from signbart_parity.checkpoint import load_signbart_model
-from signbart_parity.config import load_config
-from signbart_parity.masks import mask_patterns
-from signbart_parity.model import SignBart
+from signbart_parity.inputs.masks import mask_patterns
+from signbart_parity.model.checkpoint import load_signbart_model
+from signbart_parity.model.config import load_config
+from signbart_parity.model.signbart import SignBart
 from tests.helpers import CHECKPOINT, CONFIG, IO, SUBSET_JOINT_IDX, write_config
 
 UPSTREAM_PARAMETERS = 773_578

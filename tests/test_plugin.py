@@ -8,6 +8,8 @@ from xml.etree import ElementTree
 
 import pytest
 
+from tests.helpers import assert_gate_ran
+
 GATE = "--pyargs signbart_parity.gate -p no:cacheprovider".split()
 
 
@@ -166,7 +168,7 @@ def test_the_gate_profile_does_not_follow_the_users_default_profile(pytester):
     pytester.makeconftest(FOREIGN_CONFTEST)
     pytester.makepyfile(
         test_profile="""
-from signbart_parity.profiles import PROFILES, gate_settings
+from signbart_parity.gate.profiles import PROFILES, gate_settings
 from hypothesis import given, strategies as st
 
 SEEN = []
@@ -190,9 +192,10 @@ def test_second_identical_run_converts_nothing(pytester, tmp_path):
                "--parity-profile=ci"]
     reports = []
     for _ in range(2):
-        # 4 targets x 6 tests + 2 bucket pairs; the baseline test skips (none given).
-        run_gate(pytester, tmp_path, *options).assert_outcomes(passed=26, skipped=1)
+        # 4 targets, 2 bucket pairs; the baseline test skips (none given).
+        result = run_gate(pytester, tmp_path, *options)
         reports.append(read_report(pytester))
+        assert_gate_ran(result, reports[-1], targets=4, skipped=1)
     assert (reports[0]["conversions"], reports[0]["cache_hits"]) == (4, 0)
     assert (reports[1]["conversions"], reports[1]["cache_hits"]) == (0, 4)
 
@@ -202,8 +205,9 @@ def test_xdist_workers_convert_each_artifact_once(pytester, tmp_path):
     """Two workers, two runtimes: each file is converted once, and both runtimes agree."""
     options = ["-n", "2", "--parity-seq-lens=8,16", "--parity-quantization=none",
                "--parity-runtime=litert,tensorflow", "--parity-profile=ci"]
-    run_gate(pytester, tmp_path, *options).assert_outcomes(passed=26, skipped=1)
+    result = run_gate(pytester, tmp_path, *options)
     report = read_report(pytester)
+    assert_gate_ran(result, report, targets=4, skipped=1)
     assert report["conversions"] == 2, report
     assert {(r["seq_len"], r["runtime"]) for r in report["results"]} == {
         (8, "litert"), (16, "litert"), (8, "tensorflow"), (16, "tensorflow")
@@ -218,8 +222,8 @@ def test_gate_passes_on_the_upstream_fixture_checkpoint(pytester, tmp_path, monk
     monkeypatch.setenv("SIGNBART_PARITY_PROFILE", "ci")
     result = run_gate(pytester, tmp_path, f"--checkpoint={CHECKPOINT}",
                       f"--config={CONFIG}", "--junitxml=junit.xml")
-    result.assert_outcomes(passed=26, skipped=1)
     report = read_report(pytester)
+    assert_gate_ran(result, report, targets=4, skipped=1)
     assert report["passed"] and report["checkpoint"]["path"] == str(CHECKPOINT)
     assert {(r["seq_len"], r["quantization"]) for r in report["results"]} == {
         (16, "none"), (16, "dynamic-int8"), (64, "none"), (64, "dynamic-int8")
@@ -263,8 +267,8 @@ def test_gate_runs_every_other_quantization_mode(pytester, tmp_path, monkeypatch
     result = run_gate(pytester, tmp_path, f"--parity-checkpoint={CHECKPOINT}",
                       f"--parity-config={CONFIG}", "--parity-seq-lens=16",
                       f"--parity-quantization={modes}")
-    # 3 targets x 6 tests; bucket (one seq_len) and baseline (none given) skip.
-    result.assert_outcomes(passed=18, skipped=2)
+    # 3 targets; bucket (one seq_len) and baseline (none given) skip.
     report = read_report(pytester)
+    assert_gate_ran(result, report, targets=3, skipped=2)
     assert {r["quantization"] for r in report["results"]} == set(modes.split(","))
     assert report["conversions"] == 4  # one fp32 export, three quantizations of it

@@ -13,13 +13,13 @@ import copy
 import numpy as np
 import pytest
 
-from signbart_parity.calibration import GENERATED, REAL, calibration_set
-from signbart_parity.compare import compare_logits
-from signbart_parity.convert import QUANTIZATIONS
-from signbart_parity.convert import precision_label as label
-from signbart_parity.masks import MASK_KINDS, mask_patterns
-from signbart_parity.parity import torch_logits
-from signbart_parity.precisions import parse_quantizations
+from signbart_parity.checks.compare import compare_logits
+from signbart_parity.checks.reference import torch_logits
+from signbart_parity.cli.argtypes import quantizations as parse_quantizations
+from signbart_parity.export.convert import QUANTIZATIONS
+from signbart_parity.export.convert import precision_label as label
+from signbart_parity.inputs.calibration import GENERATED, REAL, calibration_set
+from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns
 from tests.helpers import CHECKPOINT, CONFIG, SAMPLE
 
 SEQ_LEN = 16
@@ -48,7 +48,7 @@ def with_weight_noise(model, fraction: float, seed: int = 0):
 
 @pytest.fixture(scope="module")
 def genuine():
-    from signbart_parity.checkpoint import load_signbart_model
+    from signbart_parity.model.checkpoint import load_signbart_model
 
     return load_signbart_model(CONFIG, CHECKPOINT)
 
@@ -56,7 +56,7 @@ def genuine():
 @pytest.fixture(scope="module")
 def inputs(genuine):
     """Real-like sequences, plus the first six again under each fixed mask kind."""
-    from signbart_parity.synthetic import real_like_batch
+    from signbart_parity.inputs.synthetic import real_like_batch
 
     _, config = genuine
     keypoints, masks, _ = real_like_batch(
@@ -74,7 +74,7 @@ def inputs(genuine):
 @pytest.fixture(scope="module")
 def files(genuine, tmp_path_factory):
     """{"genuine"|"broken": {quantization: path}}: three fp32 exports in all."""
-    from signbart_parity.precisions import convert_precisions
+    from signbart_parity.export.precisions import convert_precisions
 
     model, config = genuine
     calibration = calibration_set(config, SEQ_LEN, count=32)
@@ -97,8 +97,8 @@ def files(genuine, tmp_path_factory):
 
 
 def _compare(genuine, inputs, path, quantization):
-    from signbart_parity.runtime import TFLiteModel
-    from signbart_parity.tolerances import tolerance_for
+    from signbart_parity.checks.tolerances import tolerance_for
+    from signbart_parity.runtime.tflite import TFLiteModel
 
     model, _ = genuine
     keypoints, masks = inputs

@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signbart_parity import report
-from signbart_parity.cli import main
+from signbart_parity.cli.main import main
 from signbart_parity.errors import ReportError
-from signbart_parity.masks import MASK_KINDS, mask_patterns, summarise
-from signbart_parity.report_model import Outcome, Report, Row, Target, merge_reports
+from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns, summarise
+from signbart_parity.reports import write as report
+from signbart_parity.reports.markdown import render_markdown
+from signbart_parity.reports.merge import merge_reports
+from signbart_parity.reports.model import Outcome, Report, Row, Target
 
 CHROMIUM = next(
     (shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name)), None
@@ -260,8 +262,8 @@ def test_merged_shards_equal_the_single_run(single_run: Report) -> None:
     assert merged.duration_s == 25  # documented: the slowest shard (shards run in parallel)
     assert merged.shard_durations_s == [15, 25]
     assert (
-        report.render_markdown(merged).splitlines()[4:]
-        == report.render_markdown(single_run).splitlines()[4:]
+        render_markdown(merged).splitlines()[4:]
+        == render_markdown(single_run).splitlines()[4:]
     )
 
 

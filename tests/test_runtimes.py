@@ -11,17 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signbart_parity.runtime import TFLiteModel
+from signbart_parity.runtime.tflite import TFLiteModel
+from tests.cli import one_error_line, run_cli, run_in_process
 from tests.helpers import write_model
-from tests.tflite_files import (
-    FAULT_STAGES,
-    MODEL_ARGS,
-    broken,
-    genuine,
-    one_error_line,
-    run_cli,
-    run_main,
-)
+from tests.tflite_files import FAULT_STAGES, MODEL_ARGS, broken, genuine
 
 pytestmark = pytest.mark.slow
 ORIGIN_SEQ_LEN = 114
@@ -32,7 +25,7 @@ def convert_with_int64_mask(model, output: Path) -> Path:
     import litert_torch
     import torch
 
-    from signbart_parity.convert import _export_module
+    from signbart_parity.export.convert import _export_module
 
     keypoints = torch.rand(1, ORIGIN_SEQ_LEN, model.config.min_input_keypoints, 2)
     mask = torch.ones(1, ORIGIN_SEQ_LEN, dtype=torch.int64)
@@ -44,8 +37,8 @@ def convert_with_int64_mask(model, output: Path) -> Path:
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory) -> dict[str, Path]:
     """A 100-keypoint checkpoint and its int64-mask files: genuine, and one broken."""
-    from signbart_parity.checkpoint import load_signbart_model
-    from signbart_parity.faults import broken_model
+    from signbart_parity.checks.faults import broken_model
+    from signbart_parity.model.checkpoint import load_signbart_model
 
     folder = tmp_path_factory.mktemp("origin")
     config, checkpoint = write_model(folder, keypoints=100)
@@ -99,8 +92,8 @@ def test_the_compiled_runtime_says_it_cannot_feed_an_int64_mask(origin):
 
 def test_a_shipped_int64_file_against_an_int32_candidate_is_a_contract_change(origin, tmp_path):
     """The app feeds int64: a new file wanting int32 breaks it, and the baseline says so."""
-    from signbart_parity.checkpoint import load_signbart_model
-    from signbart_parity.convert import convert
+    from signbart_parity.export.convert import convert
+    from signbart_parity.model.checkpoint import load_signbart_model
 
     model, _ = load_signbart_model(origin["config"], origin["checkpoint"])
     candidate = convert(model, seq_len=ORIGIN_SEQ_LEN, output=tmp_path / "new.tflite").path
@@ -117,7 +110,7 @@ def test_a_shipped_int64_file_against_an_int32_candidate_is_a_contract_change(or
 
 
 def test_compiled_runtime_matches_the_interpreter_on_every_mask_kind():
-    from signbart_parity.masks import MASK_KINDS, mask_patterns
+    from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns
 
     masks = np.stack([mask_patterns(16)[kind] for kind in MASK_KINDS])
     keypoints = np.random.default_rng(0).random((len(masks), 16, 90, 2), dtype=np.float32)
@@ -138,7 +131,7 @@ def test_verify_with_the_compiled_runtime_passes_a_genuine_file_quietly():
 
 @pytest.mark.parametrize("fault", sorted(FAULT_STAGES))
 def test_verify_with_the_compiled_runtime_fails_every_fault(fault, capsys):
-    done = run_main(capsys, "verify", *MODEL_ARGS, "--tflite", str(broken(fault)),
+    done = run_in_process("verify", *MODEL_ARGS, "--tflite", str(broken(fault)),
                     "--runtime", "compiled", "--examples", "36")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "PARITY VIOLATED: failing properties: " in done.stdout
@@ -157,7 +150,7 @@ def test_golden_check_with_the_compiled_runtime(tmp_path):
 
 
 def test_bench_times_the_compiled_runtime_next_to_the_others(capsys):
-    done = run_main(capsys, "bench", *MODEL_ARGS, "--seq-len", "16", "--threads", "2",
+    done = run_in_process("bench", *MODEL_ARGS, "--seq-len", "16", "--threads", "2",
                     "--quantization", "none", "--iterations", "3", "--runtime",
                     "litert,compiled", "--json")
     assert done.returncode == 0, done.stderr

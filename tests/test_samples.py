@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from signbart_parity.errors import DataError
-from signbart_parity.samples import load_sample, preprocess
+from signbart_parity.inputs.samples import load_sample, preprocess
 from tests.helpers import SAMPLE, TouchOnUnpickle, truncated_copy
 
 
@@ -92,7 +92,7 @@ def test_malformed_sample(tmp_path, content, expected):
 def test_samples_are_preprocessed_on_their_own_layout_then_cut_to_the_model():
     """A 90-keypoint sample for a model that takes the first 65: the per-group boxes are
     those of the 90-keypoint layout (face included), not of a 65-keypoint array."""
-    from signbart_parity.samples import preprocessed_samples
+    from signbart_parity.inputs.samples import preprocessed_samples
 
     keypoints, masks, _ = preprocessed_samples([SAMPLE], seq_len=64, num_keypoints=65)
     raw = load_sample(SAMPLE).keypoints

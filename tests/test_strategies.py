@@ -11,8 +11,13 @@ from hypothesis import given, settings
 from hypothesis.errors import InvalidArgument
 
 from signbart_parity import strategies
-from signbart_parity.inputs import KEYPOINT_KINDS, example_batch, make_keypoints, make_mask
-from signbart_parity.masks import MASK_KINDS, classify
+from signbart_parity.inputs.generators import (
+    KEYPOINT_KINDS,
+    example_batch,
+    make_keypoints,
+    make_mask,
+)
+from signbart_parity.inputs.masks import MASK_KINDS, classify
 
 
 def collect(strategy, count: int = 300) -> list:

@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from signbart_parity.baseline import compare_with_baseline, contract_changes
-from signbart_parity.signature import Signature, TensorSpec
+from signbart_parity.checks.baseline import compare_with_baseline, contract_changes
+from signbart_parity.runtime.signature import Signature, TensorSpec
+from tests.cli import one_error_line, run_cli, run_in_process
 from tests.helpers import CHECKPOINT, CONFIG, SAMPLE, write_config
-from tests.tflite_files import (
-    FAULT_STAGES,
-    MODEL_ARGS,
-    broken,
-    genuine,
-    one_error_line,
-    run_cli,
-    run_main,
-)
+from tests.tflite_files import FAULT_STAGES, MODEL_ARGS, broken, genuine
 
 VERIFY = ("verify", *MODEL_ARGS)
 
@@ -69,8 +62,7 @@ def test_genuine_fp32_export_passes_and_writes_a_report(tmp_path: Path) -> None:
 @pytest.mark.parametrize("quantization", ["fp16", "dynamic-int8", "weight-only-int8",
                                           "static-int8"])
 def test_genuine_quantized_export_passes(capsys, quantization: str) -> None:
-    done = run_main(
-        capsys, *VERIFY, "--tflite", str(genuine(quantization=quantization)),
+    done = run_in_process(*VERIFY, "--tflite", str(genuine(quantization=quantization)),
         "--quantization", quantization, "--examples", "36",
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -80,7 +72,7 @@ def test_genuine_quantized_export_passes(capsys, quantization: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", sorted(FAULT_STAGES))
 def test_broken_export_fails_naming_the_property_and_the_stage(fault: str, capsys) -> None:
-    done = run_main(capsys, *VERIFY, "--tflite", str(broken(fault)), "--examples", "36")
+    done = run_in_process(*VERIFY, "--tflite", str(broken(fault)), "--examples", "36")
     assert done.returncode == 1, done.stdout + done.stderr
     failing = re.search(r"^PARITY VIOLATED: failing properties: (.+)$", done.stdout, re.M)
     assert failing, done.stdout
@@ -138,7 +130,7 @@ def test_baseline_with_another_seq_len_is_a_contract_change(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_baseline_flips_are_counted_and_limited_by_max_flip_rate() -> None:
-    from signbart_parity.runtime import TFLiteModel
+    from signbart_parity.runtime.tflite import TFLiteModel
 
     shipped = TFLiteModel(genuine())
     same = compare_with_baseline(shipped, TFLiteModel(genuine()), real=None, max_flip_rate=0.0)
@@ -207,8 +199,8 @@ def test_non_tflite_file_exits_2(tmp_path: Path) -> None:
 def test_file_for_another_config_exits_2(tmp_path: Path) -> None:
     import torch
 
-    from signbart_parity.config import load_config
-    from signbart_parity.model import SignBart
+    from signbart_parity.model.config import load_config
+    from signbart_parity.model.signbart import SignBart
 
     config_path = write_config(tmp_path, num_labels=12)
     checkpoint = tmp_path / "twelve.pth"

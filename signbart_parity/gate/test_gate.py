@@ -2,7 +2,7 @@
 
 Each test is one check (its ``parity`` marker names it), parametrised over the exported
 seq_lens, precisions and runtimes (``--parity-seq-lens``, ``--parity-quantization``,
-``--parity-runtime``). Inputs come from ``signbart_parity.strategies``; example counts from
+``--parity-runtime``). Inputs come from ``signbart_parity.inputs.strategies``; example counts from
 the gate's hypothesis profile (``--parity-profile``).
 """
 
@@ -13,12 +13,13 @@ import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
 
-from signbart_parity import properties, strategies
-from signbart_parity.compare import compare_logits
-from signbart_parity.inputs import keypoint_kinds_for
-from signbart_parity.parity import float64_oracle, torch_logits
-from signbart_parity.profiles import gate_settings
-from signbart_parity.tolerances import tolerance_for
+from signbart_parity import strategies
+from signbart_parity.checks import properties
+from signbart_parity.checks.compare import compare_logits
+from signbart_parity.checks.reference import float64_oracle, torch_logits
+from signbart_parity.checks.tolerances import tolerance_for
+from signbart_parity.gate.profiles import gate_settings
+from signbart_parity.inputs.generators import keypoint_kinds_for
 
 # The fixed batch for the agreement rate: every keypoint kind x mask kind, twice.
 AGREEMENT_EXAMPLES = 72
@@ -46,7 +47,7 @@ def _draw(data, session, target, *, seq_len: int | None = None, **kinds):
 
 def _divergence(session, target, example) -> str:
     """Where in the network the file first departs from PyTorch, for the failure message."""
-    from signbart_parity.divergence import localise_in_file
+    from signbart_parity.checks.divergence import localise_in_file
 
     tflite = session.tflite(target)
     try:
@@ -57,6 +58,7 @@ def _divergence(session, target, example) -> str:
             example.mask,
             precision=target.quantization,
             signature=tflite.signature_key,
+            runtime=tflite.runtime,
         )
     except Exception as exc:  # localisation is a diagnostic: never let it hide the failure
         return f"(divergence localisation failed: {type(exc).__name__}: {exc})"
@@ -177,7 +179,7 @@ def test_bucket_consistency(parity_session, parity_bucket, parity_recorder, data
 def test_top1_agreement_rate(parity_session, parity_target, parity_recorder):
     """Over a fixed batch covering every keypoint x mask kind, top-1 agrees as often as the
     precision's tolerance demands (a rate, so checked on a set, not example by example)."""
-    from signbart_parity.inputs import example_batch
+    from signbart_parity.inputs.generators import example_batch
 
     session, target = parity_session, parity_target
     keypoints, masks, _ = example_batch(
@@ -203,7 +205,7 @@ def test_top1_agreement_rate(parity_session, parity_target, parity_recorder):
 def test_app_contract(parity_session, parity_target):
     """Signature name, input names, order, shapes, dtypes and output shape are what the
     README promises (a bundle: a seq_<T> signature per bucket, inputs args_0 and args_1)."""
-    from signbart_parity.bundle import signature_name
+    from signbart_parity.export.bundle import signature_name
 
     session, target = parity_session, parity_target
     signature = session.tflite(target).signature
@@ -231,7 +233,7 @@ def test_app_contract(parity_session, parity_target):
 
 @pytest.mark.parity("real-sample")
 def test_real_samples_get_the_same_prediction(parity_session, parity_target, parity_recorder):
-    from signbart_parity.samples import preprocessed_samples
+    from signbart_parity.inputs.samples import preprocessed_samples
 
     session, target = parity_session, parity_target
     if not session.options.samples:
@@ -261,8 +263,8 @@ def test_no_regression_against_the_shipped_file(parity_session, parity_baseline_
     allowed."""
     from dataclasses import replace
 
-    from signbart_parity.baseline import compare_files
-    from signbart_parity.runtime import TFLiteModel
+    from signbart_parity.checks.baseline import compare_files
+    from signbart_parity.runtime.tflite import TFLiteModel
 
     session, options = parity_session, parity_session.options
     if parity_baseline_target is None:

@@ -1,0 +1,323 @@
+"""Golden files: fixed inputs with PyTorch's logits, checkable without PyTorch.
+
+``golden create`` runs the checkpoint once over a documented, seeded set of inputs (every
+mask kind x ``GOLDEN_KEYPOINT_KINDS``, then any real samples) and stores inputs, logits and
+metadata in a plain ``.npz`` (no pickled objects: metadata is a JSON string). ``golden
+check`` compares a .tflite file with it using only numpy and the TFLite runtime, so it runs
+where PyTorch is not installed (a device farm, an app's CI). Layout: docs/golden.md.
+
+One seq_len gives a format-1 file (one set of arrays). Several seq_lens (the buckets of a
+multi-signature file) give a format-2 file: the same arrays once per bucket, named
+``<array>_seq_<T>``; ``golden check`` then checks every signature against its bucket.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from signbart_parity.errors import GoldenError, TFLiteFileError
+from signbart_parity.fileio import atomic_path
+from signbart_parity.inputs.samples import preprocessed_samples, sample_paths
+
+FORMAT = "signbart-golden"
+FORMAT_VERSION = 1  # one seq_len
+BUCKETS_FORMAT_VERSION = 2  # one set of arrays per bucket
+GOLDEN_SEED = 20261124
+GOLDEN_KEYPOINT_KINDS = ("uniform", "real-like", "gaussian", "large")
+ARRAYS = ("keypoints", "attention_mask", "logits", "logits_float64", "descriptions", "metadata")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Golden:
+    """A golden file's contents: (N, T, K, 2) keypoints, (N, T) masks, (N, C) logits."""
+
+    keypoints: np.ndarray
+    attention_mask: np.ndarray
+    logits: np.ndarray
+    logits_float64: np.ndarray
+    descriptions: list[str]
+    metadata: dict
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.keypoints.shape[1])
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def golden_inputs(
+    *, seq_len: int, num_keypoints: int, seed: int = GOLDEN_SEED
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The fixed generated rows: for each of GOLDEN_KEYPOINT_KINDS, one row per mask kind."""
+    import itertools
+
+    from signbart_parity.inputs.generators import batch_of
+    from signbart_parity.inputs.masks import MASK_KINDS
+
+    pairs = itertools.product(GOLDEN_KEYPOINT_KINDS, MASK_KINDS)
+    rng = np.random.default_rng(seed)
+    return batch_of(pairs, rng, seq_len=seq_len, num_keypoints=num_keypoints)
+
+
+# ---------------------------------------------------------------- create
+
+
+def create_golden(
+    *,
+    config_path: Path,
+    checkpoint_path: Path,
+    seq_len: int | Sequence[int],
+    output: Path,
+    samples: Sequence[Path] = (),
+    progress: Progress | None = None,
+) -> list[Golden]:
+    """Run the checkpoint over the golden inputs of each seq_len; write ``output`` atomically."""
+    from signbart_parity.export.bundle import as_seq_lens
+    from signbart_parity.export.convert import check_seq_len
+    from signbart_parity.model.checkpoint import load_signbart_model
+
+    say = progress or (lambda message: None)
+    model, config = load_signbart_model(config_path, checkpoint_path)
+    seq_lens = as_seq_lens(seq_len)
+    for length in seq_lens:
+        check_seq_len(config, length)
+    shared = _shared_metadata(config, config_path, checkpoint_path, samples)
+    goldens = []
+    for length in seq_lens:
+        say(f"running PyTorch (fp32 and float64) on the golden inputs at seq_len {length}")
+        goldens.append(_bucket(model, length, samples, shared))
+    write_goldens(goldens, output)
+    return goldens
+
+
+def _shared_metadata(config, config_path: Path, checkpoint_path: Path, samples) -> dict:
+    from signbart_parity.inputs.masks import MASK_KINDS
+    from signbart_parity.model.checkpoint import file_sha256
+    from signbart_parity.versions import environment
+
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "num_keypoints": config.min_input_keypoints,
+        "num_labels": config.num_labels,
+        "seed": GOLDEN_SEED,
+        "keypoint_kinds": list(GOLDEN_KEYPOINT_KINDS),
+        "mask_kinds": list(MASK_KINDS),
+        "real_samples": [str(path) for path in sample_paths(samples)],
+        "checkpoint": {"path": str(checkpoint_path), "sha256": file_sha256(checkpoint_path)},
+        "config": {
+            "path": str(config_path),
+            "sha256": file_sha256(config_path),
+            "values": config.to_dict(),
+        },
+        "versions": environment(),
+    }
+
+
+def _bucket(model, seq_len: int, samples, shared: dict) -> Golden:
+    from signbart_parity.checks.reference import float64_oracle, torch_logits
+
+    width = shared["num_keypoints"]
+    keypoints, masks, descriptions = golden_inputs(seq_len=seq_len, num_keypoints=width)
+    real_keypoints, real_masks, real_descriptions = preprocessed_samples(
+        samples, seq_len=seq_len, num_keypoints=width
+    )
+    keypoints = np.concatenate([keypoints, real_keypoints])
+    masks = np.concatenate([masks, real_masks])
+    descriptions += real_descriptions
+    logits = torch_logits(model, keypoints, masks).astype(np.float32)
+    logits64 = torch_logits(float64_oracle(model), keypoints, masks)
+    metadata = shared | {
+        "seq_len": seq_len,
+        "generated_rows": len(masks) - len(real_descriptions),
+    }
+    return Golden(keypoints, masks, logits, logits64, descriptions, metadata)
+
+
+def _arrays(golden: Golden, suffix: str = "") -> dict[str, np.ndarray]:
+    return {
+        f"keypoints{suffix}": np.ascontiguousarray(golden.keypoints, dtype=np.float32),
+        f"attention_mask{suffix}": np.ascontiguousarray(golden.attention_mask, dtype=np.int64),
+        f"logits{suffix}": np.ascontiguousarray(golden.logits, dtype=np.float32),
+        f"logits_float64{suffix}": np.ascontiguousarray(golden.logits_float64, dtype=np.float64),
+        f"descriptions{suffix}": np.array(golden.descriptions, dtype=np.str_),
+    }
+
+
+def write_goldens(goldens: Sequence[Golden], output: str | Path) -> None:
+    """One bucket: format 1, as documented. Several: format 2, arrays suffixed _seq_<T>."""
+    if len(goldens) == 1:
+        (golden,) = goldens
+        arrays, metadata = _arrays(golden), golden.metadata
+    else:
+        arrays = {}
+        for golden in goldens:
+            arrays |= _arrays(golden, f"_seq_{golden.seq_len}")
+        metadata = goldens[0].metadata | {
+            "format_version": BUCKETS_FORMAT_VERSION,
+            "seq_len": None,
+            "seq_lens": [golden.seq_len for golden in goldens],
+            "generated_rows": goldens[0].metadata["generated_rows"],
+        }
+    arrays["metadata"] = np.array([json.dumps(metadata, sort_keys=True)], dtype=np.str_)
+    # A file object, not a name: np.savez would append ".npz" to the temporary name.
+    with atomic_path(output) as temp, open(temp, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def write_golden(golden: Golden, output: str | Path) -> None:
+    write_goldens([golden], output)
+
+
+# ---------------------------------------------------------------- load and check
+
+
+def load_goldens(path: str | Path) -> list[Golden]:
+    """Every bucket of a golden .npz (format 1: one), without unpickling anything;
+    GoldenError when it is not a golden file."""
+    path = Path(path)
+    if not path.is_file():
+        raise GoldenError(f"{path}: golden file not found; create it with 'golden create'.")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+        with loaded as npz:
+            if "metadata" not in npz.files:
+                raise GoldenError(
+                    f"{path}: not a golden file (no 'metadata' array); "
+                    "create it with 'golden create'."
+                )
+            metadata = _metadata(npz["metadata"], path)
+            if metadata.get("format_version") == BUCKETS_FORMAT_VERSION:
+                suffixes = [f"_seq_{length}" for length in metadata.get("seq_lens") or []]
+            else:
+                suffixes = [""]
+            goldens = [_read_bucket(npz, suffix, metadata, path) for suffix in suffixes]
+    except GoldenError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError, TypeError) as exc:
+        raise GoldenError(
+            f"{path}: not a readable golden .npz ({type(exc).__name__}); "
+            "create it again with 'golden create'."
+        ) from None
+    if not goldens:
+        raise GoldenError(f"{path}: golden file lists no buckets; create it again.")
+    return goldens
+
+
+def load_golden(path: str | Path) -> Golden:
+    """A one-bucket golden file (format 1)."""
+    goldens = load_goldens(path)
+    if len(goldens) != 1:
+        raise GoldenError(f"{path}: holds {len(goldens)} buckets; read it with load_goldens.")
+    return goldens[0]
+
+
+def _metadata(array: np.ndarray, path: Path) -> dict:
+    try:
+        metadata = json.loads(str(array[0]))
+    except (json.JSONDecodeError, IndexError):
+        raise GoldenError(f"{path}: golden metadata is not JSON; create the file again.") from None
+    versions = (FORMAT_VERSION, BUCKETS_FORMAT_VERSION)
+    if metadata.get("format") != FORMAT or metadata.get("format_version") not in versions:
+        raise GoldenError(
+            f"{path}: golden format {metadata.get('format')!r} v{metadata.get('format_version')} "
+            f"is not {FORMAT} v{FORMAT_VERSION} or v{BUCKETS_FORMAT_VERSION}; "
+            "create the file again."
+        )
+    return metadata
+
+
+def _read_bucket(npz, suffix: str, metadata: dict, path: Path) -> Golden:
+    missing = [name + suffix for name in ARRAYS[:-1] if name + suffix not in npz.files]
+    if missing:
+        raise GoldenError(
+            f"{path}: not a golden file (no '{missing[0]}' array); create it with 'golden create'."
+        )
+    arrays = {name: npz[name + suffix] for name in ARRAYS[:-1]}
+    golden = Golden(
+        keypoints=arrays["keypoints"],
+        attention_mask=arrays["attention_mask"],
+        logits=arrays["logits"],
+        logits_float64=arrays["logits_float64"],
+        descriptions=[str(text) for text in arrays["descriptions"]],
+        metadata=metadata | {"seq_len": int(arrays["keypoints"].shape[1])},
+    )
+    rows = {len(golden.keypoints), len(golden.attention_mask), len(golden.logits)}
+    if len(rows) != 1 or len(golden.descriptions) != len(golden.logits):
+        raise GoldenError(f"{path}: golden arrays disagree on the row count; create it again.")
+    return golden
+
+
+def check_fits(golden: Golden, signature, tflite_path: Path, golden_path: Path) -> None:
+    """Raise TFLiteFileError when the file cannot take the golden inputs or give its logits."""
+    wanted = {
+        "seq_len": (signature.seq_len, golden.seq_len),
+        "keypoints per frame": (signature.num_keypoints, golden.keypoints.shape[2]),
+        "labels": (signature.num_labels, golden.logits.shape[1]),
+    }
+    for what, (file_value, golden_value) in wanted.items():
+        if file_value != golden_value:
+            raise TFLiteFileError(
+                f"{tflite_path}: file has {what} {file_value} but {golden_path} was made with "
+                f"{golden_value}; check the file against a golden of its own model and seq_len."
+            )
+
+
+def check_golden(tflite, golden: Golden, quantization: str):
+    """Compare the file's logits on the golden inputs with the stored PyTorch logits."""
+    from signbart_parity.checks.compare import compare_logits
+    from signbart_parity.checks.tolerances import tolerance_for
+
+    candidate = tflite(golden.keypoints, golden.attention_mask)
+    tolerance = tolerance_for(quantization)
+    # Rows outside the precision's input range (static-int8: keypoints beyond [0, 1]) are
+    # not judged; the caller reports how many.
+    judged = tolerance.judges(golden.keypoints)
+    comparison = compare_logits(
+        golden.logits[judged],
+        candidate[judged],
+        tolerance,
+        masks=golden.attention_mask[judged],
+    )
+    oracle_err = float(np.abs(candidate - golden.logits_float64).max()) if len(candidate) else 0.0
+    return comparison, candidate, oracle_err
+
+
+def failing_rows(golden: Golden, candidate: np.ndarray, quantization: str) -> list[str]:
+    from signbart_parity.checks.tolerances import tolerance_for
+
+    reference = golden.logits.astype(np.float64)
+    tolerance = tolerance_for(quantization)
+    bound = tolerance.bound(reference)
+    diff = np.abs(candidate - reference)
+    over = (diff > bound).any(axis=1) | (candidate.argmax(1) != reference.argmax(1))
+    over &= tolerance.judges(golden.keypoints)
+    return [
+        f"row {row}: {golden.descriptions[row]}: max abs err {diff[row].max():.3g}"
+        for row in np.flatnonzero(over)
+    ]
+
+
+def check_buckets(files, goldens: dict, tflite_path: Path, golden_path: Path) -> None:
+    """The file's signatures and the golden's buckets must be the same seq_lens."""
+    lengths = sorted(tflite.seq_len for tflite in files)
+    if len(files) > 1 and lengths != sorted(goldens):
+        raise TFLiteFileError(
+            f"{tflite_path}: file has signatures for seq_len {','.join(map(str, lengths))} but "
+            f"{golden_path} holds buckets {','.join(map(str, sorted(goldens)))}; create a "
+            "golden with 'golden create --seq-len' listing the file's buckets."
+        )
+    for tflite in files:
+        golden = goldens.get(tflite.seq_len) or next(iter(goldens.values()))
+        check_fits(golden, tflite.signature, tflite_path, golden_path)

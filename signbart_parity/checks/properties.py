@@ -1,0 +1,127 @@
+"""The properties a converted file must have, as functions returning a ``Comparison``.
+
+The pytest gate (with hypothesis inputs) and ``verify`` (with seeded inputs) both call
+these, so both check exactly the same things.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from signbart_parity.checks.compare import Comparison, compare_logits
+from signbart_parity.checks.reference import torch_logits
+from signbart_parity.checks.tolerances import Tolerance
+from signbart_parity.runtime.signature import MASK_DTYPES
+
+if TYPE_CHECKING:
+    from signbart_parity.model.config import SignBartConfig
+    from signbart_parity.model.signbart import SignBart
+    from signbart_parity.runtime.signature import Signature
+    from signbart_parity.runtime.tflite import TFLiteModel
+
+# Exactly equal outputs: the bound a same-file, same-input rerun must meet.
+EXACT = Tolerance("exact")
+
+
+def logits_parity(
+    model: SignBart, tflite: TFLiteModel, tolerance: Tolerance, keypoints, masks
+) -> Comparison:
+    """TFLite logits agree with PyTorch's under the precision's tolerance."""
+    reference = torch_logits(model, keypoints, masks)
+    return compare_logits(reference, tflite(keypoints, masks), tolerance, masks=masks)
+
+
+def scramble_padding(keypoints: np.ndarray, masks: np.ndarray, rng: np.random.Generator):
+    """Copy of ``keypoints`` with every padded frame replaced by large random values."""
+    scrambled = keypoints.copy()
+    padded = np.asarray(masks) == 0
+    scrambled[padded] = rng.normal(0.0, 10.0, scrambled[padded].shape).astype(np.float32)
+    return scrambled
+
+
+def padding_invariance(
+    tflite: TFLiteModel, tolerance: Tolerance, keypoints, masks, rng: np.random.Generator
+) -> Comparison:
+    """Values in padded frames never change the logits (while a frame is valid)."""
+    original = tflite(keypoints, masks)
+    scrambled = tflite(scramble_padding(keypoints, masks, rng), masks)
+    return compare_logits(original, scrambled, tolerance, masks=masks)
+
+
+def determinism(tflite: TFLiteModel, keypoints, masks) -> Comparison:
+    """The same input twice gives identical outputs."""
+    return compare_logits(tflite(keypoints, masks), tflite(keypoints, masks), EXACT, masks=masks)
+
+
+def right_pad(keypoints: np.ndarray, masks: np.ndarray, seq_len: int):
+    """Pad (N, L, K, 2) / (N, L) inputs on the right to ``seq_len`` frames (zeros, mask 0)."""
+    count, length = masks.shape
+    padded_keypoints = np.zeros((count, seq_len) + keypoints.shape[2:], dtype=np.float32)
+    padded_keypoints[:, :length] = keypoints
+    padded_masks = np.zeros((count, seq_len), dtype=np.int64)
+    padded_masks[:, :length] = masks
+    return padded_keypoints, padded_masks
+
+
+def bucket_consistency(
+    long_model, short_model, tolerance: Tolerance, keypoints, masks
+) -> Comparison:
+    """L frames right-padded into the seq_len-T model give the seq_len-L model's logits.
+
+    ``long_model``/``short_model`` are callables ``(keypoints, masks) -> logits``: two
+    TFLite files, or the PyTorch model (``torch_runner``) for the PyTorch side.
+    """
+    seq_len = long_model.seq_len
+    padded_keypoints, padded_masks = right_pad(keypoints, masks, seq_len)
+    return compare_logits(
+        short_model(keypoints, masks),
+        long_model(padded_keypoints, padded_masks),
+        tolerance,
+        masks=masks,
+    )
+
+
+class TorchRunner:
+    """PyTorch in the TFLiteModel calling convention, for properties that take either."""
+
+    def __init__(self, model: SignBart, seq_len: int) -> None:
+        self.model = model
+        self.seq_len = seq_len
+
+    def __call__(self, keypoints, masks) -> np.ndarray:
+        return torch_logits(self.model, keypoints, masks)
+
+
+def contract_problems(
+    signature: Signature, config: SignBartConfig, *, batch_size: int = 1
+) -> list[str]:
+    """What differs from the documented app contract (README, "App contract")."""
+    problems = []
+    ranks = [len(spec.shape) for spec in signature.inputs]
+    if ranks != [4, 2]:
+        return [f"inputs should be (keypoints rank 4, attention_mask rank 2), got ranks {ranks}"]
+    keypoints, mask = signature.inputs
+    seq_len = keypoints.shape[1]
+    expected = {
+        "keypoints": (
+            keypoints,
+            (batch_size, seq_len, config.min_input_keypoints, 2),
+            ("float32",),
+        ),
+        "attention_mask": (mask, (batch_size, seq_len), MASK_DTYPES),
+        "logits": (signature.outputs[0], (batch_size, config.num_labels), ("float32",)),
+    }
+    for role, (spec, shape, dtypes) in expected.items():
+        if spec.shape != shape:
+            problems.append(f"{role} shape is {list(spec.shape)}, the config implies {list(shape)}")
+        if spec.dtype not in dtypes:
+            problems.append(
+                f"{role} dtype is {spec.dtype}, a SignBart file has {' or '.join(dtypes)}"
+            )
+    if seq_len > config.max_position_embeddings:
+        problems.append(
+            f"seq_len {seq_len} exceeds max_position_embeddings {config.max_position_embeddings}"
+        )
+    return problems

@@ -1,0 +1,97 @@
+"""Options several commands share, and how commands report progress."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from signbart_parity.cli import argtypes
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr, apart from the results on stdout."""
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="YAML",
+        help="SignBart YAML config. Default: the embedded default's (configs/arabic-asl.yaml).",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        metavar="PTH",
+        help="checkpoint (.pth: a state_dict, or one under model, model_state_dict or "
+        "state_dict). Default: the embedded default model.",
+    )
+
+
+def add_seq_len_option(
+    parser: argparse.ArgumentParser, *, required: bool = False, buckets: bool = False
+) -> None:
+    """``--seq-len T`` (also the seed guide's spelling ``--seq_len``); with ``buckets``,
+    ``T,T,...`` makes one bundle file with a signature per length. The range check comes
+    once the config is read, which knows max_position_embeddings."""
+    what = "frames per sequence the file takes"
+    if buckets:
+        what += "; several (16,32,64,128) make one file with a seq_<T> signature per length"
+    parser.add_argument(
+        "--seq-len",
+        "--seq_len",
+        dest="seq_len",
+        type=argtypes.seq_lens if buckets else argtypes.whole_number,
+        metavar="T,T..." if buckets else "T",
+        required=required,
+        default=None if required else ((64,) if buckets else 64),
+        help=what + ("." if required else ". Default: 64"),
+    )
+
+
+def add_quantization_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--quantization",
+        type=argtypes.quantization,
+        default="none",
+        metavar="Q",
+        help=f"{what}: none (fp32), fp16, dynamic-int8, weight-only-int8, static-int8. "
+        "Default: 'none'",
+    )
+
+
+def add_runtime_option(parser: argparse.ArgumentParser) -> None:
+    from signbart_parity.runtime.tflite import RUNTIMES
+
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="litert",
+        help="TFLite runtime: litert (Interpreter), tensorflow (tf.lite.Interpreter), compiled "
+        "(ai_edge_litert CompiledModel, CPU). Default: %(default)r",
+    )
+
+
+def add_verbose_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="let the toolchain's own logs (TensorFlow, TFLite, torch, the quantizer) through",
+    )
+
+
+def add_samples_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument(
+        "--samples",
+        type=Path,
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="PATH",
+        help=help,
+    )

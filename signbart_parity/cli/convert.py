@@ -1,0 +1,135 @@
+"""``signbart-parity convert``: a checkpoint to a .tflite file, checked against PyTorch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from signbart_parity.cli import common
+from signbart_parity.cli.common import progress as _progress
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "convert", help="convert a checkpoint to .tflite and check it against PyTorch"
+    )
+    common.add_model_options(parser)
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        required=True,
+        metavar="TFLITE",
+        help="where to write the .tflite file (written atomically)",
+    )
+    common.add_seq_len_option(parser, buckets=True)
+    common.add_quantization_option(parser, "precision of the file")
+    parser.add_argument(
+        "--test",
+        action="store_true",
+        help="also run the file on random inputs and print its signature",
+    )
+    common.add_verbose_option(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return convert_command(
+        config=args.config,
+        checkpoint=args.checkpoint,
+        output=args.output,
+        seq_len=args.seq_len,
+        quantization=args.quantization,
+        test=args.test,
+        progress=_progress,
+    )
+
+
+def describe_signature(signature) -> list[str]:
+    """The app contract, one line per tensor, naming the role of each input."""
+    lines = []
+    for position, spec in enumerate(signature.inputs):
+        role = "keypoints" if len(spec.shape) == 4 else "attention_mask (1 = valid frame)"
+        lines.append(f"  input {position}: {spec.name}  {spec.dtype}{list(spec.shape)}  {role}")
+    for position, spec in enumerate(signature.outputs):
+        lines.append(f"  output {position}: {spec.name}  {spec.dtype}{list(spec.shape)}  logits")
+    return lines
+
+
+def convert_command(
+    *,
+    config: Path | None,
+    checkpoint: Path | None,
+    output: Path,
+    seq_len: tuple[int, ...],
+    quantization: str,
+    test: bool,
+    progress,
+) -> int:
+    """Convert; check every signature of the file against PyTorch on fixed inputs."""
+    from signbart_parity.checks.properties import logits_parity
+    from signbart_parity.checks.tolerances import SEED_CHECK, tolerance_for
+    from signbart_parity.export.convert import check_seq_len, convert, precision_label
+    from signbart_parity.inputs.calibration import as_quantizer_inputs, calibration_sets
+    from signbart_parity.inputs.generators import SEED_GUIDE_INPUT_NAMES, seed_guide_inputs
+    from signbart_parity.model.default import load_model_or_default
+    from signbart_parity.runtime.tflite import TFLiteModel
+
+    model, model_config = load_model_or_default(config, checkpoint, progress=progress)
+    for length in seq_len:
+        check_seq_len(model_config, length)
+    calibration = None
+    if quantization == "static-int8":
+        calibration = calibration_sets(model_config, seq_len)
+        progress(f"calibrating static-int8 on {calibration[seq_len[0]].describe()} per bucket")
+    result = convert(
+        model,
+        seq_len=seq_len,
+        output=output,
+        quantization=quantization,
+        calibration=as_quantizer_inputs(calibration),
+        progress=progress,
+    )
+    precision = precision_label(quantization)
+    lengths = ",".join(map(str, seq_len))
+    print(
+        f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {precision}, "
+        f"seq_len {lengths}, converted in {result.seconds:.1f} s)"
+    )
+    tolerance = SEED_CHECK if quantization == "none" else tolerance_for(quantization)
+    passed = True
+    for name in result.signatures:
+        tflite = TFLiteModel(result.path, signature=name)
+        keypoints, masks = seed_guide_inputs(model_config.min_input_keypoints, tflite.seq_len)
+        comparison = logits_parity(model, tflite, tolerance, keypoints, masks)
+        where = f"signature {name} " if len(result.signatures) > 1 else ""
+        print(
+            f"checked {where}against PyTorch on {len(masks)} inputs "
+            f"({', '.join(SEED_GUIDE_INPUT_NAMES)}):"
+        )
+        print("  " + comparison.message().replace("\n", "\n  "))
+        passed &= comparison.passed
+        if test:
+            _smoke_test(tflite, model_config.min_input_keypoints)
+    return 0 if passed else 1
+
+
+def _smoke_test(tflite, num_keypoints: int) -> None:
+    rng = np.random.default_rng()
+    keypoints = rng.random((1, tflite.seq_len, num_keypoints, 2), dtype=np.float32)
+    logits = tflite(keypoints, np.ones((1, tflite.seq_len), dtype=np.int64))[0]
+    probabilities = np.exp(logits - logits.max())
+    probabilities /= probabilities.sum()
+    best = int(np.argmax(probabilities))
+    print(
+        f"test run ({tflite.runtime} runtime, random input, all frames valid): "
+        f"predicted class {best} with confidence {probabilities[best]:.3f}"
+    )
+    name = f" {tflite.signature.name}" if tflite.signature.name else ""
+    print(f"signature{name} (what an app must pass):")
+    print("\n".join(describe_signature(tflite.signature)))
+    mask_dtype = tflite.signature.attention_mask.dtype
+    note = "" if mask_dtype == "int64" else " (not int64: the converter narrowed it)"
+    print(f"  -> pass the attention mask as {mask_dtype}{note}.")

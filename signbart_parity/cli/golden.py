@@ -1,0 +1,101 @@
+"""``signbart-parity golden create`` and ``golden check`` (the file format: docs/golden.md)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from signbart_parity.checks.golden import (
+    Golden,
+    check_buckets,
+    check_golden,
+    create_golden,
+    failing_rows,
+    load_goldens,
+)
+from signbart_parity.cli import common
+
+
+def add_parser(commands) -> None:
+    golden = commands.add_parser("golden", help="create or check a golden-logits .npz file")
+    actions = golden.add_subparsers(dest="golden_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="store fixed inputs with PyTorch logits")
+    common.add_model_options(create)
+    common.add_seq_len_option(create, required=True, buckets=True)
+    create.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        required=True,
+        metavar="NPZ",
+        help="where to write the golden .npz (written atomically)",
+    )
+    common.add_samples_option(create, "real .pkl samples or folders of them to include")
+    common.add_verbose_option(create)
+    create.set_defaults(handler=lambda args: create_command(args, progress=common.progress))
+    check = actions.add_parser("check", help="compare a .tflite file with a golden .npz")
+    check.add_argument("--tflite", type=Path, required=True, metavar="TFLITE")
+    check.add_argument("--golden", type=Path, required=True, metavar="NPZ")
+    common.add_quantization_option(check, "precision the file was exported at")
+    common.add_runtime_option(check)
+    common.add_verbose_option(check)
+    check.set_defaults(handler=check_command)
+
+
+def create_command(args: argparse.Namespace, *, progress) -> int:
+    from signbart_parity.model.default import resolve_model_paths
+
+    config_path, checkpoint_path = resolve_model_paths(args.config, args.checkpoint)
+    goldens = create_golden(
+        config_path=config_path,
+        checkpoint_path=checkpoint_path,
+        seq_len=args.seq_len,
+        output=args.output,
+        samples=args.samples,
+        progress=progress,
+    )
+    first = goldens[0]
+    real = len(first.metadata["real_samples"])
+    lengths = ",".join(str(golden.seq_len) for golden in goldens)
+    print(
+        f"wrote {args.output}: {len(first.logits)} rows{' per bucket' * (len(goldens) > 1)} "
+        f"({first.metadata['generated_rows']} generated, {real} real) at seq_len {lengths}, "
+        f"{first.logits.shape[1]} labels"
+    )
+    return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """Every signature of the file against the golden bucket of its seq_len."""
+    from signbart_parity.export.convert import check_quantization
+    from signbart_parity.runtime.tflite import TFLiteModel
+
+    check_quantization(args.quantization)
+    goldens = {golden.seq_len: golden for golden in load_goldens(args.golden)}
+    files = [
+        TFLiteModel(args.tflite, runtime=args.runtime, signature=name)
+        for name in TFLiteModel.names_in(args.tflite)
+    ]
+    check_buckets(files, goldens, Path(args.tflite), Path(args.golden))
+    passed = True
+    for tflite in files:
+        passed &= _check_one(tflite, goldens[tflite.seq_len], args, bundle=len(files) > 1)
+    return 0 if passed else 1
+
+
+def _check_one(tflite, golden: Golden, args: argparse.Namespace, *, bundle: bool) -> bool:
+    comparison, candidate, oracle_err = check_golden(tflite, golden, args.quantization)
+    skipped = len(candidate) - comparison.examples
+    not_judged = f", {skipped} outside the precision's input range not judged" if skipped else ""
+    where = f" signature {tflite.signature.name}" if bundle else ""
+    print(
+        f"golden check of {args.tflite}{where} ({tflite.runtime} runtime) against "
+        f"{args.golden} ({len(candidate)} rows{not_judged}):"
+    )
+    for warning in tflite.signature.warnings():
+        print(f"  warning: {warning}")
+    print("  " + comparison.message(args.quantization).replace("\n", "\n  "))
+    print(f"  max abs err against the float64 oracle: {oracle_err:.3g}")
+    for line in failing_rows(golden, candidate, args.quantization)[:10]:
+        print(f"  {line}")
+    return comparison.passed

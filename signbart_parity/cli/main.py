@@ -1,0 +1,62 @@
+"""``signbart-parity``: convert, check and inspect SignBart TFLite files.
+
+Each command lives in its own module (``convert``, ``verify``, ``golden``, ``report``,
+``evaluate``, ``bench``), which adds its parser and runs it. This module builds the parser,
+silences the toolchain unless ``--verbose``, and turns errors into exit codes.
+
+Exit codes: 0 success, 1 parity check failed, 2 bad input (one line, no traceback),
+130/143 interrupted by SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from signbart_parity.errors import ParityInputError
+from signbart_parity.interrupts import Terminated, terminate_as_interrupt
+
+EXIT_OK, EXIT_PARITY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line (``signbart-parity: error: ...``) and exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from signbart_parity.cli import bench, convert, evaluate, golden, report, verify
+
+    parser = _OneLineParser(
+        prog="signbart-parity",
+        description="Convert SignBart checkpoints to TFLite and prove the file matches.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in (convert, verify, golden, report, evaluate, bench):
+        command.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.verbose:
+        from signbart_parity.quiet import quiet_toolchain
+
+        quiet_toolchain()
+    try:
+        with terminate_as_interrupt():
+            return args.handler(args)
+    except ParityInputError as exc:
+        print(f"signbart-parity: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt as exc:
+        print("signbart-parity: interrupted; no partial output was left.", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""``signbart-parity verify``: does this .tflite file compute what this checkpoint computes?
+
+The checks are ``checks/verify.py``'s; this module reads the file's signatures, runs them,
+prints one line per property per signature, localises failures and writes the report.
+
+Exit codes: 0 parity holds, 1 violated, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from signbart_parity.checks.verify import (
+    Check,
+    SignatureCheck,
+    bundle_checks,
+    divergence_text,
+    precision_hint,
+    real_inputs,
+    verify_signature,
+)
+from signbart_parity.cli import argtypes, common
+from signbart_parity.errors import TFLiteFileError
+from signbart_parity.reports.model import VERSUS_PYTORCH
+
+if TYPE_CHECKING:
+    from signbart_parity.checks.baseline import BaselineResult
+    from signbart_parity.model.config import SignBartConfig
+    from signbart_parity.reports.model import Report
+    from signbart_parity.runtime.tflite import TFLiteModel
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "verify", help="check a .tflite file against a checkpoint (exit 0 holds, 1 violated)"
+    )
+    common.add_model_options(parser)
+    parser.add_argument(
+        "--tflite",
+        type=Path,
+        required=True,
+        metavar="TFLITE",
+        help="the file to verify; seq_len and signatures are read from it",
+    )
+    common.add_quantization_option(parser, "precision the file was exported at")
+    parser.add_argument(
+        "--examples",
+        type=argtypes.count,
+        default=72,
+        metavar="N",
+        help="generated examples per signature (cycling every keypoint x mask kind). "
+        "Default: %(default)r",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seed of the generated examples. Default: %(default)r",
+    )
+    common.add_samples_option(parser, "real .pkl samples or folders of them")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write parity.json, parity.md and parity.html into DIR",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="OLD_TFLITE",
+        help="the shipped file: fail on contract changes, count prediction flips",
+    )
+    parser.add_argument(
+        "--max-flip-rate",
+        type=argtypes.rate,
+        default=0.0,
+        metavar="R",
+        help="share of top-1 flips against --baseline allowed. Default: %(default)r",
+    )
+    common.add_runtime_option(parser)
+    common.add_verbose_option(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return verify_command(args, progress=common.progress)
+
+
+def verify_command(args: argparse.Namespace, *, progress) -> int:
+    from signbart_parity.checks.baseline import compare_files
+    from signbart_parity.checks.tolerances import tolerance_for
+    from signbart_parity.export.convert import check_quantization, precision_label
+    from signbart_parity.inputs.samples import sample_paths
+    from signbart_parity.model.checkpoint import load_model
+    from signbart_parity.model.default import resolve_model_paths
+    from signbart_parity.runtime.tflite import TFLiteModel
+
+    started = time.perf_counter()
+    quantization = check_quantization(args.quantization)
+    # Cheap input checks first, so a bad path fails before PyTorch loads.
+    files = [
+        TFLiteModel(args.tflite, runtime=args.runtime, signature=name)
+        for name in TFLiteModel.names_in(args.tflite)
+    ]
+    baseline = None
+    if args.baseline is not None:
+        baseline = [
+            TFLiteModel(args.baseline, runtime=args.runtime, signature=name)
+            for name in TFLiteModel.names_in(args.baseline)
+        ]
+    samples = sample_paths(args.samples)
+    config_path, checkpoint_path = resolve_model_paths(args.config, args.checkpoint)
+    loaded = load_model(config_path, checkpoint_path)
+    model, config = loaded.model, loaded.config
+    for tflite in files:
+        _check_fits(tflite, config, config_path, args.tflite)
+
+    names = ", ".join(f.signature.name for f in files)
+    progress(
+        f"checking {args.tflite} ({len(files)} signature{'s' * (len(files) > 1)}: {names}; "
+        f"{quantization}) on {args.examples} generated examples per signature"
+        + (f" and {len(samples)} real samples" if samples else "")
+    )
+    results = [
+        verify_signature(
+            model,
+            tflite,
+            quantization=quantization,
+            examples=args.examples,
+            seed=args.seed,
+            samples=samples,
+            oracle=quantization == "none" and args.report is not None,
+        )
+        for tflite in files
+    ]
+    if len(results) > 1:
+        bundle_checks(results, quantization=quantization, seed=args.seed)
+
+    bundle = len(files) > 1
+    what = f"{len(files)} signatures ({names})" if bundle else f"seq_len {files[0].seq_len}"
+    print(
+        f"verify {args.tflite} ({args.runtime} runtime): {what}, "
+        f"{precision_label(quantization)}"
+        + ("" if bundle else f", {files[0].signature.describe()}")
+    )
+    print(
+        f"  against {checkpoint_path} ({loaded.layout}) with {config_path}; tolerance "
+        f"[{tolerance_for(quantization).describe()}]"
+    )
+    for found in results:
+        _print_signature(found, bundle=bundle)
+    failing = [found for found in results if not found.passed]
+    for found in failing:
+        _localise_failure(model, found, quantization, bundle=bundle)
+    if failing:
+        hint = precision_hint(Path(args.tflite), quantization, args.runtime)
+        if hint:
+            print(hint)
+    else:
+        print("parity holds")
+
+    baseline_result = None
+    if baseline is not None:
+        real = real_inputs(samples, files[0], config) if samples and not bundle else None
+        baseline_result = compare_files(
+            baseline, files, real=real, max_flip_rate=args.max_flip_rate
+        )
+        print("\n".join(baseline_result.lines(Path(args.baseline))))
+        if not baseline_result.passed:
+            print("BASELINE CHECK FAILED")
+
+    report = build_report(
+        results=results,
+        quantization=quantization,
+        config_path=config_path,
+        checkpoint_path=checkpoint_path,
+        checkpoint_layout=loaded.layout,
+        config=config,
+        baseline=(Path(args.baseline), baseline_result) if baseline_result else None,
+        duration=time.perf_counter() - started,
+    )
+    if args.report is not None:
+        from signbart_parity.reports.write import write_report
+
+        paths = write_report(report, args.report)
+        print(f"report: {paths['parity.html']}")
+    return 0 if report.passed else 1
+
+
+def _check_fits(tflite: TFLiteModel, config: SignBartConfig, config_path: Path, path) -> None:
+    from signbart_parity.checks.properties import contract_problems
+
+    problems = contract_problems(tflite.signature, config, batch_size=tflite.batch_size)
+    if problems:
+        where = f" (signature {tflite.signature.name})" if tflite.signature.name else ""
+        raise TFLiteFileError(
+            f"{path}{where}: the file does not fit {config_path} ({'; '.join(problems)}); "
+            "verify it against the config and checkpoint it was exported from."
+        )
+
+
+def _check_line(check: Check) -> str:
+    c = check.comparison
+    verdict = "PASS" if c.passed else "FAIL"
+    top1 = f", top-1 {c.top1_agreement:.1%}" if check.name in VERSUS_PYTORCH else ""
+    failing = f", {c.failing_examples} failing" if c.failing_examples else ""
+    return (
+        f"  {check.name:<19} {verdict}  {c.examples:>4} examples, max abs err "
+        f"{c.max_abs_err:.3g} ({c.bound_ratio:.3g}x bound){top1}{failing}"
+    )
+
+
+def _print_signature(found: SignatureCheck, *, bundle: bool) -> None:
+    if bundle:
+        print(f"signature {found.where}: {found.tflite.signature.describe()}")
+    for warning in found.tflite.signature.warnings():
+        print(f"  warning: {warning}")
+    for check in found.checks:
+        print(_check_line(check))
+
+
+def _localise_failure(model, found: SignatureCheck, quantization: str, *, bundle: bool) -> None:
+    failing = ", ".join(check.name for check in found.checks if not check.passed)
+    where = f" in signature {found.where}" if bundle else ""
+    print(f"PARITY VIOLATED{where}: failing properties: {failing}")
+    found.divergence = divergence_text(model, found.tflite, found.checks, quantization)
+    print(found.divergence)
+
+
+def build_report(
+    *,
+    results: list[SignatureCheck],
+    quantization: str,
+    config_path: Path,
+    checkpoint_path: Path,
+    checkpoint_layout: str,
+    config: SignBartConfig,
+    baseline: tuple[Path, BaselineResult] | None,
+    duration: float,
+) -> Report:
+    """The parity report of this file: a row per signature (on its runtime), an outcome
+    per check of each signature, and the baseline comparison, if any."""
+    from signbart_parity.checks.tolerances import TOLERANCES
+    from signbart_parity.reports.model import Outcome, Report, Row, Target, file_ref
+    from signbart_parity.versions import environment
+
+    rows, outcomes = [], []
+    path = results[0].tflite.path
+    for found in results:
+        tflite = found.tflite
+        target = Target(tflite.seq_len, quantization, tflite.runtime)
+        row = Row(target, file=str(path), size_bytes=path.stat().st_size)
+        row.divergence = found.divergence
+        prefix = f"verify {path}::" + (f"{found.where}::" if len(results) > 1 else "")
+        for check in found.checks:
+            oracle = found.oracle if check.name == "parity" else None
+            row.add(
+                check.name,
+                check.comparison,
+                check.masks,
+                descriptions=check.descriptions,
+                oracle_err=oracle[0] if oracle else None,
+                tflite_oracle_err=oracle[1] if oracle else None,
+            )
+            outcomes.append(
+                Outcome(
+                    prefix + check.name,
+                    "passed" if check.passed else "failed",
+                    check=check.name,
+                    target=target,
+                    message="" if check.passed else check.comparison.message().split("\n", 1)[0],
+                )
+            )
+        rows.append(row)
+    if baseline is not None:
+        baseline_path, result = baseline
+        outcomes.append(
+            Outcome(
+                f"verify {path}::baseline",
+                "passed" if result.passed else "failed",
+                check="baseline",
+                message="" if result.passed else result.summary(),
+            )
+        )
+    return Report(
+        kind="verify",
+        checkpoint=file_ref(checkpoint_path, layout=checkpoint_layout),
+        config=file_ref(config_path, values=config.to_dict()),
+        environment=environment(),
+        tolerances={quantization: TOLERANCES[quantization].describe()},
+        rows=rows,
+        outcomes=outcomes,
+        duration_s=round(duration, 2),
+        contract={
+            found.where or "serving_default": found.tflite.signature.to_dict() for found in results
+        },
+    )

@@ -1,0 +1,213 @@
+"""Convert a SignBart model to a .tflite file per seq_len, optionally quantized.
+
+litert-torch exports a static graph, so each seq_len is its own file. Quantized files are
+derived from the fp32 file with ai-edge-quantizer; a mode the toolchain cannot produce
+raises ``ConversionError`` and never falls back to fp32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from signbart_parity.errors import ConversionError
+from signbart_parity.export.flatbuffer import compact
+from signbart_parity.fileio import atomic_path
+from signbart_parity.model.config import SignBartConfig
+from signbart_parity.runtime.signature import Signature
+
+if TYPE_CHECKING:
+    import torch
+
+    from signbart_parity.model.signbart import SignBart
+
+QUANTIZATIONS = ("none", "fp16", "dynamic-int8", "weight-only-int8", "static-int8")
+# Inputs go to the converter positionally, so the file keeps the order and names the seed's
+# apps already use: args_0 = keypoints, args_1 = attention_mask. (Named inputs would be
+# sorted alphabetically by the converter, silently putting the mask first.)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    path: Path
+    seq_lens: tuple[int, ...]
+    quantization: str
+    size_bytes: int
+    seconds: float
+    # Signature name -> contract: "serving_default" for one seq_len, "seq_<T>" per bucket.
+    signatures: dict[str, Signature]
+
+    @property
+    def seq_len(self) -> int:
+        """The seq_len of a single-signature file."""
+        (seq_len,) = self.seq_lens
+        return seq_len
+
+    @property
+    def signature(self) -> Signature:
+        """The contract of a single-signature file."""
+        (signature,) = self.signatures.values()
+        return signature
+
+
+def precision_label(quantization: str) -> str:
+    """How reports and messages name a precision: ``none`` is ``fp32``, others as is."""
+    return "fp32" if quantization == "none" else str(quantization)
+
+
+def check_seq_len(config: SignBartConfig, seq_len: int) -> int:
+    if not 1 <= seq_len <= config.max_position_embeddings:
+        raise ConversionError(
+            f"seq_len {seq_len} is outside 1..{config.max_position_embeddings} "
+            "(max_position_embeddings in the config); choose a length in that range."
+        )
+    return seq_len
+
+
+def check_quantization(quantization: str) -> str:
+    if quantization not in QUANTIZATIONS:
+        raise ConversionError(
+            f"quantization {quantization!r} is unknown; choose one of {', '.join(QUANTIZATIONS)}."
+        )
+    return quantization
+
+
+def _export_module(model: SignBart) -> torch.nn.Module:
+    """A module returning the logits tensor alone (the converter cannot output ``None``)."""
+    import torch
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self, inner: SignBart) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, keypoints: torch.Tensor, attention_mask: torch.Tensor):
+            return self.inner(keypoints, attention_mask)[1]
+
+    return LogitsOnly(model).eval()
+
+
+def sample_inputs(config: SignBartConfig, seq_len: int, batch_size: int = 1) -> tuple:
+    """(keypoints, mask) fixing the exported shapes; the mask is int64 as the published code."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    keypoints = torch.rand(batch_size, seq_len, config.min_input_keypoints, 2, generator=generator)
+    return keypoints, torch.ones(batch_size, seq_len, dtype=torch.int64)
+
+
+@contextlib.contextmanager
+def _quiet_converter() -> Iterator[None]:
+    """Silence litert-torch's own progress log; callers report progress themselves."""
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def export_fp32(
+    model: SignBart, *, seq_len: int | Sequence[int], output: Path, batch_size: int = 1
+) -> None:
+    """Convert ``model`` and write the fp32 flatbuffer atomically.
+
+    One seq_len gives a single-signature file (``serving_default``); several give a bundle
+    with a ``seq_<T>`` signature per length (``bundle.py``), compacted (``flatbuffer.py``).
+    """
+    from signbart_parity.export.bundle import as_seq_lens, signature_name
+
+    seq_lens = as_seq_lens(seq_len)
+    with _quiet_converter():
+        import litert_torch
+
+        module = _export_module(model)
+        try:
+            if len(seq_lens) == 1:
+                inputs = sample_inputs(model.config, seq_lens[0], batch_size)
+                converted = litert_torch.convert(module, inputs)
+            else:
+                builder = litert_torch
+                for length in seq_lens:
+                    inputs = sample_inputs(model.config, length, batch_size)
+                    builder = builder.signature(signature_name(length), module, inputs)
+                converted = builder.convert()
+        except Exception as exc:  # the converter raises many types; report them as one
+            raise ConversionError(
+                f"litert-torch could not convert the model at seq_len "
+                f"{','.join(map(str, seq_lens))}: {type(exc).__name__}: {exc}"
+            ) from exc
+        with atomic_path(output) as temp:
+            temp.write_bytes(converted.model_content())
+            if len(seq_lens) > 1:
+                compact(temp)
+
+
+def convert(
+    model: SignBart,
+    *,
+    seq_len: int | Sequence[int],
+    output: str | Path,
+    quantization: str = "none",
+    batch_size: int = 1,
+    calibration=None,
+    progress: Progress | None = None,
+) -> ConversionResult:
+    """Convert ``model`` to ``output`` (.tflite) and report the exported signatures.
+
+    One seq_len writes a single-signature file; several write one bundle (``bundle.py``)
+    with a signature per length, calibrated per bucket (``calibration`` keyed by seq_len).
+
+    Raises:
+        ConversionError: seq_len out of range, unknown quantization, or a toolchain failure.
+            ``output`` is never left half-written.
+    """
+    from signbart_parity.export.bundle import as_seq_lens
+    from signbart_parity.export.quantize import quantize_file
+    from signbart_parity.runtime.tflite import TFLiteModel
+
+    seq_lens = as_seq_lens(seq_len)
+    for length in seq_lens:
+        check_seq_len(model.config, length)
+    check_quantization(quantization)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda message: None)
+    started = time.perf_counter()
+    lengths = ",".join(map(str, seq_lens))
+    if quantization == "none":
+        say(f"converting to fp32 at seq_len {lengths}")
+        export_fp32(model, seq_len=seq_lens, output=output, batch_size=batch_size)
+    else:
+        # The fp32 intermediate lives in a scratch folder beside the output and goes away.
+        with tempfile.TemporaryDirectory(dir=output.parent, prefix=".convert-") as scratch:
+            fp32_path = Path(scratch) / "fp32.tflite"
+            say(f"converting to fp32 at seq_len {lengths}")
+            export_fp32(model, seq_len=seq_lens, output=fp32_path, batch_size=batch_size)
+            say(f"quantizing ({quantization})")
+            quantize_file(
+                fp32_path, output=output, quantization=quantization, calibration=calibration
+            )
+    signatures = {
+        name: TFLiteModel(output, signature=name).signature for name in TFLiteModel.names_in(output)
+    }
+    return ConversionResult(
+        path=output,
+        seq_lens=seq_lens,
+        quantization=quantization,
+        size_bytes=output.stat().st_size,
+        seconds=time.perf_counter() - started,
+        signatures=signatures,
+    )

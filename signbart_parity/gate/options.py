@@ -1,0 +1,354 @@
+"""The gate's pytest options: names, parsers, defaults and validation into ``GateOptions``.
+
+Every option is namespaced (``--parity-...``). The short spellings the seed's users know,
+``--checkpoint`` and ``--config``, are added as aliases only after the initial conftests
+have registered their own options, and only when no one else took them: a clash never
+stops pytest. Every option defaults to ``None`` here, so "the user named a gate option"
+is simply "an option is not None" (``gate_requested``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from signbart_parity.cli import argtypes
+from signbart_parity.reports.model import Target
+
+DEFAULT_SEQ_LENS = (16, 64)
+DEFAULT_QUANTIZATIONS = ("none", "dynamic-int8")
+DEFAULT_RUNTIMES = ("litert",)
+GROUP = "signbart-parity"
+# (alias, the dest it shares): kept for the seed's users where no other plugin took it.
+ALIASES = (("--checkpoint", "parity_checkpoint"), ("--config", "parity_config"))
+DESTS = (
+    "parity_checkpoint",
+    "parity_config",
+    "parity_seq_lens",
+    "parity_quantization",
+    "parity_runtime",
+    "parity_cache",
+    "parity_report",
+    "parity_samples",
+    "parity_baseline",
+    "parity_max_flip_rate",
+    "parity_profile",
+    "parity_bundle",
+)
+
+
+# ---------------------------------------------------------------- registration
+
+
+def add_options(parser: pytest.Parser) -> None:
+    from signbart_parity.export.convert import QUANTIZATIONS
+    from signbart_parity.gate.profiles import PROFILE_ENV, PROFILES
+    from signbart_parity.runtime.tflite import RUNTIMES
+
+    group = parser.getgroup(GROUP, "SignBart PyTorch vs TFLite parity gate")
+
+    def add(name: str, help: str, **kwargs) -> None:
+        group.addoption(name, dest=name[2:].replace("-", "_"), default=None, help=help, **kwargs)
+
+    add(
+        "--parity-checkpoint",
+        "checkpoint to gate (alias --checkpoint). Default: the embedded default model",
+        type=Path,
+        metavar="PATH",
+    )
+    add(
+        "--parity-config",
+        "its SignBart YAML config (alias --config). Default: configs/arabic-asl.yaml (bundled)",
+        type=Path,
+        metavar="PATH",
+    )
+    add(
+        "--parity-seq-lens",
+        "sequence lengths to export. Default: " + ",".join(map(str, DEFAULT_SEQ_LENS)),
+        type=argtypes.positive_seq_lens,
+        metavar="T,T",
+    )
+    add(
+        "--parity-quantization",
+        f"precisions to export ({', '.join(QUANTIZATIONS)}). Default: "
+        + ",".join(DEFAULT_QUANTIZATIONS),
+        type=argtypes.quantizations,
+        metavar="Q,Q",
+    )
+    add(
+        "--parity-runtime",
+        f"TFLite runtimes ({', '.join(RUNTIMES)}). Default: " + ",".join(DEFAULT_RUNTIMES),
+        type=argtypes.runtimes,
+        metavar="R,R",
+    )
+    add(
+        "--parity-cache",
+        "where exported files are cached across sessions. Default: the per-user cache dir",
+        type=Path,
+        metavar="DIR",
+    )
+    add(
+        "--parity-report",
+        "write parity.json, parity.md and parity.html here. Default: none",
+        type=Path,
+        metavar="DIR",
+    )
+    add(
+        "--parity-samples",
+        "real upstream .pkl samples (or folders) of the model's keypoint layout. "
+        "Default: the bundled 90-keypoint sample, when it fits the model",
+        type=Path,
+        nargs="+",
+        metavar="PKL",
+    )
+    add(
+        "--parity-baseline",
+        "the .tflite the app shipped: contract changes fail, prediction flips are counted. "
+        "Default: none",
+        type=Path,
+        metavar="TFLITE",
+    )
+    add(
+        "--parity-max-flip-rate",
+        "share of predictions allowed to flip against --parity-baseline. Default: 0.0",
+        type=argtypes.rate,
+        metavar="R",
+    )
+    group.addoption(
+        "--parity-bundle",
+        dest="parity_bundle",
+        action="store_true",
+        default=None,
+        help="gate one file holding every --parity-seq-lens as a seq_<T> signature, exactly "
+        "as a bucketed app ships it (cached like single files). Default: one file per seq_len",
+    )
+    add(
+        "--parity-profile",
+        f"examples per property: {', '.join(PROFILES)}. Default: ${PROFILE_ENV}, else ci "
+        "when $CI is set, else dev",
+        choices=tuple(PROFILES),
+        metavar="NAME",
+    )
+
+
+def add_aliases(parser: pytest.Parser) -> None:
+    """Add ``--checkpoint``/``--config`` unless another plugin or conftest has them."""
+    taken = _option_names(parser)
+    group = parser.getgroup(GROUP)
+    for alias, dest in ALIASES:
+        if alias not in taken:
+            group.addoption(
+                alias,
+                dest=dest,
+                default=None,
+                type=Path,
+                metavar="PATH",
+                help=f"alias of --{dest.replace('_', '-')}",
+            )
+
+
+def _option_names(parser: pytest.Parser) -> set[str]:
+    """Every option name registered so far, in any group (pytest keeps no public list)."""
+    groups, anonymous = getattr(parser, "_groups", None), getattr(parser, "_anonymous", None)
+    if groups is None or anonymous is None:  # pytest's internals changed: add no alias
+        return {alias for alias, _ in ALIASES}
+    return {name for group in (*groups, anonymous) for opt in group.options for name in opt.names()}
+
+
+def gate_requested(config: pytest.Config) -> bool:
+    """Whether the user named any gate option (on the command line or in addopts)."""
+    return any(config.getoption(dest, None) is not None for dest in DESTS)
+
+
+# ---------------------------------------------------------------- validated options
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    config: Path
+    checkpoint: Path
+    seq_lens: tuple[int, ...]
+    quantizations: tuple[str, ...]
+    runtimes: tuple[str, ...]
+    cache_dir: Path
+    report_dir: Path | None
+    # Real samples the real-sample check runs on; empty when none fits the model.
+    samples: tuple[Path, ...]
+    samples_given: bool = False
+    # Why the real-sample check cannot run (the bundled sample does not fit); None if it can.
+    samples_skip_reason: str | None = None
+    baseline: Path | None = None
+    baseline_seq_len: int | None = None  # None for a multi-signature baseline
+    max_flip_rate: float = 0.0
+    bundle: bool = False  # one multi-signature export instead of a file per seq_len
+
+    @property
+    def targets(self) -> list[Target]:
+        return [
+            Target(seq_len, quantization, runtime)
+            for seq_len, quantization, runtime in itertools.product(
+                self.seq_lens, self.quantizations, self.runtimes
+            )
+        ]
+
+    def bucket_pairs(self) -> list[tuple[Target, Target]]:
+        """(short, long) pairs of exported lengths, per precision and runtime."""
+        return [
+            (Target(short, quantization, runtime), Target(long, quantization, runtime))
+            for short, long in itertools.combinations(self.seq_lens, 2)
+            for quantization, runtime in itertools.product(self.quantizations, self.runtimes)
+        ]
+
+    def baseline_targets(self) -> list[Target]:
+        """The exports a shipped file is compared with: the one of its seq_len, or (bundle
+        mode) the bundle, named by its longest signature."""
+        if self.bundle:
+            return [t for t in self.targets if t.seq_len == self.seq_lens[-1]]
+        return [t for t in self.targets if t.seq_len == self.baseline_seq_len]
+
+
+def resolve_options(config: pytest.Config) -> GateOptions:
+    """Fill in defaults and validate every option; bad values are a ``pytest.UsageError``
+    naming the option, the file and the fix. Loads no model (see ``gate_session``)."""
+    from platformdirs import user_cache_dir
+
+    from signbart_parity.errors import ConfigError
+    from signbart_parity.model.config import load_config
+    from signbart_parity.model.default import resolve_model_paths
+
+    option = config.getoption
+    config_path, checkpoint_path = resolve_model_paths(
+        option("parity_config"), option("parity_checkpoint")
+    )
+    try:
+        model_config = load_config(config_path)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"--parity-config: {exc}") from None
+    if not checkpoint_path.is_file():
+        raise pytest.UsageError(
+            f"--parity-checkpoint: {checkpoint_path}: file not found; pass an existing .pth file."
+        )
+    seq_lens = option("parity_seq_lens") or DEFAULT_SEQ_LENS
+    too_long = [n for n in seq_lens if n > model_config.max_position_embeddings]
+    if too_long:
+        raise pytest.UsageError(
+            f"--parity-seq-lens: {too_long[0]} exceeds max_position_embeddings "
+            f"{model_config.max_position_embeddings} in {config_path}; choose shorter lengths."
+        )
+    given = option("parity_samples")
+    samples, skip_reason = _real_samples(given, model_config.min_input_keypoints)
+    baseline = option("parity_baseline")
+    # One seq_len ships as a single-signature file, bundle or not.
+    bundle = bool(option("parity_bundle")) and len(seq_lens) > 1
+    max_flip_rate = option("parity_max_flip_rate")
+    return GateOptions(
+        config=config_path,
+        checkpoint=checkpoint_path,
+        seq_lens=tuple(seq_lens),
+        quantizations=option("parity_quantization") or DEFAULT_QUANTIZATIONS,
+        runtimes=option("parity_runtime") or DEFAULT_RUNTIMES,
+        cache_dir=option("parity_cache") or Path(user_cache_dir("signbart-parity")),
+        report_dir=option("parity_report"),
+        samples=samples,
+        samples_given=bool(given),
+        samples_skip_reason=skip_reason,
+        baseline=baseline,
+        baseline_seq_len=_baseline_seq_len(baseline, bundle) if baseline is not None else None,
+        max_flip_rate=0.0 if max_flip_rate is None else max_flip_rate,
+        bundle=bundle,
+    )
+
+
+def bundled_sample() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("signbart_parity") / "data" / "mlr511_user12_G10_R10.pkl"))
+
+
+def _real_samples(given, min_keypoints: int) -> tuple[tuple[Path, ...], str | None]:
+    """The samples the real-sample check runs on, or why it cannot run.
+
+    A sample the user passed that cannot be read or does not fit is a usage error; the
+    bundled sample (90 keypoints) is used only when it fits, otherwise the check is skipped.
+    """
+    from signbart_parity.errors import DataError
+    from signbart_parity.inputs.samples import load_sample, sample_paths
+
+    try:
+        paths = sample_paths(given) if given else [bundled_sample()]
+        found = {path: load_sample(path).keypoints.shape[1] for path in paths}
+    except DataError as exc:
+        raise pytest.UsageError(f"--parity-samples: {exc}") from None
+    too_few = {path: count for path, count in found.items() if count < min_keypoints}
+    if too_few and given:
+        path, count = next(iter(too_few.items()))
+        raise pytest.UsageError(
+            f"--parity-samples: {path} has {count} keypoints per frame but the model needs "
+            f"{min_keypoints} (max(joint_idx) + 1); pass samples of this model's layout."
+        )
+    if too_few:
+        count = next(iter(too_few.values()))
+        return (), (
+            f"real samples: not checked: the bundled sample has {count} keypoints per frame "
+            f"but this model needs {min_keypoints}; pass --parity-samples with samples of "
+            "this model's layout"
+        )
+    return tuple(paths), None
+
+
+def _baseline_seq_len(path: Path, bundle: bool) -> int | None:
+    """The shipped file's seq_len (None for a multi-signature file, gated as a bundle)."""
+    from signbart_parity.errors import TFLiteFileError
+    from signbart_parity.runtime.tflite import TFLiteModel
+
+    try:
+        names = TFLiteModel.names_in(path)
+        if len(names) > 1:
+            if not bundle:
+                raise pytest.UsageError(
+                    f"--parity-baseline: {path} holds {len(names)} signatures "
+                    f"({', '.join(names)}); gate the bundle with --parity-bundle."
+                )
+            return None
+        return TFLiteModel(path).seq_len
+    except TFLiteFileError as exc:
+        raise pytest.UsageError(f"--parity-baseline: {exc}") from None
+
+
+# ---------------------------------------------------------------- parametrisation
+
+
+def parametrize(metafunc: pytest.Metafunc, options: GateOptions) -> None:
+    """Parametrise the gate's tests over the exported targets (and pairs, and baseline)."""
+    if "parity_target" in metafunc.fixturenames:
+        metafunc.parametrize("parity_target", options.targets, ids=str, scope="session")
+    if "parity_bucket" in metafunc.fixturenames:
+        pairs = options.bucket_pairs() or [_skipped("needs two --parity-seq-lens to compare")]
+        metafunc.parametrize("parity_bucket", pairs, ids=_pair_id, scope="session")
+    if "parity_baseline_target" in metafunc.fixturenames:
+        if options.baseline is None:
+            matching = [_skipped("no --parity-baseline given")]
+        else:
+            # None (no export at the shipped seq_len) makes the test fail and say so.
+            matching = options.baseline_targets() or [None]
+        metafunc.parametrize("parity_baseline_target", matching, ids=_baseline_id, scope="session")
+
+
+def uses_gate_parameters(metafunc: pytest.Metafunc) -> bool:
+    wanted = {"parity_target", "parity_bucket", "parity_baseline_target"}
+    return bool(wanted & set(metafunc.fixturenames))
+
+
+def _skipped(reason: str):
+    return pytest.param(None, marks=pytest.mark.skip(reason=reason))
+
+
+def _baseline_id(target) -> str:
+    return "no matching seq_len" if target is None else str(target)
+
+
+def _pair_id(pair) -> str:
+    return "no pair" if pair is None else f"{pair[0].seq_len} in {pair[1]}"

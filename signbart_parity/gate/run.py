@@ -1,0 +1,326 @@
+"""One gate run in this pytest process: validated options, the loaded model, every gate
+test's outcome, and the report.
+
+Outcomes are logged from pytest's own test reports in the process that writes the report
+(the only process, or the xdist controller, which sees every worker's reports), so the
+report's verdict is exactly pytest's: a failed or errored gate test fails it, whether or not
+the test recorded numbers. Rows of numbers come from this process's ``GateSession`` and,
+under xdist, from each worker's ``workeroutput``. Latency is measured after the last test,
+as an explicit step, in the process that writes the report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pytest
+
+from signbart_parity.gate.options import GateOptions, gate_requested, resolve_options
+from signbart_parity.reports.model import Outcome, Report, Row, Target, first_line
+
+if TYPE_CHECKING:
+    from signbart_parity.model.checkpoint import LoadedModel
+
+_RUN = pytest.StashKey["GateRun"]()
+WORKER_OUTPUT_KEY = "signbart_parity"
+TIMING_ITERATIONS = 30
+# user_properties every gate test carries from collection on: they reach the controller
+# with each report, and the JUnit XML.
+CHECK_PROPERTY, TARGET_PROPERTY = "parity_check", "parity_target"
+
+
+@dataclass
+class GateRun:
+    options: GateOptions | None = None
+    loaded: LoadedModel | None = None  # the checkpoint under test
+    session: object | None = None  # the GateSession, once a gate test asked for it
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    worker_rows: list[Row] = field(default_factory=list)
+    conversions: int = 0
+    cache_hits: int = 0
+    lost_workers: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    written: tuple[Report, str] | None = None  # the report and where its HTML went
+
+
+def get_run(config: pytest.Config) -> GateRun:
+    if _RUN not in config.stash:
+        config.stash[_RUN] = GateRun()
+    return config.stash[_RUN]
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+# ---------------------------------------------------------------- start-up
+
+
+def start(config: pytest.Config) -> GateRun:
+    """Validate the options and load the model once; bad input is one ``pytest.UsageError``."""
+    from signbart_parity.gate.session import load_gate_model
+
+    run = get_run(config)
+    if run.options is None:
+        options = resolve_options(config)
+        run.loaded = load_gate_model(options)
+        run.options = options
+    return run
+
+
+def start_for_collection(config: pytest.Config) -> GateRun:
+    """``start`` when the gate is first collected without any gate option named: a bad
+    default is then one collection error, not a traceback per test."""
+    try:
+        return start(config)
+    except pytest.UsageError as exc:
+        raise pytest.Collector.CollectError(str(exc)) from None
+
+
+def configure(config: pytest.Config) -> None:
+    from signbart_parity.gate.profiles import choose, profile_name
+
+    choose(config.getoption("parity_profile", None))
+    if gate_requested(config) and not (config.option.help or config.option.version):
+        try:
+            profile_name()
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        start(config)
+
+
+def label_items(items: list[pytest.Item]) -> bool:
+    """Tag gate tests with their check and target (see CHECK_PROPERTY); True if any."""
+    found = False
+    for item in items:
+        marker = item.get_closest_marker("parity")
+        if "parity_session" not in getattr(item, "fixturenames", ()) or marker is None:
+            continue
+        found = True
+        item.user_properties.append((CHECK_PROPERTY, marker.args[0] if marker.args else ""))
+        target = _item_target(item)
+        if target is not None:
+            item.user_properties.append((TARGET_PROPERTY, _target_text(target)))
+    return found
+
+
+def _item_target(item: pytest.Item) -> Target | None:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if isinstance(params.get("parity_target"), Target):
+        return params["parity_target"]
+    bucket = params.get("parity_bucket")
+    if isinstance(bucket, tuple):
+        return bucket[1]  # the bucket test records on the longer file
+    if isinstance(params.get("parity_baseline_target"), Target):
+        return params["parity_baseline_target"]
+    return None
+
+
+def _target_text(target: Target) -> str:
+    return f"{target.seq_len}|{target.quantization}|{target.runtime}"
+
+
+def _parse_target(text: str) -> Target | None:
+    parts = text.split("|")
+    return Target(int(parts[0]), parts[1], parts[2]) if len(parts) == 3 else None
+
+
+# ---------------------------------------------------------------- outcomes
+
+
+def log_report(config: pytest.Config, report: pytest.TestReport) -> None:
+    """Fold one phase (setup, call, teardown) of a gate test into its outcome."""
+    properties = dict(report.user_properties)
+    if CHECK_PROPERTY not in properties:
+        return
+    outcomes = get_run(config).outcomes
+    current = outcomes.get(report.nodeid)
+    if current is None:
+        target = properties.get(TARGET_PROPERTY)
+        current = Outcome(
+            report.nodeid,
+            "passed",
+            check=properties[CHECK_PROPERTY] or None,
+            target=_parse_target(target) if target else None,
+        )
+        outcomes[report.nodeid] = current
+    if report.skipped:
+        current.outcome, current.message = "skipped", _skip_reason(report)
+    elif report.failed:
+        failed_in_call = report.when == "call" and current.outcome != "error"
+        current.outcome = "failed" if failed_in_call else "error"
+        current.message = current.message or _failure_line(report)
+
+
+def log_collection_error(config: pytest.Config, report: pytest.CollectReport) -> None:
+    if report.failed and config.getoption("parity_report", None) is not None:
+        get_run(config).outcomes[report.nodeid or "<collection>"] = Outcome(
+            report.nodeid or "<collection>", "error", message=_failure_line(report)
+        )
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else longrepr
+    return first_line(str(reason).removeprefix("Skipped: "))
+
+
+def _failure_line(report) -> str:
+    """The first line of the failure that says what went wrong (not code or traceback)."""
+    crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
+    if crash is not None and crash.message:
+        return first_line(crash.message)
+    return first_line(report.longreprtext or report.outcome)
+
+
+# ---------------------------------------------------------------- xdist
+
+
+def worker_payload(run: GateRun) -> dict:
+    session = run.session
+    if session is None:
+        return {"rows": [], "conversions": 0, "cache_hits": 0}
+    return {
+        "rows": [row.to_dict() for row in session.rows()],
+        "conversions": session.cache.stats.conversions,
+        "cache_hits": session.cache.stats.hits,
+    }
+
+
+def collect_worker(config: pytest.Config, node, error) -> None:
+    """The controller receives one worker's rows when it goes down."""
+    run = get_run(config)
+    payload = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
+    if payload is None:
+        run.lost_workers.append(str(getattr(node, "gateway", node)))
+        return
+    run.worker_rows += [Row.from_dict(row) for row in payload["rows"]]
+    run.conversions += payload["conversions"]
+    run.cache_hits += payload["cache_hits"]
+    if error:
+        run.lost_workers.append(str(error))
+
+
+# ---------------------------------------------------------------- the report
+
+
+def finish(session: pytest.Session, exitstatus: int) -> Report | None:
+    """Hand rows to the controller (xdist worker), or build and write the report."""
+    config = session.config
+    run = get_run(config)
+    if is_worker(config):
+        config.workeroutput[WORKER_OUTPUT_KEY] = worker_payload(run)
+        return None
+    report_dir = config.getoption("parity_report", None)
+    if report_dir is None:
+        return None
+    from signbart_parity.reports.write import write_report
+
+    report = build_report(run, session, exitstatus)
+    paths = write_report(report, report_dir)
+    run.written = report, str(paths["parity.html"])
+    if not report.passed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the exit code follows the report
+    return report
+
+
+def summary_lines(config: pytest.Config) -> list[str]:
+    """The verdict, what was not checked, and where the report is: for the terminal."""
+    from signbart_parity.reports.text import failure_lines, not_checked_lines
+
+    run = get_run(config)
+    if run.written is None:
+        return []
+    report, html = run.written
+    lines = [f"SignBart parity report: {report.headline()}"]
+    lines += [f"  {line}" for line in failure_lines(report) + not_checked_lines(report)]
+    return lines + [f"  report: {html}"]
+
+
+def build_report(run: GateRun, session: pytest.Session, exitstatus: int) -> Report:
+    from signbart_parity.checks.tolerances import TOLERANCES
+    from signbart_parity.reports.model import file_ref
+    from signbart_parity.versions import environment
+
+    options = start(session.config).options  # already started unless only workers ran
+    rows: dict[Target, Row] = {}
+    local = run.session.rows() if run.session is not None else []
+    for row in [*local, *run.worker_rows]:
+        rows[row.target] = rows[row.target].combine(row) if row.target in rows else row
+    stats = run.session.cache.stats if run.session is not None else None
+    report = Report(
+        kind="gate",
+        checkpoint=file_ref(options.checkpoint, layout=run.loaded.layout),
+        config=file_ref(options.config, values=run.loaded.config.to_dict()),
+        environment=environment(),
+        tolerances={q: TOLERANCES[q].describe() for q in options.quantizations},
+        rows=[rows[target] for target in sorted(rows)],
+        outcomes=list(run.outcomes.values()),
+        incomplete=_incomplete(run, session, exitstatus),
+        conversions=run.conversions + (stats.conversions if stats else 0),
+        cache_hits=run.cache_hits + (stats.hits if stats else 0),
+    )
+    measure_latency(run, report)
+    report.duration_s = round(time.perf_counter() - run.started, 2)
+    return report
+
+
+def _incomplete(run: GateRun, session: pytest.Session, exitstatus: int) -> str | None:
+    reasons = {
+        pytest.ExitCode.INTERRUPTED: "interrupted",
+        pytest.ExitCode.INTERNAL_ERROR: "internal error",
+        pytest.ExitCode.USAGE_ERROR: "usage error",
+        pytest.ExitCode.NO_TESTS_COLLECTED: "no gate test was collected",
+    }
+    found = [reasons[exitstatus]] if exitstatus in reasons else []
+    if session.shouldstop:
+        found.append(f"stopped early ({session.shouldstop})")
+    found += [f"lost xdist worker: {worker}" for worker in run.lost_workers]
+    return "; ".join(found) or None
+
+
+def measure_latency(run: GateRun, report: Report) -> None:
+    """The explicit timing step: median latency of every exported file, and of PyTorch
+    eager at each seq_len, measured after the last test in this one process."""
+    started = time.perf_counter()
+    if not any(row.file for row in report.rows):
+        return
+    model, config = run.loaded.model, run.loaded.config
+    for row in report.rows:
+        if row.file:
+            row.latency_ms = round(_tflite_latency(row, config), 3)
+    report.torch_latency_ms = {
+        str(seq_len): round(_torch_latency(model, config, seq_len), 3)
+        for seq_len in sorted({row.target.seq_len for row in report.rows if row.file})
+    }
+    report.timing = {
+        "iterations": TIMING_ITERATIONS,
+        "seconds": round(time.perf_counter() - started, 2),
+        "note": (
+            f"Latency: median of {TIMING_ITERATIONS} calls (batch 1, one real-like input, "
+            "default threads), measured after the last test in the process that wrote this "
+            "report, never while tests ran."
+        ),
+    }
+
+
+def _tflite_latency(row: Row, config) -> float:
+    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.timing import measure, timing_input
+
+    keypoints, masks = timing_input(config, row.target.seq_len)
+    tflite = TFLiteModel(row.file, runtime=row.target.runtime, signature=row.signature)
+    return measure(lambda: tflite(keypoints, masks), TIMING_ITERATIONS)[0]
+
+
+def _torch_latency(model, config, seq_len: int) -> float:
+    import torch
+
+    from signbart_parity.runtime.timing import measure, timing_input
+
+    keypoints, masks = timing_input(config, seq_len)
+    inputs = torch.from_numpy(keypoints), torch.from_numpy(masks)
+    with torch.inference_mode():
+        return measure(lambda: model(*inputs), TIMING_ITERATIONS)[0]

@@ -1,0 +1,193 @@
+"""State of one gate session: the model, its exports (via the cache), and the rows of
+numbers the property tests record.
+
+The pytest fixtures in ``plugin.py`` build one ``GateSession`` per process and give each
+test a ``CaseRecorder``, which records the examples hypothesis *generated* (not its shrinking
+re-runs) and tells the test when it holds the minimal failing example.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signbart_parity.checks.compare import Comparison
+from signbart_parity.export.cache import ExportCache, ExportRequest, model_fingerprint
+from signbart_parity.gate.options import GateOptions
+from signbart_parity.reports.model import Row, Target
+
+
+def load_gate_model(options: GateOptions):
+    """The checkpoint under test (``checkpoint.LoadedModel``); a mismatch, an unreadable
+    file or non-finite weights are one usage error."""
+    from signbart_parity.errors import ParityInputError
+    from signbart_parity.model.checkpoint import load_model
+
+    try:
+        return load_model(options.config, options.checkpoint)
+    except ParityInputError as exc:
+        raise pytest.UsageError(
+            f"--parity-checkpoint {options.checkpoint} with --parity-config {options.config}: {exc}"
+        ) from None
+
+
+class GateSession:
+    def __init__(self, options: GateOptions, model, config, *, export_model=None) -> None:
+        self.options = options
+        self.model = model  # the reference: PyTorch as the checkpoint defines it
+        self.export_model = export_model if export_model is not None else model
+        self.config = config
+        self.cache = ExportCache(options.cache_dir)
+        self._fingerprint = model_fingerprint(self.export_model)
+        self._paths: dict[tuple[int, str], Path] = {}
+        self._runtimes: dict[Target, object] = {}
+        self._rows: dict[Target, Row] = {}
+
+    # -- exports ---------------------------------------------------------------------
+    def _lengths(self, seq_len: int) -> int | tuple[int, ...]:
+        """What the export holding ``seq_len`` holds: it alone, or (--parity-bundle) every
+        gated seq_len, one signature each."""
+        return self.options.seq_lens if self.options.bundle else seq_len
+
+    def export_path(self, seq_len: int, quantization: str) -> Path:
+        """The .tflite holding (seq_len, quantization): converted once, then cached."""
+        key = (self._lengths(seq_len), quantization)
+        if key not in self._paths:
+            self._paths[key] = self._export(*key)
+        return self._paths[key]
+
+    def _export(self, lengths: int | tuple[int, ...], quantization: str) -> Path:
+        from signbart_parity.export.convert import export_fp32
+        from signbart_parity.export.quantize import quantize_file
+        from signbart_parity.inputs.calibration import as_quantizer_inputs, sets_fingerprint
+
+        calibration = self._calibration(lengths) if quantization == "static-int8" else None
+        request = ExportRequest(
+            fingerprint=self._fingerprint,
+            config=self.config.to_dict(),
+            seq_len=lengths,
+            quantization=quantization,
+            calibration=sets_fingerprint(calibration),
+        )
+        if quantization == "none":
+            return self.cache.get(
+                request, lambda path: export_fp32(self.export_model, seq_len=lengths, output=path)
+            )
+        fp32 = self.export_path(_any_length(lengths), "none")
+        return self.cache.get(
+            request,
+            lambda path: quantize_file(
+                fp32,
+                output=path,
+                quantization=quantization,
+                calibration=as_quantizer_inputs(calibration),
+            ),
+        )
+
+    def _calibration(self, lengths: int | tuple[int, ...]) -> dict:
+        """Static-int8 calibration per seq_len: the user's --parity-samples if given, else
+        generated. The bundled sample alone (one sequence) is too few to calibrate on."""
+        from signbart_parity.inputs.calibration import calibration_sets
+
+        given = list(self.options.samples) if self.options.samples_given else []
+        each = (lengths,) if isinstance(lengths, int) else lengths
+        return calibration_sets(self.config, each, samples=given)
+
+    def tflite(self, target: Target):
+        from signbart_parity.export.bundle import signature_name
+        from signbart_parity.runtime.tflite import TFLiteModel
+
+        if target not in self._runtimes:
+            path = self.export_path(target.seq_len, target.quantization)
+            signature = signature_name(target.seq_len) if self.options.bundle else None
+            self._runtimes[target] = TFLiteModel(path, runtime=target.runtime, signature=signature)
+        return self._runtimes[target]
+
+    # -- results ---------------------------------------------------------------------
+    def row(self, target: Target) -> Row:
+        if target not in self._rows:
+            self._rows[target] = Row(target)
+        return self._rows[target]
+
+    def rows(self) -> list[Row]:
+        """Rows of every target with recorded numbers, each with its file and size."""
+        rows = []
+        for target in sorted(self._rows):
+            row = self._rows[target]
+            path = self._paths.get((self._lengths(target.seq_len), target.quantization))
+            if path is not None:
+                row.file, row.size_bytes = str(path), path.stat().st_size
+                row.signature = self.tflite(target).signature_key
+            rows.append(row)
+        return rows
+
+
+def _any_length(lengths: int | tuple[int, ...]) -> int:
+    return lengths if isinstance(lengths, int) else lengths[0]
+
+
+class CaseRecorder:
+    """Records one test's comparisons into the session, following hypothesis's phases.
+
+    Examples count until the first failure; the shrinking and explaining re-runs after it
+    are not examples of the file and are not recorded. ``is_final`` is true on hypothesis's
+    final replay of the minimal failing example (and in tests without hypothesis): the one
+    call worth localising and describing.
+    """
+
+    def __init__(self, session: GateSession) -> None:
+        self.session = session
+        self.recorded: list[Comparison] = []
+        self._failed = False
+
+    @property
+    def is_final(self) -> bool:
+        from hypothesis import currently_in_test_context
+
+        if not currently_in_test_context():
+            return True
+        from hypothesis.control import current_build_context
+
+        return current_build_context().is_final
+
+    def record(
+        self,
+        target: Target,
+        check: str,
+        comparison: Comparison,
+        masks: np.ndarray,
+        *,
+        oracle_err: float | None = None,
+        tflite_oracle_err: float | None = None,
+    ) -> None:
+        if self._failed:
+            return  # a shrinking re-run, not a generated example
+        self.session.row(target).add(
+            check,
+            comparison,
+            masks,
+            oracle_err=oracle_err,
+            tflite_oracle_err=tflite_oracle_err,
+        )
+        self.recorded.append(comparison)
+        self._failed = not comparison.passed
+
+    def note_divergence(self, target: Target, text: str) -> None:
+        """Keep the divergence found on the minimal failing example for the report."""
+        row = self.session.row(target)
+        row.divergence = row.divergence or text
+
+    def junit_numbers(self) -> list[tuple[str, float | int]]:
+        """This test's numbers, as JUnit XML properties."""
+        taken = self.recorded
+        if not taken:
+            return []
+        return [
+            ("parity_examples", sum(c.examples for c in taken)),
+            ("parity_failed_examples", sum(c.failing_examples for c in taken)),
+            ("parity_max_abs_err", max(c.max_abs_err for c in taken)),
+            ("parity_max_rel_err", max(c.max_rel_err for c in taken)),
+            ("parity_bound_ratio", max(c.bound_ratio for c in taken)),
+        ]

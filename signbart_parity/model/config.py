@@ -1,0 +1,146 @@
+"""Load and validate a SignBart YAML config (the published training code's format)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from signbart_parity.errors import ConfigError
+from signbart_parity.fileio import read_text
+
+_INT_KEYS = (
+    "d_model",
+    "encoder_layers",
+    "decoder_layers",
+    "encoder_attention_heads",
+    "decoder_attention_heads",
+    "encoder_ffn_dim",
+    "decoder_ffn_dim",
+    "max_position_embeddings",
+    "num_labels",
+)
+_FLOAT_KEYS = ("dropout", "attention_dropout", "activation_dropout", "classifier_dropout")
+
+
+@dataclass(frozen=True)
+class SignBartConfig:
+    """The keys the forward pass uses; unknown keys in the YAML are ignored."""
+
+    d_model: int
+    encoder_layers: int
+    decoder_layers: int
+    encoder_attention_heads: int
+    decoder_attention_heads: int
+    encoder_ffn_dim: int
+    decoder_ffn_dim: int
+    max_position_embeddings: int
+    num_labels: int
+    joint_idx: tuple[int, ...]
+    dropout: float
+    attention_dropout: float
+    activation_dropout: float
+    classifier_dropout: float
+
+    @property
+    def num_keypoints(self) -> int:
+        """K: keypoints the model sees per frame (after selecting ``joint_idx``)."""
+        return len(self.joint_idx)
+
+    @property
+    def min_input_keypoints(self) -> int:
+        """The smallest K_in an input may have: ``max(joint_idx) + 1``."""
+        return max(self.joint_idx) + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["joint_idx"] = list(self.joint_idx)
+        return data
+
+
+def load_config(path: str | Path) -> SignBartConfig:
+    """Read a YAML config file and validate the keys the model needs.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, not a mapping, or a key is missing/ill-typed.
+    """
+    path = Path(path)
+    text = read_text(
+        path,
+        ConfigError,
+        missing="config file not found; pass an existing YAML file.",
+        unreadable="cannot read config ({reason}); pass a UTF-8 YAML file.",
+    )
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path}: config is not valid YAML{line}; fix the syntax.") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: config must be a YAML mapping of keys to values, got {type(raw).__name__}."
+        )
+    return config_from_mapping(raw, source=str(path))
+
+
+def config_from_mapping(raw: dict[str, Any], *, source: str = "<config>") -> SignBartConfig:
+    """Validate a parsed config mapping; ``source`` names it in error messages."""
+    values: dict[str, Any] = {}
+    for key in _INT_KEYS:
+        values[key] = _require_int(raw, key, source)
+    for key in _FLOAT_KEYS:
+        values[key] = _require_float(raw, key, source)
+    values["joint_idx"] = _require_joint_idx(raw, source)
+    config = SignBartConfig(**values)
+    _check_consistency(config, source)
+    return config
+
+
+def _require(raw: dict[str, Any], key: str, source: str) -> Any:
+    if key not in raw:
+        raise ConfigError(f"{source}: config key '{key}' is missing; add it to the YAML.")
+    return raw[key]
+
+
+def _require_int(raw: dict[str, Any], key: str, source: str) -> int:
+    value = _require(raw, key, source)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"{source}: config key '{key}' must be a positive integer, got {value!r}."
+        )
+    return value
+
+
+def _require_float(raw: dict[str, Any], key: str, source: str) -> float:
+    value = _require(raw, key, source)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigError(
+            f"{source}: config key '{key}' must be a probability in [0, 1), got {value!r}."
+        )
+    return float(value)
+
+
+def _require_joint_idx(raw: dict[str, Any], source: str) -> tuple[int, ...]:
+    value = _require(raw, "joint_idx", source)
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
+    ):
+        raise ConfigError(
+            f"{source}: config key 'joint_idx' must be a non-empty list of non-negative integers."
+        )
+    return tuple(value)
+
+
+def _check_consistency(config: SignBartConfig, source: str) -> None:
+    for heads_key in ("encoder_attention_heads", "decoder_attention_heads"):
+        heads = getattr(config, heads_key)
+        if config.d_model % heads:
+            raise ConfigError(
+                f"{source}: d_model {config.d_model} is not divisible by {heads_key} {heads}; "
+                "choose a head count that divides d_model."
+            )

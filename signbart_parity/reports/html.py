@@ -1,0 +1,62 @@
+"""parity.html: one self-contained page (no scripts, no stylesheets or fonts from elsewhere,
+no URLs), rendered from ``templates/parity.html.j2`` with autoescaping on; the charts are the
+inline SVG of ``plots.py``."""
+
+from __future__ import annotations
+
+import functools
+
+from signbart_parity.export.convert import precision_label
+from signbart_parity.reports import columns, plots
+from signbart_parity.reports.model import Report
+from signbart_parity.reports.text import (
+    divergence_lines,
+    failure_lines,
+    file_line,
+    headline_with_run,
+    not_checked_lines,
+    versions,
+)
+
+TEMPLATE = "parity.html.j2"
+
+
+@functools.cache
+def _template():
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("signbart_parity.reports", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    environment.globals.update(zip=zip, plain_columns=_plain_columns)
+    return environment.get_template(TEMPLATE)
+
+
+def _plain_columns(*headers: str) -> tuple[columns.Column, ...]:
+    return tuple(columns.Column(header, lambda item, _: str(item)) for header in headers)
+
+
+def render_html(report: Report) -> str:
+    rows = columns.sorted_rows(report)
+    low, high = plots.log_range(rows)
+    return _template().render(
+        passed=report.passed,
+        headline=headline_with_run(report),
+        reasons=report.verdict_reasons(),
+        checkpoint=file_line(report.checkpoint),
+        config=file_line(report.config),
+        summary_columns=columns.SUMMARY,
+        summary=columns.summary_cells(report),
+        failures=failure_lines(report),
+        divergences=divergence_lines(report),
+        not_checked=not_checked_lines(report),
+        histograms=[plots.histogram_svg(row, low, high) for row in rows],
+        scatter=plots.scatter_svg(rows, low, high),
+        worst_columns=columns.WORST,
+        worst=columns.cells(columns.WORST, columns.worst_entries(report), report),
+        tolerances=[[precision_label(k), v] for k, v in report.tolerances.items()],
+        timing=str(report.timing.get("note", "")) if report.timing else "",
+        versions=[list(pair) for pair in versions(report)],
+    )

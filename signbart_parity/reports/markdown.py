@@ -1,0 +1,42 @@
+"""parity.md: the report at a glance (also what a GitHub job summary shows)."""
+
+from __future__ import annotations
+
+from signbart_parity.reports.columns import SUMMARY, summary_cells
+from signbart_parity.reports.model import Report
+from signbart_parity.reports.text import (
+    divergence_lines,
+    failure_lines,
+    file_line,
+    headline_with_run,
+    not_checked_lines,
+    versions,
+)
+
+
+def render_markdown(report: Report) -> str:
+    lines = [f"## SignBart TFLite parity — {headline_with_run(report)}", ""]
+    lines.append(f"checkpoint: `{file_line(report.checkpoint)}`  ")
+    lines.append(f"config: `{file_line(report.config)}`")
+    lines.append("")
+    lines.append("| " + " | ".join(column.header for column in SUMMARY) + " |")
+    lines.append("|" + "|".join("---:" if c.numeric else "---" for c in SUMMARY) + "|")
+    result = [column.header for column in SUMMARY].index("result")
+    for row in summary_cells(report):
+        row[result] = f"**{row[result]}**" if row[result] == "FAIL" else row[result]
+        lines.append("| " + " | ".join(row) + " |")
+    if report.verdict_reasons():
+        lines += ["", "**Why FAIL:** " + "; ".join(report.verdict_reasons())]
+    failures = failure_lines(report)
+    if failures:
+        lines += ["", "### Failed checks", ""] + [f"- {line}" for line in failures]
+    for line in divergence_lines(report):
+        lines += ["", f"- {line}"]
+    skipped = not_checked_lines(report)
+    if skipped:
+        lines += ["", "### Not checked", ""] + [f"- {line}" for line in skipped]
+    shown = ", ".join(f"{name} {version}" for name, version in versions(report))
+    if shown:
+        lines += ["", f"versions: {shown}"]
+    lines.append("")
+    return "\n".join(lines)

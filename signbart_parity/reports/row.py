@@ -1,0 +1,149 @@
+"""One row of a parity report: the numbers recorded for one target (examples, errors,
+agreement, the file, its latency), how comparisons add to it, and how shards combine."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from signbart_parity.reports.target import Target
+
+if TYPE_CHECKING:
+    from signbart_parity.checks.compare import Comparison
+
+# Checks that compare TFLite with PyTorch: they feed the error columns and the plots. The
+# others (padding, determinism, bucket, bundle) compare the file with itself and only count.
+VERSUS_PYTORCH = ("parity", "real-sample", "agreement")
+MAX_SAMPLES = 500  # per row: enough for the plots, small enough for the JSON
+WORST_KEPT = 5
+
+
+@dataclass
+class Row:
+    """The numbers recorded for one target: examples, errors, agreement, file, latency."""
+
+    target: Target
+    passed: bool = True  # every recorded comparison was within its bound
+    examples: int = 0
+    max_abs_err: float = 0.0
+    max_rel_err: float = 0.0
+    top1_agreed: int = 0
+    top1_compared: int = 0
+    oracle_max_abs_err: float | None = None
+    tflite_oracle_max_abs_err: float | None = None
+    checks: dict[str, dict[str, int]] = field(default_factory=dict)
+    divergence: str | None = None
+    file: str | None = None
+    signature: str | None = None  # which signature of ``file`` (set for bundles)
+    size_bytes: int | None = None
+    latency_ms: float | None = None
+    samples: list[dict] = field(default_factory=list)
+    worst: list[dict] = field(default_factory=list)
+
+    @property
+    def top1_agreement(self) -> float | None:
+        return self.top1_agreed / self.top1_compared if self.top1_compared else None
+
+    def add(
+        self,
+        check: str,
+        comparison: Comparison,
+        masks,
+        *,
+        descriptions: Sequence[str] | None = None,
+        oracle_err: float | None = None,
+        tflite_oracle_err: float | None = None,
+    ) -> None:
+        """Add one comparison's examples to this row under ``check``."""
+        from signbart_parity.inputs.masks import summarise
+
+        masks = np.asarray(masks)
+        self.examples += comparison.examples
+        self.passed &= comparison.passed
+        tally = self.checks.setdefault(check, {"examples": 0, "failed": 0})
+        tally["examples"] += comparison.examples
+        tally["failed"] += comparison.failing_examples
+        versus = check in VERSUS_PYTORCH
+        if versus:
+            self.max_abs_err = max(self.max_abs_err, comparison.max_abs_err)
+            self.max_rel_err = max(self.max_rel_err, comparison.max_rel_err)
+            self.top1_agreed += round(comparison.top1_agreement * comparison.examples)
+            self.top1_compared += comparison.examples
+            self.oracle_max_abs_err = _max(self.oracle_max_abs_err, oracle_err)
+            self.tflite_oracle_max_abs_err = _max(self.tflite_oracle_max_abs_err, tflite_oracle_err)
+        worst = []
+        for index, (err, ok) in enumerate(
+            zip(comparison.example_abs_err, comparison.example_passed, strict=True)
+        ):
+            mask = masks[index]
+            sample = {
+                "abs_err": float(err),
+                "valid_frames": int(mask.sum()),
+                "mask": summarise(mask),
+                "property": check,
+                "passed": bool(ok),
+            }
+            if versus and len(self.samples) < MAX_SAMPLES:
+                self.samples.append(sample)
+            if versus or not ok:
+                what = descriptions[index] if descriptions else sample["mask"]
+                verdict = "within the bound" if ok else "OUTSIDE the bound"
+                worst.append(sample | {"message": f"{check}: {what}: {verdict}"})
+        self.worst = _worst_first(self.worst + worst)
+
+    def combine(self, other: Row) -> Row:
+        """One row from two shards' rows of the same target (xdist workers, CI jobs)."""
+        combined = copy.deepcopy(self)
+        combined.passed = self.passed and other.passed
+        combined.examples += other.examples
+        combined.max_abs_err = max(self.max_abs_err, other.max_abs_err)
+        combined.max_rel_err = max(self.max_rel_err, other.max_rel_err)
+        combined.top1_agreed += other.top1_agreed
+        combined.top1_compared += other.top1_compared
+        combined.oracle_max_abs_err = _max(self.oracle_max_abs_err, other.oracle_max_abs_err)
+        combined.tflite_oracle_max_abs_err = _max(
+            self.tflite_oracle_max_abs_err, other.tflite_oracle_max_abs_err
+        )
+        for check, tally in other.checks.items():
+            mine = combined.checks.setdefault(check, {"examples": 0, "failed": 0})
+            for key in ("examples", "failed"):
+                mine[key] += int(tally.get(key, 0))
+        combined.divergence = self.divergence or other.divergence
+        combined.file = self.file or other.file
+        combined.signature = self.signature or other.signature
+        combined.size_bytes = self.size_bytes or other.size_bytes
+        combined.latency_ms = self.latency_ms if self.latency_ms is not None else other.latency_ms
+        combined.samples = (self.samples + other.samples)[:MAX_SAMPLES]
+        combined.worst = _worst_first(self.worst + other.worst)
+        return combined
+
+    def to_dict(self, *, passed: bool | None = None) -> dict[str, Any]:
+        data = self.target.to_dict()
+        for item in fields(self):
+            if item.name != "target":
+                data[item.name] = getattr(self, item.name)
+        data["top1_agreement"] = self.top1_agreement
+        if passed is not None:
+            data["passed"] = passed
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Row:
+        known = {item.name for item in fields(cls)} - {"target"}
+        values = {key: copy.deepcopy(value) for key, value in data.items() if key in known}
+        return cls(target=Target.from_dict(data), **values)
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    values = [value for value in (a, b) if value is not None]
+    return max(values) if values else None
+
+
+def _worst_first(samples: list[dict]) -> list[dict]:
+    """Failing examples first, then by error, largest first."""
+    ordered = sorted(samples, key=lambda s: (bool(s.get("passed")), -float(s.get("abs_err", 0))))
+    return ordered[:WORST_KEPT]

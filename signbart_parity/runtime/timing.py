@@ -1,0 +1,167 @@
+"""Latency measurement: one real-like input, a warm-up, then median and p90 of many calls.
+
+``bench`` (``cli/bench.py``) and the gate's timing step both measure through ``measure`` on
+``timing_input``, so their numbers are comparable.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from signbart_parity.export.bundle import signature_name
+
+WARMUP = 5
+
+
+@dataclass(frozen=True)
+class Timing:
+    runtime: str  # "pytorch", or the TFLite runtime (litert, tensorflow, compiled)
+    precision: str
+    threads: int
+    xnnpack: bool | None  # None for PyTorch
+    median_ms: float
+    p90_ms: float
+
+
+def timing_input(config, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """The one real-like (keypoints, mask) batch every latency here is measured on."""
+    from signbart_parity.inputs.synthetic import real_like_batch
+
+    keypoints, mask, _ = real_like_batch(
+        np.random.default_rng(0),
+        count=1,
+        seq_len=seq_len,
+        num_keypoints=config.min_input_keypoints,
+        num_labels=config.num_labels,
+    )
+    return keypoints, mask
+
+
+def measure(call: Callable[[], object], iterations: int) -> tuple[float, float]:
+    """(median, p90) milliseconds of ``call`` after a short warm-up."""
+    for _ in range(WARMUP):
+        call()
+    samples = np.empty(iterations)
+    for index in range(iterations):
+        started = time.perf_counter()
+        call()
+        samples[index] = time.perf_counter() - started
+    return float(np.median(samples) * 1e3), float(np.percentile(samples, 90) * 1e3)
+
+
+def torch_timings(model, keypoints, mask, threads: Sequence[int], iterations: int) -> list:
+    import torch
+
+    inputs = torch.from_numpy(keypoints), torch.from_numpy(mask)
+    previous = torch.get_num_threads()
+    timings = []
+    try:
+        with torch.inference_mode():
+            for count in threads:
+                torch.set_num_threads(count)
+                median, p90 = measure(lambda: model(*inputs), iterations)
+                timings.append(Timing("pytorch", "fp32", count, None, median, p90))
+    finally:
+        torch.set_num_threads(previous)
+    return timings
+
+
+def tflite_timings(
+    precision, path, keypoints, mask, threads, iterations, runtimes, *, signature=None
+) -> list:
+    """Every runtime at every thread count, with XNNPACK and (Interpreters) without it."""
+    from signbart_parity.runtime.tflite import TFLiteModel
+
+    timings = []
+    for runtime in runtimes:
+        # CompiledModel always runs XNNPACK on the CPU.
+        for xnnpack in (True,) if runtime == "compiled" else (True, False):
+            for count in threads:
+                tflite = TFLiteModel(
+                    path, runtime=runtime, signature=signature, num_threads=count,
+                    xnnpack=xnnpack,
+                )  # fmt: skip
+                median, p90 = measure(lambda: tflite(keypoints, mask), iterations)  # noqa: B023
+                timings.append(Timing(runtime, precision, count, xnnpack, median, p90))
+    return timings
+
+
+def bucket_timings(path, config, seq_lens, threads: int, iterations: int) -> dict[str, float]:
+    """Median latency of each ``seq_<T>`` signature of a bundle (XNNPACK, litert)."""
+    from signbart_parity.runtime.tflite import TFLiteModel
+
+    medians = {}
+    for length in seq_lens:
+        keypoints, mask = timing_input(config, length)
+        tflite = TFLiteModel(path, signature=signature_name(length), num_threads=threads)
+        medians[str(length)] = measure(lambda: tflite(keypoints, mask), iterations)[0]  # noqa: B023
+    return medians
+
+
+def headline_threads(threads: Sequence[int]) -> int:
+    """The thread count the summary quotes: the largest requested <= 2."""
+    return max([count for count in threads if count <= 2] or [min(threads)])
+
+
+def machine_info(load_average: float) -> dict:
+    """What the numbers depend on; a busy machine (load above its cores) skews them."""
+    from signbart_parity.versions import environment
+
+    return {
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": round(load_average, 2),
+        "environment": environment(),
+    }
+
+
+def summarise(timings: list[Timing], files: dict, *, seq_len, threads, iterations) -> dict:
+    """The JSON summary: medians at the headline thread count, sizes, ratios, every timing."""
+    headline = headline_threads(threads)
+
+    def median(runtime: str, precision: str, xnnpack: bool | None) -> float:
+        return next(
+            t.median_ms
+            for t in timings
+            if (t.runtime, t.precision, t.threads, t.xnnpack)
+            == (runtime, precision, headline, xnnpack)
+        )
+
+    runtimes = list(dict.fromkeys(t.runtime for t in timings if t.runtime != "pytorch"))
+    # The headline runtime (the first requested) gives tflite_ms and the ratios.
+    first = runtimes[0]
+    runtime_ms = {r: {p: median(r, p, True) for p in files} for r in runtimes}
+    summary = {
+        "seq_len": seq_len,
+        "threads": headline,
+        "iterations": iterations,
+        "runtime": first,
+        "torch_ms": median("pytorch", "fp32", None),
+        "tflite_ms": runtime_ms[first],
+        "runtime_ms": runtime_ms,
+        "tflite_ms_without_xnnpack": {
+            p: median(first, p, False) for p in files if first != "compiled"
+        },
+        "size_bytes": {precision: converted.size_bytes for precision, converted in files.items()},
+        "conversion_seconds": {p: round(converted.seconds, 3) for p, converted in files.items()},
+        "timings": [asdict(timing) for timing in timings],
+    }
+    summary["ratios"] = ratios(summary)
+    return summary
+
+
+def ratios(summary: dict) -> dict:
+    """The ratios the targets are stated in, for whichever precisions were measured."""
+    latency, size = summary["tflite_ms"], summary["size_bytes"]
+    result = {}
+    if "fp32" in latency:
+        result["fp32_vs_torch"] = latency["fp32"] / summary["torch_ms"]
+        for precision in latency:
+            if precision != "fp32":
+                result[f"{precision}_vs_fp32"] = latency[precision] / latency["fp32"]
+                result[f"{precision}_size_vs_fp32"] = size[precision] / size["fp32"]
+    return result
