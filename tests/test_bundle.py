@@ -30,7 +30,12 @@ def fixed_inputs(seq_len: int, keypoints: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_app_bucket_choice_is_the_smallest_that_holds_the_clip():
     assert [bucket_for(frames, BUCKETS) for frames in (1, 16, 17, 64, 65, 128)] == [
-        16, 16, 32, 64, 128, 128
+        16,
+        16,
+        32,
+        64,
+        128,
+        128,
     ]
     assert bucket_for(400, BUCKETS) == 128  # longer clips are resampled down to it
 
@@ -59,11 +64,10 @@ def default_files(tmp_path_factory):
     return model, files
 
 
-@pytest.mark.parametrize("precision", ["fp32", "fp16", "dynamic-int8", "weight-only-int8",
-                                       "static-int8"])
-def test_a_four_bucket_bundle_converts_and_matches_pytorch_in_every_mode(
-    default_files, precision
-):
+@pytest.mark.parametrize(
+    "precision", ["fp32", "fp16", "dynamic-int8", "weight-only-int8", "static-int8"]
+)
+def test_a_four_bucket_bundle_converts_and_matches_pytorch_in_every_mode(default_files, precision):
     model, files = default_files
     bundle = files["bundle"][precision]
     assert TFLiteModel.names_in(bundle.path) == [signature_name(t) for t in BUCKETS]
@@ -159,8 +163,16 @@ def test_convert_writes_one_file_with_a_signature_per_bucket(other_model):
 
 
 def test_verify_checks_every_signature_of_a_genuine_bundle(other_model, tmp_path):
-    done = run_cli("verify", *other_model["args"], "--tflite", str(other_model["bundle"]),
-                   "--examples", "12", "--report", str(tmp_path))
+    done = run_cli(
+        "verify",
+        *other_model["args"],
+        "--tflite",
+        str(other_model["bundle"]),
+        "--examples",
+        "12",
+        "--report",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     for name in ("seq_16", "seq_32", "seq_64"):
         assert f"signature {name}: inputs" in done.stdout
@@ -172,8 +184,16 @@ def test_verify_checks_every_signature_of_a_genuine_bundle(other_model, tmp_path
 
 
 def test_verify_fails_a_bundle_with_one_broken_signature_and_names_it(other_model, tmp_path):
-    done = run_cli("verify", *other_model["args"], "--tflite", str(other_model["broken"]),
-                   "--examples", "12", "--report", str(tmp_path))
+    done = run_cli(
+        "verify",
+        *other_model["args"],
+        "--tflite",
+        str(other_model["broken"]),
+        "--examples",
+        "12",
+        "--report",
+        str(tmp_path),
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "PARITY VIOLATED in signature seq_32: failing properties: parity" in done.stdout
     assert "in signature seq_16:" not in done.stdout  # the genuine buckets pass parity
@@ -186,35 +206,63 @@ def test_verify_fails_a_bundle_with_one_broken_signature_and_names_it(other_mode
 
 def test_golden_round_trips_a_bundle(other_model, tmp_path):
     golden = tmp_path / "golden.npz"
-    done = run_cli("golden", "create", *other_model["args"], "--seq-len", "16,32,64",
-                   "--output", str(golden))
+    done = run_cli(
+        "golden", "create", *other_model["args"], "--seq-len", "16,32,64", "--output", str(golden)
+    )
     assert done.returncode == 0, done.stderr
-    good = run_cli("golden", "check", "--tflite", str(other_model["bundle"]), "--golden",
-                   str(golden))
+    good = run_cli(
+        "golden", "check", "--tflite", str(other_model["bundle"]), "--golden", str(golden)
+    )
     assert good.returncode == 0, good.stdout + good.stderr
     assert good.stdout.count("parity holds") == 3
-    bad = run_cli("golden", "check", "--tflite", str(other_model["broken"]), "--golden",
-                  str(golden))
+    bad = run_cli(
+        "golden", "check", "--tflite", str(other_model["broken"]), "--golden", str(golden)
+    )
     assert bad.returncode == 1
     assert "signature seq_32" in bad.stdout and bad.stdout.count("PARITY VIOLATED") == 1
     other = tmp_path / "other.npz"
-    assert run_cli("golden", "create", *other_model["args"], "--seq-len", "16,64",
-                   "--output", str(other)).returncode == 0
-    line = one_error_line(run_cli("golden", "check", "--tflite", str(other_model["bundle"]),
-                                  "--golden", str(other)))
+    assert (
+        run_cli(
+            "golden", "create", *other_model["args"], "--seq-len", "16,64", "--output", str(other)
+        ).returncode
+        == 0
+    )
+    line = one_error_line(
+        run_cli("golden", "check", "--tflite", str(other_model["bundle"]), "--golden", str(other))
+    )
     assert "signatures for seq_len 16,32,64 but" in line and "buckets 16,64" in line
 
 
 def test_a_baseline_with_other_signatures_is_a_contract_change(other_model, tmp_path):
     single = tmp_path / "single.tflite"
-    assert run_cli("convert", *other_model["args"], "--output", str(single), "--seq-len",
-                   "64").returncode == 0
-    done = run_cli("verify", *other_model["args"], "--tflite", str(other_model["bundle"]),
-                   "--examples", "12", "--baseline", str(single))
+    assert (
+        run_cli(
+            "convert", *other_model["args"], "--output", str(single), "--seq-len", "64"
+        ).returncode
+        == 0
+    )
+    done = run_cli(
+        "verify",
+        *other_model["args"],
+        "--tflite",
+        str(other_model["bundle"]),
+        "--examples",
+        "12",
+        "--baseline",
+        str(single),
+    )
     assert done.returncode == 1, done.stdout
     assert "CONTRACT CHANGED: signatures serving_default -> seq_16, seq_32, seq_64" in done.stdout
-    same = run_cli("verify", *other_model["args"], "--tflite", str(other_model["bundle"]),
-                   "--examples", "12", "--baseline", str(other_model["bundle"]))
+    same = run_cli(
+        "verify",
+        *other_model["args"],
+        "--tflite",
+        str(other_model["bundle"]),
+        "--examples",
+        "12",
+        "--baseline",
+        str(other_model["bundle"]),
+    )
     assert same.returncode == 0, same.stdout
     assert "0/72 predictions flip" in same.stdout  # 24 golden inputs x 3 signatures
 
@@ -223,10 +271,20 @@ def test_the_gate_checks_the_bundle_as_it_ships(pytester, other_model):
     """--parity-bundle: one export holding every --parity-seq-lens, cached like single files."""
     config, checkpoint = other_model["args"][1], other_model["args"][3]
     cache = other_model["folder"] / "gate-cache"
-    options = ["-p", "no:cacheprovider", "--pyargs", "signbart_parity.gate",
-               f"--checkpoint={checkpoint}", f"--config={config}", "--parity-seq-lens=16,32",
-               "--parity-quantization=none", "--parity-bundle", f"--parity-cache={cache}",
-               "--parity-report=report", "--parity-profile=ci"]
+    options = [
+        "-p",
+        "no:cacheprovider",
+        "--pyargs",
+        "signbart_parity.gate",
+        f"--checkpoint={checkpoint}",
+        f"--config={config}",
+        "--parity-seq-lens=16,32",
+        "--parity-quantization=none",
+        "--parity-bundle",
+        f"--parity-cache={cache}",
+        "--parity-report=report",
+        "--parity-profile=ci",
+    ]
     for conversions in (1, 0):
         result = pytester.runpytest_subprocess(*options)
         # 2 buckets and 1 pair; real samples (90 keypoints) and baseline skip.
@@ -238,13 +296,24 @@ def test_the_gate_checks_the_bundle_as_it_ships(pytester, other_model):
     shipped = pytester.runpytest_subprocess(*options, f"--parity-baseline={other_model['bundle']}")
     report = json.loads((pytester.path / "report" / "parity.json").read_text())
     assert_gate_ran(shipped, report, targets=2, failed=1, skipped=2)
-    shipped.stdout.fnmatch_lines(["*CONTRACT CHANGED: signatures seq_16, seq_32, seq_64 -> "
-                                  "seq_16, seq_32*"])
+    shipped.stdout.fnmatch_lines(
+        ["*CONTRACT CHANGED: signatures seq_16, seq_32, seq_64 -> seq_16, seq_32*"]
+    )
 
 
 def test_bench_times_each_signature_of_the_bundle(capsys):
-    done = run_in_process("bench", "--seq-len", "16,32", "--quantization", "none",
-                    "--threads", "2", "--iterations", "3", "--json")
+    done = run_in_process(
+        "bench",
+        "--seq-len",
+        "16,32",
+        "--quantization",
+        "none",
+        "--threads",
+        "2",
+        "--iterations",
+        "3",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["seq_lens"] == [16, 32] and summary["seq_len"] == 32

@@ -106,8 +106,10 @@ def test_static_int8_calibration_is_keyed_by_content_not_by_path(tmp_path):
     after = calibration_set(config, 16, samples=[sample])
     assert after.to_dict() == before.to_dict()  # what the key used to hold: paths and counts
     assert after.fingerprint() != before.fingerprint()
-    keys = {request(quantization="static-int8", calibration=c.fingerprint()).key()
-            for c in (before, after)}
+    keys = {
+        request(quantization="static-int8", calibration=c.fingerprint()).key()
+        for c in (before, after)
+    }
     assert len(keys) == 2
 
 

@@ -94,8 +94,12 @@ def _saved(tmp_path, name: str, payload) -> str:
         (lambda sd: sd, "plain state_dict"),
         (lambda sd: {"model": sd, "optimizer": {}, "epoch": 3}, "state_dict under 'model'"),
         (
-            lambda sd: {"model_state_dict": sd, "optimizer_state_dict": {"lr": 1e-3}, "epoch": 9,
-                        "loss": 0.31},
+            lambda sd: {
+                "model_state_dict": sd,
+                "optimizer_state_dict": {"lr": 1e-3},
+                "epoch": 9,
+                "loss": 0.31,
+            },
             "state_dict under 'model_state_dict'",
         ),
         (lambda sd: {"state_dict": sd, "hyper_parameters": {}}, "state_dict under 'state_dict'"),

@@ -37,8 +37,17 @@ LAYOUTS = {
     "data-parallel": lambda sd: {f"module.{key}": value for key, value in sd.items()},
 }
 # What the toolchain prints when nothing silences it (seen on a fresh machine).
-TOOLCHAIN_NOISE = ("absl::InitializeLog", "oneDNN", "torchao", "_pytree", "LeafSpec",
-                   "XNNPACK", "%|", "UserWarning", "FutureWarning")
+TOOLCHAIN_NOISE = (
+    "absl::InitializeLog",
+    "oneDNN",
+    "torchao",
+    "_pytree",
+    "LeafSpec",
+    "XNNPACK",
+    "%|",
+    "UserWarning",
+    "FutureWarning",
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +70,17 @@ def converted(model, tmp_path_factory) -> dict[str, tuple[Path, subprocess.Compl
     for layout in LAYOUTS:
         saved = resave(checkpoint, layout, folder)
         output = folder / f"{layout}.tflite"
-        done = run_cli("convert", "--config", str(config), "--checkpoint", str(saved),
-                       "--output", str(output), "--seq-len", "16")
+        done = run_cli(
+            "convert",
+            "--config",
+            str(config),
+            "--checkpoint",
+            str(saved),
+            "--output",
+            str(output),
+            "--seq-len",
+            "16",
+        )
         results[layout] = saved, done
     return results
 
@@ -73,8 +91,10 @@ def test_training_loop_layouts_convert_and_match_pytorch(model, converted, layou
     saved, done = converted[layout]
     assert done.returncode == 0, done.stdout + done.stderr
     assert "parity holds" in done.stdout
-    expected = {"pytorch-tutorial": "state_dict under 'model_state_dict'",
-                "data-parallel": "keys prefixed 'module.' (DataParallel/DDP; prefix removed)"}
+    expected = {
+        "pytorch-tutorial": "state_dict under 'model_state_dict'",
+        "data-parallel": "keys prefixed 'module.' (DataParallel/DDP; prefix removed)",
+    }
     assert expected[layout] in done.stderr
     # The file computes the original model's logits, in the real runtime.
     original, _ = load_signbart_model(config, checkpoint)
@@ -87,9 +107,19 @@ def test_training_loop_layouts_convert_and_match_pytorch(model, converted, layou
 def test_verify_and_its_report_say_which_layout_was_found(model, converted, tmp_path):
     config, _ = model
     saved, _ = converted["pytorch-tutorial"]
-    done = run_cli("verify", "--config", str(config), "--checkpoint", str(saved), "--tflite",
-                   str(saved.with_suffix(".tflite")), "--examples", "12", "--report",
-                   str(tmp_path))
+    done = run_cli(
+        "verify",
+        "--config",
+        str(config),
+        "--checkpoint",
+        str(saved),
+        "--tflite",
+        str(saved.with_suffix(".tflite")),
+        "--examples",
+        "12",
+        "--report",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{saved} (state_dict under 'model_state_dict')" in done.stdout
     report = json.loads((tmp_path / "parity.json").read_text())
@@ -98,9 +128,7 @@ def test_verify_and_its_report_say_which_layout_was_found(model, converted, tmp_
 
 
 @pytest.mark.parametrize("value", ["nan", "inf"])
-def test_a_checkpoint_with_a_non_finite_weight_exits_2_and_writes_nothing(
-    model, tmp_path, value
-):
+def test_a_checkpoint_with_a_non_finite_weight_exits_2_and_writes_nothing(model, tmp_path, value):
     config, checkpoint = model
     state = dict(read_state_dict(checkpoint))
     state["encoder.layers.0.fc1.weight"] = state["encoder.layers.0.fc1.weight"].clone()
@@ -108,8 +136,19 @@ def test_a_checkpoint_with_a_non_finite_weight_exits_2_and_writes_nothing(
     broken = tmp_path / "diverged.pth"
     torch.save({"model": state, "epoch": 40}, broken)
     output = tmp_path / "out" / "model.tflite"
-    line = one_error_line(run_cli("convert", "--config", str(config), "--checkpoint",
-                                  str(broken), "--output", str(output), "--seq-len", "16"))
+    line = one_error_line(
+        run_cli(
+            "convert",
+            "--config",
+            str(config),
+            "--checkpoint",
+            str(broken),
+            "--output",
+            str(output),
+            "--seq-len",
+            "16",
+        )
+    )
     assert str(broken) in line
     assert "parameter 'encoder.layers.0.fc1.weight' holds 1 NaN/Inf value(s)" in line
     assert not output.parent.exists() or not any(output.parent.iterdir())
@@ -118,8 +157,16 @@ def test_a_checkpoint_with_a_non_finite_weight_exits_2_and_writes_nothing(
 @pytest.mark.parametrize("quantization", ["none", "dynamic-int8", "static-int8"])
 def test_convert_prints_only_its_own_lines(tmp_path, quantization):
     """Conversion, quantization (calibration for static-int8), the TFLite runtime (--test)."""
-    done = run_cli("convert", "--output", str(tmp_path / "m.tflite"), "--seq-len", "16",
-                   "--quantization", quantization, "--test")
+    done = run_cli(
+        "convert",
+        "--output",
+        str(tmp_path / "m.tflite"),
+        "--seq-len",
+        "16",
+        "--quantization",
+        quantization,
+        "--test",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     theirs = [line for line in done.stderr.splitlines() if not line.startswith("... ")]
     assert theirs == [], theirs
@@ -128,23 +175,42 @@ def test_convert_prints_only_its_own_lines(tmp_path, quantization):
 
 def test_verbose_lets_the_toolchain_speak(tmp_path):
     """The same kind of run with --verbose: the silence above is the filter's doing."""
-    done = run_cli("convert", "--output", str(tmp_path / "m.tflite"), "--seq-len", "16",
-                   "--quantization", "static-int8", "--test", "--verbose")
+    done = run_cli(
+        "convert",
+        "--output",
+        str(tmp_path / "m.tflite"),
+        "--seq-len",
+        "16",
+        "--quantization",
+        "static-int8",
+        "--test",
+        "--verbose",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert sum(noise in done.stderr for noise in TOOLCHAIN_NOISE) >= 3, done.stderr
 
 
 def test_a_toolchain_failure_is_still_one_clear_line(model, tmp_path):
     config, checkpoint = model
-    done = run_cli("convert", "--config", str(config), "--checkpoint", str(checkpoint),
-                   "--output", str(tmp_path / "m.tflite"), "--seq-len", "300")
+    done = run_cli(
+        "convert",
+        "--config",
+        str(config),
+        "--checkpoint",
+        str(checkpoint),
+        "--output",
+        str(tmp_path / "m.tflite"),
+        "--seq-len",
+        "300",
+    )
     line = one_error_line(done)
     assert "seq_len 300 is outside 1..256" in line
 
 
 def _start(args: list[str], cwd: Path, *, env=None) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    return subprocess.Popen(
+        args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def _wait_for(condition, process: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -156,22 +222,38 @@ def _wait_for(condition, process: subprocess.Popen, timeout: float = 120.0) -> N
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b""
-            for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b""
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 @pytest.mark.parametrize("quantization", ["none", "dynamic-int8"])
-def test_sigterm_during_convert_leaves_the_output_folder_as_it_was(model, tmp_path,
-                                                                   quantization):
+def test_sigterm_during_convert_leaves_the_output_folder_as_it_was(model, tmp_path, quantization):
     config, checkpoint = model
     folder = tmp_path / "app-assets"
     folder.mkdir()
     (folder / "model.tflite").write_bytes(b"the file the app shipped last month")
     before = _tree(folder)
-    process = _start([sys.executable, "-m", "signbart_parity.cli", "convert", "--config",
-                      str(config), "--checkpoint", str(checkpoint), "--output",
-                      str(folder / "model.tflite"), "--quantization", quantization,
-                      "--seq-len", "16"], tmp_path)
+    process = _start(
+        [
+            sys.executable,
+            "-m",
+            "signbart_parity.cli",
+            "convert",
+            "--config",
+            str(config),
+            "--checkpoint",
+            str(checkpoint),
+            "--output",
+            str(folder / "model.tflite"),
+            "--quantization",
+            quantization,
+            "--seq-len",
+            "16",
+        ],
+        tmp_path,
+    )
     # The converter is imported and running once torch has been loaded for a while.
     _wait_for(lambda: "torch" in _loaded_modules(process.pid), process)
     time.sleep(2.0)
@@ -194,10 +276,24 @@ def test_sigterm_during_a_gate_export_leaves_no_cache_entry(model, tmp_path):
     config, checkpoint = model
     cache = tmp_path / "cache"
     env = os.environ | {"SIGNBART_PARITY_PROFILE": "ci"}
-    process = _start([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs",
-                      "signbart_parity.gate", f"--checkpoint={checkpoint}", f"--config={config}",
-                      f"--parity-cache={cache}", "--parity-seq-lens=16",
-                      "--parity-quantization=none"], tmp_path, env=env)
+    process = _start(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--pyargs",
+            "signbart_parity.gate",
+            f"--checkpoint={checkpoint}",
+            f"--config={config}",
+            f"--parity-cache={cache}",
+            "--parity-seq-lens=16",
+            "--parity-quantization=none",
+        ],
+        tmp_path,
+        env=env,
+    )
     # An entry folder exists from the moment its conversion starts.
     _wait_for(lambda: any(p.is_dir() for p in cache.glob("*/*")), process)
     time.sleep(1.0)

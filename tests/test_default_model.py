@@ -30,8 +30,11 @@ def test_default_model_is_confident_and_accurate_on_its_synthetic_classes():
 
     model, config = load_signbart_model(DEFAULT_CONFIG, DEFAULT_CHECKPOINT)
     keypoints, masks, labels = real_like_batch(
-        np.random.default_rng(123), count=200, seq_len=64,
-        num_keypoints=config.num_keypoints, num_labels=config.num_labels,
+        np.random.default_rng(123),
+        count=200,
+        seq_len=64,
+        num_keypoints=config.num_keypoints,
+        num_labels=config.num_labels,
     )
     with torch.no_grad():
         logits = model(torch.from_numpy(keypoints), torch.from_numpy(masks))[1].numpy()

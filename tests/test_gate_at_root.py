@@ -29,18 +29,25 @@ def model_100(tmp_path_factory) -> tuple[Path, Path, Path]:
 def gate_at_root(config: Path, checkpoint: Path, cache: Path, report: Path, *extra: str):
     """``pytest --checkpoint=... --config=...`` in the repository root, as a user types it."""
     command = [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs",
-        f"--checkpoint={checkpoint}", f"--config={config}",
-        f"--parity-cache={cache}", f"--parity-report={report}", *extra,
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-rs",
+        f"--checkpoint={checkpoint}",
+        f"--config={config}",
+        f"--parity-cache={cache}",
+        f"--parity-report={report}",
+        *extra,
     ]
     env = os.environ | {"SIGNBART_PARITY_PROFILE": "ci"}
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=900, check=False)
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
 
 
-def test_the_gate_alone_passes_a_100_keypoint_model_and_says_what_it_skipped(
-    model_100, tmp_path
-):
+def test_the_gate_alone_passes_a_100_keypoint_model_and_says_what_it_skipped(model_100, tmp_path):
     config, checkpoint, cache = model_100
     done = gate_at_root(config, checkpoint, cache, tmp_path / "report")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -64,8 +71,9 @@ def test_the_gate_alone_passes_a_100_keypoint_model_and_says_what_it_skipped(
 def test_a_fitting_100_keypoint_sample_is_checked(model_100, tmp_path):
     config, checkpoint, cache = model_100
     sample = write_sample(tmp_path, keypoints=100)
-    done = gate_at_root(config, checkpoint, cache, tmp_path / "report",
-                        f"--parity-samples={sample}")
+    done = gate_at_root(
+        config, checkpoint, cache, tmp_path / "report", f"--parity-samples={sample}"
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((tmp_path / "report" / "parity.json").read_text())
     real = [o for o in report["outcomes"] if o["check"] == "real-sample"]
@@ -77,8 +85,9 @@ def test_a_fitting_100_keypoint_sample_is_checked(model_100, tmp_path):
 def test_a_passed_sample_that_does_not_fit_is_one_usage_error(model_100, tmp_path):
     config, checkpoint, cache = model_100
     sample = write_sample(tmp_path, keypoints=90)
-    done = gate_at_root(config, checkpoint, cache, tmp_path / "report",
-                        f"--parity-samples={sample}")
+    done = gate_at_root(
+        config, checkpoint, cache, tmp_path / "report", f"--parity-samples={sample}"
+    )
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
     errors = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and "Traceback" not in done.stderr

@@ -133,7 +133,8 @@ def test_gate_fails_on_a_broken_conversion(pytester, shared_cache, ci_profile, f
     assert written_verdicts(pytester) == (False, "FAIL", "FAIL")
     failed = [o for o in report["outcomes"] if o["outcome"] == "failed"]
     assert {(o["check"], o["target"]["runtime"]) for o in failed} >= {
-        ("parity", "litert"), ("parity", "compiled")
+        ("parity", "litert"),
+        ("parity", "compiled"),
     }
     assert all(o["message"] and o["target"]["seq_len"] == 16 for o in failed)
     # Localisation ran once per failing parity test (one per runtime), on the minimal
@@ -184,22 +185,29 @@ def shipped(tmp_path_factory):
 
     model = load_model_or_default(None, None)[0]
     folder = tmp_path_factory.mktemp("shipped")
-    variants = {"same": (model, 16), "flipped": (broken_model(model, "inverted-mask"), 16),
-                "seq_len_8": (model, 8)}
-    return {name: convert(m, seq_len=t, output=folder / f"{name}.tflite").path
-            for name, (m, t) in variants.items()}
+    variants = {
+        "same": (model, 16),
+        "flipped": (broken_model(model, "inverted-mask"), 16),
+        "seq_len_8": (model, 8),
+    }
+    return {
+        name: convert(m, seq_len=t, output=folder / f"{name}.tflite").path
+        for name, (m, t) in variants.items()
+    }
 
 
 def run_with_baseline(pytester, cache, baseline):
-    return run_gate(pytester, cache, "--pyargs", "signbart_parity.gate",
-                    f"--parity-baseline={baseline}")
+    return run_gate(
+        pytester, cache, "--pyargs", "signbart_parity.gate", f"--parity-baseline={baseline}"
+    )
 
 
 def test_baseline_of_the_same_model_passes(pytester, shared_cache, ci_profile, shipped):
     result = run_with_baseline(pytester, shared_cache, shipped["same"])
     assert_gate_ran(result, read_report(pytester), targets=1, skipped=1)
-    assert "baseline" in {o["check"] for o in read_report(pytester)["outcomes"]
-                          if o["outcome"] == "passed"}
+    assert "baseline" in {
+        o["check"] for o in read_report(pytester)["outcomes"] if o["outcome"] == "passed"
+    }
 
 
 def test_baseline_whose_predictions_differ_fails(pytester, shared_cache, ci_profile, shipped):

@@ -54,19 +54,26 @@ def test_bad_option_values_are_usage_errors(pytester, args, message):
 
 def test_options_are_namespaced_and_documented_in_one_group(pytester):
     result = pytester.runpytest_inprocess("--help")
-    result.stdout.fnmatch_lines([
-        "SignBart PyTorch vs TFLite parity gate:",
-        "*--parity-checkpoint=PATH*",
-        "*--parity-seq-lens=T,T*",
-        "*--parity-quantization=Q,Q*",
-        "*--parity-baseline=TFLITE*",
-        "*--parity-profile=NAME*",
-        "*--checkpoint=PATH*",
-        "*--config=PATH*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "SignBart PyTorch vs TFLite parity gate:",
+            "*--parity-checkpoint=PATH*",
+            "*--parity-seq-lens=T,T*",
+            "*--parity-quantization=Q,Q*",
+            "*--parity-baseline=TFLITE*",
+            "*--parity-profile=NAME*",
+            "*--checkpoint=PATH*",
+            "*--config=PATH*",
+        ]
+    )
     text = " ".join(result.stdout.str().split())  # help wraps lines
-    for phrase in ("Default: 16,64", "Default: none,dynamic-int8", "embedded default model",
-                   "alias of --parity-checkpoint", "alias of --parity-config"):
+    for phrase in (
+        "Default: 16,64",
+        "Default: none,dynamic-int8",
+        "embedded default model",
+        "alias of --parity-checkpoint",
+        "alias of --parity-config",
+    ):
         assert phrase in text, phrase
 
 
@@ -77,7 +84,9 @@ def test_a_mismatched_checkpoint_and_config_is_one_line_before_any_test(pytester
 
     config = write_config(tmp_path, joint_idx=list(range(100)))
     result = pytester.runpytest_subprocess(
-        *GATE, f"--checkpoint={CHECKPOINT}", f"--config={config}",
+        *GATE,
+        f"--checkpoint={CHECKPOINT}",
+        f"--config={config}",
         f"--parity-cache={tmp_path / 'cache'}",
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -100,7 +109,9 @@ def test_a_checkpoint_with_nan_weights_is_one_usage_error(pytester, tmp_path):
     broken = tmp_path / "diverged.pth"
     torch.save({"model_state_dict": state, "epoch": 31}, broken)
     result = pytester.runpytest_subprocess(
-        *GATE, f"--checkpoint={broken}", f"--config={CONFIG}",
+        *GATE,
+        f"--checkpoint={broken}",
+        f"--config={CONFIG}",
         f"--parity-cache={tmp_path / 'cache'}",
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -152,8 +163,9 @@ def test_another_projects_pytest_runs_unchanged(pytester):
     in an environment where this package is installed: its run is untouched."""
     pytester.makeconftest(FOREIGN_CONFTEST)
     pytester.makepyfile(test_theirs=FOREIGN_TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--config=theirs.yaml",
-                                           "--checkpoint", "-v")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--config=theirs.yaml", "--checkpoint", "-v"
+    )
     assert outcomes(result) == {"passed": 4, "failed": 0, "errors": 0, "skipped": 0}, (
         result.stdout.str() + result.stderr.str()
     )
@@ -188,8 +200,11 @@ def test_gate_profile_count():
 
 @pytest.mark.slow
 def test_second_identical_run_converts_nothing(pytester, tmp_path):
-    options = ["--parity-seq-lens=8,16", "--parity-quantization=none,dynamic-int8",
-               "--parity-profile=ci"]
+    options = [
+        "--parity-seq-lens=8,16",
+        "--parity-quantization=none,dynamic-int8",
+        "--parity-profile=ci",
+    ]
     reports = []
     for _ in range(2):
         # 4 targets, 2 bucket pairs; the baseline test skips (none given).
@@ -203,14 +218,23 @@ def test_second_identical_run_converts_nothing(pytester, tmp_path):
 @pytest.mark.slow
 def test_xdist_workers_convert_each_artifact_once(pytester, tmp_path):
     """Two workers, two runtimes: each file is converted once, and both runtimes agree."""
-    options = ["-n", "2", "--parity-seq-lens=8,16", "--parity-quantization=none",
-               "--parity-runtime=litert,tensorflow", "--parity-profile=ci"]
+    options = [
+        "-n",
+        "2",
+        "--parity-seq-lens=8,16",
+        "--parity-quantization=none",
+        "--parity-runtime=litert,tensorflow",
+        "--parity-profile=ci",
+    ]
     result = run_gate(pytester, tmp_path, *options)
     report = read_report(pytester)
     assert_gate_ran(result, report, targets=4, skipped=1)
     assert report["conversions"] == 2, report
     assert {(r["seq_len"], r["runtime"]) for r in report["results"]} == {
-        (8, "litert"), (16, "litert"), (8, "tensorflow"), (16, "tensorflow")
+        (8, "litert"),
+        (16, "litert"),
+        (8, "tensorflow"),
+        (16, "tensorflow"),
     }
 
 
@@ -220,13 +244,21 @@ def test_gate_passes_on_the_upstream_fixture_checkpoint(pytester, tmp_path, monk
     from tests.helpers import CHECKPOINT, CONFIG
 
     monkeypatch.setenv("SIGNBART_PARITY_PROFILE", "ci")
-    result = run_gate(pytester, tmp_path, f"--checkpoint={CHECKPOINT}",
-                      f"--config={CONFIG}", "--junitxml=junit.xml")
+    result = run_gate(
+        pytester,
+        tmp_path,
+        f"--checkpoint={CHECKPOINT}",
+        f"--config={CONFIG}",
+        "--junitxml=junit.xml",
+    )
     report = read_report(pytester)
     assert_gate_ran(result, report, targets=4, skipped=1)
     assert report["passed"] and report["checkpoint"]["path"] == str(CHECKPOINT)
     assert {(r["seq_len"], r["quantization"]) for r in report["results"]} == {
-        (16, "none"), (16, "dynamic-int8"), (64, "none"), (64, "dynamic-int8")
+        (16, "none"),
+        (16, "dynamic-int8"),
+        (64, "none"),
+        (64, "dynamic-int8"),
     }
     assert sum(r["examples"] for r in report["results"]) >= 200
     # Every gate test's outcome is in the report, with its check and target.
@@ -264,9 +296,14 @@ def test_gate_runs_every_other_quantization_mode(pytester, tmp_path, monkeypatch
 
     monkeypatch.setenv("SIGNBART_PARITY_PROFILE", "ci")
     modes = "fp16,weight-only-int8,static-int8"
-    result = run_gate(pytester, tmp_path, f"--parity-checkpoint={CHECKPOINT}",
-                      f"--parity-config={CONFIG}", "--parity-seq-lens=16",
-                      f"--parity-quantization={modes}")
+    result = run_gate(
+        pytester,
+        tmp_path,
+        f"--parity-checkpoint={CHECKPOINT}",
+        f"--parity-config={CONFIG}",
+        "--parity-seq-lens=16",
+        f"--parity-quantization={modes}",
+    )
     # 3 targets; bucket (one seq_len) and baseline (none given) skip.
     report = read_report(pytester)
     assert_gate_ran(result, report, targets=3, skipped=2)

@@ -230,8 +230,13 @@ def test_a_run_where_nothing_was_checked_or_that_stopped_says_fail(tmp_path: Pat
 def test_skipped_checks_are_listed_as_not_checked(tmp_path: Path) -> None:
     data = clean_run()
     data.outcomes.append(
-        Outcome("t::test_real", "skipped", "real-sample", Target(16, "none", "litert"),
-                "real samples: not checked: the bundled sample has 90 keypoints")
+        Outcome(
+            "t::test_real",
+            "skipped",
+            "real-sample",
+            Target(16, "none", "litert"),
+            "real samples: not checked: the bundled sample has 90 keypoints",
+        )
     )
     assert verdicts(data, tmp_path)[0] is True  # announced, so the verdict stands
     markdown = (tmp_path / "parity.md").read_text()
@@ -261,10 +266,7 @@ def test_merged_shards_equal_the_single_run(single_run: Report) -> None:
     assert merged.conversions == 4 and merged.cache_hits == 2
     assert merged.duration_s == 25  # documented: the slowest shard (shards run in parallel)
     assert merged.shard_durations_s == [15, 25]
-    assert (
-        render_markdown(merged).splitlines()[4:]
-        == render_markdown(single_run).splitlines()[4:]
-    )
+    assert render_markdown(merged).splitlines()[4:] == render_markdown(single_run).splitlines()[4:]
 
 
 def test_merge_of_a_failing_and_a_passing_shard_says_fail(tmp_path: Path, capsys) -> None:
@@ -280,8 +282,10 @@ def test_merge_of_a_failing_and_a_passing_shard_says_fail(tmp_path: Path, capsys
     assert code == 1
     merged = json.loads((tmp_path / "merged" / "parity.json").read_text())
     assert merged["passed"] is False
-    assert (tmp_path / "merged" / "parity.md").read_text().startswith(
-        "## SignBart TFLite parity — FAIL"
+    assert (
+        (tmp_path / "merged" / "parity.md")
+        .read_text()
+        .startswith("## SignBart TFLite parity — FAIL")
     )
 
 
@@ -312,8 +316,15 @@ def test_workers_rows_of_one_target_combine_into_the_single_runs_row(single_run:
     merged = merge_reports([shard_a, shard_b])
     assert [r.target for r in merged.rows] == [r.target for r in rows]
     combined = merged.rows[index]
-    for key in ("examples", "max_abs_err", "passed", "samples", "worst", "size_bytes",
-                "top1_compared"):
+    for key in (
+        "examples",
+        "max_abs_err",
+        "passed",
+        "samples",
+        "worst",
+        "size_bytes",
+        "top1_compared",
+    ):
         assert getattr(combined, key) == getattr(tensorflow_row, key), key
     assert merged.passed is False
 

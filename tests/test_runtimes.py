@@ -60,8 +60,15 @@ def test_the_origin_file_really_takes_an_int64_mask(origin):
 
 
 def test_verify_passes_a_genuine_int64_mask_file_and_warns(origin, tmp_path):
-    args = ("verify", "--config", str(origin["config"]), "--checkpoint",
-            str(origin["checkpoint"]), "--examples", "12")
+    args = (
+        "verify",
+        "--config",
+        str(origin["config"]),
+        "--checkpoint",
+        str(origin["checkpoint"]),
+        "--examples",
+        "12",
+    )
     done = run_cli(*args, "--tflite", str(origin["genuine"]), "--report", str(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "serving_default_args_1 int64[1, 114]" in done.stdout
@@ -73,18 +80,36 @@ def test_verify_passes_a_genuine_int64_mask_file_and_warns(origin, tmp_path):
 
 @pytest.mark.parametrize("runtime", ["litert", "tensorflow"])
 def test_verify_fails_a_broken_int64_mask_file(origin, runtime):
-    done = run_cli("verify", "--config", str(origin["config"]), "--checkpoint",
-                   str(origin["checkpoint"]), "--examples", "12", "--tflite",
-                   str(origin["broken"]), "--runtime", runtime)
+    done = run_cli(
+        "verify",
+        "--config",
+        str(origin["config"]),
+        "--checkpoint",
+        str(origin["checkpoint"]),
+        "--examples",
+        "12",
+        "--tflite",
+        str(origin["broken"]),
+        "--runtime",
+        runtime,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "PARITY VIOLATED" in done.stdout
 
 
 def test_the_compiled_runtime_says_it_cannot_feed_an_int64_mask(origin):
     """LiteRT's TensorBuffer has no int64 writer: one clear line, exit 2, not a crash."""
-    done = run_cli("verify", "--config", str(origin["config"]), "--checkpoint",
-                   str(origin["checkpoint"]), "--tflite", str(origin["genuine"]),
-                   "--runtime", "compiled")
+    done = run_cli(
+        "verify",
+        "--config",
+        str(origin["config"]),
+        "--checkpoint",
+        str(origin["checkpoint"]),
+        "--tflite",
+        str(origin["genuine"]),
+        "--runtime",
+        "compiled",
+    )
     line = one_error_line(done)
     assert "the compiled runtime cannot feed this file (args_1 is int64" in line
     assert "--runtime litert" in line
@@ -97,9 +122,19 @@ def test_a_shipped_int64_file_against_an_int32_candidate_is_a_contract_change(or
 
     model, _ = load_signbart_model(origin["config"], origin["checkpoint"])
     candidate = convert(model, seq_len=ORIGIN_SEQ_LEN, output=tmp_path / "new.tflite").path
-    done = run_cli("verify", "--config", str(origin["config"]), "--checkpoint",
-                   str(origin["checkpoint"]), "--examples", "12", "--tflite", str(candidate),
-                   "--baseline", str(origin["genuine"]))
+    done = run_cli(
+        "verify",
+        "--config",
+        str(origin["config"]),
+        "--checkpoint",
+        str(origin["checkpoint"]),
+        "--examples",
+        "12",
+        "--tflite",
+        str(candidate),
+        "--baseline",
+        str(origin["genuine"]),
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "CONTRACT CHANGED: input 1:" in done.stdout
     assert "int64[1, 114] -> serving_default_args_1 int32[1, 114]" in done.stdout
@@ -121,8 +156,16 @@ def test_compiled_runtime_matches_the_interpreter_on_every_mask_kind():
 
 
 def test_verify_with_the_compiled_runtime_passes_a_genuine_file_quietly():
-    done = run_cli("verify", *MODEL_ARGS, "--tflite", str(genuine()), "--runtime", "compiled",
-                   "--examples", "36")
+    done = run_cli(
+        "verify",
+        *MODEL_ARGS,
+        "--tflite",
+        str(genuine()),
+        "--runtime",
+        "compiled",
+        "--examples",
+        "36",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "(compiled runtime)" in done.stdout and "parity holds" in done.stdout
     # LiteRT's plugin and accelerator chatter (start-up and teardown) stays off the terminal.
@@ -131,28 +174,68 @@ def test_verify_with_the_compiled_runtime_passes_a_genuine_file_quietly():
 
 @pytest.mark.parametrize("fault", sorted(FAULT_STAGES))
 def test_verify_with_the_compiled_runtime_fails_every_fault(fault, capsys):
-    done = run_in_process("verify", *MODEL_ARGS, "--tflite", str(broken(fault)),
-                    "--runtime", "compiled", "--examples", "36")
+    done = run_in_process(
+        "verify",
+        *MODEL_ARGS,
+        "--tflite",
+        str(broken(fault)),
+        "--runtime",
+        "compiled",
+        "--examples",
+        "36",
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "PARITY VIOLATED: failing properties: " in done.stdout
 
 
 def test_golden_check_with_the_compiled_runtime(tmp_path):
     golden = tmp_path / "golden.npz"
-    assert run_cli("golden", "create", *MODEL_ARGS, "--seq-len", "16", "--output",
-                   str(golden)).returncode == 0
-    good = run_cli("golden", "check", "--tflite", str(genuine()), "--golden", str(golden),
-                   "--runtime", "compiled")
+    assert (
+        run_cli(
+            "golden", "create", *MODEL_ARGS, "--seq-len", "16", "--output", str(golden)
+        ).returncode
+        == 0
+    )
+    good = run_cli(
+        "golden",
+        "check",
+        "--tflite",
+        str(genuine()),
+        "--golden",
+        str(golden),
+        "--runtime",
+        "compiled",
+    )
     assert good.returncode == 0 and "(compiled runtime)" in good.stdout, good.stdout
-    bad = run_cli("golden", "check", "--tflite", str(broken("last-frame-pooling")), "--golden",
-                  str(golden), "--runtime", "compiled")
+    bad = run_cli(
+        "golden",
+        "check",
+        "--tflite",
+        str(broken("last-frame-pooling")),
+        "--golden",
+        str(golden),
+        "--runtime",
+        "compiled",
+    )
     assert bad.returncode == 1, bad.stdout
 
 
 def test_bench_times_the_compiled_runtime_next_to_the_others(capsys):
-    done = run_in_process("bench", *MODEL_ARGS, "--seq-len", "16", "--threads", "2",
-                    "--quantization", "none", "--iterations", "3", "--runtime",
-                    "litert,compiled", "--json")
+    done = run_in_process(
+        "bench",
+        *MODEL_ARGS,
+        "--seq-len",
+        "16",
+        "--threads",
+        "2",
+        "--quantization",
+        "none",
+        "--iterations",
+        "3",
+        "--runtime",
+        "litert,compiled",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(summary["runtime_ms"]) == {"litert", "compiled"}

@@ -59,11 +59,18 @@ def test_genuine_fp32_export_passes_and_writes_a_report(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("quantization", ["fp16", "dynamic-int8", "weight-only-int8",
-                                          "static-int8"])
+@pytest.mark.parametrize(
+    "quantization", ["fp16", "dynamic-int8", "weight-only-int8", "static-int8"]
+)
 def test_genuine_quantized_export_passes(capsys, quantization: str) -> None:
-    done = run_in_process(*VERIFY, "--tflite", str(genuine(quantization=quantization)),
-        "--quantization", quantization, "--examples", "36",
+    done = run_in_process(
+        *VERIFY,
+        "--tflite",
+        str(genuine(quantization=quantization)),
+        "--quantization",
+        quantization,
+        "--examples",
+        "36",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "parity holds" in done.stdout
