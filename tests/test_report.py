@@ -438,3 +438,22 @@ def test_html_renders_in_headless_chromium(written: Path, tmp_path: Path) -> Non
     assert 'class="plot scatter"' in dom
     assert dom.count("<circle") >= 60 * len(ALL_RESULTS)
     assert "<table>" in dom and ">FAIL<" in dom and "right-padded" in dom
+
+
+def test_a_file_that_cannot_be_timed_keeps_the_report_and_says_so(tmp_path: Path) -> None:
+    """Latency is measured after the tests; a file that no longer loads must not cost the
+    report (an exception in sessionfinish would leave no report at all)."""
+    from signbart_parity.gate.run import GateRun, measure_latency
+    from signbart_parity.model.checkpoint import load_model
+    from tests.helpers import write_model
+
+    config, checkpoint = write_model(tmp_path, keypoints=90, labels=5)
+    row = fake_row(16, "none", "litert")
+    row.file = str(tmp_path / "replaced.tflite")
+    Path(row.file).write_bytes(b"not a flatbuffer")
+    data = fake_report([row])
+    measure_latency(GateRun(loaded=load_model(config, checkpoint)), data)
+    assert row.latency_ms is None
+    assert "Not measured (seq_len 16, none, litert: " in data.timing["note"]
+    assert data.torch_latency_ms["16"] > 0  # the PyTorch side was still timed
+    assert data.passed  # timing is information: the verdict is the tests'

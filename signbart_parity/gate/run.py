@@ -288,9 +288,13 @@ def measure_latency(run: GateRun, report: Report) -> None:
     if not any(row.file for row in report.rows):
         return
     model, config = run.loaded.model, run.loaded.config
+    unmeasured = []
     for row in report.rows:
         if row.file:
-            row.latency_ms = round(_tflite_latency(row, config), 3)
+            try:
+                row.latency_ms = round(_tflite_latency(row, config), 3)
+            except Exception as exc:  # latency is information, not a check: keep the report
+                unmeasured.append(f"{row.target}: {first_line(str(exc))}")
     report.torch_latency_ms = {
         str(seq_len): round(_torch_latency(model, config, seq_len), 3)
         for seq_len in sorted({row.target.seq_len for row in report.rows if row.file})
@@ -302,6 +306,7 @@ def measure_latency(run: GateRun, report: Report) -> None:
             f"Latency: median of {TIMING_ITERATIONS} calls (batch 1, one real-like input, "
             "default threads), measured after the last test in the process that wrote this "
             "report, never while tests ran."
+            + "".join(f" Not measured ({reason})." for reason in unmeasured)
         ),
     }
 
