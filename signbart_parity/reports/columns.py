@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from signbart_parity.export.convert import QUANTIZATIONS, precision_label
-from signbart_parity.reports.model import Report, Row, Target
+from signbart_parity.reports.model import Report, Row, Target, first_line
 
 WORST_SHOWN = 20
 MESSAGE_WIDTH = 150
@@ -52,11 +52,6 @@ def share(value: Any) -> str:
 
 def verdict(passed: bool) -> str:
     return "PASS" if passed else "FAIL"
-
-
-def first_line(text: Any, limit: int = MESSAGE_WIDTH) -> str:
-    line = str(text or "").strip().split("\n", 1)[0]
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 def _oracle(row: Row, report: Report) -> str:
@@ -110,7 +105,9 @@ WORST = (
     Column("property", lambda entry, _: str(entry[1].get("property", ""))),
     Column("abs err", lambda entry, _: error(entry[1].get("abs_err")), numeric=True),
     Column("mask", lambda entry, _: str(entry[1].get("mask", ""))),
-    Column("message", lambda entry, _: first_line(entry[1].get("message")), wrap=True),
+    Column(
+        "message", lambda entry, _: first_line(entry[1].get("message"), MESSAGE_WIDTH), wrap=True
+    ),
 )
 
 
