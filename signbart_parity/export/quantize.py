@@ -55,9 +55,6 @@ def _quantizer_setup(quantization: str):
     return lambda quantizer: quantizer.load_quantization_recipe(recipes[quantization]())
 
 
-Calibration = Sequence[tuple[np.ndarray, np.ndarray]]
-
-
 def quantize_file(
     fp32_path: Path,
     *,
