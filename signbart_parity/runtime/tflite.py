@@ -65,6 +65,8 @@ class _InterpreterBackend:
             out_details = runner.get_output_details()
             outputs = [out_details[name] | {"key": name} for name in order["outputs"]]
             self._runner = runner
+            self._input_keys = [detail["key"] for detail in inputs]
+            self._output_key = outputs[0]["key"]
             self._run = self._run_signature
         self._inputs, self._outputs = inputs, outputs
         return inputs, outputs
@@ -73,9 +75,8 @@ class _InterpreterBackend:
         return self._run(feeds)
 
     def _run_signature(self, feeds: list[np.ndarray]) -> np.ndarray:
-        keys = [detail["key"] for detail in self._inputs]
-        result = self._runner(**dict(zip(keys, feeds, strict=True)))
-        return result[self._outputs[0]["key"]]
+        result = self._runner(**dict(zip(self._input_keys, feeds, strict=True)))
+        return result[self._output_key]
 
     def _run_primary(self, feeds: list[np.ndarray]) -> np.ndarray:
         for detail, value in zip(self._inputs, feeds, strict=True):
