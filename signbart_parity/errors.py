@@ -1,7 +1,8 @@
 """Typed errors for problems a user can fix.
 
 Each message is one sentence that names the file (or value) and says what to do.
-The CLI turns every ``ParityInputError`` into exit code 2 without a traceback.
+The CLI turns every ``ParityInputError`` into exit code 2 without a traceback, and a
+``ToolchainError`` (the toolchain failed on valid input) into exit code 3.
 """
 
 from __future__ import annotations
@@ -21,6 +22,25 @@ class CheckpointError(ParityInputError):
 
 class ConversionError(ParityInputError):
     """The requested conversion cannot be done (bad seq_len, unsupported quantization...)."""
+
+
+class ToolchainError(Exception):
+    """The converter or quantizer failed on a valid model: not the user's input to fix.
+
+    The CLI exits 3 for it (bad input is 2); the message names the tool's own error and the
+    toolchain versions, for a bug report or a different toolchain pin.
+    """
+
+    @classmethod
+    def caused_by(cls, what: str, exc: Exception) -> ToolchainError:
+        from signbart_parity.versions import toolchain_versions
+
+        versions = ", ".join(f"{name} {version}" for name, version in toolchain_versions().items())
+        lines = str(exc).strip().splitlines()
+        return cls(
+            f"{what}: {type(exc).__name__}: {lines[0] if lines else ''} ({versions}); the "
+            "model and options are valid: report this upstream or pin another toolchain version."
+        )
 
 
 class TFLiteFileError(ParityInputError):

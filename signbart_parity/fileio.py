@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -57,3 +58,12 @@ def read_text(path: Path, error: type[Exception], *, missing: str, unreadable: s
         raise error(f"{path}: {missing}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"{path}: {unreadable.format(reason=exc)}") from None
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

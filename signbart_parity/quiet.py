@@ -54,7 +54,32 @@ NOTICES = (
 TOOLCHAIN_MODULES = r"(ai_edge_litert|ai_edge_quantizer|litert_torch|torchao|torch)(\..*)?$"
 
 _quiet = False
+_verbose = False
 _teardown_silenced = False
+
+
+def let_toolchain_speak() -> None:
+    """``--verbose``: nothing of the toolchain's output is silenced, the converter's included."""
+    global _verbose
+    _verbose = True
+
+
+@contextlib.contextmanager
+def converter_quieted() -> Iterator[None]:
+    """Around a litert-torch conversion: no progress log, no root-logger warnings (callers
+    report progress themselves). Leaves everything alone under ``--verbose``."""
+    if _verbose:
+        yield
+        return
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def quiet_toolchain() -> None:

@@ -77,7 +77,7 @@ def test_scale_bound_follows_the_logit_scale():
 
 
 def test_every_quantization_has_a_tolerance():
-    from signbart_parity.export.convert import QUANTIZATIONS
+    from signbart_parity.targets import QUANTIZATIONS
 
     assert set(TOLERANCES) == set(QUANTIZATIONS)
 

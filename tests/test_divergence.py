@@ -157,20 +157,21 @@ def stages_module(model: SignBart) -> torch.nn.Module:
 
 def export_debug(model: SignBart, *, seq_len: int, output: str | Path) -> list[str]:
     """Convert ``model`` with every stage as an output; returns the stage names in order."""
-    from signbart_parity.errors import ConversionError
-    from signbart_parity.export.convert import _quiet_converter, check_seq_len, sample_inputs
+    from signbart_parity.errors import ToolchainError
+    from signbart_parity.export.convert import check_seq_len, sample_inputs
     from signbart_parity.fileio import atomic_path
+    from signbart_parity.quiet import converter_quieted
 
     check_seq_len(model.config, seq_len)
     inputs = sample_inputs(model.config, seq_len)
     names = list(reference_stages(model, inputs[0].numpy(), inputs[1].numpy()))
-    with _quiet_converter():
+    with converter_quieted():
         import litert_torch
 
         try:
             converted = litert_torch.convert(stages_module(model), inputs)
         except Exception as exc:  # the converter raises many types; report them as one
-            raise ConversionError(
+            raise ToolchainError(
                 f"litert-torch could not convert the debug (all-stages) model: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from signbart_parity.checks.golden import ARRAYS, GOLDEN_KEYPOINT_KINDS, load_golden
+from signbart_parity.fileio import file_sha256
 from signbart_parity.inputs.masks import MASK_KINDS
-from signbart_parity.model.checkpoint import file_sha256
 from tests.cli import one_error_line, run_cli
 from tests.helpers import CHECKPOINT, SAMPLE, TouchOnUnpickle
 from tests.tflite_files import MODEL_ARGS, broken, genuine

@@ -16,10 +16,10 @@ import pytest
 from signbart_parity.checks.compare import compare_logits
 from signbart_parity.checks.reference import torch_logits
 from signbart_parity.cli.argtypes import quantizations as parse_quantizations
-from signbart_parity.export.convert import QUANTIZATIONS
-from signbart_parity.export.convert import precision_label as label
 from signbart_parity.inputs.calibration import GENERATED, REAL, calibration_set
 from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns
+from signbart_parity.targets import QUANTIZATIONS
+from signbart_parity.targets import precision_label as label
 from tests.helpers import CHECKPOINT, CONFIG, SAMPLE
 
 SEQ_LEN = 16

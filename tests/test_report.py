@@ -21,7 +21,8 @@ from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns, summarise
 from signbart_parity.reports import write as report
 from signbart_parity.reports.markdown import render_markdown
 from signbart_parity.reports.merge import merge_reports
-from signbart_parity.reports.model import Outcome, Report, Row, Target
+from signbart_parity.reports.model import Outcome, Report, Row
+from signbart_parity.targets import Target
 
 CHROMIUM = next(
     (shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name)), None

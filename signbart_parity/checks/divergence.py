@@ -40,15 +40,6 @@ class StageMatch:
     agrees: bool
     tensor: str = ""
 
-    def to_dict(self) -> dict:
-        return {
-            "stage": self.stage,
-            "max_abs_err": self.max_abs_err,
-            "scale": self.scale,
-            "agrees": self.agrees,
-            "tensor": self.tensor,
-        }
-
 
 @dataclass
 class Divergence:
@@ -58,14 +49,6 @@ class Divergence:
     stages: list[StageMatch] = field(default_factory=list)
     first: str | None = None
     not_visible: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {
-            "method": self.method,
-            "first": self.first,
-            "not_visible": self.not_visible,
-            "stages": [stage.to_dict() for stage in self.stages],
-        }
 
     def summary(self) -> str:
         """One line, e.g. ``first divergence: encoder_layer_0 (max abs err 0.31; ...)``."""

@@ -100,8 +100,8 @@ def create_golden(
 
 
 def _shared_metadata(config, config_path: Path, checkpoint_path: Path, samples) -> dict:
+    from signbart_parity.fileio import file_sha256
     from signbart_parity.inputs.masks import MASK_KINDS
-    from signbart_parity.model.checkpoint import file_sha256
     from signbart_parity.versions import environment
 
     return {
@@ -172,10 +172,6 @@ def write_goldens(goldens: Sequence[Golden], output: str | Path) -> None:
     # A file object, not a name: np.savez would append ".npz" to the temporary name.
     with atomic_path(output) as temp, open(temp, "wb") as handle:
         np.savez(handle, **arrays)
-
-
-def write_golden(golden: Golden, output: str | Path) -> None:
-    write_goldens([golden], output)
 
 
 # ---------------------------------------------------------------- load and check

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-FP32_ALIAS = "fp32"
+from signbart_parity.targets import FP32_ALIAS, QUANTIZATIONS, RUNTIMES
 
 
 def whole_number(text: str) -> int:
@@ -77,8 +77,6 @@ def choice_list(allowed: tuple[str, ...], aliases: dict[str, str] | None = None)
 
 def quantizations(text: str) -> tuple[str, ...]:
     """Precisions, comma-separated (``fp32`` is ``none``)."""
-    from signbart_parity.export.convert import QUANTIZATIONS
-
     return choice_list(QUANTIZATIONS, {FP32_ALIAS: "none"})(text)
 
 
@@ -92,8 +90,6 @@ def quantization(text: str) -> str:
 
 def runtimes(text: str) -> tuple[str, ...]:
     """TFLite runtimes, comma-separated, in the order given."""
-    from signbart_parity.runtime.tflite import RUNTIMES
-
     return choice_list(RUNTIMES)(text)
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from signbart_parity.cli import argtypes, common
 from signbart_parity.export.bundle import signature_name
-from signbart_parity.export.convert import QUANTIZATIONS
 from signbart_parity.runtime.timing import (
     Timing,
     bucket_timings,
@@ -28,6 +27,7 @@ from signbart_parity.runtime.timing import (
     timing_input,
     torch_timings,
 )
+from signbart_parity.targets import QUANTIZATIONS
 
 # Targets this project holds the files to at seq_len 64 on a 2-core machine.
 TARGETS = {

@@ -65,7 +65,7 @@ def add_quantization_option(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def add_runtime_option(parser: argparse.ArgumentParser) -> None:
-    from signbart_parity.runtime.tflite import RUNTIMES
+    from signbart_parity.targets import RUNTIMES
 
     parser.add_argument(
         "--runtime",

@@ -5,7 +5,8 @@ Each command lives in its own module (``convert``, ``verify``, ``golden``, ``rep
 silences the toolchain unless ``--verbose``, and turns errors into exit codes.
 
 Exit codes: 0 success, 1 parity check failed, 2 bad input (one line, no traceback),
-130/143 interrupted by SIGINT/SIGTERM.
+3 the toolchain failed on valid input (converter or quantizer; one line with its message
+and versions), 130/143 interrupted by SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from signbart_parity.errors import ParityInputError
+from signbart_parity.errors import ParityInputError, ToolchainError
 from signbart_parity.interrupts import Terminated, terminate_as_interrupt
 
-EXIT_OK, EXIT_PARITY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_PARITY_FAILED, EXIT_BAD_INPUT, EXIT_TOOLCHAIN = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report
 
 
@@ -42,17 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if not args.verbose:
-        from signbart_parity.quiet import quiet_toolchain
+    from signbart_parity import quiet
 
-        quiet_toolchain()
+    args = build_parser().parse_args(argv)
+    if args.verbose:
+        quiet.let_toolchain_speak()
+    else:
+        quiet.quiet_toolchain()
     try:
         with terminate_as_interrupt():
             return args.handler(args)
     except ParityInputError as exc:
         print(f"signbart-parity: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except ToolchainError as exc:
+        print(f"signbart-parity: toolchain failure: {exc}", file=sys.stderr)
+        return EXIT_TOOLCHAIN
     except KeyboardInterrupt as exc:
         print("signbart-parity: interrupted; no partial output was left.", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED

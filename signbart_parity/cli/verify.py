@@ -95,11 +95,12 @@ def run(args: argparse.Namespace) -> int:
 def verify_command(args: argparse.Namespace, *, progress) -> int:
     from signbart_parity.checks.baseline import compare_files
     from signbart_parity.checks.tolerances import tolerance_for
-    from signbart_parity.export.convert import check_quantization, precision_label
+    from signbart_parity.export.convert import check_quantization
     from signbart_parity.inputs.samples import sample_paths
     from signbart_parity.model.checkpoint import load_model
     from signbart_parity.model.default import resolve_model_paths
     from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.targets import precision_label
 
     started = time.perf_counter()
     quantization = check_quantization(args.quantization)
@@ -247,7 +248,8 @@ def build_report(
     """The parity report of this file: a row per signature (on its runtime), an outcome
     per check of each signature, and the baseline comparison, if any."""
     from signbart_parity.checks.tolerances import TOLERANCES
-    from signbart_parity.reports.model import Outcome, Report, Row, Target, file_ref
+    from signbart_parity.reports.model import Outcome, Report, Row, file_ref
+    from signbart_parity.targets import Target
     from signbart_parity.versions import environment
 
     rows, outcomes = [], []

@@ -9,20 +9,11 @@ stored once (and, after ``flatbuffer.compact``, so is everything else the signat
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-
-_NAME = re.compile(r"^seq_(\d+)$")
 
 
 def signature_name(seq_len: int) -> str:
     return f"seq_{seq_len}"
-
-
-def bucket_seq_len(name: str) -> int | None:
-    """T of a ``seq_<T>`` signature name, else None."""
-    found = _NAME.match(name)
-    return int(found.group(1)) if found else None
 
 
 def as_seq_lens(seq_len: int | Sequence[int]) -> tuple[int, ...]:

@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING
 from filelock import FileLock
 
 from signbart_parity.export.quantize import RECIPE_VERSION
-from signbart_parity.fileio import write_json_atomic
+from signbart_parity.fileio import file_sha256, write_json_atomic
 from signbart_parity.interrupts import terminate_as_interrupt
-from signbart_parity.model.checkpoint import file_sha256
 from signbart_parity.versions import toolchain_versions
 
 if TYPE_CHECKING:

@@ -2,33 +2,31 @@
 
 litert-torch exports a static graph, so each seq_len is its own file. Quantized files are
 derived from the fp32 file with ai-edge-quantizer; a mode the toolchain cannot produce
-raises ``ConversionError`` and never falls back to fp32.
+raises ``ToolchainError`` and never falls back to fp32.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from signbart_parity.errors import ConversionError
+from signbart_parity.errors import ConversionError, ToolchainError
 from signbart_parity.export.flatbuffer import compact
 from signbart_parity.fileio import atomic_path
 from signbart_parity.model.config import SignBartConfig
+from signbart_parity.quiet import converter_quieted
 from signbart_parity.runtime.signature import Signature
+from signbart_parity.targets import QUANTIZATIONS
 
 if TYPE_CHECKING:
     import torch
 
     from signbart_parity.model.signbart import SignBart
 
-QUANTIZATIONS = ("none", "fp16", "dynamic-int8", "weight-only-int8", "static-int8")
 # Inputs go to the converter positionally, so the file keeps the order and names the seed's
 # apps already use: args_0 = keypoints, args_1 = attention_mask. (Named inputs would be
 # sorted alphabetically by the converter, silently putting the mask first.)
@@ -57,11 +55,6 @@ class ConversionResult:
         """The contract of a single-signature file."""
         (signature,) = self.signatures.values()
         return signature
-
-
-def precision_label(quantization: str) -> str:
-    """How reports and messages name a precision: ``none`` is ``fp32``, others as is."""
-    return "fp32" if quantization == "none" else str(quantization)
 
 
 def check_seq_len(config: SignBartConfig, seq_len: int) -> int:
@@ -105,20 +98,6 @@ def sample_inputs(config: SignBartConfig, seq_len: int, batch_size: int = 1) -> 
     return keypoints, torch.ones(batch_size, seq_len, dtype=torch.int64)
 
 
-@contextlib.contextmanager
-def _quiet_converter() -> Iterator[None]:
-    """Silence litert-torch's own progress log; callers report progress themselves."""
-    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
 def export_fp32(
     model: SignBart, *, seq_len: int | Sequence[int], output: Path, batch_size: int = 1
 ) -> None:
@@ -130,7 +109,7 @@ def export_fp32(
     from signbart_parity.export.bundle import as_seq_lens, signature_name
 
     seq_lens = as_seq_lens(seq_len)
-    with _quiet_converter():
+    with converter_quieted():
         import litert_torch
 
         module = _export_module(model)
@@ -145,9 +124,10 @@ def export_fp32(
                     builder = builder.signature(signature_name(length), module, inputs)
                 converted = builder.convert()
         except Exception as exc:  # the converter raises many types; report them as one
-            raise ConversionError(
+            raise ToolchainError.caused_by(
                 f"litert-torch could not convert the model at seq_len "
-                f"{','.join(map(str, seq_lens))}: {type(exc).__name__}: {exc}"
+                f"{','.join(map(str, seq_lens))}",
+                exc,
             ) from exc
         with atomic_path(output) as temp:
             temp.write_bytes(converted.model_content())
@@ -171,7 +151,8 @@ def convert(
     with a signature per length, calibrated per bucket (``calibration`` keyed by seq_len).
 
     Raises:
-        ConversionError: seq_len out of range, unknown quantization, or a toolchain failure.
+        ConversionError: seq_len out of range or unknown quantization (bad input).
+        ToolchainError: litert-torch or ai-edge-quantizer failed on this valid model.
             ``output`` is never left half-written.
     """
     from signbart_parity.export.bundle import as_seq_lens

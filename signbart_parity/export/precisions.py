@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from signbart_parity.export.convert import precision_label
+from signbart_parity.targets import precision_label
 
 if TYPE_CHECKING:
     from signbart_parity.inputs.calibration import CalibrationSet

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signbart_parity.errors import ConversionError
+from signbart_parity.errors import ConversionError, ToolchainError
 from signbart_parity.export.flatbuffer import compact
 from signbart_parity.fileio import atomic_path
 from signbart_parity.quiet import notices_dropped
@@ -89,12 +89,9 @@ def quantize_file(
             result = quantizer.quantize(
                 calibration_result, enable_progress_bar=False, enable_progress_report=False
             )
-    except ConversionError:
-        raise
     except Exception as exc:
-        raise ConversionError(
-            f"ai-edge-quantizer cannot produce {quantization} for this model "
-            f"({type(exc).__name__}: {exc}); choose another quantization."
+        raise ToolchainError.caused_by(
+            f"ai-edge-quantizer could not produce {quantization} for this model", exc
         ) from exc
     with atomic_path(output) as temp:
         temp.write_bytes(bytes(result.quantized_model))

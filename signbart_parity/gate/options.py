@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from signbart_parity.cli import argtypes
-from signbart_parity.reports.model import Target
+from signbart_parity.targets import Target
 
 DEFAULT_SEQ_LENS = (16, 64)
 DEFAULT_QUANTIZATIONS = ("none", "dynamic-int8")
@@ -44,9 +44,8 @@ DESTS = (
 
 
 def add_options(parser: pytest.Parser) -> None:
-    from signbart_parity.export.convert import QUANTIZATIONS
     from signbart_parity.gate.profiles import PROFILE_ENV, PROFILES
-    from signbart_parity.runtime.tflite import RUNTIMES
+    from signbart_parity.targets import QUANTIZATIONS, RUNTIMES
 
     group = parser.getgroup(GROUP, "SignBart PyTorch vs TFLite parity gate")
 
@@ -174,7 +173,6 @@ class GateOptions:
     quantizations: tuple[str, ...]
     runtimes: tuple[str, ...]
     cache_dir: Path
-    report_dir: Path | None
     # Real samples the real-sample check runs on; empty when none fits the model.
     samples: tuple[Path, ...]
     samples_given: bool = False
@@ -251,7 +249,6 @@ def resolve_options(config: pytest.Config) -> GateOptions:
         quantizations=option("parity_quantization") or DEFAULT_QUANTIZATIONS,
         runtimes=option("parity_runtime") or DEFAULT_RUNTIMES,
         cache_dir=option("parity_cache") or Path(user_cache_dir("signbart-parity")),
-        report_dir=option("parity_report"),
         samples=samples,
         samples_given=bool(given),
         samples_skip_reason=skip_reason,

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from signbart_parity.gate.options import GateOptions, gate_requested, resolve_options
-from signbart_parity.reports.model import Outcome, Report, Row, Target, first_line
+from signbart_parity.reports.model import Outcome, Report, Row, first_line
+from signbart_parity.targets import Target
 
 if TYPE_CHECKING:
     from signbart_parity.model.checkpoint import LoadedModel

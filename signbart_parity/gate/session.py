@@ -16,7 +16,8 @@ import pytest
 from signbart_parity.checks.compare import Comparison
 from signbart_parity.export.cache import ExportCache, ExportRequest, model_fingerprint
 from signbart_parity.gate.options import GateOptions
-from signbart_parity.reports.model import Row, Target
+from signbart_parity.reports.model import Row
+from signbart_parity.targets import Target
 
 
 def load_gate_model(options: GateOptions):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import zipfile
 from dataclasses import dataclass
@@ -16,14 +15,6 @@ if TYPE_CHECKING:
     import torch
 
     from signbart_parity.model.signbart import SignBart
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # Where a training loop may keep the state_dict inside the dict it saved, in the order looked

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from signbart_parity.export.convert import QUANTIZATIONS, precision_label
-from signbart_parity.reports.model import Report, Row, Target, first_line
+from signbart_parity.reports.model import Report, Row, first_line
+from signbart_parity.targets import QUANTIZATIONS, Target, precision_label
 
 WORST_SHOWN = 20
 MESSAGE_WIDTH = 150

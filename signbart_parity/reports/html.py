@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 
-from signbart_parity.export.convert import precision_label
 from signbart_parity.reports import columns, plots
 from signbart_parity.reports.model import Report
 from signbart_parity.reports.text import (
@@ -17,6 +16,7 @@ from signbart_parity.reports.text import (
     not_checked_lines,
     versions,
 )
+from signbart_parity.targets import precision_label
 
 TEMPLATE = "parity.html.j2"
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from signbart_parity.errors import ReportError
 from signbart_parity.fileio import read_text
-from signbart_parity.reports.model import Report, Row, Target
+from signbart_parity.reports.model import Report, Row
+from signbart_parity.targets import Target
 
 
 def load_report(path: str | Path) -> Report:

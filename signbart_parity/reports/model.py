@@ -17,7 +17,7 @@ from typing import Any
 
 from signbart_parity.errors import ReportError
 from signbart_parity.reports.row import VERSUS_PYTORCH, Row
-from signbart_parity.reports.target import Target
+from signbart_parity.targets import Target
 
 SCHEMA = 2
 OUTCOMES = ("passed", "failed", "error", "skipped")
@@ -237,6 +237,6 @@ class Report:
 
 def file_ref(path: str | Path, **extra: Any) -> dict[str, Any]:
     """How a report names an input file: its path and sha256."""
-    from signbart_parity.model.checkpoint import file_sha256
+    from signbart_parity.fileio import file_sha256
 
     return {"path": str(path), "sha256": file_sha256(path), **extra}

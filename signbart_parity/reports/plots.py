@@ -10,9 +10,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from signbart_parity.export.convert import precision_label
 from signbart_parity.reports.columns import error
 from signbart_parity.reports.model import Row
+from signbart_parity.targets import precision_label
 
 # Errors below this are drawn in the lowest histogram bin (an exact 0 has no log10).
 LOG10_FLOOR = -9.0

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from signbart_parity.reports.target import Target
+from signbart_parity.targets import Target
 
 if TYPE_CHECKING:
     from signbart_parity.checks.compare import Comparison

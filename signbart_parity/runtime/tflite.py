@@ -15,8 +15,8 @@ import numpy as np
 from signbart_parity.errors import TFLiteFileError
 from signbart_parity.quiet import notices_dropped, silence_teardown
 from signbart_parity.runtime.signature import Signature, TensorSpec
+from signbart_parity.targets import RUNTIMES
 
-RUNTIMES = ("litert", "tensorflow", "compiled")
 # Every .tflite flatbuffer carries this file identifier at byte offset 4.
 _TFLITE_IDENTIFIER = b"TFL3"
 
