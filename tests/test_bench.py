@@ -12,7 +12,7 @@ import pytest
 from signbart_parity.cli.argtypes import thread_counts as parse_threads
 from signbart_parity.cli.bench import table_lines
 from signbart_parity.cli.main import main
-from signbart_parity.export.precisions import ConvertedFile
+from signbart_parity.export.exporter import ExportedFile
 from signbart_parity.runtime.timing import Timing, summarise
 from tests.helpers import CHECKPOINT, CONFIG
 
@@ -70,8 +70,8 @@ def test_summary_ratios_come_from_medians_at_two_threads(tmp_path):
         Timing("litert", "dynamic-int8", 2, False, 2.0, 2.5),
     ]
     files = {
-        "fp32": ConvertedFile("none", tmp_path / "a", 1000, 5.0),
-        "dynamic-int8": ConvertedFile("dynamic-int8", tmp_path / "b", 300, 5.1),
+        "fp32": ExportedFile("none", tmp_path / "a", 1000, 5.0),
+        "dynamic-int8": ExportedFile("dynamic-int8", tmp_path / "b", 300, 5.1),
     }
     summary = summarise(timings, files, seq_len=64, threads=(1, 2), iterations=10)
     assert summary["torch_ms"] == 4.0

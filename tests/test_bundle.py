@@ -46,7 +46,7 @@ def test_app_bucket_choice_is_the_smallest_that_holds_the_clip():
 @pytest.fixture(scope="module")
 def default_files(tmp_path_factory):
     """The embedded default as a 4-bucket bundle and a single seq_len-64 file, every mode."""
-    from signbart_parity.export.precisions import convert_precisions
+    from signbart_parity.export.exporter import Exporter
     from signbart_parity.inputs.calibration import calibration_sets
     from signbart_parity.model.default import load_model_or_default
 
@@ -54,13 +54,12 @@ def default_files(tmp_path_factory):
     modes = ("none", "fp16", "dynamic-int8", "weight-only-int8", "static-int8")
     files = {}
     for name, lengths in (("bundle", BUCKETS), ("single", (64,))):
-        files[name] = convert_precisions(
+        exporter = Exporter(
             model,
-            seq_len=lengths,
-            quantizations=modes,
             directory=tmp_path_factory.mktemp(name),
-            calibration=calibration_sets(config, lengths),
+            calibrate=lambda each: calibration_sets(config, each),
         )
+        files[name] = exporter.export_all(lengths, modes)
     return model, files
 
 

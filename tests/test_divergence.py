@@ -158,11 +158,11 @@ def stages_module(model: SignBart) -> torch.nn.Module:
 def export_debug(model: SignBart, *, seq_len: int, output: str | Path) -> list[str]:
     """Convert ``model`` with every stage as an output; returns the stage names in order."""
     from signbart_parity.errors import ToolchainError
-    from signbart_parity.export.convert import check_seq_len, sample_inputs
+    from signbart_parity.export.convert import sample_inputs
     from signbart_parity.fileio import atomic_path
     from signbart_parity.quiet import converter_quieted
 
-    check_seq_len(model.config, seq_len)
+    model.config.check_seq_lens(seq_len)
     inputs = sample_inputs(model.config, seq_len)
     names = list(reference_stages(model, inputs[0].numpy(), inputs[1].numpy()))
     with converter_quieted():

@@ -34,7 +34,7 @@ def read_report(pytester) -> dict:
     [
         (["--parity-seq-lens=16,abc"], "*not a comma-separated list of whole numbers*"),
         (["--parity-seq-lens=0"], "*sequence lengths must be positive*"),
-        (["--parity-seq-lens=300"], "*300 exceeds max_position_embeddings 256*"),
+        (["--parity-seq-lens=300"], "*--parity-seq-lens: seq_len 300 is outside 1..256*"),
         (["--parity-quantization=int3"], "*unknown value 'int3'*"),
         (["--parity-runtime=onnx"], "*unknown value 'onnx'*"),
         (["--checkpoint=missing.pth"], "*missing.pth: file not found*"),

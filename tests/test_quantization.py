@@ -74,7 +74,7 @@ def inputs(genuine):
 @pytest.fixture(scope="module")
 def files(genuine, tmp_path_factory):
     """{"genuine"|"broken": {quantization: path}}: three fp32 exports in all."""
-    from signbart_parity.export.precisions import convert_precisions
+    from signbart_parity.export.exporter import Exporter
 
     model, config = genuine
     calibration = calibration_set(config, SEQ_LEN, count=32)
@@ -85,13 +85,10 @@ def files(genuine, tmp_path_factory):
         plans.append(("broken", with_weight_noise(model, fraction), modes))
     for kind, variant, quantizations in plans:
         directory = tmp_path_factory.mktemp(kind)
-        made = convert_precisions(
-            variant,
-            seq_len=SEQ_LEN,
-            quantizations=quantizations,
-            directory=directory,
-            calibration=calibration,
+        exporter = Exporter(
+            variant, directory=directory, calibrate=lambda lengths: {SEQ_LEN: calibration}
         )
+        made = exporter.export_all(SEQ_LEN, quantizations)
         converted[kind] |= {q: made[label(q)].path for q in quantizations}
     return converted
 

@@ -51,40 +51,18 @@ def fixture_model():
     return load_signbart_model(CONFIG, CHECKPOINT)
 
 
-def _export(model, seq_len: int, quantization: str, calibration=None, *, fp32=None) -> Path:
-    from signbart_parity.export.cache import ExportRequest, model_fingerprint
-    from signbart_parity.export.convert import export_fp32
-    from signbart_parity.export.quantize import quantize_file
-    from signbart_parity.inputs.calibration import sets_fingerprint
+def _export(model, seq_len: int, quantization: str) -> Path:
+    """Through the project's one exporter, into the shared cache (static-int8 calibrated on
+    generated real-like sequences, as ``convert`` does)."""
+    from signbart_parity.export.exporter import Exporter
 
-    request = ExportRequest(
-        fingerprint=model_fingerprint(model),
-        config=model.config.to_dict(),
-        seq_len=seq_len,
-        quantization=quantization,
-        calibration=sets_fingerprint(calibration),
-    )
-    if quantization == "none":
-        return _cache().get(request, lambda path: export_fp32(model, seq_len=seq_len, output=path))
-    inputs = next(iter(calibration.values())).inputs if calibration else None
-    return _cache().get(
-        request,
-        lambda path: quantize_file(fp32, output=path, quantization=quantization,
-                                   calibration=inputs),
-    )  # fmt: skip
+    return Exporter(model, cache=_cache()).export(seq_len, quantization).path
 
 
 @functools.cache
 def genuine(seq_len: int = SEQ_LEN, quantization: str = "none") -> Path:
-    """The fixture checkpoint's own export (quantized modes derived from the fp32 file;
-    static-int8 calibrated on generated real-like sequences, as ``convert`` does)."""
-    from signbart_parity.inputs.calibration import calibration_sets
-
-    model, config = fixture_model()
-    if quantization == "none":
-        return _export(model, seq_len, "none")
-    calibration = calibration_sets(config, (seq_len,)) if quantization == "static-int8" else None
-    return _export(model, seq_len, quantization, calibration, fp32=genuine(seq_len))
+    """The fixture checkpoint's own export (quantized modes derived from the fp32 file)."""
+    return _export(fixture_model()[0], seq_len, quantization)
 
 
 @functools.cache

@@ -46,19 +46,18 @@ def calibration_for(model_config, seq_len: int, files: list[Path]):
 def tflite_results(model, dataset, reference, seq_len, quantizations, calibration, progress):
     from signbart_parity.checks.compare import compare_logits
     from signbart_parity.checks.tolerances import tolerance_for
-    from signbart_parity.export.precisions import convert_precisions
+    from signbart_parity.export.exporter import Exporter
     from signbart_parity.runtime.tflite import TFLiteModel
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="signbart-evaluate-") as scratch:
-        files = convert_precisions(
+        exporter = Exporter(
             model,
-            seq_len=seq_len,
-            quantizations=quantizations,
             directory=Path(scratch),
-            calibration=calibration,
+            calibrate=(lambda lengths: {seq_len: calibration}) if calibration else None,
             progress=progress,
         )
+        files = exporter.export_all(seq_len, quantizations)
         for precision, converted in files.items():
             progress(f"running TFLite {precision} on {len(dataset.files)} samples")
             logits = TFLiteModel(converted.path)(dataset.keypoints, dataset.masks)

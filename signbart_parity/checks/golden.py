@@ -82,14 +82,11 @@ def create_golden(
 ) -> list[Golden]:
     """Run the checkpoint over the golden inputs of each seq_len; write ``output`` atomically."""
     from signbart_parity.export.bundle import as_seq_lens
-    from signbart_parity.export.convert import check_seq_len
     from signbart_parity.model.checkpoint import load_signbart_model
 
     say = progress or (lambda message: None)
     model, config = load_signbart_model(config_path, checkpoint_path)
-    seq_lens = as_seq_lens(seq_len)
-    for length in seq_lens:
-        check_seq_len(config, length)
+    seq_lens = as_seq_lens(config.check_seq_lens(seq_len))
     shared = _shared_metadata(config, config_path, checkpoint_path, samples)
     goldens = []
     for length in seq_lens:

@@ -107,16 +107,13 @@ def bench_command(
 ) -> int:
     """Time PyTorch and every precision at the longest seq_len. Several seq_lens convert
     one bundle file per precision; each of its signatures is then timed too (bucket_ms)."""
-    from signbart_parity.export.convert import check_seq_len
-    from signbart_parity.export.precisions import convert_precisions
+    from signbart_parity.export.exporter import Exporter
     from signbart_parity.inputs.calibration import calibration_sets
     from signbart_parity.model.default import load_model_or_default
 
     load_average = os.getloadavg()[0]
     model, model_config = load_model_or_default(config, checkpoint, progress=progress)
-    seq_lens = tuple(seq_len)
-    for length in seq_lens:
-        check_seq_len(model_config, length)
+    seq_lens = model_config.check_seq_lens(seq_len)
     longest = max(seq_lens)
     keypoints, mask = timing_input(model_config, longest)
     progress(f"timing PyTorch eager ({iterations} calls per setting)")
@@ -126,14 +123,13 @@ def bench_command(
         calibration = calibration_sets(model_config, seq_lens)
     bucket_ms = None
     with tempfile.TemporaryDirectory(prefix="signbart-bench-") as scratch:
-        files = convert_precisions(
+        exporter = Exporter(
             model,
-            seq_len=seq_lens,
-            quantizations=quantizations,
             directory=Path(scratch),
-            calibration=calibration,
+            calibrate=(lambda lengths: calibration) if calibration else None,
             progress=progress,
         )
+        files = exporter.export_all(seq_lens, quantizations)
         signature = signature_name(longest) if len(seq_lens) > 1 else None
         for precision, converted in files.items():
             progress(f"timing TFLite {precision}")

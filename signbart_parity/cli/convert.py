@@ -71,15 +71,15 @@ def convert_command(
     """Convert; check every signature of the file against PyTorch on fixed inputs."""
     from signbart_parity.checks.properties import logits_parity
     from signbart_parity.checks.tolerances import SEED_CHECK, tolerance_for
-    from signbart_parity.export.convert import check_seq_len, convert, precision_label
-    from signbart_parity.inputs.calibration import as_quantizer_inputs, calibration_sets
+    from signbart_parity.export.convert import convert
+    from signbart_parity.inputs.calibration import calibration_sets
     from signbart_parity.inputs.generators import SEED_GUIDE_INPUT_NAMES, seed_guide_inputs
     from signbart_parity.model.default import load_model_or_default
     from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.targets import precision_label
 
     model, model_config = load_model_or_default(config, checkpoint, progress=progress)
-    for length in seq_len:
-        check_seq_len(model_config, length)
+    model_config.check_seq_lens(seq_len)  # before calibration data is generated
     calibration = None
     if quantization == "static-int8":
         calibration = calibration_sets(model_config, seq_len)
@@ -89,7 +89,7 @@ def convert_command(
         seq_len=seq_len,
         output=output,
         quantization=quantization,
-        calibration=as_quantizer_inputs(calibration),
+        calibration=calibration,
         progress=progress,
     )
     precision = precision_label(quantization)

@@ -66,13 +66,12 @@ def evaluate_command(
     progress,
 ) -> int:
     from signbart_parity.checks.reference import torch_logits
-    from signbart_parity.export.convert import check_seq_len
     from signbart_parity.inputs.dataset import load_dataset
     from signbart_parity.model.default import load_model_or_default, resolve_model_paths
 
     config_path, checkpoint_path = resolve_model_paths(config, checkpoint)
     model, model_config = load_model_or_default(config_path, checkpoint_path, progress=progress)
-    check_seq_len(model_config, seq_len)
+    model_config.check_seq_lens(seq_len)
     dataset = load_dataset(
         data,
         seq_len=seq_len,

@@ -67,10 +67,8 @@ def create_command(args: argparse.Namespace, *, progress) -> int:
 
 def check_command(args: argparse.Namespace) -> int:
     """Every signature of the file against the golden bucket of its seq_len."""
-    from signbart_parity.export.convert import check_quantization
     from signbart_parity.runtime.tflite import TFLiteModel
 
-    check_quantization(args.quantization)
     goldens = {golden.seq_len: golden for golden in load_goldens(args.golden)}
     files = [
         TFLiteModel(args.tflite, runtime=args.runtime, signature=name)

@@ -95,7 +95,6 @@ def run(args: argparse.Namespace) -> int:
 def verify_command(args: argparse.Namespace, *, progress) -> int:
     from signbart_parity.checks.baseline import compare_files
     from signbart_parity.checks.tolerances import tolerance_for
-    from signbart_parity.export.convert import check_quantization
     from signbart_parity.inputs.samples import sample_paths
     from signbart_parity.model.checkpoint import load_model
     from signbart_parity.model.default import resolve_model_paths
@@ -103,7 +102,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     from signbart_parity.targets import precision_label
 
     started = time.perf_counter()
-    quantization = check_quantization(args.quantization)
+    quantization = args.quantization  # argtypes.quantization validated it
     # Cheap input checks first, so a bad path fails before PyTorch loads.
     files = [
         TFLiteModel(args.tflite, runtime=args.runtime, signature=name)

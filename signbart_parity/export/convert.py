@@ -7,9 +7,9 @@ raises ``ToolchainError`` and never falls back to fp32.
 
 from __future__ import annotations
 
+import os
 import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +25,7 @@ from signbart_parity.targets import QUANTIZATIONS
 if TYPE_CHECKING:
     import torch
 
+    from signbart_parity.inputs.calibration import CalibrationSet
     from signbart_parity.model.signbart import SignBart
 
 # Inputs go to the converter positionally, so the file keeps the order and names the seed's
@@ -55,15 +56,6 @@ class ConversionResult:
         """The contract of a single-signature file."""
         (signature,) = self.signatures.values()
         return signature
-
-
-def check_seq_len(config: SignBartConfig, seq_len: int) -> int:
-    if not 1 <= seq_len <= config.max_position_embeddings:
-        raise ConversionError(
-            f"seq_len {seq_len} is outside 1..{config.max_position_embeddings} "
-            "(max_position_embeddings in the config); choose a length in that range."
-        )
-    return seq_len
 
 
 def check_quantization(quantization: str) -> str:
@@ -142,13 +134,14 @@ def convert(
     output: str | Path,
     quantization: str = "none",
     batch_size: int = 1,
-    calibration=None,
+    calibration: Mapping[int, CalibrationSet] | None = None,
     progress: Progress | None = None,
 ) -> ConversionResult:
     """Convert ``model`` to ``output`` (.tflite) and report the exported signatures.
 
     One seq_len writes a single-signature file; several write one bundle (``bundle.py``)
-    with a signature per length, calibrated per bucket (``calibration`` keyed by seq_len).
+    with a signature per length. Static-int8 calibrates each bucket on ``calibration``
+    (sets keyed by seq_len; default: generated real-like sequences).
 
     Raises:
         ConversionError: seq_len out of range or unknown quantization (bad input).
@@ -156,31 +149,26 @@ def convert(
             ``output`` is never left half-written.
     """
     from signbart_parity.export.bundle import as_seq_lens
-    from signbart_parity.export.quantize import quantize_file
+    from signbart_parity.export.exporter import Exporter
     from signbart_parity.runtime.tflite import TFLiteModel
 
-    seq_lens = as_seq_lens(seq_len)
-    for length in seq_lens:
-        check_seq_len(model.config, length)
+    seq_lens = as_seq_lens(model.config.check_seq_lens(seq_len))
     check_quantization(quantization)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    say = progress or (lambda message: None)
-    started = time.perf_counter()
-    lengths = ",".join(map(str, seq_lens))
-    if quantization == "none":
-        say(f"converting to fp32 at seq_len {lengths}")
-        export_fp32(model, seq_len=seq_lens, output=output, batch_size=batch_size)
-    else:
-        # The fp32 intermediate lives in a scratch folder beside the output and goes away.
-        with tempfile.TemporaryDirectory(dir=output.parent, prefix=".convert-") as scratch:
-            fp32_path = Path(scratch) / "fp32.tflite"
-            say(f"converting to fp32 at seq_len {lengths}")
-            export_fp32(model, seq_len=seq_lens, output=fp32_path, batch_size=batch_size)
-            say(f"quantizing ({quantization})")
-            quantize_file(
-                fp32_path, output=output, quantization=quantization, calibration=calibration
-            )
+    # Intermediate files live in a scratch folder beside the output and go away; the
+    # result is renamed into place (same folder, so atomically).
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".convert-") as scratch:
+        exporter = Exporter(
+            model,
+            directory=Path(scratch),
+            calibrate=(lambda lengths: calibration) if calibration else None,
+            batch_size=batch_size,
+            progress=progress,
+        )
+        exported = exporter.export(seq_lens, quantization)
+        with atomic_path(output) as temp:
+            os.replace(exported.path, temp)
     signatures = {
         name: TFLiteModel(output, signature=name).signature for name in TFLiteModel.names_in(output)
     }
@@ -189,6 +177,6 @@ def convert(
         seq_lens=seq_lens,
         quantization=quantization,
         size_bytes=output.stat().st_size,
-        seconds=time.perf_counter() - started,
+        seconds=exported.seconds,
         signatures=signatures,
     )

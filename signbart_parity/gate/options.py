@@ -213,7 +213,7 @@ def resolve_options(config: pytest.Config) -> GateOptions:
     naming the option, the file and the fix. Loads no model (see ``gate_session``)."""
     from platformdirs import user_cache_dir
 
-    from signbart_parity.errors import ConfigError
+    from signbart_parity.errors import ConfigError, ConversionError
     from signbart_parity.model.config import load_config
     from signbart_parity.model.default import resolve_model_paths
 
@@ -230,12 +230,10 @@ def resolve_options(config: pytest.Config) -> GateOptions:
             f"--parity-checkpoint: {checkpoint_path}: file not found; pass an existing .pth file."
         )
     seq_lens = option("parity_seq_lens") or DEFAULT_SEQ_LENS
-    too_long = [n for n in seq_lens if n > model_config.max_position_embeddings]
-    if too_long:
-        raise pytest.UsageError(
-            f"--parity-seq-lens: {too_long[0]} exceeds max_position_embeddings "
-            f"{model_config.max_position_embeddings} in {config_path}; choose shorter lengths."
-        )
+    try:
+        model_config.check_seq_lens(seq_lens)
+    except ConversionError as exc:
+        raise pytest.UsageError(f"--parity-seq-lens: {exc} ({config_path})") from None
     given = option("parity_samples")
     samples, skip_reason = _real_samples(given, model_config.min_input_keypoints)
     baseline = option("parity_baseline")

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from signbart_parity.checks.compare import Comparison
-from signbart_parity.export.cache import ExportCache, ExportRequest, model_fingerprint
+from signbart_parity.export.cache import ExportCache
+from signbart_parity.export.exporter import Exporter
 from signbart_parity.gate.options import GateOptions
 from signbart_parity.reports.model import Row
 from signbart_parity.targets import Target
@@ -41,60 +42,27 @@ class GateSession:
         self.export_model = export_model if export_model is not None else model
         self.config = config
         self.cache = ExportCache(options.cache_dir)
-        self._fingerprint = model_fingerprint(self.export_model)
-        self._paths: dict[tuple[int, str], Path] = {}
+        self.exporter = Exporter(self.export_model, cache=self.cache, calibrate=self._calibration)
         self._runtimes: dict[Target, object] = {}
         self._rows: dict[Target, Row] = {}
 
     # -- exports ---------------------------------------------------------------------
-    def _lengths(self, seq_len: int) -> int | tuple[int, ...]:
+    def _lengths(self, seq_len: int) -> tuple[int, ...]:
         """What the export holding ``seq_len`` holds: it alone, or (--parity-bundle) every
         gated seq_len, one signature each."""
-        return self.options.seq_lens if self.options.bundle else seq_len
+        return self.options.seq_lens if self.options.bundle else (seq_len,)
 
     def export_path(self, seq_len: int, quantization: str) -> Path:
         """The .tflite holding (seq_len, quantization): converted once, then cached."""
-        key = (self._lengths(seq_len), quantization)
-        if key not in self._paths:
-            self._paths[key] = self._export(*key)
-        return self._paths[key]
+        return self.exporter.export(self._lengths(seq_len), quantization).path
 
-    def _export(self, lengths: int | tuple[int, ...], quantization: str) -> Path:
-        from signbart_parity.export.convert import export_fp32
-        from signbart_parity.export.quantize import quantize_file
-        from signbart_parity.inputs.calibration import as_quantizer_inputs, sets_fingerprint
-
-        calibration = self._calibration(lengths) if quantization == "static-int8" else None
-        request = ExportRequest(
-            fingerprint=self._fingerprint,
-            config=self.config.to_dict(),
-            seq_len=lengths,
-            quantization=quantization,
-            calibration=sets_fingerprint(calibration),
-        )
-        if quantization == "none":
-            return self.cache.get(
-                request, lambda path: export_fp32(self.export_model, seq_len=lengths, output=path)
-            )
-        fp32 = self.export_path(_any_length(lengths), "none")
-        return self.cache.get(
-            request,
-            lambda path: quantize_file(
-                fp32,
-                output=path,
-                quantization=quantization,
-                calibration=as_quantizer_inputs(calibration),
-            ),
-        )
-
-    def _calibration(self, lengths: int | tuple[int, ...]) -> dict:
+    def _calibration(self, lengths: tuple[int, ...]) -> dict:
         """Static-int8 calibration per seq_len: the user's --parity-samples if given, else
         generated. The bundled sample alone (one sequence) is too few to calibrate on."""
         from signbart_parity.inputs.calibration import calibration_sets
 
         given = list(self.options.samples) if self.options.samples_given else []
-        each = (lengths,) if isinstance(lengths, int) else lengths
-        return calibration_sets(self.config, each, samples=given)
+        return calibration_sets(self.config, lengths, samples=given)
 
     def tflite(self, target: Target):
         from signbart_parity.export.bundle import signature_name
@@ -117,16 +85,12 @@ class GateSession:
         rows = []
         for target in sorted(self._rows):
             row = self._rows[target]
-            path = self._paths.get((self._lengths(target.seq_len), target.quantization))
-            if path is not None:
+            if target in self._runtimes:
+                path = self._runtimes[target].path
                 row.file, row.size_bytes = str(path), path.stat().st_size
                 row.signature = self.tflite(target).signature_key
             rows.append(row)
         return rows
-
-
-def _any_length(lengths: int | tuple[int, ...]) -> int:
-    return lengths if isinstance(lengths, int) else lengths[0]
 
 
 class CaseRecorder:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from signbart_parity.errors import ConfigError
+from signbart_parity.errors import ConfigError, ConversionError
 from signbart_parity.fileio import read_text
 
 _INT_KEYS = (
@@ -53,6 +54,18 @@ class SignBartConfig:
     def min_input_keypoints(self) -> int:
         """The smallest K_in an input may have: ``max(joint_idx) + 1``."""
         return max(self.joint_idx) + 1
+
+    def check_seq_lens(self, seq_lens: int | Sequence[int]) -> tuple[int, ...]:
+        """The lengths, if each fits the position table; else ConversionError naming the fix.
+        Every front door calls this once, where the user gave the lengths."""
+        values = (seq_lens,) if isinstance(seq_lens, int) else tuple(seq_lens)
+        for seq_len in values:
+            if not 1 <= seq_len <= self.max_position_embeddings:
+                raise ConversionError(
+                    f"seq_len {seq_len} is outside 1..{self.max_position_embeddings} "
+                    "(max_position_embeddings in the config); choose a length in that range."
+                )
+        return values
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
