@@ -9,12 +9,14 @@ import json
 
 import pytest
 
-from signbart_parity.cli.argtypes import thread_counts as parse_threads
+from signbart_parity.argtypes import thread_counts as parse_threads
 from signbart_parity.cli.bench import table_lines
 from signbart_parity.cli.main import main
 from signbart_parity.export.exporter import ExportedFile
 from signbart_parity.runtime.timing import Timing, summarise
 from tests.helpers import CHECKPOINT, CONFIG
+
+THREADS, QUANTIZATIONS = "1,2", "none,dynamic-int8"
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,7 @@ def bench_run():
     out, err = io.StringIO(), io.StringIO()
     argv = [
         "bench", "--config", str(CONFIG), "--checkpoint", str(CHECKPOINT), "--seq-len", "16",
-        "--threads", "1,2", "--quantization", "none,dynamic-int8", "--iterations", "3", "--json",
+        "--threads", THREADS, "--quantization", QUANTIZATIONS, "--iterations", "3", "--json",
     ]  # fmt: skip
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(argv)
@@ -46,8 +48,9 @@ def test_bench_json_is_the_last_line_with_the_promised_fields(bench_run):
         "dynamic-int8_size_vs_fp32",
     }
     assert all(_positive(value) for value in summary["ratios"].values())
-    # 1 PyTorch row per thread count; TFLite: 2 precisions x 2 threads x XNNPACK on/off.
-    assert len(summary["timings"]) == 2 + 2 * 2 * 2
+    # A PyTorch row per thread count; TFLite: each precision x thread count x XNNPACK on/off.
+    threads, precisions = len(THREADS.split(",")), len(QUANTIZATIONS.split(","))
+    assert len(summary["timings"]) == threads + precisions * threads * 2
     assert all(t["p90_ms"] >= t["median_ms"] > 0 for t in summary["timings"])
 
 

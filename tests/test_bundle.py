@@ -11,8 +11,9 @@ import pytest
 
 from signbart_parity.checks.properties import logits_parity
 from signbart_parity.checks.tolerances import tolerance_for
-from signbart_parity.export.bundle import bucket_for, signature_name
+from signbart_parity.export.bundle import bucket_for
 from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns
+from signbart_parity.runtime.signature import signature_name
 from signbart_parity.runtime.tflite import TFLiteModel
 from tests.cli import one_error_line, run_cli, run_in_process
 from tests.helpers import assert_gate_ran, write_model
@@ -178,7 +179,8 @@ def test_verify_checks_every_signature_of_a_genuine_bundle(other_model, tmp_path
     assert done.stdout.count("  bundle ") == 2  # seq_16 in seq_32, seq_32 in seq_64
     report = json.loads((tmp_path / "parity.json").read_text())
     assert [row["seq_len"] for row in report["results"]] == [16, 32, 64]
-    assert {row["signature"] for row in report["results"]} == {None}  # verify: by seq_len
+    # Rows name their signature, as the gate's do.
+    assert [row["signature"] for row in report["results"]] == ["seq_16", "seq_32", "seq_64"]
     assert report["passed"] is True and set(report["contract"]) == {"seq_16", "seq_32", "seq_64"}
 
 

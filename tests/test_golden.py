@@ -96,6 +96,29 @@ def test_genuine_exports_pass_the_golden_check(golden16: Path) -> None:
     assert run_cli("golden", "check", "--tflite", int8, "--golden", str(golden16)).returncode == 1
 
 
+@pytest.mark.parametrize(
+    "path, quantization",
+    [(lambda: genuine(quantization="dynamic-int8"), "dynamic-int8"),
+     (lambda: broken("last-frame-pooling"), "none")],
+    ids=["int8-genuine", "fp32-broken"],
+)  # fmt: skip
+def test_golden_rows_listed_as_failing_are_exactly_the_verdicts_failures(
+    golden16: Path, path, quantization: str
+) -> None:
+    """One per-example rule: the listed rows are the examples the comparison failed (an
+    int8 flip within the bound is excused in both, or listed in both)."""
+    from signbart_parity.checks.golden import check_golden, failing_rows
+    from signbart_parity.runtime.tflite import TFLiteModel
+
+    golden = load_golden(golden16)
+    comparison, _, _ = check_golden(TFLiteModel(path()), golden, quantization)
+    rows = failing_rows(golden, comparison)
+    assert len(rows) == comparison.failing_examples
+    assert comparison.passed == (not rows)
+    if quantization == "none":
+        assert rows and all("max abs err" in row for row in rows)
+
+
 @pytest.mark.slow
 def test_broken_export_fails_the_golden_check_naming_rows(golden16: Path) -> None:
     done = run_cli(

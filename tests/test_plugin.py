@@ -8,6 +8,9 @@ from xml.etree import ElementTree
 
 import pytest
 
+from signbart_parity.gate.profiles import PROFILES
+from signbart_parity.gate.run import TIMING_ITERATIONS
+from signbart_parity.options import OPTIONS
 from tests.helpers import assert_gate_ran
 
 GATE = "--pyargs signbart_parity.gate -p no:cacheprovider".split()
@@ -262,19 +265,20 @@ def test_gate_passes_on_the_upstream_fixture_checkpoint(pytester, tmp_path, monk
     }
     assert sum(r["examples"] for r in report["results"]) >= 200
     # Every gate test's outcome is in the report, with its check and target.
-    assert len(report["outcomes"]) == 27
+    assert len(report["outcomes"]) == sum(outcomes(result).values())
     assert {o["outcome"] for o in report["outcomes"]} == {"passed", "skipped"}
     for row in report["results"]:
         # Error columns and plots are TFLite against PyTorch; the rest is tallied per check.
         assert {s["property"] for s in row["samples"]} == {"parity", "real-sample", "agreement"}
         expected = {"parity", "padding", "determinism", "real-sample", "agreement"}
         assert set(row["checks"]) == expected | ({"bucket"} if row["seq_len"] == 64 else set())
-        # The examples hypothesis generated (the ci profile's 25), not re-runs of them.
-        assert row["checks"]["parity"]["examples"] == 25
+        # The examples hypothesis generated (the ci profile's), not re-runs of them.
+        drawn = PROFILES["ci"]["max_examples"]
+        assert row["checks"]["parity"]["examples"] == drawn
         # hypothesis examples + the real sample + the fixed agreement batch
-        assert row["top1_compared"] == 25 + 1 + 72
+        assert row["top1_compared"] == drawn + 1 + OPTIONS["examples"].default
         assert row["latency_ms"] > 0 and row["file"].endswith("model.tflite")
-    assert report["timing"]["iterations"] == 30
+    assert report["timing"]["iterations"] == TIMING_ITERATIONS
     fp32 = [r for r in report["results"] if r["quantization"] == "none"]
     # TFLite fp32 error is of the order of PyTorch fp32's own error against float64.
     assert all(r["tflite_oracle_max_abs_err"] < 20 * r["oracle_max_abs_err"] for r in fp32)

@@ -13,9 +13,9 @@ import copy
 import numpy as np
 import pytest
 
+from signbart_parity.argtypes import quantizations as parse_quantizations
 from signbart_parity.checks.compare import compare_logits
 from signbart_parity.checks.reference import torch_logits
-from signbart_parity.cli.argtypes import quantizations as parse_quantizations
 from signbart_parity.inputs.calibration import GENERATED, REAL, calibration_set
 from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns
 from signbart_parity.targets import QUANTIZATIONS

@@ -200,6 +200,33 @@ def _frames(value: np.ndarray, frames: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- TFLite side
 
 
+def divergence_line(
+    model: SignBart,
+    tflite,
+    keypoints: np.ndarray,
+    attention_mask: np.ndarray,
+    *,
+    precision: str,
+    where: str = "",
+) -> str:
+    """The first diverging stage of one signature (a ``TFLiteModel``) on one example, as
+    the line failure messages and reports show. A diagnosis: it never raises, so it can
+    never hide the verdict it explains."""
+    try:
+        found = localise_in_file(
+            model,
+            tflite.path,
+            keypoints,
+            attention_mask,
+            precision=precision,
+            signature=tflite.signature_key,
+            runtime=tflite.runtime,
+        )
+    except Exception as exc:
+        return f"divergence localisation failed ({type(exc).__name__}: {exc})"
+    return found.summary() + (f" [{where}]" if where else "")
+
+
 def localise_in_file(
     model: SignBart,
     tflite_path: str | Path,

@@ -125,3 +125,27 @@ def contract_problems(
             f"seq_len {seq_len} exceeds max_position_embeddings {config.max_position_embeddings}"
         )
     return problems
+
+
+def export_contract_problems(
+    signature: Signature, config: SignBartConfig, *, seq_len: int, bundle: bool
+) -> list[str]:
+    """What breaks the app contract of a file this tool exports (README, "The app contract"):
+    the shapes and dtypes the config implies, plus the names apps code against: signature
+    ``serving_default`` (a bundle: ``seq_<T>``), inputs ``args_0`` keypoints, ``args_1`` mask."""
+    from signbart_parity.runtime.signature import signature_name
+
+    problems = contract_problems(signature, config)
+    if signature.seq_len != seq_len:
+        problems.append(f"seq_len is {signature.seq_len}, expected {seq_len}")
+    expected = signature_name(seq_len) if bundle else "serving_default"
+    if signature.name != expected:
+        problems.append(f"the signature is named {signature.name!r}, apps call {expected!r}")
+    keys = [spec.key for spec in signature.inputs]
+    names = [spec.name for spec in signature.inputs]
+    wanted = ["serving_default_args_0", "serving_default_args_1"]
+    if keys != ["args_0", "args_1"] or (not bundle and names != wanted):
+        problems.append(
+            f"inputs are {keys} ({names}), apps expect args_0 (keypoints), args_1 (mask)"
+        )
+    return problems

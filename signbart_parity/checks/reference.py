@@ -24,6 +24,14 @@ def torch_logits(model: SignBart, keypoints: np.ndarray, attention_mask: np.ndar
     return logits.double().numpy()
 
 
+def oracle_errors(
+    reference: np.ndarray, candidate: np.ndarray, exact: np.ndarray
+) -> tuple[float, float]:
+    """(PyTorch fp32, TFLite) max abs error against the float64 oracle's logits ``exact``:
+    how far each fp32 implementation is from exact arithmetic, side by side."""
+    return float(np.abs(reference - exact).max()), float(np.abs(candidate - exact).max())
+
+
 def float64_oracle(model: SignBart) -> SignBart:
     """A float64 copy of ``model``: the reference both fp32 runtimes are measured against."""
     return copy.deepcopy(model).double().eval()

@@ -31,15 +31,12 @@ import numpy as np
 
 from signbart_parity.checks.compare import Comparison
 from signbart_parity.checks.tolerances import tolerance_for
-from signbart_parity.inputs.masks import summarise
+from signbart_parity.inputs.masks import BUCKET_MASK_KINDS, summarise
 
 if TYPE_CHECKING:
     from signbart_parity.model.config import SignBartConfig
     from signbart_parity.model.signbart import SignBart
     from signbart_parity.runtime.tflite import TFLiteModel
-
-# Mask kinds that stay meaningful when L frames are right-padded to the file's seq_len.
-BUCKET_MASK_KINDS = ("all-valid", "right-padded", "holes", "single-frame")
 
 
 @dataclass
@@ -173,29 +170,26 @@ def worst_example(check: Check) -> int:
     return 0
 
 
-def localise(model: SignBart, tflite: TFLiteModel, checks: list[Check], quantization: str):
-    """Divergence of the first failing input-dependent check, or None when all pass: in the
-    checked signature of the file, through the runtime it was checked with."""
-    from signbart_parity.checks.divergence import localise_in_file
+def divergence_text(model, tflite: TFLiteModel, checks: list[Check], quantization: str) -> str:
+    """The first diverging stage, on the worst example of the first failing
+    input-dependent check, in the checked signature, through the runtime it was checked with."""
+    from signbart_parity.checks.divergence import divergence_line
 
     order = ("parity", "real-sample", "padding", "bucket")
     failed = [c for name in order for c in checks if c.name == name and not c.passed]
     if not failed:
-        return None, None
+        return "no input-dependent check failed; divergence not localised"
     check = failed[0]
     index = worst_example(check)
-    divergence = localise_in_file(
+    where = check.descriptions[index] if index < len(check.descriptions) else f"example {index}"
+    return divergence_line(
         model,
-        tflite.path,
+        tflite,
         check.keypoints[index : index + 1],
         check.masks[index : index + 1],
         precision=quantization,
-        signature=tflite.signature_key,
-        runtime=tflite.runtime,
+        where=f"worst failing {check.name} example: {where}; {summarise(check.masks[index])}",
     )
-    where = check.descriptions[index] if index < len(check.descriptions) else f"example {index}"
-    mask = summarise(check.masks[index])
-    return divergence, f"worst failing {check.name} example: {where}; {mask}"
 
 
 # ---------------------------------------------------------------- report
@@ -246,12 +240,10 @@ def bundle_checks(results: list[SignatureCheck], *, quantization: str, seed: int
 
 def oracle_errors(model: SignBart, tflite: TFLiteModel, keypoints, masks) -> tuple[float, float]:
     """(PyTorch fp32, TFLite) max abs error against the float64 copy of the model."""
-    from signbart_parity.checks.reference import float64_oracle, torch_logits
+    from signbart_parity.checks.reference import float64_oracle, oracle_errors, torch_logits
 
     exact = torch_logits(float64_oracle(model), keypoints, masks)
-    torch_err = float(np.abs(torch_logits(model, keypoints, masks) - exact).max())
-    tflite_err = float(np.abs(tflite(keypoints, masks) - exact).max())
-    return torch_err, tflite_err
+    return oracle_errors(torch_logits(model, keypoints, masks), tflite(keypoints, masks), exact)
 
 
 # ---------------------------------------------------------------- command
@@ -314,13 +306,3 @@ def precision_hint(path: Path, quantization: str, runtime: str = "litert") -> st
     if "float16" in dtypes:
         return "hint: the file holds float16 tensors; pass --quantization fp16."
     return None
-
-
-def divergence_text(model, tflite: TFLiteModel, checks: list[Check], quantization: str) -> str:
-    try:
-        divergence, where = localise(model, tflite, checks, quantization)
-    except Exception as exc:  # localisation is a diagnosis; never let it hide the verdict
-        return f"divergence localisation failed ({type(exc).__name__}: {exc})"
-    if divergence is None:
-        return "no input-dependent check failed; divergence not localised"
-    return f"{divergence.summary()} [{where}]"

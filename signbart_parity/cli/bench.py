@@ -15,8 +15,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from signbart_parity.cli import argtypes, common
-from signbart_parity.export.bundle import signature_name
+from signbart_parity import argtypes
+from signbart_parity.cli import common
+from signbart_parity.options import add_to_cli
+from signbart_parity.runtime.signature import signature_name
 from signbart_parity.runtime.timing import (
     Timing,
     bucket_timings,
@@ -50,13 +52,7 @@ def add_parser(commands) -> None:
         metavar="N,...",
         help="thread counts to time. Default: %(default)r",
     )
-    parser.add_argument(
-        "--quantization",
-        type=argtypes.quantizations,
-        default=",".join(QUANTIZATIONS),
-        metavar="Q,...",
-        help="precisions to convert and time (none = fp32). Default: %(default)r",
-    )
+    add_to_cli(parser, "quantization", default=QUANTIZATIONS)
     parser.add_argument(
         "--iterations",
         type=argtypes.count,
@@ -64,14 +60,7 @@ def add_parser(commands) -> None:
         metavar="N",
         help="timed calls per setting. Default: %(default)r",
     )
-    parser.add_argument(
-        "--runtime",
-        type=argtypes.runtimes,
-        default="litert",
-        metavar="R,...",
-        help="TFLite runtimes to time, side by side (litert, tensorflow, compiled); the first "
-        "gives the ratios. Default: %(default)r",
-    )
+    add_to_cli(parser, "runtime")  # side by side; the first gives the ratios
     parser.add_argument(
         "--json",
         action="store_true",

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from signbart_parity.cli import argtypes
+from signbart_parity import argtypes
+from signbart_parity.options import (
+    ONE_QUANTIZATION,
+    ONE_RUNTIME,
+    QUANTIZATION_WORDS,
+    add_to_cli,
+)
 
 
 def progress(message: str) -> None:
@@ -15,21 +20,8 @@ def progress(message: str) -> None:
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        metavar="YAML",
-        help="SignBart YAML config. Default: the embedded default's (configs/arabic-asl.yaml).",
-    )
-    parser.add_argument(
-        "--checkpoint",
-        type=Path,
-        default=None,
-        metavar="PTH",
-        help="checkpoint (.pth: a state_dict, or one under model, model_state_dict or "
-        "state_dict). Default: the embedded default model.",
-    )
+    add_to_cli(parser, "config", metavar="YAML")
+    add_to_cli(parser, "checkpoint", metavar="PTH")
 
 
 def add_seq_len_option(
@@ -54,26 +46,15 @@ def add_seq_len_option(
 
 
 def add_quantization_option(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument(
-        "--quantization",
-        type=argtypes.quantization,
-        default="none",
-        metavar="Q",
-        help=f"{what}: none (fp32), fp16, dynamic-int8, weight-only-int8, static-int8. "
-        "Default: 'none'",
+    add_to_cli(
+        parser,
+        "quantization",
+        **ONE_QUANTIZATION | {"help": f"{what}: {QUANTIZATION_WORDS}. Default: %(default)r"},
     )
 
 
 def add_runtime_option(parser: argparse.ArgumentParser) -> None:
-    from signbart_parity.targets import RUNTIMES
-
-    parser.add_argument(
-        "--runtime",
-        choices=RUNTIMES,
-        default="litert",
-        help="TFLite runtime: litert (Interpreter), tensorflow (tf.lite.Interpreter), compiled "
-        "(ai_edge_litert CompiledModel, CPU). Default: %(default)r",
-    )
+    add_to_cli(parser, "runtime", **ONE_RUNTIME)
 
 
 def add_verbose_option(parser: argparse.ArgumentParser) -> None:
@@ -86,12 +67,4 @@ def add_verbose_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_samples_option(parser: argparse.ArgumentParser, help: str) -> None:
-    parser.add_argument(
-        "--samples",
-        type=Path,
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="PATH",
-        help=help,
-    )
+    add_to_cli(parser, "samples", action="extend", default=[], metavar="PATH", help=help)

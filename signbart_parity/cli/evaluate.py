@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from signbart_parity.checks.accuracy import REFERENCE, calibration_for, score, tflite_results
-from signbart_parity.cli import argtypes, common
+from signbart_parity.cli import common
+from signbart_parity.options import add_to_cli
 
 
 def add_parser(commands) -> None:
@@ -27,20 +28,8 @@ def add_parser(commands) -> None:
         help="class folders of .pkl samples, optional label2id.json",
     )
     common.add_seq_len_option(parser)
-    parser.add_argument(
-        "--quantization",
-        type=argtypes.quantizations,
-        default="none,dynamic-int8",
-        metavar="Q,...",
-        help="precisions to convert and evaluate (none = fp32). Default: %(default)r",
-    )
-    parser.add_argument(
-        "--report",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="write evaluate.json and evaluate.html into DIR",
-    )
+    add_to_cli(parser, "quantization")
+    add_to_cli(parser, "report", help="write evaluate.json and evaluate.html into DIR")
     common.add_verbose_option(parser)
     parser.set_defaults(
         handler=lambda args: evaluate_command(

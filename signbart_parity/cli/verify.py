@@ -22,8 +22,9 @@ from signbart_parity.checks.verify import (
     real_inputs,
     verify_signature,
 )
-from signbart_parity.cli import argtypes, common
+from signbart_parity.cli import common
 from signbart_parity.errors import TFLiteFileError
+from signbart_parity.options import add_to_cli
 from signbart_parity.reports.model import VERSUS_PYTORCH
 
 if TYPE_CHECKING:
@@ -46,43 +47,12 @@ def add_parser(commands) -> None:
         help="the file to verify; seq_len and signatures are read from it",
     )
     common.add_quantization_option(parser, "precision the file was exported at")
-    parser.add_argument(
-        "--examples",
-        type=argtypes.count,
-        default=72,
-        metavar="N",
-        help="generated examples per signature (cycling every keypoint x mask kind). "
-        "Default: %(default)r",
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        metavar="S",
-        help="seed of the generated examples. Default: %(default)r",
-    )
+    add_to_cli(parser, "examples")
+    add_to_cli(parser, "seed")
     common.add_samples_option(parser, "real .pkl samples or folders of them")
-    parser.add_argument(
-        "--report",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="write parity.json, parity.md and parity.html into DIR",
-    )
-    parser.add_argument(
-        "--baseline",
-        type=Path,
-        default=None,
-        metavar="OLD_TFLITE",
-        help="the shipped file: fail on contract changes, count prediction flips",
-    )
-    parser.add_argument(
-        "--max-flip-rate",
-        type=argtypes.rate,
-        default=0.0,
-        metavar="R",
-        help="share of top-1 flips against --baseline allowed. Default: %(default)r",
-    )
+    add_to_cli(parser, "report", default=None)
+    add_to_cli(parser, "baseline", metavar="OLD_TFLITE")
+    add_to_cli(parser, "max-flip-rate")
     common.add_runtime_option(parser)
     common.add_verbose_option(parser)
     parser.set_defaults(handler=run)
@@ -246,17 +216,17 @@ def build_report(
 ) -> Report:
     """The parity report of this file: a row per signature (on its runtime), an outcome
     per check of each signature, and the baseline comparison, if any."""
-    from signbart_parity.checks.tolerances import TOLERANCES
-    from signbart_parity.reports.model import Outcome, Report, Row, file_ref
+    from signbart_parity.reports.model import Outcome, Row, new_report
     from signbart_parity.targets import Target
-    from signbart_parity.versions import environment
 
     rows, outcomes = [], []
     path = results[0].tflite.path
     for found in results:
         tflite = found.tflite
         target = Target(tflite.seq_len, quantization, tflite.runtime)
-        row = Row(target, file=str(path), size_bytes=path.stat().st_size)
+        row = Row(
+            target, file=str(path), size_bytes=path.stat().st_size, signature=tflite.signature_key
+        )
         row.divergence = found.divergence
         prefix = f"verify {path}::" + (f"{found.where}::" if len(results) > 1 else "")
         for check in found.checks:
@@ -289,12 +259,13 @@ def build_report(
                 message="" if result.passed else result.summary(),
             )
         )
-    return Report(
-        kind="verify",
-        checkpoint=file_ref(checkpoint_path, layout=checkpoint_layout),
-        config=file_ref(config_path, values=config.to_dict()),
-        environment=environment(),
-        tolerances={quantization: TOLERANCES[quantization].describe()},
+    return new_report(
+        "verify",
+        checkpoint=checkpoint_path,
+        layout=checkpoint_layout,
+        config_path=config_path,
+        config_values=config.to_dict(),
+        quantizations=[quantization],
         rows=rows,
         outcomes=outcomes,
         duration_s=round(duration, 2),

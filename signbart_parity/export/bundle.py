@@ -12,10 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def signature_name(seq_len: int) -> str:
-    return f"seq_{seq_len}"
-
-
 def as_seq_lens(seq_len: int | Sequence[int]) -> tuple[int, ...]:
     """One length or several, as a sorted tuple without repeats."""
     values = (seq_len,) if isinstance(seq_len, int) else tuple(seq_len)

@@ -98,7 +98,8 @@ def export_fp32(
     One seq_len gives a single-signature file (``serving_default``); several give a bundle
     with a ``seq_<T>`` signature per length (``bundle.py``), compacted (``flatbuffer.py``).
     """
-    from signbart_parity.export.bundle import as_seq_lens, signature_name
+    from signbart_parity.export.bundle import as_seq_lens
+    from signbart_parity.runtime.signature import signature_name
 
     seq_lens = as_seq_lens(seq_len)
     with converter_quieted():

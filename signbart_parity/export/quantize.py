@@ -66,7 +66,7 @@ def quantize_file(
     inputs of a single-signature file, or of each bucket of a bundle keyed by seq_len."""
     from ai_edge_quantizer import quantizer as aeq
 
-    from signbart_parity.export.bundle import signature_name
+    from signbart_parity.runtime.signature import signature_name
     from signbart_parity.runtime.tflite import TFLiteModel
 
     quantizer = aeq.Quantizer(str(fp32_path))

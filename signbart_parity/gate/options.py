@@ -15,122 +15,32 @@ from pathlib import Path
 
 import pytest
 
-from signbart_parity.cli import argtypes
+from signbart_parity.options import OPTIONS, gate_help, gate_options
 from signbart_parity.targets import Target
 
-DEFAULT_SEQ_LENS = (16, 64)
-DEFAULT_QUANTIZATIONS = ("none", "dynamic-int8")
-DEFAULT_RUNTIMES = ("litert",)
 GROUP = "signbart-parity"
 # (alias, the dest it shares): kept for the seed's users where no other plugin took it.
 ALIASES = (("--checkpoint", "parity_checkpoint"), ("--config", "parity_config"))
-DESTS = (
-    "parity_checkpoint",
-    "parity_config",
-    "parity_seq_lens",
-    "parity_quantization",
-    "parity_runtime",
-    "parity_cache",
-    "parity_report",
-    "parity_samples",
-    "parity_baseline",
-    "parity_max_flip_rate",
-    "parity_profile",
-    "parity_bundle",
-)
+DESTS = tuple(option.gate_dest for option in gate_options())
 
 
 # ---------------------------------------------------------------- registration
 
 
 def add_options(parser: pytest.Parser) -> None:
-    from signbart_parity.gate.profiles import PROFILE_ENV, PROFILES
-    from signbart_parity.targets import QUANTIZATIONS, RUNTIMES
-
+    """Every gate option of the one option table, as ``--parity-NAME`` (default None)."""
     group = parser.getgroup(GROUP, "SignBart PyTorch vs TFLite parity gate")
-
-    def add(name: str, help: str, **kwargs) -> None:
-        group.addoption(name, dest=name[2:].replace("-", "_"), default=None, help=help, **kwargs)
-
-    add(
-        "--parity-checkpoint",
-        "checkpoint to gate (alias --checkpoint). Default: the embedded default model",
-        type=Path,
-        metavar="PATH",
-    )
-    add(
-        "--parity-config",
-        "its SignBart YAML config (alias --config). Default: configs/arabic-asl.yaml (bundled)",
-        type=Path,
-        metavar="PATH",
-    )
-    add(
-        "--parity-seq-lens",
-        "sequence lengths to export. Default: " + ",".join(map(str, DEFAULT_SEQ_LENS)),
-        type=argtypes.positive_seq_lens,
-        metavar="T,T",
-    )
-    add(
-        "--parity-quantization",
-        f"precisions to export ({', '.join(QUANTIZATIONS)}). Default: "
-        + ",".join(DEFAULT_QUANTIZATIONS),
-        type=argtypes.quantizations,
-        metavar="Q,Q",
-    )
-    add(
-        "--parity-runtime",
-        f"TFLite runtimes ({', '.join(RUNTIMES)}). Default: " + ",".join(DEFAULT_RUNTIMES),
-        type=argtypes.runtimes,
-        metavar="R,R",
-    )
-    add(
-        "--parity-cache",
-        "where exported files are cached across sessions. Default: the per-user cache dir",
-        type=Path,
-        metavar="DIR",
-    )
-    add(
-        "--parity-report",
-        "write parity.json, parity.md and parity.html here. Default: none",
-        type=Path,
-        metavar="DIR",
-    )
-    add(
-        "--parity-samples",
-        "real upstream .pkl samples (or folders) of the model's keypoint layout. "
-        "Default: the bundled 90-keypoint sample, when it fits the model",
-        type=Path,
-        nargs="+",
-        metavar="PKL",
-    )
-    add(
-        "--parity-baseline",
-        "the .tflite the app shipped: contract changes fail, prediction flips are counted. "
-        "Default: none",
-        type=Path,
-        metavar="TFLITE",
-    )
-    add(
-        "--parity-max-flip-rate",
-        "share of predictions allowed to flip against --parity-baseline. Default: 0.0",
-        type=argtypes.rate,
-        metavar="R",
-    )
-    group.addoption(
-        "--parity-bundle",
-        dest="parity_bundle",
-        action="store_true",
-        default=None,
-        help="gate one file holding every --parity-seq-lens as a seq_<T> signature, exactly "
-        "as a bucketed app ships it (cached like single files). Default: one file per seq_len",
-    )
-    add(
-        "--parity-profile",
-        f"examples per property: {', '.join(PROFILES)}. Default: ${PROFILE_ENV}, else ci "
-        "when $CI is set, else dev",
-        choices=tuple(PROFILES),
-        metavar="NAME",
-    )
+    for option in gate_options():
+        settings = {"type": option.type, "metavar": option.metavar, **option.extra}
+        if settings.get("action") == "store_true":
+            del settings["type"], settings["metavar"]
+        group.addoption(
+            f"--parity-{option.name}",
+            dest=option.gate_dest,
+            default=None,
+            help=gate_help(option),
+            **{key: value for key, value in settings.items() if value is not None},
+        )
 
 
 def add_aliases(parser: pytest.Parser) -> None:
@@ -229,7 +139,7 @@ def resolve_options(config: pytest.Config) -> GateOptions:
         raise pytest.UsageError(
             f"--parity-checkpoint: {checkpoint_path}: file not found; pass an existing .pth file."
         )
-    seq_lens = option("parity_seq_lens") or DEFAULT_SEQ_LENS
+    seq_lens = option("parity_seq_lens") or OPTIONS["seq-lens"].default
     try:
         model_config.check_seq_lens(seq_lens)
     except ConversionError as exc:
@@ -244,15 +154,15 @@ def resolve_options(config: pytest.Config) -> GateOptions:
         config=config_path,
         checkpoint=checkpoint_path,
         seq_lens=tuple(seq_lens),
-        quantizations=option("parity_quantization") or DEFAULT_QUANTIZATIONS,
-        runtimes=option("parity_runtime") or DEFAULT_RUNTIMES,
+        quantizations=option("parity_quantization") or OPTIONS["quantization"].default,
+        runtimes=option("parity_runtime") or OPTIONS["runtime"].default,
         cache_dir=option("parity_cache") or Path(user_cache_dir("signbart-parity")),
         samples=samples,
         samples_given=bool(given),
         samples_skip_reason=skip_reason,
         baseline=baseline,
         baseline_seq_len=_baseline_seq_len(baseline, bundle) if baseline is not None else None,
-        max_flip_rate=0.0 if max_flip_rate is None else max_flip_rate,
+        max_flip_rate=OPTIONS["max-flip-rate"].default if max_flip_rate is None else max_flip_rate,
         bundle=bundle,
     )
 

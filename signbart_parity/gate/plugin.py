@@ -57,6 +57,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from signbart_parity.gate.profiles import apply_profile
+
+    apply_profile(config, items)
     gate_run.label_items(items)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, settings
+import pytest
 
 PROFILE_ENV = "SIGNBART_PARITY_PROFILE"
 PROFILES = {
@@ -20,32 +20,53 @@ PROFILES = {
     "ci": {"max_examples": 25, "derandomize": True, "database": None, "print_blob": True},
     "release": {"max_examples": 200},
 }
-_COMMON = {
-    "deadline": None,
-    # Real-like keypoints take a few ms to generate and every example runs two models; the
-    # per-test recorder is function-scoped on purpose (it follows hypothesis's phases).
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-}
-_chosen: str | None = None
+_PROFILE = pytest.StashKey[str]()
+_PROFILED = "_signbart_parity_profiled"  # marks a test gate_settings applies to
 
 
-def choose(name: str | None) -> None:
-    """Remember ``--parity-profile`` (the plugin calls this before the gate is imported)."""
-    global _chosen
-    _chosen = name
-
-
-def profile_name() -> str:
-    """The chosen profile; ValueError naming the fix when the environment names no profile."""
-    name = _chosen or os.environ.get(PROFILE_ENV) or ("ci" if os.environ.get("CI") else "dev")
+def choose(config: pytest.Config) -> str:
+    """The profile of this run (``--parity-profile``, else the environment), kept in the
+    run's ``config.stash``; ValueError naming the fix when the environment names no profile."""
+    name = (
+        config.getoption("parity_profile", None)
+        or os.environ.get(PROFILE_ENV)
+        or ("ci" if os.environ.get("CI") else "dev")
+    )
     if name not in PROFILES:
         raise ValueError(
             f"{PROFILE_ENV}={name!r} is not a gate profile; choose one of {', '.join(PROFILES)}."
         )
+    config.stash[_PROFILE] = name
     return name
 
 
 def gate_settings(test):
-    """Decorator: the chosen profile's settings, on hypothesis's defaults (not the user's)."""
-    profile = settings(settings.get_profile("default"), **_COMMON, **PROFILES[profile_name()])
-    return profile(test)
+    """Decorator: the test takes the run's gate profile, applied when it is collected
+    (``apply_profile``), on hypothesis's defaults, not the user's."""
+    setattr(test, _PROFILED, True)
+    return test
+
+
+def apply_profile(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give every collected ``gate_settings`` test the run's profile (once per function)."""
+    functions = {getattr(item, "function", None) for item in items}
+    functions = {f for f in functions if getattr(f, _PROFILED, False) is True}
+    if not functions:
+        return  # no gate test here: hypothesis is not even imported
+    from hypothesis import HealthCheck, settings
+
+    common = {
+        "deadline": None,
+        # Real-like keypoints take a few ms to generate and every example runs two models;
+        # the per-test recorder is function-scoped on purpose (it follows hypothesis's phases).
+        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    }
+
+    try:
+        name = config.stash.get(_PROFILE, None) or choose(config)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    profile = settings(settings.get_profile("default"), **common, **PROFILES[name])
+    for function in functions:
+        profile(function)
+        setattr(function, _PROFILED, name)

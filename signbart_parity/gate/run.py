@@ -81,12 +81,11 @@ def start_for_collection(config: pytest.Config) -> GateRun:
 
 
 def configure(config: pytest.Config) -> None:
-    from signbart_parity.gate.profiles import choose, profile_name
+    from signbart_parity.gate.profiles import choose
 
-    choose(config.getoption("parity_profile", None))
     if gate_requested(config) and not (config.option.help or config.option.version):
         try:
-            profile_name()
+            choose(config)
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
         start(config)
@@ -241,9 +240,7 @@ def summary_lines(config: pytest.Config) -> list[str]:
 
 
 def build_report(run: GateRun, session: pytest.Session, exitstatus: int) -> Report:
-    from signbart_parity.checks.tolerances import TOLERANCES
-    from signbart_parity.reports.model import file_ref
-    from signbart_parity.versions import environment
+    from signbart_parity.reports.model import new_report
 
     options = start(session.config).options  # already started unless only workers ran
     rows: dict[Target, Row] = {}
@@ -251,12 +248,13 @@ def build_report(run: GateRun, session: pytest.Session, exitstatus: int) -> Repo
     for row in [*local, *run.worker_rows]:
         rows[row.target] = rows[row.target].combine(row) if row.target in rows else row
     stats = run.session.cache.stats if run.session is not None else None
-    report = Report(
-        kind="gate",
-        checkpoint=file_ref(options.checkpoint, layout=run.loaded.layout),
-        config=file_ref(options.config, values=run.loaded.config.to_dict()),
-        environment=environment(),
-        tolerances={q: TOLERANCES[q].describe() for q in options.quantizations},
+    report = new_report(
+        "gate",
+        checkpoint=options.checkpoint,
+        layout=run.loaded.layout,
+        config_path=options.config,
+        config_values=run.loaded.config.to_dict(),
+        quantizations=options.quantizations,
         rows=[rows[target] for target in sorted(rows)],
         outcomes=list(run.outcomes.values()),
         incomplete=_incomplete(run, session, exitstatus),

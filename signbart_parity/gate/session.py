@@ -65,7 +65,7 @@ class GateSession:
         return calibration_sets(self.config, lengths, samples=given)
 
     def tflite(self, target: Target):
-        from signbart_parity.export.bundle import signature_name
+        from signbart_parity.runtime.signature import signature_name
         from signbart_parity.runtime.tflite import TFLiteModel
 
         if target not in self._runtimes:

@@ -16,13 +16,17 @@ from hypothesis import strategies as st
 from signbart_parity import strategies
 from signbart_parity.checks import properties
 from signbart_parity.checks.compare import compare_logits
-from signbart_parity.checks.reference import float64_oracle, torch_logits
+from signbart_parity.checks.divergence import divergence_line
+from signbart_parity.checks.reference import float64_oracle, oracle_errors, torch_logits
 from signbart_parity.checks.tolerances import tolerance_for
 from signbart_parity.gate.profiles import gate_settings
 from signbart_parity.inputs.generators import keypoint_kinds_for
+from signbart_parity.inputs.masks import BUCKET_MASK_KINDS
+from signbart_parity.options import OPTIONS
 
-# The fixed batch for the agreement rate: every keypoint kind x mask kind, twice.
-AGREEMENT_EXAMPLES = 72
+# The fixed batch for the agreement rate: every keypoint kind x mask kind, twice; the
+# same count verify checks a file on.
+AGREEMENT_EXAMPLES = OPTIONS["examples"].default
 AGREEMENT_SEED = 0
 
 
@@ -45,26 +49,6 @@ def _draw(data, session, target, *, seq_len: int | None = None, **kinds):
     return example
 
 
-def _divergence(session, target, example) -> str:
-    """Where in the network the file first departs from PyTorch, for the failure message."""
-    from signbart_parity.checks.divergence import localise_in_file
-
-    tflite = session.tflite(target)
-    try:
-        found = localise_in_file(
-            session.model,
-            tflite.path,
-            example.keypoints,
-            example.mask,
-            precision=target.quantization,
-            signature=tflite.signature_key,
-            runtime=tflite.runtime,
-        )
-    except Exception as exc:  # localisation is a diagnostic: never let it hide the failure
-        return f"(divergence localisation failed: {type(exc).__name__}: {exc})"
-    return found.summary()
-
-
 @pytest.fixture(scope="session")
 def oracle(parity_session):
     """The checkpoint in float64: the yardstick for both fp32 implementations."""
@@ -85,20 +69,23 @@ def test_logits_match_pytorch(parity_session, parity_target, parity_recorder, or
         tolerance_for(target.quantization).per_example(),
         masks=example.mask,
     )
-    oracle_logits = torch_logits(oracle, example.keypoints, example.mask)
-    fp32 = target.quantization == "none"
+    errors = (None, None)
+    if target.quantization == "none":
+        exact = torch_logits(oracle, example.keypoints, example.mask)
+        errors = oracle_errors(reference, candidate, exact)
     parity_recorder.record(
-        target,
-        "parity",
-        result,
-        example.mask,
-        oracle_err=float(np.abs(reference - oracle_logits).max()) if fp32 else None,
-        tflite_oracle_err=float(np.abs(candidate - oracle_logits).max()) if fp32 else None,
+        target, "parity", result, example.mask, oracle_err=errors[0], tflite_oracle_err=errors[1]
     )
     if not result:
         where = ""
         if parity_recorder.is_final:  # localise once, on the minimal failing example
-            where = _divergence(session, target, example)
+            where = divergence_line(
+                session.model,
+                session.tflite(target),
+                example.keypoints,
+                example.mask,
+                precision=target.quantization,
+            )
             parity_recorder.note_divergence(target, where)
         _fail(result.message(f"{target}; {example}") + "\n" + where)
 
@@ -151,7 +138,7 @@ def test_bucket_consistency(parity_session, parity_bucket, parity_recorder, data
         data,
         session,
         short,
-        mask_kinds=("all-valid", "right-padded", "holes", "single-frame"),
+        mask_kinds=BUCKET_MASK_KINDS,
     )
     tolerance = tolerance_for(short.quantization).per_example()
     in_tflite = properties.bucket_consistency(
@@ -205,24 +192,11 @@ def test_top1_agreement_rate(parity_session, parity_target, parity_recorder):
 def test_app_contract(parity_session, parity_target):
     """Signature name, input names, order, shapes, dtypes and output shape are what the
     README promises (a bundle: a seq_<T> signature per bucket, inputs args_0 and args_1)."""
-    from signbart_parity.export.bundle import signature_name
-
     session, target = parity_session, parity_target
     signature = session.tflite(target).signature
-    problems = properties.contract_problems(signature, session.config)
-    if signature.seq_len != target.seq_len:
-        problems.append(f"seq_len is {signature.seq_len}, expected {target.seq_len}")
-    bundle = session.options.bundle
-    expected = signature_name(target.seq_len) if bundle else "serving_default"
-    if signature.name != expected:
-        problems.append(f"the signature is named {signature.name!r}, apps call {expected!r}")
-    keys = [spec.key for spec in signature.inputs]
-    names = [spec.name for spec in signature.inputs]
-    wanted = ["serving_default_args_0", "serving_default_args_1"]
-    if keys != ["args_0", "args_1"] or (not bundle and names != wanted):
-        problems.append(
-            f"inputs are {keys} ({names}), apps expect args_0 (keypoints), args_1 (mask)"
-        )
+    problems = properties.export_contract_problems(
+        signature, session.config, seq_len=target.seq_len, bundle=session.options.bundle
+    )
     if problems:
         _fail(
             f"app contract broken ({target}): "

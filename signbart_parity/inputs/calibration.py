@@ -10,12 +10,15 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from signbart_parity.errors import DataError
 from signbart_parity.inputs.samples import load_sample, prepare_sample
-from signbart_parity.model.config import SignBartConfig
+
+if TYPE_CHECKING:
+    from signbart_parity.model.config import SignBartConfig
 
 REAL, GENERATED = "real samples", "real-like generated sequences"
 DEFAULT_COUNT = 64

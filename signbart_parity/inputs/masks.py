@@ -13,6 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 MASK_KINDS = ("all-valid", "right-padded", "left-padded", "holes", "single-frame", "all-zero")
+# Kinds that stay meaningful when L frames are right-padded to a longer seq_len (bucket and
+# bundle checks).
+BUCKET_MASK_KINDS = ("all-valid", "right-padded", "holes", "single-frame")
 
 
 def mask_patterns(seq_len: int) -> dict[str, np.ndarray]:

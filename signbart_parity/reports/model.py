@@ -10,6 +10,7 @@ completed. Skipped checks are listed as "not checked", never counted as passed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -233,6 +234,36 @@ class Report:
             # A file that says FAIL stays FAIL, whatever its rows say.
             report.incomplete = "the report file records a FAIL verdict"
         return report
+
+
+def new_report(
+    kind: str,
+    *,
+    checkpoint: str | Path,
+    layout: str,
+    config_path: str | Path,
+    config_values: dict,
+    quantizations: Iterable[str],
+    rows: list[Row],
+    outcomes: list[Outcome],
+    **fields: Any,
+) -> Report:
+    """A report of one run of either front door (the gate, ``verify``): the checkpoint and
+    config it judged, the environment, the tolerances of the precisions it checked, its rows
+    and every check's outcome. ``fields`` are the door's own extras (timing, contract...)."""
+    from signbart_parity.checks.tolerances import TOLERANCES
+    from signbart_parity.versions import environment
+
+    return Report(
+        kind=kind,
+        checkpoint=file_ref(checkpoint, layout=layout),
+        config=file_ref(config_path, values=config_values),
+        environment=environment(),
+        tolerances={q: TOLERANCES[q].describe() for q in dict.fromkeys(quantizations)},
+        rows=rows,
+        outcomes=outcomes,
+        **fields,
+    )
 
 
 def file_ref(path: str | Path, **extra: Any) -> dict[str, Any]:

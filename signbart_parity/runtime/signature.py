@@ -19,6 +19,11 @@ MASK_DTYPE_WARNINGS = {
 }
 
 
+def signature_name(seq_len: int) -> str:
+    """The name of a bundle's signature for one bucket (a single file's is serving_default)."""
+    return f"seq_{seq_len}"
+
+
 @dataclass(frozen=True)
 class TensorSpec:
     name: str  # the tensor's name in the file

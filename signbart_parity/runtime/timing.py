@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from signbart_parity.export.bundle import signature_name
+from signbart_parity.runtime.signature import signature_name
 
 WARMUP = 5
 

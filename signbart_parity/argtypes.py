@@ -1,4 +1,4 @@
-"""Argument types shared by the command line and the pytest gate's options.
+"""Argument types of the option table (options.py), which both front doors build from.
 
 Each is an argparse ``type=``: it returns the parsed value or raises ``ArgumentTypeError``
 with one sentence naming the bad value. A precision is the same word everywhere:
@@ -80,17 +80,25 @@ def quantizations(text: str) -> tuple[str, ...]:
     return choice_list(QUANTIZATIONS, {FP32_ALIAS: "none"})(text)
 
 
-def quantization(text: str) -> str:
-    """One precision (``fp32`` is ``none``)."""
-    values = quantizations(text)
-    if len(values) != 1:
-        raise argparse.ArgumentTypeError(f"expected one precision, got {text!r}")
-    return values[0]
+def one_of(parse_list: Callable[[str], tuple[str, ...]], what: str) -> Callable[[str], str]:
+    """A single value of a list type (``--quantization Q`` where the gate takes ``Q,Q``)."""
+
+    def parse(text: str) -> str:
+        values = parse_list(text)
+        if len(values) != 1:
+            raise argparse.ArgumentTypeError(f"expected one {what}, got {text!r}")
+        return values[0]
+
+    return parse
 
 
 def runtimes(text: str) -> tuple[str, ...]:
     """TFLite runtimes, comma-separated, in the order given."""
     return choice_list(RUNTIMES)(text)
+
+
+quantization = one_of(quantizations, "precision")  # fp32 is none
+runtime = one_of(runtimes, "runtime")
 
 
 def thread_counts(text: str) -> tuple[int, ...]:

@@ -1,0 +1,209 @@
+"""Every option either front door takes, declared once: its name, type, default and help.
+
+The CLI (``cli/``) adds an option as ``--NAME``; the pytest gate (``gate/``) as
+``--parity-NAME``, with default ``None`` so that "a gate option was named" is "an option is
+not None", and fills in the default from here when it validates. A new option goes into
+``OPTIONS``; each door then picks it by key. Nothing heavy is imported: the gate registers
+its options when pytest starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from signbart_parity import argtypes
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # the CLI spelling without dashes; the gate's is "parity-" + name
+    help: str  # what it is, without the default (each door appends it)
+    default: Any = None
+    type: Any = None
+    metavar: str | None = None
+    gate: bool = False  # the gate takes it (as --parity-NAME)
+    extra: dict[str, Any] = field(default_factory=dict)  # nargs, action, choices
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def gate_dest(self) -> str:
+        return "parity_" + self.dest
+
+    def default_text(self) -> str:
+        if isinstance(self.default, tuple):
+            return ",".join(map(str, self.default))
+        return "none" if self.default is None else str(self.default)
+
+
+QUANTIZATION_WORDS = "none (fp32), fp16, dynamic-int8, weight-only-int8, static-int8"
+_RUNTIME_WORDS = (
+    "litert (ai_edge_litert Interpreter), tensorflow (tf.lite.Interpreter), compiled "
+    "(ai_edge_litert CompiledModel, CPU)"
+)
+OPTIONS: dict[str, Option] = {
+    option.name: option
+    for option in (
+        Option(
+            "checkpoint",
+            "checkpoint (.pth: a state_dict, or one under model, model_state_dict or "
+            "state_dict). Default: the embedded default model",
+            type=Path,
+            metavar="PATH",
+            gate=True,
+        ),
+        Option(
+            "config",
+            "its SignBart YAML config. Default: the embedded default's (configs/arabic-asl.yaml)",
+            type=Path,
+            metavar="PATH",
+            gate=True,
+        ),
+        Option(
+            "seq-lens",
+            "sequence lengths to export (one file each)",
+            default=(16, 64),
+            type=argtypes.positive_seq_lens,
+            metavar="T,T",
+            gate=True,
+        ),
+        Option(
+            "quantization",
+            f"precisions: {QUANTIZATION_WORDS}",
+            default=("none", "dynamic-int8"),
+            type=argtypes.quantizations,
+            metavar="Q,Q",
+            gate=True,
+        ),
+        Option(
+            "runtime",
+            f"TFLite runtimes: {_RUNTIME_WORDS}",
+            default=("litert",),
+            type=argtypes.runtimes,
+            metavar="R,R",
+            gate=True,
+        ),
+        Option(
+            "cache",
+            "where exported files are cached across sessions (default: the per-user cache dir)",
+            type=Path,
+            metavar="DIR",
+            gate=True,
+        ),
+        Option(
+            "report",
+            "write parity.json, parity.md and parity.html into DIR",
+            type=Path,
+            metavar="DIR",
+            gate=True,
+        ),
+        Option(
+            "samples",
+            "real upstream .pkl samples (or folders of them) of the model's keypoint layout",
+            type=Path,
+            metavar="PKL",
+            gate=True,
+            extra={"nargs": "+"},
+        ),
+        Option(
+            "baseline",
+            "the .tflite the app shipped: contract changes fail, prediction flips are counted",
+            type=Path,
+            metavar="TFLITE",
+            gate=True,
+        ),
+        Option(
+            "max-flip-rate",
+            "share of predictions allowed to flip against the baseline",
+            default=0.0,
+            type=argtypes.rate,
+            metavar="R",
+            gate=True,
+        ),
+        Option(
+            "bundle",
+            "gate one file holding every --parity-seq-lens as a seq_<T> signature, as a "
+            "bucketed app ships it (cached like single files); default: one file per seq_len",
+            gate=True,
+            extra={"action": "store_true"},
+        ),
+        Option(
+            "profile",
+            "examples per property: dev, ci, release (default: $SIGNBART_PARITY_PROFILE, "
+            "else ci when $CI is set, else dev)",
+            metavar="NAME",
+            gate=True,
+            extra={"choices": ("dev", "ci", "release")},
+        ),
+        Option(
+            "examples",
+            "generated examples per signature for the fixed-batch checks (cycling every "
+            "keypoint x mask kind)",
+            default=72,
+            type=argtypes.count,
+            metavar="N",
+        ),
+        Option(
+            "seed",
+            "seed of the generated examples",
+            default=0,
+            type=int,
+            metavar="S",
+        ),
+    )
+}
+# Options whose default is computed where the door validates them (the embedded model, the
+# user's cache dir, a profile from the environment): their help says so, not "none".
+_COMPUTED = {"checkpoint", "config", "cache", "profile", "bundle"}
+
+
+def gate_options() -> list[Option]:
+    return [option for option in OPTIONS.values() if option.gate]
+
+
+def gate_help(option: Option) -> str:
+    if option.name in _COMPUTED:
+        return option.help
+    return f"{option.help}. Default: {option.default_text()}"
+
+
+def add_to_cli(parser: argparse.ArgumentParser, name: str, **overrides: Any) -> None:
+    """Add option ``name`` to a CLI command, with the table's type, default and help
+    (``overrides`` for what one command needs differently, e.g. one precision, not a list)."""
+    option = OPTIONS[name]
+    settings = {
+        "type": option.type,
+        "default": option.default,
+        "metavar": option.metavar,
+        "help": option.help,
+        **option.extra,
+    }
+    settings.update(overrides)
+    if settings.get("action") == "store_true":
+        settings.pop("type"), settings.pop("metavar")
+    if name not in _COMPUTED and "help" not in overrides:
+        default = settings["default"]
+        text = ",".join(map(str, default)) if isinstance(default, tuple) else repr(default)
+        settings["help"] += f". Default: {text}"
+    flags = settings.pop("flags", None) or [f"--{option.name}"]
+    parser.add_argument(*flags, dest=settings.pop("dest", option.dest), **settings)
+
+
+# The single-value forms some commands take where the gate takes lists.
+ONE_QUANTIZATION = {
+    "type": argtypes.quantization,
+    "default": "none",
+    "metavar": "Q",
+    "help": f"precision: {QUANTIZATION_WORDS}. Default: %(default)r",
+}
+ONE_RUNTIME = {
+    "type": argtypes.runtime,
+    "default": "litert",
+    "metavar": "R",
+    "help": f"TFLite runtime: {_RUNTIME_WORDS}. Default: %(default)r",
+}

@@ -1,0 +1,188 @@
+"""The layout is the architecture: each stage imports only the stages below it, and the two
+front doors (gate, cli) share one option table and one check suite."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parent.parent / "signbart_parity"
+# Lowest first. The top-level modules (targets, errors, fileio, options...) are the core
+# every stage may use; ``__init__`` and ``strategies`` are public facades over the stages.
+STAGES = ("inputs", "model", "runtime", "export", "checks", "reports")
+FRONT_DOORS = ("gate", "cli")
+FACADES = {"__init__.py", "strategies.py"}
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """The project packages a module imports at run time, function-local imports included
+    (imports only for type checkers are left out: they create no dependency)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = {
+        id(node)
+        for branch in ast.walk(tree)
+        if isinstance(branch, ast.If) and getattr(branch.test, "id", "") == "TYPE_CHECKING"
+        for inner in branch.body
+        for node in ast.walk(inner)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "signbart_parity" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def _layer(package: str) -> int:
+    if package in STAGES:
+        return STAGES.index(package) + 1
+    if package in FRONT_DOORS:
+        return len(STAGES) + 1
+    return 0  # a top-level core module
+
+
+def _module_package(path: Path) -> str | None:
+    relative = path.relative_to(PACKAGE).parts
+    return relative[0] if len(relative) > 1 else None
+
+
+def _violations() -> list[str]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        package = _module_package(path)
+        if package is None and path.name in FACADES:
+            continue
+        own = _layer(package) if package else 0
+        for imported in sorted(_runtime_imports(path) - {package}):
+            imported_layer = _layer(imported)
+            if package in FRONT_DOORS and imported in FRONT_DOORS:
+                found.append(f"{path.relative_to(PACKAGE)} imports the other front door {imported}")
+            elif imported_layer > own and not (package in FRONT_DOORS and imported_layer <= own):
+                found.append(f"{path.relative_to(PACKAGE)} imports {imported}, a later stage")
+    return found
+
+
+def test_no_stage_imports_a_later_stage_or_a_front_door() -> None:
+    assert _violations() == []
+
+
+def test_the_layering_check_sees_function_local_imports(tmp_path) -> None:
+    """The check must fail where a stage reaches up, even from inside a function."""
+    module = tmp_path / "probe.py"
+    module.write_text("def f():\n    from signbart_parity.gate import plugin\n")
+    assert _runtime_imports(module) == {"gate"}
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from signbart_parity.cli import main\n"
+    )
+    assert _runtime_imports(guarded) == set()
+
+
+def test_every_stage_and_core_module_is_classified() -> None:
+    packages = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert packages <= set(STAGES) | set(FRONT_DOORS) | {"data"}
+
+
+# ---------------------------------------------------------------- one option table
+
+
+def test_both_front_doors_take_their_shared_options_from_the_one_table() -> None:
+    import argparse
+
+    from signbart_parity.cli.main import build_parser
+    from signbart_parity.gate.options import DESTS
+    from signbart_parity.gate.profiles import PROFILES
+    from signbart_parity.options import OPTIONS, gate_options
+
+    assert set(DESTS) == {option.gate_dest for option in gate_options()}
+    assert OPTIONS["profile"].extra["choices"] == tuple(PROFILES)
+    verify = next(
+        action.choices["verify"]
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    defaults = {action.dest: action.default for action in verify._actions}
+    assert defaults["examples"] == OPTIONS["examples"].default
+    assert defaults["max_flip_rate"] == OPTIONS["max-flip-rate"].default
+    helps = {action.dest: action.help for action in verify._actions}
+    assert helps["baseline"].startswith(OPTIONS["baseline"].help)
+
+
+def test_a_toolchain_failure_on_a_valid_model_is_not_called_bad_input(tmp_path) -> None:
+    """A model litert-torch cannot lower (a real conversion, no mock): ToolchainError,
+    naming the converter's message and the versions; not a ParityInputError (exit 2)."""
+    import torch
+
+    from signbart_parity.errors import ParityInputError, ToolchainError
+    from signbart_parity.export.convert import export_fp32
+    from signbart_parity.model.default import load_model_or_default
+
+    model, _ = load_model_or_default(None, None)
+
+    class Unlowerable(type(model)):
+        def forward(self, keypoints, attention_mask):
+            loss, logits = super().forward(keypoints, attention_mask)
+            # Data-dependent output shape: no static graph for the converter.
+            return loss, logits[torch.nonzero(logits > 0, as_tuple=True)]
+
+    broken = Unlowerable(model.config)
+    broken.load_state_dict(model.state_dict())
+    output = tmp_path / "out.tflite"
+    with pytest.raises(ToolchainError) as raised:
+        export_fp32(broken.eval(), seq_len=8, output=output)
+    assert not isinstance(raised.value, ParityInputError)
+    message = str(raised.value)
+    assert "litert-torch could not convert the model at seq_len 8" in message
+    assert "torch " in message and "litert-torch " in message and "report this upstream" in message
+    assert not output.exists()
+
+
+# ---------------------------------------------------------------- one check suite
+
+
+IDENTITY = ("seq_len", "quantization", "runtime", "file", "signature", "size_bytes")
+
+
+@pytest.mark.slow
+def test_verify_and_the_gate_report_the_same_row_for_the_same_file_and_target(
+    pytester, tmp_path
+) -> None:
+    """On a model that is not the embedded default: the gate's row and verify's row of the
+    file the gate exported name the same target, file, signature and size, and the checks
+    both doors run carry the same tallies' shape (examples, failed)."""
+    import json
+
+    from tests.cli import run_cli
+    from tests.helpers import write_model
+
+    config, checkpoint = write_model(tmp_path)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--pyargs", "signbart_parity.gate",
+        f"--parity-config={config}", f"--parity-checkpoint={checkpoint}",
+        "--parity-seq-lens=16", "--parity-quantization=none",
+        f"--parity-cache={tmp_path / 'cache'}", "--parity-report=report",
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str()
+    (gate_row,) = json.loads((pytester.path / "report" / "parity.json").read_text())["results"]
+    done = run_cli(
+        "verify", "--config", config, "--checkpoint", checkpoint,
+        "--tflite", gate_row["file"], "--report", tmp_path / "verify",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (verify_row,) = json.loads((tmp_path / "verify" / "parity.json").read_text())["results"]
+    assert {k: verify_row[k] for k in IDENTITY} == {k: gate_row[k] for k in IDENTITY}
+    shared = set(gate_row["checks"]) & set(verify_row["checks"])
+    assert {"parity", "padding", "determinism"} <= shared
+    for check in shared:
+        assert set(verify_row["checks"][check]) == set(gate_row["checks"][check])
