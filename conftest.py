@@ -1,24 +1,7 @@
-"""Root conftest: pytester for the plugin's tests, and gate-only runs at this repo's root.
+"""Root conftest of this repository.
 
-``pytest`` runs the whole suite (this project's tests and the gate on the embedded
-default). A run that names any gate option (``pytest --checkpoint=best.pth
---config=my.yaml``, ``--parity-report DIR``...) is a release gate: it runs the gate and
-nothing else, so a user's release never waits on, or fails by, the project's self-tests.
-Paths given explicitly on the command line are always honoured.
+Deliberately empty of plugin wiring: pytester is enabled from pytest.ini (``-p pytester``),
+and the gate-only decision lives in the plugin (``gate/options.py``, ``run_gate_only``), so
+a gate run works the same when pytest roots it elsewhere (``pytest --checkpoint
+/data/best.pth`` roots it at ``/data`` and reads neither this file nor pytest.ini).
 """
-
-from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
-
-from signbart_parity.gate.options import gate_requested
-
-pytest_plugins = ["pytester"]
-GATE_TESTS = Path(__file__).parent / "signbart_parity" / "gate"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if config.args_source == pytest.Config.ArgsSource.TESTPATHS and gate_requested(config):
-        config.args = [str(GATE_TESTS)]

@@ -93,3 +93,91 @@ def test_a_passed_sample_that_does_not_fit_is_one_usage_error(model_100, tmp_pat
     assert len(errors) == 1 and "Traceback" not in done.stderr
     assert f"{sample} has 90 keypoints per frame but the model needs 100" in errors[0]
     assert not (tmp_path / "report").exists()
+
+
+# ---------------------------------------------------------------- as users type it
+
+
+def pytest_at_root(*args: str, cwd: Path = ROOT):
+    """``pytest ARGS`` exactly as typed (values after a space), in ``cwd``."""
+    env = os.environ | {"SIGNBART_PARITY_PROFILE": "ci"}
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", *args]
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+
+
+def ran_only_the_gate(stdout: str) -> bool:
+    """pytest's progress lines name test_gate.py and no other file."""
+    files = {line.split()[0] for line in stdout.splitlines() if ".py " in line}
+    return bool(files) and all(Path(name).name == "test_gate.py" for name in files)
+
+
+def test_space_separated_paths_outside_the_repository_run_exactly_the_gate(model_100, tmp_path):
+    """Every path option after a space, every path outside the checkout, an existing report
+    folder: the gate alone runs (pytest roots the run at the paths' folder) and passes."""
+    from tests.cli import run_cli
+
+    config, checkpoint, cache = model_100
+    sample = write_sample(tmp_path, keypoints=100)
+    shipped = tmp_path / "shipped.tflite"
+    made = run_cli(
+        "convert", "--config", config, "--checkpoint", checkpoint, "--seq-len", "16",
+        "--output", shipped,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    report = tmp_path / "report"
+    report.mkdir()  # a CI workspace that already has it
+    done = pytest_at_root(
+        "--checkpoint", str(checkpoint), "--config", str(config),
+        "--parity-report", str(report), "--parity-cache", str(cache),
+        "--parity-baseline", str(shipped), "--parity-samples", str(sample),
+        "--parity-seq-lens", "16", "--parity-quantization", "none",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert ran_only_the_gate(done.stdout), done.stdout[-3000:]
+    data = json.loads((report / "parity.json").read_text())
+    assert data["passed"] is True
+    checks = {o["check"]: o["outcome"] for o in data["outcomes"]}
+    assert checks["baseline"] == "passed" and checks["real-sample"] == "passed"
+    assert "add --rootdir=. to root the run here" in done.stdout
+
+
+def test_explicit_test_paths_are_honoured_next_to_gate_options(model_100):
+    config, checkpoint, _ = model_100
+    done = pytest_at_root(
+        "--checkpoint", str(checkpoint), "--config", str(config), "tests/test_config.py", "-q"
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "test_gate" not in done.stdout and " passed" in done.stdout
+
+
+def test_pyargs_from_another_project_runs_only_the_gate(model_100, tmp_path):
+    """A project with its own ini, conftest and tests: ``--pyargs signbart_parity.gate``
+    runs the gate and none of the project's tests."""
+    config, checkpoint, cache = model_100
+    (tmp_path / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
+    (tmp_path / "conftest.py").write_text("import pytest\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_theirs.py").write_text("def test_theirs():\n    assert False\n")
+    done = pytest_at_root(
+        "--pyargs", "signbart_parity.gate", "--checkpoint", str(checkpoint), "--config",
+        str(config), "--parity-cache", str(cache), "--parity-seq-lens", "16",
+        "--parity-quantization", "none", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert ran_only_the_gate(done.stdout), done.stdout[-3000:]
+    assert "1 failed" not in done.stdout  # their deliberately failing test never ran
+
+
+@pytest.mark.parametrize(
+    "old, value, new",
+    [("--seq-lens", "64", "--parity-seq-lens"), ("--quantization", "none", "--parity-quantization"),
+     ("--baseline", "old.tflite", "--parity-baseline")],
+)  # fmt: skip
+def test_the_previous_option_names_say_what_they_became(old, value, new):
+    done = pytest_at_root(old, value)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert errors == [f"ERROR: {old} is now {new} (every gate option is namespaced since 0.1); "
+                      "rename it on your command line or in addopts."]  # fmt: skip

@@ -197,7 +197,10 @@ def test_gate_profile_count():
     assert len(SEEN) == PROFILES["dev"]["max_examples"]
 """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--parity-profile=dev")
+    # The test file is named: a gate option with no test path would run the gate alone.
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--parity-profile=dev", "test_profile.py"
+    )
     assert outcomes(result)["passed"] == 2, result.stdout.str()
 
 

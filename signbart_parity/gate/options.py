@@ -9,6 +9,7 @@ is simply "an option is not None" (``gate_requested``).
 
 from __future__ import annotations
 
+import argparse
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,9 @@ def add_options(parser: pytest.Parser) -> None:
 
 
 def add_aliases(parser: pytest.Parser) -> None:
-    """Add ``--checkpoint``/``--config`` unless another plugin or conftest has them."""
+    """Add ``--checkpoint``/``--config`` unless another plugin or conftest has them, and
+    catch the previous release's un-namespaced names (``--seq-lens``...) where they are
+    free, so that using one says what it became instead of "unrecognized arguments"."""
     taken = _option_names(parser)
     group = parser.getgroup(GROUP)
     for alias, dest in ALIASES:
@@ -56,6 +59,26 @@ def add_aliases(parser: pytest.Parser) -> None:
                 type=Path,
                 metavar="PATH",
                 help=f"alias of --{dest.replace('_', '-')}",
+            )
+    for option in gate_options():
+        old = f"--{option.name}"
+        if old not in taken and (old, option.gate_dest) not in ALIASES:
+            group.addoption(
+                old, dest=_old_dest(option), nargs="*", default=None, help=argparse.SUPPRESS
+            )
+
+
+def _old_dest(option) -> str:
+    return "parity_previous_" + option.dest
+
+
+def refuse_previous_names(config: pytest.Config) -> None:
+    """A UsageError (exit 4) naming the new spelling of the first old option name used."""
+    for option in gate_options():
+        if config.getoption(_old_dest(option), None) is not None:
+            raise pytest.UsageError(
+                f"--{option.name} is now --parity-{option.name} (every gate option is "
+                "namespaced since 0.1); rename it on your command line or in addopts."
             )
 
 
@@ -70,6 +93,28 @@ def _option_names(parser: pytest.Parser) -> set[str]:
 def gate_requested(config: pytest.Config) -> bool:
     """Whether the user named any gate option (on the command line or in addopts)."""
     return any(config.getoption(dest, None) is not None for dest in DESTS)
+
+
+def run_gate_only(config: pytest.Config) -> None:
+    """A run that names a gate option and no test path of its own is a release gate: it
+    collects the gate's tests and nothing else, whatever rootdir pytest picked (decided from
+    what pytest parsed, so ``--checkpoint PATH`` with a space counts as an option value).
+    Test paths given explicitly (``pytest tests/``, ``--pyargs ...``) are honoured."""
+    if gate_requested(config) and config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args = [str(Path(__file__).parent)]
+
+
+def rootdir_note(config: pytest.Config) -> str | None:
+    """One header line when pytest rooted the run somewhere other than where it was started
+    (it picks its rootdir from the first path-like arguments, before it knows the gate's
+    options): the gate does not need it, but that folder's ini and conftests were used."""
+    rootpath, started = config.rootpath, config.invocation_params.dir
+    if not gate_requested(config) or started.is_relative_to(rootpath):
+        return None
+    return (
+        f"signbart-parity: pytest chose rootdir {rootpath} (from a path on the command line), "
+        f"not {started}; the gate runs as usual; add --rootdir=. to root the run here."
+    )
 
 
 # ---------------------------------------------------------------- validated options

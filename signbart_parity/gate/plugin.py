@@ -50,6 +50,10 @@ class _ReportListener:
         gate_run.collect_worker(self.config, node, error)
 
 
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return gate_options.rootdir_note(config)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if gate_options.uses_gate_parameters(metafunc):
         run = gate_run.start_for_collection(metafunc.config)

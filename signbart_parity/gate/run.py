@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from signbart_parity.gate.options import GateOptions, gate_requested, resolve_options
+from signbart_parity.gate.options import (
+    GateOptions,
+    gate_requested,
+    refuse_previous_names,
+    resolve_options,
+    run_gate_only,
+)
 from signbart_parity.reports.model import Outcome, Report, Row, first_line
 from signbart_parity.targets import Target
 
@@ -83,7 +89,11 @@ def start_for_collection(config: pytest.Config) -> GateRun:
 def configure(config: pytest.Config) -> None:
     from signbart_parity.gate.profiles import choose
 
-    if gate_requested(config) and not (config.option.help or config.option.version):
+    if config.option.help or config.option.version:
+        return
+    refuse_previous_names(config)
+    run_gate_only(config)
+    if gate_requested(config):
         try:
             choose(config)
         except ValueError as exc:
