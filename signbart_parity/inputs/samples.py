@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,14 +83,85 @@ def load_sample(path: str | Path) -> Sample:
     return Sample(path=path, keypoints=keypoints, label=str(loaded.get("class", "")))
 
 
-def preprocess(keypoints: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """Published inference preprocessing: (T, K, C) raw -> ((seq_len, K, 2) float32, mask int64)."""
-    xy = np.clip(np.asarray(keypoints, dtype=np.float64)[..., :2], 0.0, 1.0)
-    if len(xy) > seq_len:
-        xy = xy[np.linspace(0, len(xy) - 1, seq_len).astype(int)]
-    groups = GROUPS_BY_KEYPOINT_COUNT.get(xy.shape[1], ((0, xy.shape[1] - 1),))
-    for first, last in groups:
-        xy[:, first : last + 1] = _normalise_group(xy[:, first : last + 1])
+# ---------------------------------------------------------------- preprocessing steps
+# The published inference preprocessing, one small function per step, so that a diagnosis
+# (checks/app_preprocessing.py) can swap one step for a wrong variant and rerun the rest.
+# docs/preprocessing.md states each step exactly as the tests assert it.
+
+
+def keep_xy(keypoints: np.ndarray) -> np.ndarray:
+    """Selection, first half: x and y of every keypoint, as float64 (T, K, 2)."""
+    return np.asarray(keypoints, dtype=np.float64)[..., :2]
+
+
+def clip_to_unit(xy: np.ndarray) -> np.ndarray:
+    return np.clip(xy, 0.0, 1.0)
+
+
+def resample_indices(frames: int, seq_len: int) -> np.ndarray:
+    """The frames a clip longer than seq_len keeps: ``linspace(0, frames - 1, seq_len)``
+    in float64, truncated toward zero (numpy pins the last one to ``frames - 1``)."""
+    return np.linspace(0, frames - 1, seq_len).astype(int)
+
+
+def resample(xy: np.ndarray, seq_len: int, indices=resample_indices) -> np.ndarray:
+    """A clip longer than seq_len down to seq_len frames; a shorter one unchanged."""
+    return xy[indices(len(xy), seq_len)] if len(xy) > seq_len else xy
+
+
+def keypoint_groups(num_keypoints: int) -> tuple[tuple[int, int], ...]:
+    """The normalisation groups of a layout; an unknown layout is one group."""
+    return GROUPS_BY_KEYPOINT_COUNT.get(num_keypoints, ((0, num_keypoints - 1),))
+
+
+def square_margins(w: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame (dx, dy): a 5% margin of the longer side, the shorter side widened to it."""
+    wide = w > h
+    dx = np.where(wide, BOX_MARGIN * w, BOX_MARGIN * h + (h - w) / 2)
+    dy = np.where(wide, BOX_MARGIN * w + (w - h) / 2, BOX_MARGIN * h)
+    return dx, dy
+
+
+def group_box(group: np.ndarray, margins=square_margins, clamp: bool = True):
+    """Per frame, the (T, 2) low and high corners of a (T, P, 2) group's box."""
+    low, high = group.min(axis=1), group.max(axis=1)  # (T, 2)
+    w, h = (high - low)[:, 0], (high - low)[:, 1]
+    margin = np.stack(margins(w, h), axis=1)
+    box_low, box_high = low - margin, high + margin
+    if clamp:
+        box_low, box_high = np.clip(box_low, 0.0, 1.0), np.clip(box_high, 0.0, 1.0)
+    return box_low, box_high
+
+
+def scale_into_box(group: np.ndarray, box_low: np.ndarray, box_high: np.ndarray) -> np.ndarray:
+    """Map each axis onto its box; an axis whose box has no extent is left unchanged."""
+    extent = box_high - box_low
+    safe = np.where(extent > 0, extent, 1.0)
+    scaled = (group - box_low[:, None, :]) / safe[:, None, :]
+    return np.where(extent[:, None, :] > 0, scaled, group)
+
+
+def normalise_group(group: np.ndarray) -> np.ndarray:
+    """Per frame: map the group into its bounding box widened to a square with a 5% margin."""
+    return scale_into_box(group, *group_box(group))
+
+
+def normalise_groups(xy: np.ndarray, normalise=normalise_group, groups=None) -> np.ndarray:
+    """Each keypoint group of the layout (``keypoint_groups``) normalised on its own."""
+    out = np.array(xy, dtype=np.float64)
+    for first, last in groups or keypoint_groups(xy.shape[1]):
+        out[:, first : last + 1] = normalise(out[:, first : last + 1])
+    return out
+
+
+def select_keypoints(xy: np.ndarray, num_keypoints: int | None) -> np.ndarray:
+    """Selection, second half: the model's first ``num_keypoints`` (``max(joint_idx) + 1``),
+    cut after normalising, since the groups are those of the sample's own layout."""
+    return xy if num_keypoints is None else xy[:, :num_keypoints]
+
+
+def pad(xy: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zero frames after the clip up to seq_len: ((seq_len, K, 2) float32, mask int64)."""
     valid = len(xy)
     frames = np.zeros((seq_len, xy.shape[1], 2), dtype=np.float32)
     frames[:valid] = xy
@@ -98,20 +170,30 @@ def preprocess(keypoints: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndar
     return frames, mask
 
 
-def _normalise_group(group: np.ndarray) -> np.ndarray:
-    """Per frame: map the group into its bounding box widened to a square with a 5% margin."""
-    low, high = group.min(axis=1), group.max(axis=1)  # (T, 2)
-    w, h = (high - low)[:, 0], (high - low)[:, 1]
-    wide = w > h
-    dx = np.where(wide, BOX_MARGIN * w, BOX_MARGIN * h + (h - w) / 2)
-    dy = np.where(wide, BOX_MARGIN * w + (w - h) / 2, BOX_MARGIN * h)
-    margin = np.stack([dx, dy], axis=1)
-    box_low = np.clip(low - margin, 0.0, 1.0)
-    box_high = np.clip(high + margin, 0.0, 1.0)
-    extent = box_high - box_low
-    safe = np.where(extent > 0, extent, 1.0)
-    scaled = (group - box_low[:, None, :]) / safe[:, None, :]
-    return np.where(extent[:, None, :] > 0, scaled, group)
+@dataclass(frozen=True)
+class Preprocessing:
+    """The published preprocessing as a sequence of replaceable steps, in this order."""
+
+    keep_xy: Callable[[np.ndarray], np.ndarray] = keep_xy
+    clip: Callable[[np.ndarray], np.ndarray] = clip_to_unit
+    resample: Callable[[np.ndarray, int], np.ndarray] = resample
+    normalise: Callable[[np.ndarray], np.ndarray] = normalise_groups
+    select: Callable[[np.ndarray, int | None], np.ndarray] = select_keypoints
+    pad: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]] = pad
+
+    def __call__(
+        self, keypoints: np.ndarray, seq_len: int, num_keypoints: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        xy = self.resample(self.clip(self.keep_xy(keypoints)), seq_len)
+        return self.pad(self.select(self.normalise(xy), num_keypoints), seq_len)
+
+
+PUBLISHED = Preprocessing()
+
+
+def preprocess(keypoints: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Published inference preprocessing: (T, K, C) raw -> ((seq_len, K, 2) float32, mask int64)."""
+    return PUBLISHED(keypoints, seq_len)
 
 
 def prepare_sample(
@@ -129,8 +211,7 @@ def prepare_sample(
             f"{sample.path}: sample has {found} keypoints per frame but the model needs "
             f"{num_keypoints}; pass samples of this model's layout."
         )
-    frames, mask = preprocess(sample.keypoints, seq_len)
-    return frames[:, :num_keypoints], mask
+    return PUBLISHED(sample.keypoints, seq_len, num_keypoints)
 
 
 def sample_paths(paths) -> list[Path]:
