@@ -88,12 +88,29 @@ def create_golden(
     model, config = load_signbart_model(config_path, checkpoint_path)
     seq_lens = as_seq_lens(config.check_seq_lens(seq_len))
     shared = _shared_metadata(config, config_path, checkpoint_path, samples)
+    say("running PyTorch on the raw clips of the preprocessing vectors in every bucket")
+    write_vectors = _preprocessing_vectors(model, seq_lens, samples, shared, Path(output))
     goldens = []
     for length in seq_lens:
         say(f"running PyTorch (fp32 and float64) on the golden inputs at seq_len {length}")
         goldens.append(_bucket(model, length, samples, shared))
     write_goldens(goldens, output)
+    write_vectors()
     return goldens
+
+
+def _preprocessing_vectors(model, seq_lens, samples, shared: dict, output: Path):
+    """Build the vectors beside the golden file (checks/vectors.py); returns their writer
+    and notes the file in the golden's metadata."""
+    from signbart_parity.checks import vectors
+
+    clips = vectors.vector_clips(
+        model, seq_lens=seq_lens, num_keypoints=shared["num_keypoints"], samples=samples
+    )
+    path = vectors.vectors_path(output)
+    metadata = vectors.vectors_metadata(shared, seq_lens, output)
+    shared["preprocessing_vectors"] = {"file": path.name, "clips": len(clips)}
+    return lambda: vectors.write_vectors(clips, path, metadata)
 
 
 def _shared_metadata(config, config_path: Path, checkpoint_path: Path, samples) -> dict:
