@@ -14,6 +14,7 @@ from signbart_parity.checks.golden import (
     load_goldens,
 )
 from signbart_parity.cli import common
+from signbart_parity.cli.preprocessing import add_check_preprocessing
 
 
 def add_parser(commands) -> None:
@@ -40,6 +41,7 @@ def add_parser(commands) -> None:
     common.add_runtime_option(check)
     common.add_verbose_option(check)
     check.set_defaults(handler=check_command)
+    add_check_preprocessing(actions)
 
 
 def create_command(args: argparse.Namespace, *, progress) -> int:
@@ -62,6 +64,8 @@ def create_command(args: argparse.Namespace, *, progress) -> int:
         f"({first.metadata['generated_rows']} generated, {real} real) at seq_len {lengths}, "
         f"{first.logits.shape[1]} labels"
     )
+    vectors = first.metadata["preprocessing_vectors"]
+    print(f"wrote {args.output.with_name(vectors['file'])}: {vectors['clips']} raw clips")
     return 0
 
 

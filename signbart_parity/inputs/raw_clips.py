@@ -62,13 +62,12 @@ def raw_clips(
         clips.append(
             RawClip(f"frames-{frames}", _length_description(frames, buckets), motion(frames))
         )
-    trap = linspace_trap_length(buckets[-1])
-    if trap is not None:
+    for trap in linspace_trap_lengths(buckets[-1]):
         clips.append(
             RawClip(
                 f"linspace-trap-{trap}",
-                f"{trap} frames: float64 linspace truncation differs from exact integer "
-                f"arithmetic (or an unpinned last index) at seq_len {buckets[-1]}",
+                f"{trap} frames: at seq_len {buckets[-1]} float64 linspace truncation differs "
+                "from exact integer arithmetic or from an unpinned last index",
                 motion(trap),
             )
         )
@@ -91,19 +90,24 @@ def _length_description(frames: int, buckets: Sequence[int]) -> str:
     return f"{frames} frames: padded into the smallest bucket that holds it"
 
 
-def linspace_trap_length(seq_len: int, search: int = 20) -> int | None:
-    """The shortest clip longer than seq_len (up to ``search`` times it) whose published frame
-    indices differ from ``i * (frames - 1) // (seq_len - 1)`` or from truncating
-    ``(seq_len - 1) * step`` for the last one: where re-implementations part ways."""
-    if seq_len < 2:
-        return None
-    for frames in range(seq_len + 1, search * seq_len):
+def linspace_trap_lengths(seq_len: int, search: int = 20) -> list[int]:
+    """The shortest clips longer than seq_len (up to ``search`` times it) whose published
+    frame indices differ from exact ``i * (frames - 1) // (seq_len - 1)``, and from
+    truncating ``(seq_len - 1) * step`` for the last index: where re-implementations part
+    ways. Either may not exist for a given seq_len."""
+    exact_trap = unpinned_trap = None
+    for frames in range(seq_len + 1, search * seq_len if seq_len > 1 else 0):
         published = resample_indices(frames, seq_len)
         exact = np.arange(seq_len) * (frames - 1) // (seq_len - 1)
-        unpinned_last = int((seq_len - 1) * ((frames - 1) / (seq_len - 1)))
-        if (published != exact).any() or unpinned_last != published[-1]:
-            return frames
-    return None
+        if exact_trap is None and (published != exact).any():
+            exact_trap = frames
+        if unpinned_trap is None and int((seq_len - 1) * ((frames - 1) / (seq_len - 1))) != (
+            frames - 1
+        ):
+            unpinned_trap = frames
+        if exact_trap and unpinned_trap:
+            break
+    return sorted({trap for trap in (exact_trap, unpinned_trap) if trap is not None})
 
 
 def _hand_block(num_keypoints: int) -> tuple[int, int]:
