@@ -78,10 +78,19 @@ def app_normalise(points: list[list[float]], fault: str | None) -> list[list[flo
     ]
 
 
+def swap_hands(frame: list) -> list:
+    """The two hand groups exchanged (a layout without them: its first two 21-point blocks)."""
+    groups = LAYOUT_GROUPS.get(len(frame), [(0, 20), (21, 41), (42, 62)])
+    (a, b), (c, d) = groups[1], groups[2]
+    return frame[:a] + frame[c : d + 1] + frame[b + 1 : c] + frame[a : b + 1] + frame[d + 1 :]
+
+
 def app_prepare(raw, seq_len: int, num_keypoints: int, fault: str | None = None):
     """(keypoints [T][K][2], mask [T]) for one raw clip [frames][keypoints][coordinates]."""
     second = 2 if fault == "selection" else 1  # the wrong one keeps x and z
     frames = [[[point[0], point[second]] for point in frame] for frame in raw]
+    if fault == "swapped hands":  # MediaPipe's handedness taken the wrong way round
+        frames = [swap_hands(frame) for frame in frames]
     if fault != "clipping":
         frames = [[[min(max(v, 0.0), 1.0) for v in point] for point in frame] for frame in frames]
     if len(frames) > seq_len:
@@ -247,6 +256,7 @@ FAULTS = {
     "non-square box": "normalisation",
     "no margin": "normalisation",
     "selection": "selection",
+    "swapped hands": "selection",
     "padding": "padding",
     "bucket choice": "bucket choice",
 }
@@ -279,6 +289,11 @@ def test_exit_codes(default_golden: Path, tmp_path: Path) -> None:
     assert "absent.json: app output not found" in missing
     (tmp_path / "text.json").write_text("not json")
     assert "is not JSON" in one_error_line(_check(default_golden, tmp_path / "text.json"))
+    wrong_form = {**document, "format": "something-else"}
+    (tmp_path / "form.json").write_text(json.dumps(wrong_form))
+    assert "app output must have format" in one_error_line(
+        _check(default_golden, tmp_path / "form.json")
+    )
     document["clips"].pop()
     (tmp_path / "short.json").write_text(json.dumps(document))
     line = one_error_line(_check(default_golden, tmp_path / "short.json"))

@@ -183,14 +183,20 @@ def _clip_document(clip: VectorClip) -> dict:
         "raw": clip.raw.tolist(),
         "expected": {
             name: {
-                "keypoints": bucket.keypoints.astype(np.float64).tolist(),
+                "keypoints": _float32_list(bucket.keypoints),
                 "attention_mask": bucket.attention_mask.astype(int).tolist(),
                 "source_frames": bucket.source_frames,
-                "logits": bucket.logits.astype(np.float64).tolist(),
+                "logits": _float32_list(bucket.logits),
             }
             for name, bucket in clip.expected.items()
         },
     }
+
+
+def _float32_list(values: np.ndarray) -> list:
+    """float32 values as the shortest decimals that read back as exactly them (about 40%
+    less JSON than the float64 digits of the same values)."""
+    return np.asarray(values, dtype=np.float32).astype(str).astype(np.float64).tolist()
 
 
 # ---------------------------------------------------------------- load
