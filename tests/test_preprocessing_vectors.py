@@ -291,7 +291,7 @@ def test_exit_codes(default_golden: Path, tmp_path: Path) -> None:
     assert "is not JSON" in one_error_line(_check(default_golden, tmp_path / "text.json"))
     wrong_form = {**document, "format": "something-else"}
     (tmp_path / "form.json").write_text(json.dumps(wrong_form))
-    assert "app output must have format" in one_error_line(
+    assert "app output must be a JSON object with format" in one_error_line(
         _check(default_golden, tmp_path / "form.json")
     )
     document["clips"].pop()

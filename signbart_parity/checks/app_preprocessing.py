@@ -20,11 +20,10 @@ import numpy as np
 from signbart_parity.checks.vectors import (
     APP_OUTPUT_FORMAT,
     TOLERANCE,
-    VECTORS_VERSION,
     Expected,
     VectorClip,
     Vectors,
-    load_json,
+    load_document,
 )
 from signbart_parity.errors import DataError
 from signbart_parity.inputs import samples as steps
@@ -67,15 +66,7 @@ def load_app_output(path: str | Path, vectors: Vectors) -> dict[str, AppClip]:
     """
     path = Path(path)
     fix = "write it as docs/preprocessing.md describes"
-    document = load_json(path, DataError, "app output", fix)
-    if (document.get("format"), document.get("format_version")) != (
-        APP_OUTPUT_FORMAT,
-        VECTORS_VERSION,
-    ):
-        raise DataError(
-            f"{path}: app output must have format {APP_OUTPUT_FORMAT!r} and format_version "
-            f"{VECTORS_VERSION}; {fix}."
-        )
+    document = load_document(path, DataError, "app output", APP_OUTPUT_FORMAT, fix)
     entries = document.get("clips")
     if not isinstance(entries, list):
         raise DataError(f"{path}: app output has no 'clips' list; {fix}.")

@@ -202,8 +202,9 @@ def _float32_list(values: np.ndarray) -> list:
 # ---------------------------------------------------------------- load
 
 
-def load_json(path: Path, error: type[Exception], what: str, fix: str) -> dict:
-    """A JSON object from ``path``, or ``error`` with one sentence naming it."""
+def load_document(path: Path, error: type[Exception], what: str, form: str, fix: str) -> dict:
+    """A JSON object of format ``form`` (version VECTORS_VERSION) from ``path``, or ``error``
+    with one sentence naming the file and ``fix``."""
     text = read_text(
         path,
         error,
@@ -214,8 +215,14 @@ def load_json(path: Path, error: type[Exception], what: str, fix: str) -> dict:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{path}: {what} is not JSON (line {exc.lineno}); {fix}.") from None
-    if not isinstance(document, dict):
-        raise error(f"{path}: {what} must be a JSON object; {fix}.")
+    if not isinstance(document, dict) or (
+        document.get("format"),
+        document.get("format_version"),
+    ) != (form, VECTORS_VERSION):
+        raise error(
+            f"{path}: {what} must be a JSON object with format {form!r} and format_version "
+            f"{VECTORS_VERSION}; {fix}."
+        )
     return document
 
 
@@ -227,15 +234,7 @@ def load_vectors(path: str | Path) -> Vectors:
     """
     path = vectors_path(path)
     fix = "create them with 'golden create'"
-    document = load_json(path, GoldenError, "preprocessing vectors", fix)
-    if (document.get("format"), document.get("format_version")) != (
-        VECTORS_FORMAT,
-        VECTORS_VERSION,
-    ):
-        raise GoldenError(
-            f"{path}: not {VECTORS_FORMAT} v{VECTORS_VERSION} "
-            f"(format {document.get('format')!r}); {fix}."
-        )
+    document = load_document(path, GoldenError, "preprocessing vectors", VECTORS_FORMAT, fix)
     try:
         clips = [_vector_clip(entry) for entry in document["clips"]]
         metadata = {key: value for key, value in document.items() if key != "clips"}
