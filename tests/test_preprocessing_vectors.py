@@ -305,6 +305,11 @@ def test_exit_codes(default_golden: Path, tmp_path: Path) -> None:
     )
     line = one_error_line(_check(tmp_path / "nothing.npz", good))
     assert "nothing.vectors.json: preprocessing vectors not found" in line
+    vectors = json.loads(_vectors_file(default_golden).read_text())
+    del vectors["clips"][0]["expected"]
+    (tmp_path / "broken.vectors.json").write_text(json.dumps(vectors))
+    line = one_error_line(_check(tmp_path / "broken.vectors.json", good))
+    assert "broken.vectors.json: preprocessing vectors are malformed" in line
 
 
 def test_every_wrong_variant_is_blamed_on_its_own_step(golden: Path) -> None:

@@ -239,10 +239,19 @@ def load_vectors(path: str | Path) -> Vectors:
         clips = [_vector_clip(entry) for entry in document["clips"]]
         metadata = {key: value for key, value in document.items() if key != "clips"}
         vectors = Vectors(path, metadata, clips)
-        vectors.num_keypoints, vectors.buckets  # noqa: B018 (validates them)
+        _validate(vectors)
     except (KeyError, TypeError, ValueError):
         raise GoldenError(f"{path}: preprocessing vectors are malformed; {fix} again.") from None
     return vectors
+
+
+def _validate(vectors: Vectors) -> None:
+    """ValueError unless every clip's chosen bucket has its tensors and K is a count."""
+    if vectors.num_keypoints < 1 or not vectors.buckets:
+        raise ValueError("no keypoints or no buckets")
+    for clip in vectors.clips:
+        if clip.signature not in clip.expected or clip.raw.ndim != 3:
+            raise ValueError(f"clip {clip.name} is incomplete")
 
 
 def _vector_clip(entry: dict) -> VectorClip:
