@@ -83,8 +83,9 @@ def vector_clips(
 ) -> list[VectorClip]:
     """The generated raw clips, then the real samples, each through the published
     preprocessing in every bucket, with the model's fp32 logits there."""
-    from signbart_parity.export.bundle import bucket_for, signature_name
+    from signbart_parity.export.bundle import bucket_for
     from signbart_parity.inputs.raw_clips import raw_clips
+    from signbart_parity.runtime.signature import signature_name
 
     raws = [
         (clip.name, clip.description, "generated", clip.keypoints)
@@ -144,8 +145,8 @@ def _expected_in_bucket(model, raws, seq_len: int, num_keypoints: int) -> list[E
 
 def vectors_metadata(golden_metadata: dict, seq_lens: Sequence[int], golden: Path) -> dict:
     """What the vectors share with their golden file: model, checkpoint, buckets."""
-    from signbart_parity.export.bundle import signature_name
     from signbart_parity.inputs.raw_clips import RAW_CLIP_SEED
+    from signbart_parity.runtime.signature import signature_name
 
     shared = ("num_keypoints", "num_labels", "checkpoint", "config", "versions")
     return {key: golden_metadata[key] for key in shared} | {
