@@ -57,3 +57,11 @@ class ReportError(ParityInputError):
 
 class GoldenError(ParityInputError):
     """A golden .npz file is missing, unreadable, or does not fit the file checked against it."""
+
+
+class RuntimeEnvironmentError(ParityInputError):
+    """A pinned runtime build's isolated environment is missing and cannot be made."""
+
+
+class RuntimeCrashed(TFLiteFileError):
+    """A runtime build died (a signal, or its worker vanished) loading or running a file."""

@@ -95,6 +95,11 @@ def quiet_toolchain() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module=TOOLCHAIN_MODULES)
 
 
+def toolchain_quieted() -> bool:
+    """Whether ``quiet_toolchain()`` was called (the CLI without --verbose)."""
+    return _quiet
+
+
 def silence_teardown() -> None:
     """In quiet mode, send what native code writes after Python's own exit to /dev/null."""
     global _teardown_silenced

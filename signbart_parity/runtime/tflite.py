@@ -4,6 +4,8 @@ Runtimes: ``litert`` (ai_edge_litert's Interpreter), ``tensorflow`` (TensorFlow'
 ``tf.lite.Interpreter``, what the seed's apps use) and ``compiled`` (ai_edge_litert's
 ``CompiledModel`` on the CPU, the API current Android apps are told to use). Every runtime
 runs a signature by name, so each signature of a multi-signature file can be checked.
+A pinned build (``tflite-runtime==2.14.0``, ``litert==1.4.0``: ``runtime/specs.py``) runs
+out of process, in an isolated environment of its own (``runtime/worker.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import numpy as np
 
 from signbart_parity.errors import TFLiteFileError
 from signbart_parity.quiet import notices_dropped, silence_teardown
+from signbart_parity.runtime import backends
 from signbart_parity.runtime.signature import Signature, TensorSpec
-from signbart_parity.targets import RUNTIMES
+from signbart_parity.runtime.specs import parse_runtime_spec
 
 # Every .tflite flatbuffer carries this file identifier at byte offset 4.
 _TFLITE_IDENTIFIER = b"TFL3"
@@ -38,137 +41,25 @@ def check_tflite_file(path: str | Path) -> Path:
 # ---------------------------------------------------------------- backends
 
 
-class _InterpreterBackend:
-    """ai_edge_litert's or TensorFlow's Interpreter, through a signature runner."""
-
-    def __init__(self, path: Path, runtime: str, num_threads: int | None, xnnpack: bool):
-        interpreter_class, no_delegates = interpreter_api(runtime)
-        # XNNPACK is the default delegate; the plain builtin kernels run without it.
-        options = {} if xnnpack else {"experimental_op_resolver_type": no_delegates}
-        self._interpreter = interpreter_class(
-            model_path=str(path), num_threads=num_threads, **options
-        )
-        self.signature_names = list(self._interpreter.get_signature_list())
-
-    def open(self, key: str | None) -> tuple[list[dict], list[dict]]:
-        interpreter = self._interpreter
-        if key is None:  # a file without signature defs: its primary subgraph
-            interpreter.allocate_tensors()
-            inputs = sorted(interpreter.get_input_details(), key=lambda d: d["index"])
-            outputs = interpreter.get_output_details()
-            self._run = self._run_primary
-        else:
-            runner = interpreter.get_signature_runner(key)
-            order = interpreter.get_signature_list()[key]
-            details = runner.get_input_details()
-            inputs = [details[name] | {"key": name} for name in order["inputs"]]
-            out_details = runner.get_output_details()
-            outputs = [out_details[name] | {"key": name} for name in order["outputs"]]
-            self._runner = runner
-            self._input_keys = [detail["key"] for detail in inputs]
-            self._output_key = outputs[0]["key"]
-            self._run = self._run_signature
-        self._inputs, self._outputs = inputs, outputs
-        return inputs, outputs
-
-    def run(self, feeds: list[np.ndarray]) -> np.ndarray:
-        return self._run(feeds)
-
-    def _run_signature(self, feeds: list[np.ndarray]) -> np.ndarray:
-        result = self._runner(**dict(zip(self._input_keys, feeds, strict=True)))
-        return result[self._output_key]
-
-    def _run_primary(self, feeds: list[np.ndarray]) -> np.ndarray:
-        for detail, value in zip(self._inputs, feeds, strict=True):
-            self._interpreter.set_tensor(detail["index"], value)
-        self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._outputs[0]["index"])
-
-
 def interpreter_api(runtime: str):
     """(Interpreter class, the op resolver type that applies no delegate) of a runtime."""
-    if runtime == "litert":
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-        return Interpreter, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    import tensorflow as tf
-
-    resolver = tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    return tf.lite.Interpreter, resolver
+    return backends.interpreter_api(parse_runtime_spec(runtime).kind)
 
 
-class _CompiledBackend:
-    """ai_edge_litert's CompiledModel on the CPU (it always uses XNNPACK there)."""
-
+class _CompiledBackend(backends.CompiledBackend):
     def __init__(self, path: Path, runtime: str, num_threads: int | None, xnnpack: bool):
-        from ai_edge_litert.compiled_model import CompiledModel
-        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
-        from ai_edge_litert.options import CpuOptions, Options
-
-        if not xnnpack:
-            raise ValueError("the compiled runtime always runs XNNPACK on the CPU")
-        options = Options(
-            hardware_accelerators=HardwareAccelerator.CPU,
-            cpu_options=CpuOptions(num_threads=num_threads or 0),  # 0: the runtime's default
-        )
-        self._model = CompiledModel.from_file(
-            str(path), environment=_shared_environment(), options=options
-        )
-        self.signature_names = list(self._model.get_signature_list())
-
-    def open(self, key: str | None) -> tuple[list[dict], list[dict]]:
-        if key is None:
-            raise ValueError("the compiled runtime runs signatures; this file declares none")
-        model = self._model
-        order = model.get_signature_list()[key]
-        details = model.get_input_tensor_details(key)
-        inputs = [details[name] | {"key": name} for name in order["inputs"]]
-        out_details = model.get_output_tensor_details(key)
-        outputs = [out_details[name] | {"key": name} for name in order["outputs"]]
-        index = model.get_signature_index(key)
-        self._index = index
-        self._input_buffers = model.create_input_buffers(index)
-        self._output_buffers = model.create_output_buffers(index)
-        self._output = outputs[0]
-        wide = [d["key"] for d in inputs if np.dtype(d["dtype"]) == np.int64]
-        if wide:
-            raise _NoInt64(f"{wide[0]} is int64")
-        return inputs, outputs
-
-    def run(self, feeds: list[np.ndarray]) -> np.ndarray:
-        for buffer, value in zip(self._input_buffers, feeds, strict=True):
-            buffer.write(value)
-        self._model.run_by_index(self._index, self._input_buffers, self._output_buffers)
-        shape = tuple(self._output["shape"])
-        dtype = np.dtype(self._output["dtype"])
-        return self._output_buffers[0].read(int(np.prod(shape)), dtype).reshape(shape)
-
-
-class _NoInt64(Exception):
-    """LiteRT's TensorBuffer (Python and Kotlin) writes no int64 data."""
-
-
-_ENVIRONMENT = []
-
-
-def _shared_environment():
-    """One LiteRT environment per process (set up once; released when the process ends)."""
-    silence_teardown()
-    if not _ENVIRONMENT:
-        import ai_edge_litert
-        from ai_edge_litert.environment import Environment
-
-        runtime_path = str(Path(ai_edge_litert.__file__).parent)
-        _ENVIRONMENT.append(Environment.create(runtime_path=runtime_path))
-    return _ENVIRONMENT[0]
+        silence_teardown()  # its accelerators log their destruction at process exit
+        super().__init__(path, runtime, num_threads, xnnpack)
 
 
 def _backend(runtime: str):
-    if runtime in ("litert", "tensorflow"):
-        return _InterpreterBackend
-    if runtime == "compiled":
-        return _CompiledBackend
-    raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    """The backend class of a runtime spec: in process, or a worker for a pinned build."""
+    spec = parse_runtime_spec(runtime)  # ValueError naming the accepted forms
+    if not spec.in_process:
+        from signbart_parity.runtime.worker import WorkerBackend
+
+        return WorkerBackend
+    return _CompiledBackend if spec.kind == "compiled" else backends.InterpreterBackend
 
 
 # ---------------------------------------------------------------- the model
@@ -193,8 +84,9 @@ class TFLiteModel:
         xnnpack: bool = True,
     ) -> None:
         self.path = check_tflite_file(path)
-        self.runtime = runtime
         backend_class = _backend(runtime)
+        self.spec = parse_runtime_spec(runtime)
+        self.runtime = str(self.spec)  # the canonical text of the spec
         try:
             with notices_dropped():  # XNNPACK's and LiteRT's start-up notices
                 self._backend = backend_class(self.path, runtime, num_threads, xnnpack)
@@ -204,7 +96,7 @@ class TFLiteModel:
                 # Runtimes set up delegates and buffers on the first run: do it here, where
                 # their start-up notices are filtered, not on the first real call.
                 self._backend.run([np.zeros(d["shape"], np.dtype(d["dtype"])) for d in inputs])
-        except _NoInt64 as exc:
+        except backends.NoInt64 as exc:
             raise TFLiteFileError(
                 f"{self.path}: the compiled runtime cannot feed this file ({exc}; LiteRT's "
                 "TensorBuffer writes no int64 data, in Python as in Kotlin); check it with "
@@ -263,11 +155,36 @@ class TFLiteModel:
                 f"rank-2 mask input and one output; found {self.signature.describe()})."
             )
         keypoints = next(d for d in self._input_details if len(d["shape"]) == 4)
-        if self.runtime == "compiled" and np.dtype(keypoints["dtype"]).kind in "iu":
+        if self.spec.kind == "compiled" and np.dtype(keypoints["dtype"]).kind in "iu":
             raise TFLiteFileError(
                 f"{self.path}: integer-quantized keypoints input; the compiled runtime "
                 "exposes no quantization parameters: use --runtime litert."
             )
+
+    @property
+    def runtime_build(self) -> dict:
+        """The build that ran the file: runtime, version, arch, emulator (for reports)."""
+        build = getattr(self._backend, "build", None)
+        if build is not None:
+            return dict(build)
+        import platform
+
+        return {
+            "runtime": self.spec.kind,
+            "version": backends.runtime_version(self.spec.kind),
+            "arch": platform.machine(),
+            "emulator": None,
+        }
+
+    def latency(
+        self, keypoints: np.ndarray, attention_mask: np.ndarray, iterations: int
+    ) -> tuple[float, float]:
+        """(median, p90) ms of one call, timed where the runtime runs (inside a worker for
+        a pinned build, so the pipe's cost is not counted)."""
+        if hasattr(self._backend, "time"):
+            feeds = self._feeds(keypoints, attention_mask)
+            return self._backend.time(feeds, iterations)
+        return backends.measure(lambda: self(keypoints, attention_mask), iterations)
 
     @property
     def seq_len(self) -> int:
@@ -287,11 +204,14 @@ class TFLiteModel:
         return np.concatenate(chunks, axis=0)
 
     def _invoke(self, keypoints: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        feeds = [
+        feeds = self._feeds(keypoints, attention_mask)
+        return _from_output(self._backend.run(feeds), self._output_detail)
+
+    def _feeds(self, keypoints: np.ndarray, attention_mask: np.ndarray) -> list[np.ndarray]:
+        return [
             _to_input(keypoints if len(detail["shape"]) == 4 else attention_mask, detail)
             for detail in self._input_details
         ]
-        return _from_output(self._backend.run(feeds), self._output_detail)
 
 
 def _spec(detail: dict) -> TensorSpec:

@@ -7,15 +7,13 @@
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from signbart_parity.runtime.signature import signature_name
-
-WARMUP = 5
+from signbart_parity.runtime.backends import WARMUP, measure  # noqa: F401 (shared here)
 
 
 @dataclass(frozen=True)
@@ -40,18 +38,6 @@ def timing_input(config, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
         num_labels=config.num_labels,
     )
     return keypoints, mask
-
-
-def measure(call: Callable[[], object], iterations: int) -> tuple[float, float]:
-    """(median, p90) milliseconds of ``call`` after a short warm-up."""
-    for _ in range(WARMUP):
-        call()
-    samples = np.empty(iterations)
-    for index in range(iterations):
-        started = time.perf_counter()
-        call()
-        samples[index] = time.perf_counter() - started
-    return float(np.median(samples) * 1e3), float(np.percentile(samples, 90) * 1e3)
 
 
 def torch_timings(model, keypoints, mask, threads: Sequence[int], iterations: int) -> list:
@@ -80,15 +66,21 @@ def tflite_timings(
     timings = []
     for runtime in runtimes:
         # CompiledModel always runs XNNPACK on the CPU.
-        for xnnpack in (True,) if runtime == "compiled" else (True, False):
+        for xnnpack in (True,) if _is_compiled(runtime) else (True, False):
             for count in threads:
                 tflite = TFLiteModel(
                     path, runtime=runtime, signature=signature, num_threads=count,
                     xnnpack=xnnpack,
                 )  # fmt: skip
-                median, p90 = measure(lambda: tflite(keypoints, mask), iterations)  # noqa: B023
+                median, p90 = tflite.latency(keypoints, mask, iterations)
                 timings.append(Timing(runtime, precision, count, xnnpack, median, p90))
     return timings
+
+
+def _is_compiled(runtime: str) -> bool:
+    from signbart_parity.runtime.specs import parse_runtime_spec
+
+    return parse_runtime_spec(runtime).kind == "compiled"
 
 
 def bucket_timings(path, config, seq_lens, threads: int, iterations: int) -> dict[str, float]:
@@ -99,7 +91,7 @@ def bucket_timings(path, config, seq_lens, threads: int, iterations: int) -> dic
     for length in seq_lens:
         keypoints, mask = timing_input(config, length)
         tflite = TFLiteModel(path, signature=signature_name(length), num_threads=threads)
-        medians[str(length)] = measure(lambda: tflite(keypoints, mask), iterations)[0]  # noqa: B023
+        medians[str(length)] = tflite.latency(keypoints, mask, iterations)[0]
     return medians
 
 
@@ -144,7 +136,7 @@ def summarise(timings: list[Timing], files: dict, *, seq_len, threads, iteration
         "tflite_ms": runtime_ms[first],
         "runtime_ms": runtime_ms,
         "tflite_ms_without_xnnpack": {
-            p: median(first, p, False) for p in files if first != "compiled"
+            p: median(first, p, False) for p in files if not _is_compiled(first)
         },
         "size_bytes": {precision: converted.size_bytes for precision, converted in files.items()},
         "conversion_seconds": {p: round(converted.seconds, 3) for p, converted in files.items()},

@@ -1,0 +1,258 @@
+"""The TFLite runtimes' own APIs, wrapped to one shape: load a file, open a signature, run it,
+read its intermediate tensors.
+
+This module imports only the standard library, numpy and the runtime package itself: the
+out-of-process worker (``worker_main.py``) loads it by file path inside an isolated
+environment where this project is not installed, so the same code runs a file in process
+and in a pinned runtime build (ai-edge-litert 1.x, tflite-runtime 2.14, an old TensorFlow).
+
+A runtime ``kind`` is ``litert`` (ai_edge_litert's Interpreter), ``tflite-runtime``
+(tflite_runtime's Interpreter), ``tensorflow`` (``tf.lite.Interpreter``) or ``compiled``
+(ai_edge_litert's CompiledModel on the CPU).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+WARMUP = 5  # calls before a latency is measured
+
+
+class NoInt64(Exception):
+    """LiteRT's TensorBuffer (Python and Kotlin) writes no int64 data."""
+
+
+def interpreter_api(kind: str):
+    """(Interpreter class, the op resolver type that applies no delegate) of a runtime."""
+    if kind in ("litert", "compiled"):  # compiled is inspected through its Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    elif kind == "tflite-runtime":
+        from tflite_runtime.interpreter import Interpreter, OpResolverType
+    else:
+        import tensorflow as tf
+
+        Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
+    return Interpreter, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+
+def runtime_version(kind: str) -> str:
+    """The version of the runtime package this process imports for ``kind``."""
+    from importlib import metadata
+
+    package = {"litert": "ai-edge-litert", "compiled": "ai-edge-litert"}.get(kind, kind)
+    names = ("tensorflow", "tensorflow-cpu") if kind == "tensorflow" else (package,)
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+class InterpreterBackend:
+    """An Interpreter (litert, tflite-runtime or tensorflow), through a signature runner."""
+
+    def __init__(self, path: Path, kind: str, num_threads: int | None, xnnpack: bool):
+        interpreter_class, no_delegates = interpreter_api(kind)
+        # XNNPACK is the default delegate; the plain builtin kernels run without it.
+        options = {} if xnnpack else {"experimental_op_resolver_type": no_delegates}
+        self._interpreter = interpreter_class(
+            model_path=str(path), num_threads=num_threads, **options
+        )
+        self.signature_names = list(self._interpreter.get_signature_list())
+
+    def open(self, key: str | None) -> tuple[list[dict], list[dict]]:
+        interpreter = self._interpreter
+        if key is None:  # a file without signature defs: its primary subgraph
+            interpreter.allocate_tensors()
+            inputs = sorted(interpreter.get_input_details(), key=lambda d: d["index"])
+            outputs = interpreter.get_output_details()
+            self._run = self._run_primary
+        else:
+            runner = interpreter.get_signature_runner(key)
+            order = interpreter.get_signature_list()[key]
+            details = runner.get_input_details()
+            inputs = [details[name] | {"key": name} for name in order["inputs"]]
+            out_details = runner.get_output_details()
+            outputs = [out_details[name] | {"key": name} for name in order["outputs"]]
+            self._runner = runner
+            self._input_keys = [detail["key"] for detail in inputs]
+            self._output_key = outputs[0]["key"]
+            self._run = self._run_signature
+        self._inputs, self._outputs = inputs, outputs
+        return inputs, outputs
+
+    def run(self, feeds: list[np.ndarray]) -> np.ndarray:
+        return self._run(feeds)
+
+    def _run_signature(self, feeds: list[np.ndarray]) -> np.ndarray:
+        result = self._runner(**dict(zip(self._input_keys, feeds, strict=True)))
+        return result[self._output_key]
+
+    def _run_primary(self, feeds: list[np.ndarray]) -> np.ndarray:
+        for detail, value in zip(self._inputs, feeds, strict=True):
+            self._interpreter.set_tensor(detail["index"], value)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._outputs[0]["index"])
+
+
+class CompiledBackend:
+    """ai_edge_litert's CompiledModel on the CPU (it always uses XNNPACK there)."""
+
+    def __init__(self, path: Path, kind: str, num_threads: int | None, xnnpack: bool):
+        from ai_edge_litert.compiled_model import CompiledModel
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import CpuOptions, Options
+
+        if not xnnpack:
+            raise ValueError("the compiled runtime always runs XNNPACK on the CPU")
+        options = Options(
+            hardware_accelerators=HardwareAccelerator.CPU,
+            cpu_options=CpuOptions(num_threads=num_threads or 0),  # 0: the runtime's default
+        )
+        self._model = CompiledModel.from_file(
+            str(path), environment=shared_environment(), options=options
+        )
+        self.signature_names = list(self._model.get_signature_list())
+
+    def open(self, key: str | None) -> tuple[list[dict], list[dict]]:
+        if key is None:
+            raise ValueError("the compiled runtime runs signatures; this file declares none")
+        model = self._model
+        order = model.get_signature_list()[key]
+        details = model.get_input_tensor_details(key)
+        inputs = [details[name] | {"key": name} for name in order["inputs"]]
+        out_details = model.get_output_tensor_details(key)
+        outputs = [out_details[name] | {"key": name} for name in order["outputs"]]
+        index = model.get_signature_index(key)
+        self._index = index
+        self._input_buffers = model.create_input_buffers(index)
+        self._output_buffers = model.create_output_buffers(index)
+        self._output = outputs[0]
+        wide = [d["key"] for d in inputs if np.dtype(d["dtype"]) == np.int64]
+        if wide:
+            raise NoInt64(f"{wide[0]} is int64")
+        return inputs, outputs
+
+    def run(self, feeds: list[np.ndarray]) -> np.ndarray:
+        for buffer, value in zip(self._input_buffers, feeds, strict=True):
+            buffer.write(value)
+        self._model.run_by_index(self._index, self._input_buffers, self._output_buffers)
+        shape = tuple(self._output["shape"])
+        dtype = np.dtype(self._output["dtype"])
+        return self._output_buffers[0].read(int(np.prod(shape)), dtype).reshape(shape)
+
+
+_ENVIRONMENT = []
+
+
+def shared_environment():
+    """One LiteRT environment per process (set up once; released when the process ends)."""
+    if not _ENVIRONMENT:
+        import ai_edge_litert
+        from ai_edge_litert.environment import Environment
+
+        runtime_path = str(Path(ai_edge_litert.__file__).parent)
+        _ENVIRONMENT.append(Environment.create(runtime_path=runtime_path))
+    return _ENVIRONMENT[0]
+
+
+def backend_class(kind: str):
+    """The backend that runs a file in a runtime of ``kind``."""
+    if kind in ("litert", "tflite-runtime", "tensorflow"):
+        return InterpreterBackend
+    if kind == "compiled":
+        return CompiledBackend
+    raise ValueError(f"unknown runtime kind {kind!r}")
+
+
+# ---------------------------------------------------------------- looking inside
+
+
+def _inspecting_interpreter(path: str | Path, kind: str, **options):
+    # A delegate computes its partitions internally and leaves their tensors unfilled.
+    interpreter_class, no_delegates = interpreter_api(kind)
+    return interpreter_class(
+        model_path=str(path), experimental_op_resolver_type=no_delegates, **options
+    )
+
+
+def intermediates(
+    path: str | Path,
+    keypoints: np.ndarray,
+    attention_mask: np.ndarray,
+    kind: str,
+    signature: str | None,
+) -> list[tuple[str, np.ndarray]]:
+    """Every float tensor of one invocation (see ``runtime/inspect.py``)."""
+    interpreter = _inspecting_interpreter(path, kind, experimental_preserve_all_tensors=True)
+    names = list(interpreter.get_signature_list())
+    key = signature or (names[0] if names else None)
+    if key is None:
+        interpreter.allocate_tensors()
+        for detail in interpreter.get_input_details():
+            value = keypoints if len(detail["shape"]) == 4 else attention_mask
+            interpreter.set_tensor(detail["index"], np.ascontiguousarray(value, detail["dtype"]))
+        interpreter.invoke()
+        subgraph = 0
+    else:
+        runner = interpreter.get_signature_runner(key)
+        feed = {
+            name: np.ascontiguousarray(
+                keypoints if len(detail["shape"]) == 4 else attention_mask, detail["dtype"]
+            )
+            for name, detail in runner.get_input_details().items()
+        }
+        runner(**feed)
+        # Signatures are subgraphs in file order (the runner knows its own index).
+        subgraph = getattr(runner, "_subgraph_index", names.index(key))
+    tensors = []
+    for detail in _tensor_details(interpreter, subgraph):
+        if np.dtype(detail["dtype"]) not in (np.float32, np.float16):
+            continue
+        try:
+            value = interpreter.get_tensor(detail["index"], subgraph)
+        except ValueError:  # a tensor with no data (e.g. a scratch buffer)
+            continue
+        with np.errstate(invalid="ignore", over="ignore"):  # scratch tensors hold garbage
+            tensors.append((detail["name"], np.array(value, dtype=np.float32)))
+    return tensors
+
+
+def _tensor_details(interpreter, subgraph: int) -> list[dict]:
+    try:
+        return interpreter.get_tensor_details(subgraph)
+    except TypeError:  # runtimes before 2.15 list the primary subgraph's tensors only
+        if subgraph == 0:
+            return interpreter.get_tensor_details()
+        raise ValueError(
+            "this runtime lists the tensors of a file's first signature only"
+        ) from None
+
+
+def tensor_dtypes(path: str | Path, kind: str) -> set[str]:
+    """The dtypes of the tensors the file holds (empty when it cannot be read)."""
+    try:
+        details = _inspecting_interpreter(path, kind).get_tensor_details()
+    except (ValueError, RuntimeError):
+        return set()
+    return {np.dtype(detail["dtype"]).name for detail in details}
+
+
+# ---------------------------------------------------------------- latency
+
+
+def measure(call: Callable[[], object], iterations: int, warmup: int = WARMUP):
+    """(median, p90) milliseconds of ``call`` after a short warm-up."""
+    for _ in range(warmup):
+        call()
+    samples = np.empty(iterations)
+    for index in range(iterations):
+        started = time.perf_counter()
+        call()
+        samples[index] = time.perf_counter() - started
+    return float(np.median(samples) * 1e3), float(np.percentile(samples, 90) * 1e3)

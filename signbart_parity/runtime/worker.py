@@ -1,0 +1,221 @@
+"""Running a file in a pinned runtime build, out of process (the client of ``worker_main``).
+
+One worker process per runtime spec per harness process, started on first use, reused for
+every file, closed at exit. ``WorkerBackend`` fits ``runtime/tflite.py``'s backend
+protocol, so ``TFLiteModel(path, runtime="tflite-runtime==2.14.0")`` runs the file there.
+
+A runtime that dies (a segfault or abort in its kernels) is a finding, not a harness
+failure: the call raises ``RuntimeCrashed`` naming the spec, the signal and the file, and
+the next call starts a fresh worker.
+"""
+
+from __future__ import annotations
+
+import atexit
+import signal
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from signbart_parity.errors import RuntimeCrashed, RuntimeEnvironmentError
+from signbart_parity.runtime.backends import WARMUP, NoInt64
+from signbart_parity.runtime.specs import RuntimeSpec, parse_runtime_spec
+from signbart_parity.runtime.worker_main import read_message, write_message
+
+WORKER_SCRIPT = Path(__file__).with_name("worker_main.py")
+_EXIT_WAIT = 5.0  # seconds a worker gets to exit before it is killed
+
+
+class WorkerProcess:
+    """One running worker for one spec."""
+
+    def __init__(self, spec: RuntimeSpec, cache_root: Path | None = None) -> None:
+        import os
+
+        from signbart_parity.quiet import toolchain_quieted
+        from signbart_parity.runtime.envs import worker_environment
+
+        self.spec = spec
+        environment = worker_environment(spec, cache_root)
+        # The runtime's stderr chatter is dropped when the toolchain is quieted (the CLI
+        # without --verbose); otherwise it shows, as in-process runtimes' does.
+        self._process = subprocess.Popen(
+            [*environment.command, "-I", str(WORKER_SCRIPT), spec.kind],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if toolchain_quieted() else None,
+            env={**os.environ, **environment.env},
+        )
+        hello, _ = self.request({"op": "hello"}, doing="starting", path=None)
+        self.build = {
+            **environment.description,
+            "version": hello["version"],
+            "arch": hello["machine"],
+            "python": hello["python"],
+        }
+        if spec.version and hello["version"] != spec.version:
+            raise RuntimeEnvironmentError(
+                f"the {spec} runtime environment imports version {hello['version']}; remove "
+                f"it and run `signbart-parity runtimes prepare {spec}`."
+            )
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def request(
+        self, header: dict, arrays=(), *, doing: str, path: Path | str | None
+    ) -> tuple[dict, list[np.ndarray]]:
+        """Send one request; its reply, or the runtime's refusal raised as an exception."""
+        try:
+            write_message(self._process.stdin, header, arrays)
+            reply, results = read_message(self._process.stdout)
+        except (EOFError, BrokenPipeError, OSError):
+            raise self._crashed(doing, path) from None
+        if not reply.pop("ok"):
+            raise _refusal(reply)
+        return reply, results
+
+    def _crashed(self, doing: str, path: Path | str | None) -> RuntimeCrashed:
+        _forget(self)
+        try:
+            code = self._process.wait(timeout=_EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            code = self._process.wait()
+        what = f" {path}" if path is not None else ""
+        return RuntimeCrashed(
+            f"the {self.spec} runtime crashed ({_how(code)}) {doing}{what}; that build "
+            "cannot run this file (a finding about the build, not a harness error)."
+        )
+
+    def close(self) -> None:
+        if self.alive:
+            try:
+                write_message(self._process.stdin, {"op": "exit"})
+                self._process.stdin.close()
+                self._process.wait(timeout=_EXIT_WAIT)
+            except (OSError, subprocess.TimeoutExpired):
+                self._process.kill()
+                self._process.wait()
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+
+def _how(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {-code}, {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+def _refusal(reply: dict) -> Exception:
+    message = reply.get("error", "no reason given")
+    if reply.get("type") == "NoInt64":
+        return NoInt64(message)
+    return ValueError(message) if reply.get("type") == "ValueError" else RuntimeError(message)
+
+
+# ---------------------------------------------------------------- one worker per spec
+
+_WORKERS: dict[str, WorkerProcess] = {}
+
+
+def worker_for(runtime: str | RuntimeSpec) -> WorkerProcess:
+    """The running worker of ``runtime`` (a spec or its text), started when there is none."""
+    spec = runtime if isinstance(runtime, RuntimeSpec) else parse_runtime_spec(runtime)
+    worker = _WORKERS.get(str(spec))
+    if worker is None or not worker.alive:
+        if not _WORKERS:
+            atexit.register(close_workers)
+        worker = WorkerProcess(spec)
+        _WORKERS[str(spec)] = worker
+    return worker
+
+
+def _forget(worker: WorkerProcess) -> None:
+    if _WORKERS.get(str(worker.spec)) is worker:
+        del _WORKERS[str(worker.spec)]
+
+
+def close_workers() -> None:
+    """Stop every worker this process started."""
+    for worker in list(_WORKERS.values()):
+        worker.close()
+    _WORKERS.clear()
+
+
+# ---------------------------------------------------------------- the backend
+
+
+class WorkerBackend:
+    """``runtime/tflite.py``'s backend protocol, served by a worker process."""
+
+    def __init__(self, path: Path, runtime: str, num_threads: int | None, xnnpack: bool):
+        self._path, self._runtime = Path(path), runtime
+        self._options = {"num_threads": num_threads, "xnnpack": xnnpack}
+        self._key: str | None = None
+        self._opened = False
+        self._load()
+
+    def _load(self) -> None:
+        self._worker = worker_for(self._runtime)
+        reply, _ = self._request(
+            {"op": "load", "path": str(self._path), **self._options}, "loading"
+        )
+        self._handle = reply["handle"]
+        self.signature_names = reply["signature_names"]
+        self.build = dict(self._worker.build)
+
+    def _request(self, header: dict, doing: str, arrays=()) -> tuple[dict, list]:
+        return self._worker.request(header, arrays, doing=doing, path=self._path)
+
+    def _current(self) -> None:
+        """After a crash, load the file again in the fresh worker."""
+        if self._worker.alive and worker_for(self._runtime) is self._worker:
+            return
+        self._load()
+        if self._opened:
+            self.open(self._key)
+
+    def open(self, key: str | None) -> tuple[list[dict], list[dict]]:
+        reply, _ = self._request({"op": "open", "handle": self._handle, "key": key}, "loading")
+        self._key, self._opened = key, True
+        return reply["inputs"], reply["outputs"]
+
+    def run(self, feeds: list[np.ndarray]) -> np.ndarray:
+        self._current()
+        _, (output,) = self._request({"op": "run", "handle": self._handle}, "running", feeds)
+        return output
+
+    def time(self, feeds: list[np.ndarray], iterations: int, warmup: int = WARMUP):
+        """(median, p90) ms of ``run(feeds)``, measured inside the worker."""
+        self._current()
+        header = {"op": "time", "handle": self._handle, "iterations": iterations}
+        reply, _ = self._request(header | {"warmup": warmup}, "timing", feeds)
+        return reply["median_ms"], reply["p90_ms"]
+
+
+def intermediates(
+    path: str | Path, keypoints, attention_mask, *, runtime: str, signature: str | None
+) -> list[tuple[str, np.ndarray]]:
+    """``runtime/inspect.py``'s ``intermediates``, computed by ``runtime``'s worker."""
+    header = {"op": "intermediates", "path": str(path), "signature": signature}
+    arrays = (np.asarray(keypoints), np.asarray(attention_mask))
+    reply, tensors = worker_for(runtime).request(header, arrays, doing="running", path=path)
+    return list(zip(reply["names"], tensors, strict=True))
+
+
+def tensor_dtypes(path: str | Path, runtime: str) -> set[str]:
+    """``runtime/inspect.py``'s ``tensor_dtypes``, read by ``runtime``'s worker."""
+    header = {"op": "tensor_dtypes", "path": str(path)}
+    try:
+        reply, _ = worker_for(runtime).request(header, doing="loading", path=path)
+    except (ValueError, RuntimeError):
+        return set()
+    return set(reply["dtypes"])
