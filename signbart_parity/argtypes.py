@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from signbart_parity.targets import FP32_ALIAS, QUANTIZATIONS, RUNTIMES
+from signbart_parity.targets import FP32_ALIAS, QUANTIZATIONS
 
 
 def whole_number(text: str) -> int:
@@ -92,9 +92,19 @@ def one_of(parse_list: Callable[[str], tuple[str, ...]], what: str) -> Callable[
     return parse
 
 
+def runtime_spec(text: str) -> str:
+    """One TFLite runtime spec (``litert``, ``tflite-runtime==2.14.0``, ...), canonical."""
+    from signbart_parity.runtime.specs import canonical_runtime
+
+    try:
+        return canonical_runtime(text.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def runtimes(text: str) -> tuple[str, ...]:
-    """TFLite runtimes, comma-separated, in the order given."""
-    return choice_list(RUNTIMES)(text)
+    """TFLite runtime specs, comma-separated, in the order given, without repeats."""
+    return tuple(dict.fromkeys(runtime_spec(part) for part in text.split(",")))
 
 
 quantization = one_of(quantizations, "precision")  # fp32 is none

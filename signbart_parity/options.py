@@ -44,7 +44,9 @@ class Option:
 QUANTIZATION_WORDS = "none (fp32), fp16, dynamic-int8, weight-only-int8, static-int8"
 _RUNTIME_WORDS = (
     "litert (ai_edge_litert Interpreter), tensorflow (tf.lite.Interpreter), compiled "
-    "(ai_edge_litert CompiledModel, CPU)"
+    "(ai_edge_litert CompiledModel, CPU); or a pinned build run out of process: "
+    "litert==X.Y.Z, compiled==X.Y.Z, tflite-runtime==X.Y.Z, tensorflow==X.Y.Z, each "
+    "optionally @arm64[:CPU]"
 )
 OPTIONS: dict[str, Option] = {
     option.name: option

@@ -30,14 +30,14 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from signbart_parity.cli import bench, convert, evaluate, golden, report, verify
+    from signbart_parity.cli import bench, convert, evaluate, golden, report, runtimes, verify
 
     parser = _OneLineParser(
         prog="signbart-parity",
         description="Convert SignBart checkpoints to TFLite and prove the file matches.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (convert, verify, golden, report, evaluate, bench):
+    for command in (convert, verify, golden, report, evaluate, bench, runtimes):
         command.add_parser(commands)
     return parser
 

@@ -322,11 +322,11 @@ def measure_latency(run: GateRun, report: Report) -> None:
 
 def _tflite_latency(row: Row, config) -> float:
     from signbart_parity.runtime.tflite import TFLiteModel
-    from signbart_parity.runtime.timing import measure, timing_input
+    from signbart_parity.runtime.timing import timing_input
 
     keypoints, masks = timing_input(config, row.target.seq_len)
     tflite = TFLiteModel(row.file, runtime=row.target.runtime, signature=row.signature)
-    return measure(lambda: tflite(keypoints, masks), TIMING_ITERATIONS)[0]
+    return tflite.latency(keypoints, masks, TIMING_ITERATIONS)[0]
 
 
 def _torch_latency(model, config, seq_len: int) -> float:

@@ -268,7 +268,8 @@ def _last_reason(done: subprocess.CompletedProcess) -> str:
     """The installer's own reason, on one line."""
     lines = [line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
     interesting = [line for line in lines if line.lower().startswith(("error", "caused by"))]
-    reason = " ".join((interesting or lines or ["no output"])[:2])
+    shown = [line.removeprefix("error: ") for line in (interesting or lines or ["no output"])]
+    reason = "; ".join(shown[:2])
     return reason.rstrip(".")[:300]
 
 
@@ -284,8 +285,9 @@ def _env_python_version(folder: Path) -> str:
 
 def _installed_packages(folder: Path) -> dict[str, str]:
     script = (
-        "import json, importlib.metadata as m; "
-        "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+        "import json, re, importlib.metadata as m; "
+        "print(json.dumps({re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(): d.version "
+        "for d in m.distributions()}))"
     )
     done = subprocess.run(
         [_python(folder), "-I", "-c", script], capture_output=True, text=True, check=True

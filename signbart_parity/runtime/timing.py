@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from signbart_parity.runtime.signature import signature_name
 from signbart_parity.runtime.backends import WARMUP, measure  # noqa: F401 (shared here)
+from signbart_parity.runtime.signature import signature_name
 
 
 @dataclass(frozen=True)

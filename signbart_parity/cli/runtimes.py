@@ -1,0 +1,74 @@
+"""``signbart-parity runtimes``: the isolated environments of pinned runtime builds.
+
+``runtimes prepare SPEC...`` makes them ahead of use (where the package index is reachable:
+a run that needs one and cannot make it stops with exit 2 and says to run this), and
+``runtimes list`` shows what is there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from signbart_parity.cli import argtypes, common
+from signbart_parity.runtime.specs import parse_runtime_spec
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "runtimes", help="prepare and list pinned TFLite runtime builds (tflite-runtime==2.14.0)"
+    )
+    actions = parser.add_subparsers(dest="runtimes_command", required=True, metavar="ACTION")
+    prepare = actions.add_parser("prepare", help="make the environments of pinned builds")
+    prepare.add_argument(
+        "specs",
+        type=argtypes.runtime,
+        nargs="+",
+        metavar="SPEC",
+        help="pinned builds, e.g. tflite-runtime==2.14.0 litert==1.4.0 compiled==2.1.0",
+    )
+    common.add_verbose_option(prepare)
+    prepare.set_defaults(handler=lambda args: prepare_command(args.specs))
+    listing = actions.add_parser("list", help="the prepared environments, versions and sizes")
+    common.add_verbose_option(listing)
+    listing.set_defaults(handler=lambda args: list_command())
+
+
+def prepare_command(specs: Sequence[str]) -> int:
+    from signbart_parity.runtime.envs import prepare
+
+    for text in specs:
+        common.progress(f"preparing {text}")
+        made = prepare(parse_runtime_spec(text))
+        manifest = made["manifest"]
+        state = "made" if made.get("made", True) else "already there"
+        print(
+            f"{text}: {made['path']} ({state} in {made['seconds']:.1f} s; "
+            f"{_versions(text, manifest)})"
+        )
+    return 0
+
+
+def list_command() -> int:
+    from signbart_parity.runtime.envs import list_environments, runtimes_folder
+
+    found = list_environments()
+    if not found:
+        print(f"no runtime environments in {runtimes_folder()}")
+    for entry in found:
+        manifest = entry["manifest"]
+        size = entry["size_bytes"] / 1e6
+        print(
+            f"{manifest['spec']}: {entry['path']} ({_versions(manifest['spec'], manifest)}; "
+            f"{size:.0f} MB)"
+        )
+    return 0
+
+
+def _versions(text: str, manifest: dict) -> str:
+    """Python and the runtime's and numpy's installed versions, from a manifest."""
+    packages = manifest.get("packages", {})
+    spec = parse_runtime_spec(text)
+    names = [name for name in (spec.package, f"{spec.package}-cpu", "numpy") if name in packages]
+    shown = [f"python {manifest.get('python', '?')}"]
+    shown += [f"{name} {packages[name]}" for name in names]
+    return ", ".join(shown)
