@@ -86,8 +86,8 @@ class WorkerProcess:
             code = self._process.wait()
         what = f" {path}" if path is not None else ""
         return RuntimeCrashed(
-            f"the {self.spec} runtime crashed ({_how(code)}) {doing}{what}; that build "
-            "cannot run this file (a finding about the build, not a harness error)."
+            f"the {self.spec} runtime crashed ({_how(code)}) {doing}{what}: a fault inside "
+            "that runtime build (a finding about the build, not a harness error)."
         )
 
     def close(self) -> None:

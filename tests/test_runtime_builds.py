@@ -1,0 +1,368 @@
+"""Pinned runtime builds, run out of process: the builds apps ship (tflite-runtime 2.14,
+ai-edge-litert 1.x) in isolated environments made once per machine, a worker per build.
+
+The environments are real (made with uv from the package index) and live in a folder every
+test run on this machine shares, so the suite makes each once. A finding these tests pin:
+the dynamic-int8 file is silently wrong in tflite-runtime 2.14.0 (first divergence: the
+input projection, the first int8 FULLY_CONNECTED), right in ai-edge-litert 1.4.0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from signbart_parity.cli import argtypes
+from signbart_parity.errors import RuntimeCrashed, TFLiteFileError
+from signbart_parity.runtime import worker
+from signbart_parity.runtime.envs import CACHE_VARIABLE, environment_folder, prepare
+from signbart_parity.runtime.specs import RuntimeSpec, parse_runtime_spec
+from signbart_parity.runtime.tflite import TFLiteModel
+from tests.cli import one_error_line, run_in_process
+from tests.helpers import write_model
+from tests.tflite_files import MODEL_ARGS, fixture_model, genuine, scratch
+
+OLD_RUNTIME = "tflite-runtime==2.14.0"
+LITERT_1 = "litert==1.4.0"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_runtime_cache():
+    """Environments in the machine's shared test folder (made once for every run)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_VARIABLE, str(scratch() / "runtime-cache"))
+        yield scratch() / "runtime-cache"
+    worker.close_workers()
+
+
+@pytest.fixture(scope="module")
+def prepared(shared_runtime_cache) -> dict[str, dict]:
+    return {text: prepare(parse_runtime_spec(text)) for text in (OLD_RUNTIME, LITERT_1)}
+
+
+def example(seq_len: int = 16, keypoints: int = 90, count: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    points = rng.random((count, seq_len, keypoints, 2), dtype=np.float32)
+    mask = np.ones((count, seq_len), np.int32)
+    mask[count // 2, seq_len // 2 :] = 0  # one right-padded example
+    return points, mask
+
+
+# ---------------------------------------------------------------- specs
+
+
+@pytest.mark.parametrize(
+    "text, canonical, in_process",
+    [
+        ("litert", "litert", True),
+        ("tensorflow", "tensorflow", True),
+        ("compiled", "compiled", True),
+        (" litert==1.4.0 ", "litert==1.4.0", False),
+        ("compiled==2.1.0", "compiled==2.1.0", False),
+        ("tflite-runtime==2.14.0", "tflite-runtime==2.14.0", False),
+        ("tensorflow==2.15.0", "tensorflow==2.15.0", False),
+        ("litert@arm64", "litert@arm64", False),
+        ("litert==2.3.0@arm64:neoverse-n1", "litert==2.3.0@arm64:neoverse-n1", False),
+    ],
+)
+def test_good_specs_parse_to_their_canonical_text(text, canonical, in_process):
+    spec = parse_runtime_spec(text)
+    assert str(spec) == canonical and spec.in_process is in_process
+    assert parse_runtime_spec(str(spec)) == spec
+    assert spec.describe()
+
+
+def test_a_spec_holds_its_parts():
+    spec = parse_runtime_spec("litert==2.3.0@arm64:neoverse-n1")
+    assert spec == RuntimeSpec("litert", "2.3.0", "arm64", "neoverse-n1")
+    assert "ai-edge-litert's Interpreter 2.3.0 on emulated arm64" in spec.describe()
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("tflite", "unknown runtime 'tflite'"),
+        ("litert>=1.0.0", "must pin one exact release"),
+        ("litert~=1.4.0", "must pin one exact release"),
+        ("litert==1.4", "not a range or a partial version"),
+        ("tflite-runtime", "needs a pinned version"),
+        ("compiled==1.4.0", "litert==1.4.0"),
+        ("litert@x86", "unknown architecture"),
+    ],
+)
+def test_bad_specs_are_refused_with_the_accepted_forms(text, says):
+    with pytest.raises(ValueError) as caught:
+        parse_runtime_spec(text)
+    message = str(caught.value)
+    assert says in message and repr(text) in message and "\n" not in message
+
+
+def test_option_lists_take_pinned_builds():
+    assert argtypes.runtimes("litert, tflite-runtime==2.14.0,litert") == (
+        "litert",
+        "tflite-runtime==2.14.0",
+    )
+    with pytest.raises(Exception, match="must pin one exact release"):
+        argtypes.runtimes("litert,litert>=1")
+
+
+# ---------------------------------------------------------------- environments
+
+
+def test_an_environment_is_made_once_and_holds_only_numpy_and_the_runtime(prepared):
+    made = prepared[OLD_RUNTIME]
+    folder = environment_folder(parse_runtime_spec(OLD_RUNTIME))
+    assert made["path"] == folder and (folder / "manifest.json").is_file()
+    packages = made["manifest"]["packages"]
+    assert packages["tflite-runtime"] == "2.14.0" and packages["numpy"].startswith("1.")
+    assert set(packages) <= {"tflite-runtime", "numpy", "pip", "setuptools"}
+    again = prepare(parse_runtime_spec(OLD_RUNTIME))
+    assert again["made"] is False and again["manifest"] == made["manifest"]
+    assert np.__version__.startswith("2."), "the harness's own numpy is untouched"
+
+
+def test_runtimes_cli_lists_prepared_environments(prepared):
+    done = run_in_process("runtimes", "list")
+    assert done.returncode == 0, done.stderr
+    assert f"{OLD_RUNTIME}: " in done.stdout and "tflite-runtime 2.14.0, numpy 1." in done.stdout
+    done = run_in_process("runtimes", "prepare", LITERT_1)
+    assert done.returncode == 0, done.stderr
+    assert "already there" in done.stdout and "ai-edge-litert 1.4.0" in done.stdout
+
+
+def test_an_unprepared_build_without_an_index_is_one_error_line(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_VARIABLE, str(tmp_path))
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/")
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+    done = run_in_process(
+        "verify", *MODEL_ARGS, "--tflite", genuine(), "--runtime", "litert==1.3.0"
+    )
+    line = one_error_line(done)
+    assert "litert==1.3.0" in line and "signbart-parity runtimes prepare litert==1.3.0" in line
+    assert not any(path.is_dir() for path in (tmp_path / "runtimes").iterdir())
+
+
+def test_an_unknown_runtime_is_one_usage_error_line():
+    from tests.cli import run_cli
+
+    done = run_cli("verify", *MODEL_ARGS, "--tflite", genuine(), "--runtime", "litert>=1.0.0")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        "signbart-parity verify: error: argument --runtime: runtime 'litert>=1.0.0' must pin "
+        "one exact release, NAME==X.Y.Z (e.g. tflite-runtime==2.14.0, litert==1.4.0), not a "
+        "range or a partial version (see --help)"
+    ]
+
+
+# ---------------------------------------------------------------- running files
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", [OLD_RUNTIME, LITERT_1])
+def test_fp32_logits_in_a_pinned_build_match_in_process(prepared, runtime):
+    points, mask = example()
+    expected = TFLiteModel(genuine())(points, mask)
+    pinned = TFLiteModel(genuine(), runtime=runtime)
+    np.testing.assert_allclose(pinned(points, mask), expected, atol=1e-4)
+    version = runtime.split("==")[1]
+    assert pinned.runtime == runtime
+    assert pinned.runtime_build == {
+        "runtime": runtime.split("==")[0],
+        "version": version,
+        "arch": "x86_64",
+        "emulator": None,
+        "python": pinned.runtime_build["python"],
+    }
+    median, p90 = pinned.latency(points[:1], mask[:1], iterations=10)
+    assert 0 < median <= p90
+
+
+@pytest.mark.slow
+def test_dynamic_int8_is_silently_wrong_in_tflite_runtime_2_14(prepared):
+    points, mask = example()
+    path = genuine(quantization="dynamic-int8")
+    current = TFLiteModel(path)(points, mask)
+    assert np.abs(TFLiteModel(path, runtime=LITERT_1)(points, mask) - current).max() < 1e-3
+    old = TFLiteModel(path, runtime=OLD_RUNTIME)(points, mask)
+    assert np.abs(old - current).max() > 1.0
+    assert np.abs(old).max() < 0.5, "near-constant, near-zero logits"
+
+
+def verify(path, quantization: str, runtime: str):
+    args = ("--tflite", path, "--quantization", quantization, "--examples", "12")
+    return run_in_process("verify", *MODEL_ARGS, *args, "--runtime", runtime)
+
+
+@pytest.mark.slow
+def test_verify_fails_dynamic_int8_in_tflite_runtime_2_14_and_passes_it_in_litert_1_4(prepared):
+    path = genuine(quantization="dynamic-int8")
+    done = verify(path, "dynamic-int8", OLD_RUNTIME)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"({OLD_RUNTIME} runtime)" in done.stdout
+    assert "parity              FAIL" in done.stdout and "max abs err" in done.stdout
+    assert "first divergence: projection_x" in done.stdout
+    done = verify(path, "dynamic-int8", LITERT_1)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "parity holds" in done.stdout
+
+
+@pytest.mark.slow
+def test_verify_fp32_in_old_builds_fails_only_on_the_all_zero_mask(prepared):
+    """A second finding: with no valid frame, the builtin kernels (every build, XNNPACK
+    off) depart from PyTorch; tflite-runtime 2.14's XNNPACK leaves that part to them."""
+    assert verify(genuine(), "none", LITERT_1).returncode == 0
+    done = verify(genuine(), "none", OLD_RUNTIME)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "top-1 83.3%, 2 failing" in done.stdout  # the 2 all-zero-mask examples of 12
+    assert "first divergence: decoder_layer_0" in done.stdout and "all-zero mask" in done.stdout
+
+
+@pytest.mark.slow
+def test_divergence_is_localised_inside_the_pinned_build(prepared):
+    from signbart_parity.checks.divergence import localise_in_file
+
+    model, _ = fixture_model()
+    points, mask = example(count=1)
+    path = genuine(quantization="dynamic-int8")
+    args = dict(precision="dynamic-int8")
+    old = localise_in_file(model, path, points, mask, runtime=OLD_RUNTIME, **args)
+    assert old.first == "projection_x", old.summary()
+    assert localise_in_file(model, path, points, mask, runtime=LITERT_1, **args).first is None
+
+
+def unique_tensors(tensors: list[tuple[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Tensors whose name is theirs alone, without scratch buffers (they hold garbage)."""
+    names = [name for name, _ in tensors]
+    return {
+        name: value
+        for name, value in tensors
+        if names.count(name) == 1 and "scratch" not in name and np.isfinite(value).all()
+    }
+
+
+@pytest.mark.slow
+def test_intermediates_through_the_worker_match_in_process(prepared):
+    from signbart_parity.runtime.inspect import intermediates, tensor_dtypes
+
+    points, mask = example(count=1)
+    here = unique_tensors(intermediates(genuine(), points, mask))
+    there = unique_tensors(intermediates(genuine(), points, mask, runtime=LITERT_1))
+    shared = set(here) & set(there)
+    assert len(shared) > 100
+    for name in shared:
+        np.testing.assert_allclose(there[name], here[name], atol=1e-4, err_msg=name)
+    assert "int8" in tensor_dtypes(genuine(quantization="dynamic-int8"), OLD_RUNTIME)
+    assert tensor_dtypes(genuine(), OLD_RUNTIME) == tensor_dtypes(genuine())
+
+
+@pytest.fixture(scope="module")
+def hundred_keypoint_bundle(tmp_path_factory):
+    """The non-default model (100 keypoints, d_model 96, 7 labels) as a 2-bucket bundle."""
+    from tests.cli import run_cli
+
+    folder = tmp_path_factory.mktemp("bundle-100")
+    config, checkpoint = write_model(folder, keypoints=100)
+    bundle = folder / "bundle.tflite"
+    args = ("--config", config, "--checkpoint", checkpoint)
+    done = run_cli("convert", *args, "--output", bundle, "--seq-len", "16,32")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return {"bundle": bundle, "args": args}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", [OLD_RUNTIME, LITERT_1])
+def test_a_bundle_runs_signature_by_signature_in_the_worker(
+    prepared, hundred_keypoint_bundle, runtime
+):
+    bundle = hundred_keypoint_bundle["bundle"]
+    for signature, seq_len in (("seq_16", 16), ("seq_32", 32)):
+        points, mask = example(seq_len=seq_len, keypoints=100)
+        expected = TFLiteModel(bundle, signature=signature)(points, mask)
+        pinned = TFLiteModel(bundle, runtime=runtime, signature=signature)
+        assert pinned.signature_names == ["seq_16", "seq_32"] and pinned.seq_len == seq_len
+        assert expected.shape == (4, 7)
+        np.testing.assert_allclose(pinned(points, mask), expected, atol=1e-4)
+    with pytest.raises(TFLiteFileError, match="name the one to run"):
+        TFLiteModel(bundle, runtime=runtime)
+
+
+@pytest.mark.slow
+def test_verify_passes_the_bundle_in_a_pinned_build(prepared, hundred_keypoint_bundle):
+    args, bundle = hundred_keypoint_bundle["args"], hundred_keypoint_bundle["bundle"]
+    done = run_in_process("verify", *args, "--tflite", bundle,
+                          "--examples", "8", "--runtime", LITERT_1)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("parity              PASS") == 2
+
+
+@pytest.fixture(scope="module")
+def int64_mask_file(tmp_path_factory):
+    from signbart_parity.model.checkpoint import load_signbart_model
+    from tests.test_runtimes import convert_with_int64_mask
+
+    folder = tmp_path_factory.mktemp("int64")
+    model, _ = load_signbart_model(*write_model(folder, keypoints=100))
+    return convert_with_int64_mask(model, folder / "int64.tflite")
+
+
+@pytest.mark.slow
+def test_an_int64_mask_file_runs_in_old_builds_and_compiled_refuses_it(prepared, int64_mask_file):
+    points, mask = example(seq_len=114, keypoints=100, count=2)
+    expected = TFLiteModel(int64_mask_file)(points, mask)
+    pinned = TFLiteModel(int64_mask_file, runtime=OLD_RUNTIME)
+    assert pinned.signature.attention_mask.dtype == "int64"
+    np.testing.assert_allclose(pinned(points, mask), expected, atol=1e-4)
+    with pytest.raises(TFLiteFileError, match="TensorBuffer writes no int64 data"):
+        TFLiteModel(int64_mask_file, runtime="compiled==2.3.0")
+
+
+# ---------------------------------------------------------------- a crashing build
+
+
+@pytest.mark.slow
+def test_a_crashing_worker_is_a_typed_finding_and_the_next_call_gets_a_fresh_one(prepared):
+    points, mask = example()
+    pinned = TFLiteModel(genuine(), runtime=LITERT_1)
+    expected = pinned(points, mask)
+    first = worker.worker_for(LITERT_1)
+    os.kill(first.pid, signal.SIGSEGV)
+    with pytest.raises(RuntimeCrashed) as caught:
+        pinned(points, mask)
+    assert str(caught.value).startswith(
+        f"the {LITERT_1} runtime crashed (signal 11, SIGSEGV) running {genuine()}"
+    )
+    np.testing.assert_array_equal(pinned(points, mask), expected)  # a fresh worker
+    second = worker.worker_for(LITERT_1)
+    assert second.pid != first.pid and second.alive
+    with pytest.raises(RuntimeCrashed, match=r"crashed \(signal 6, SIGABRT\) running"):
+        second.request({"op": "abort"}, doing="running", path=genuine())
+    assert worker.worker_for(LITERT_1).pid != second.pid
+
+
+@pytest.mark.slow
+def test_a_build_that_crashes_on_a_file_reports_it_as_loading(prepared, tmp_path):
+    truncated = tmp_path / "truncated.tflite"
+    truncated.write_bytes(genuine().read_bytes()[:5000])  # tflite-runtime 2.14 segfaults on it
+    with pytest.raises(RuntimeCrashed) as caught:
+        TFLiteModel(truncated, runtime=OLD_RUNTIME)
+    message = str(caught.value)
+    assert message.startswith(f"the {OLD_RUNTIME} runtime crashed (signal 11, SIGSEGV) loading")
+    assert str(truncated) in message and "\n" not in message
+    with pytest.raises(TFLiteFileError, match="cannot load this file"):
+        TFLiteModel(truncated)  # the current build refuses it instead
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("SIGNBART_PARITY_TEST_TENSORFLOW_BUILD"),
+    reason="installs a 250 MB TensorFlow; set SIGNBART_PARITY_TEST_TENSORFLOW_BUILD=1",
+)
+def test_a_pinned_tensorflow_build_runs_the_file():
+    points, mask = example()
+    expected = TFLiteModel(genuine())(points, mask)
+    pinned = TFLiteModel(genuine(), runtime="tensorflow==2.15.0")
+    assert pinned.runtime_build["version"] == "2.15.0"
+    np.testing.assert_allclose(pinned(points, mask), expected, atol=1e-4)
