@@ -358,7 +358,7 @@ def test_a_build_that_crashes_on_a_file_reports_it_as_loading(prepared, tmp_path
 @pytest.mark.slow
 @pytest.mark.skipif(
     not os.environ.get("SIGNBART_PARITY_TEST_TENSORFLOW_BUILD"),
-    reason="installs a 250 MB TensorFlow; set SIGNBART_PARITY_TEST_TENSORFLOW_BUILD=1",
+    reason="makes a 1.2 GB TensorFlow environment; set SIGNBART_PARITY_TEST_TENSORFLOW_BUILD=1",
 )
 def test_a_pinned_tensorflow_build_runs_the_file():
     points, mask = example()

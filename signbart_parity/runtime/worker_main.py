@@ -6,18 +6,17 @@ library, numpy (1.x or 2.x) and the runtime package, and loads ``backends.py`` b
 file path, so a file runs through the same code in process and here.
 
 Protocol (``runtime/worker.py`` is the client), over stdin and stdout: a message is one
-frame holding a JSON header, then ``header["arrays"]`` frames each holding one array in
-``.npy`` format (read with ``allow_pickle=False``); a frame is an 8-byte little-endian length
-and that many bytes. Every request gets one reply: ``{"ok": true, ...}`` or
-``{"ok": false, "type": "...", "error": "..."}``. The runtime's own prints go to stderr:
-file descriptor 1 is pointed at 2 before the runtime is imported, and the protocol uses a
-saved copy of the original stdout.
+frame holding a JSON header, whose ``arrays`` lists the dtype and shape of each array sent
+next, one frame each, as raw little-endian bytes (nothing is ever unpickled); a frame is an
+8-byte little-endian length and that many bytes. Every request gets one reply:
+``{"ok": true, ...}`` or ``{"ok": false, "type": "...", "error": "..."}``. The runtime's
+own prints go to stderr: file descriptor 1 is pointed at 2 before the runtime is imported,
+and the protocol uses a saved copy of the original stdout.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import os
 import platform
@@ -36,12 +35,11 @@ _LENGTH = struct.Struct("<Q")
 
 def write_message(stream: BinaryIO, header: dict, arrays=()) -> None:
     """Send ``header`` and ``arrays`` as one message."""
-    arrays = list(arrays)
-    _write_frame(stream, json.dumps({**header, "arrays": len(arrays)}).encode("utf-8"))
+    arrays = [np.ascontiguousarray(array) for array in arrays]
+    layout = [{"dtype": _little_endian(a.dtype).str, "shape": list(a.shape)} for a in arrays]
+    _write_frame(stream, json.dumps({**header, "arrays": layout}).encode("utf-8"))
     for array in arrays:
-        buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-        _write_frame(stream, buffer.getvalue())
+        _write_frame(stream, array.astype(_little_endian(array.dtype), copy=False).tobytes())
     stream.flush()
 
 
@@ -49,10 +47,16 @@ def read_message(stream: BinaryIO) -> tuple[dict, list[np.ndarray]]:
     """The next message; EOFError when the other side has gone."""
     header = json.loads(_read_frame(stream).decode("utf-8"))
     arrays = [
-        np.load(io.BytesIO(_read_frame(stream)), allow_pickle=False)
-        for _ in range(header.pop("arrays", 0))
+        np.frombuffer(_read_frame(stream), dtype=np.dtype(layout["dtype"])).reshape(layout["shape"])
+        for layout in header.pop("arrays", [])
     ]
     return header, arrays
+
+
+def _little_endian(dtype: np.dtype) -> np.dtype:
+    if dtype.kind not in "biufc":  # objects, strings, structured: nothing a runtime takes
+        raise ValueError(f"cannot send a {dtype} array to or from the worker")
+    return dtype.newbyteorder("<") if dtype.byteorder == ">" else dtype
 
 
 def _write_frame(stream: BinaryIO, payload: bytes) -> None:
@@ -65,15 +69,16 @@ def _read_frame(stream: BinaryIO) -> bytes:
     return _read_exactly(stream, length)
 
 
-def _read_exactly(stream: BinaryIO, count: int) -> bytes:
-    chunks, remaining = [], count
-    while remaining:
-        chunk = stream.read(remaining)
-        if not chunk:
+def _read_exactly(stream: BinaryIO, count: int) -> bytearray:
+    """``count`` bytes, in a writable buffer (arrays read from it are writable too)."""
+    buffer = bytearray(count)
+    view, filled = memoryview(buffer), 0
+    while filled < count:
+        got = stream.readinto(view[filled:])
+        if not got:
             raise EOFError("the other side closed the channel")
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
+        filled += got
+    return buffer
 
 
 def plain_details(details: list[dict]) -> list[dict]:
