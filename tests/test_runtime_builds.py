@@ -84,7 +84,7 @@ def test_a_spec_holds_its_parts():
 @pytest.mark.parametrize(
     "text, says",
     [
-        ("tflite", "unknown runtime 'tflite'"),
+        ("tflite", "unknown value 'tflite' for a runtime"),
         ("litert>=1.0.0", "must pin one exact release"),
         ("litert~=1.4.0", "must pin one exact release"),
         ("litert==1.4", "not a range or a partial version"),

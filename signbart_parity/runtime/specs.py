@@ -82,7 +82,7 @@ def parse_runtime_spec(text: str) -> RuntimeSpec:
     """The spec ``text`` names; ValueError (one sentence with the accepted forms) if none."""
     match = _SPEC.fullmatch(text.strip())
     if match is None or match["kind"] not in KINDS:
-        raise ValueError(f"unknown runtime {text!r}; use {FORMS}")
+        raise ValueError(f"unknown value {text!r} for a runtime; use {FORMS}")
     kind, version = match["kind"], match["version"]
     if match["operator"] is not None:
         version = _exact_version(text, match["operator"], version)
