@@ -124,6 +124,40 @@ def test_an_environment_is_made_once_and_holds_only_numpy_and_the_runtime(prepar
     assert np.__version__.startswith("2."), "the harness's own numpy is untouched"
 
 
+def test_a_half_made_environment_is_rebuilt_and_concurrent_makers_make_it_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = parse_runtime_spec("litert==1.3.0")
+    half = environment_folder(spec, tmp_path)
+    (half / "bin").mkdir(parents=True)
+    (half / "bin" / "python").write_text("not a python")  # no manifest: never used
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: prepare(spec, tmp_path), range(2)))
+    assert sorted(result["made"] for result in results) == [False, True]
+    assert results[0]["manifest"] == results[1]["manifest"]
+    assert results[0]["manifest"]["packages"]["ai-edge-litert"] == "1.3.0"
+    assert [path.name for path in half.parent.iterdir() if path.is_dir()] == [half.name]
+
+
+def test_in_process_runtimes_need_no_environment(tmp_path):
+    from signbart_parity.errors import ParityInputError
+
+    with pytest.raises(ParityInputError, match="runs in process with the build installed here"):
+        prepare(parse_runtime_spec("litert"), tmp_path)
+
+
+def test_arm64_needs_the_arm64_module(tmp_path):
+    import importlib.util
+
+    from signbart_parity.errors import RuntimeEnvironmentError
+    from signbart_parity.runtime.envs import worker_environment
+
+    if importlib.util.find_spec("signbart_parity.runtime.arm64") is not None:
+        pytest.skip("this build has arm64 runtimes")
+    with pytest.raises(RuntimeEnvironmentError, match="arm64 runtimes are not available"):
+        worker_environment(parse_runtime_spec("litert==2.3.0@arm64"), tmp_path)
+
+
 def test_runtimes_cli_lists_prepared_environments(prepared):
     done = run_in_process("runtimes", "list")
     assert done.returncode == 0, done.stderr
@@ -178,6 +212,27 @@ def test_fp32_logits_in_a_pinned_build_match_in_process(prepared, runtime):
     }
     median, p90 = pinned.latency(points[:1], mask[:1], iterations=10)
     assert 0 < median <= p90
+
+
+@pytest.mark.slow
+def test_bench_timings_run_pinned_builds_inside_their_worker(prepared):
+    from signbart_parity.runtime.timing import tflite_timings
+
+    points, mask = example(count=1)
+    timings = tflite_timings(
+        "fp32", genuine(), points, mask, (1,), 5, ("litert", OLD_RUNTIME, "compiled==2.3.0")
+    )
+    settings = [(t.runtime, t.xnnpack) for t in timings]
+    assert settings == [
+        ("litert", True),
+        ("litert", False),
+        (OLD_RUNTIME, True),
+        (OLD_RUNTIME, False),
+        ("compiled==2.3.0", True),
+    ]
+    assert all(0 < t.median_ms <= t.p90_ms for t in timings)
+    build = TFLiteModel(genuine()).runtime_build
+    assert build["runtime"] == "litert" and build["version"].startswith("2.")
 
 
 @pytest.mark.slow

@@ -47,7 +47,11 @@ class WorkerProcess:
             stderr=subprocess.DEVNULL if toolchain_quieted() else None,
             env={**os.environ, **environment.env},
         )
-        hello, _ = self.request({"op": "hello"}, doing="starting", path=None)
+        try:
+            hello, _ = self.request({"op": "hello"}, doing="starting", path=None)
+        except (ValueError, RuntimeError) as exc:  # the runtime does not even import
+            self.close()
+            raise RuntimeEnvironmentError(_broken(spec, str(exc))) from None
         self.build = {
             **environment.description,
             "version": hello["version"],
@@ -55,10 +59,8 @@ class WorkerProcess:
             "python": hello["python"],
         }
         if spec.version and hello["version"] != spec.version:
-            raise RuntimeEnvironmentError(
-                f"the {spec} runtime environment imports version {hello['version']}; remove "
-                f"it and run `signbart-parity runtimes prepare {spec}`."
-            )
+            self.close()
+            raise RuntimeEnvironmentError(_broken(spec, f"it imports {hello['version']}"))
 
     @property
     def alive(self) -> bool:
@@ -105,6 +107,13 @@ class WorkerProcess:
         return self._process.pid
 
 
+def _broken(spec: RuntimeSpec, reason: str) -> str:
+    return (
+        f"the {spec} runtime environment is broken ({reason}); delete its folder (see "
+        f"`signbart-parity runtimes list`) and run `signbart-parity runtimes prepare {spec}`."
+    )
+
+
 def _how(code: int) -> str:
     if code < 0:
         try:
@@ -124,6 +133,7 @@ def _refusal(reply: dict) -> Exception:
 # ---------------------------------------------------------------- one worker per spec
 
 _WORKERS: dict[str, WorkerProcess] = {}
+_CLOSED_AT_EXIT = []
 
 
 def worker_for(runtime: str | RuntimeSpec) -> WorkerProcess:
@@ -131,8 +141,8 @@ def worker_for(runtime: str | RuntimeSpec) -> WorkerProcess:
     spec = runtime if isinstance(runtime, RuntimeSpec) else parse_runtime_spec(runtime)
     worker = _WORKERS.get(str(spec))
     if worker is None or not worker.alive:
-        if not _WORKERS:
-            atexit.register(close_workers)
+        if not _CLOSED_AT_EXIT:
+            _CLOSED_AT_EXIT.append(atexit.register(close_workers))
         worker = WorkerProcess(spec)
         _WORKERS[str(spec)] = worker
     return worker
