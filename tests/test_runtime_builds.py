@@ -15,7 +15,7 @@ import signal
 import numpy as np
 import pytest
 
-from signbart_parity.cli import argtypes
+from signbart_parity import argtypes
 from signbart_parity.errors import RuntimeCrashed, TFLiteFileError
 from signbart_parity.runtime import worker
 from signbart_parity.runtime.envs import CACHE_VARIABLE, environment_folder, prepare

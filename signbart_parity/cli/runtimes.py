@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from signbart_parity.cli import argtypes, common
+from signbart_parity import argtypes
+from signbart_parity.cli import common
 from signbart_parity.runtime.specs import parse_runtime_spec
 
 

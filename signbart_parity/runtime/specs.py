@@ -16,7 +16,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-KINDS = ("litert", "compiled", "tflite-runtime", "tensorflow")
+from signbart_parity.targets import RUNTIMES
+
+# The in-process runtimes (targets.RUNTIMES), and tflite-runtime, which only a pin brings.
+KINDS = (*RUNTIMES, "tflite-runtime")
 ARCHES = ("arm64",)
 # The packages each kind installs in its environment (tensorflow: tensorflow-cpu when that
 # release exists, see envs.py).
