@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 def make_environment(spec_text: str, cache: Path, *, with_uv: bool) -> float:
     """Seconds to make ``spec_text``'s environment in ``cache`` (download caches warm)."""
     from signbart_parity.runtime import envs
-    from signbart_parity.runtime.specs import parse_runtime_spec
+    from signbart_parity.runtime_specs import parse_runtime_spec
 
     found = envs._uv_binary
     if not with_uv:

@@ -94,7 +94,7 @@ def one_of(parse_list: Callable[[str], tuple[str, ...]], what: str) -> Callable[
 
 def runtime_spec(text: str) -> str:
     """One TFLite runtime spec (``litert``, ``tflite-runtime==2.14.0``, ...), canonical."""
-    from signbart_parity.runtime.specs import canonical_runtime
+    from signbart_parity.runtime_specs import canonical_runtime
 
     try:
         return canonical_runtime(text.strip())

@@ -19,8 +19,8 @@ from signbart_parity import argtypes
 from signbart_parity.errors import RuntimeCrashed, TFLiteFileError
 from signbart_parity.runtime import worker
 from signbart_parity.runtime.envs import CACHE_VARIABLE, environment_folder, prepare
-from signbart_parity.runtime.specs import RuntimeSpec, parse_runtime_spec
 from signbart_parity.runtime.tflite import TFLiteModel
+from signbart_parity.runtime_specs import RuntimeSpec, parse_runtime_spec
 from tests.cli import one_error_line, run_in_process
 from tests.helpers import write_model
 from tests.tflite_files import MODEL_ARGS, fixture_model, genuine, scratch

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from signbart_parity import argtypes
 from signbart_parity.cli import common
-from signbart_parity.runtime.specs import parse_runtime_spec
+from signbart_parity.runtime_specs import parse_runtime_spec
 
 
 def add_parser(commands) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from signbart_parity.errors import ParityInputError, RuntimeEnvironmentError
 from signbart_parity.fileio import write_json_atomic
-from signbart_parity.runtime.specs import RuntimeSpec
+from signbart_parity.runtime_specs import RuntimeSpec
 
 CACHE_VARIABLE = "SIGNBART_PARITY_CACHE"
 MANIFEST = "manifest.json"

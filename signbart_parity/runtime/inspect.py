@@ -17,7 +17,7 @@ import numpy as np
 
 from signbart_parity.quiet import notices_dropped
 from signbart_parity.runtime import backends
-from signbart_parity.runtime.specs import parse_runtime_spec
+from signbart_parity.runtime_specs import parse_runtime_spec
 
 
 def intermediates(

@@ -4,7 +4,7 @@ Runtimes: ``litert`` (ai_edge_litert's Interpreter), ``tensorflow`` (TensorFlow'
 ``tf.lite.Interpreter``, what the seed's apps use) and ``compiled`` (ai_edge_litert's
 ``CompiledModel`` on the CPU, the API current Android apps are told to use). Every runtime
 runs a signature by name, so each signature of a multi-signature file can be checked.
-A pinned build (``tflite-runtime==2.14.0``, ``litert==1.4.0``: ``runtime/specs.py``) runs
+A pinned build (``tflite-runtime==2.14.0``, ``litert==1.4.0``: ``runtime_specs.py``) runs
 out of process, in an isolated environment of its own (``runtime/worker.py``).
 """
 
@@ -18,7 +18,7 @@ from signbart_parity.errors import TFLiteFileError
 from signbart_parity.quiet import notices_dropped, silence_teardown
 from signbart_parity.runtime import backends
 from signbart_parity.runtime.signature import Signature, TensorSpec
-from signbart_parity.runtime.specs import parse_runtime_spec
+from signbart_parity.runtime_specs import parse_runtime_spec
 
 # Every .tflite flatbuffer carries this file identifier at byte offset 4.
 _TFLITE_IDENTIFIER = b"TFL3"

@@ -78,7 +78,7 @@ def tflite_timings(
 
 
 def _is_compiled(runtime: str) -> bool:
-    from signbart_parity.runtime.specs import parse_runtime_spec
+    from signbart_parity.runtime_specs import parse_runtime_spec
 
     return parse_runtime_spec(runtime).kind == "compiled"
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from signbart_parity.errors import RuntimeCrashed, RuntimeEnvironmentError
 from signbart_parity.runtime.backends import WARMUP, NoInt64
-from signbart_parity.runtime.specs import RuntimeSpec, parse_runtime_spec
 from signbart_parity.runtime.worker_main import read_message, write_message
+from signbart_parity.runtime_specs import RuntimeSpec, parse_runtime_spec
 
 WORKER_SCRIPT = Path(__file__).with_name("worker_main.py")
 _EXIT_WAIT = 5.0  # seconds a worker gets to exit before it is killed
