@@ -27,7 +27,7 @@ COLD_TARGET_S = 25.0
 WARM_TARGET_S = 6.0
 
 
-def run_gate(cache: Path, report: Path, extra: list[str]) -> float:
+def run_gate(cache: Path, report: Path, extra: list[str], *, must_pass: bool = True) -> float:
     from signbart_parity.model.default import DEFAULT_CHECKPOINT, DEFAULT_CONFIG
 
     command = [
@@ -47,7 +47,7 @@ def run_gate(cache: Path, report: Path, extra: list[str]) -> float:
     started = time.perf_counter()
     completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
-    if completed.returncode != 0:
+    if completed.returncode not in ((0,) if must_pass else (0, 1)):
         sys.exit(f"gate failed (exit {completed.returncode}):\n{completed.stdout[-3000:]}")
     return elapsed
 

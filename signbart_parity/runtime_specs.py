@@ -29,6 +29,11 @@ PACKAGES = {
     "tflite-runtime": "tflite-runtime",
     "tensorflow": "tensorflow",
 }
+# The oldest runtime build apps pin that this machine can run: TensorFlow Lite 2.14, the last
+# tflite-runtime with CPython 3.11 wheels (Android tensorflow-lite 2.14.0, iOS
+# TensorFlowLiteSwift 2.14). litert-torch's files claim min_runtime_version 2.9.0, so it is
+# inside what they claim. What "not checked" names when no pinned build was asked for.
+OLDEST_APP_BUILD = "tflite-runtime==2.14.0"
 FORMS = (
     "litert, tensorflow or compiled (in process); litert==X.Y.Z, compiled==X.Y.Z (2.x), "
     "tflite-runtime==X.Y.Z or tensorflow==X.Y.Z (a pinned build); optionally followed by "
@@ -117,3 +122,15 @@ def _exact_version(text: str, operator: str, version: str) -> str:
 def canonical_runtime(text: str) -> str:
     """The canonical text of a runtime spec (ValueError as ``parse_runtime_spec``)."""
     return str(parse_runtime_spec(text))
+
+
+def app_builds_not_checked(runtimes) -> str | None:
+    """Why the runtime builds apps pin were not checked, when ``runtimes`` names none, with
+    the option that checks them; None when at least one pinned build is among them."""
+    if any(not parse_runtime_spec(runtime).in_process for runtime in runtimes):
+        return None
+    return (
+        "runtime builds apps pin: not checked: only the runtime installed here ran; apps "
+        f"keep older builds (e.g. TFLite 2.14): add {OLDEST_APP_BUILD} to the runtimes "
+        f"(prepare it once with: signbart-parity runtimes prepare {OLDEST_APP_BUILD})"
+    )

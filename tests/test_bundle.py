@@ -290,13 +290,13 @@ def test_the_gate_checks_the_bundle_as_it_ships(pytester, other_model):
         result = pytester.runpytest_subprocess(*options)
         # 2 buckets and 1 pair; real samples (90 keypoints) and baseline skip.
         report = json.loads((pytester.path / "report" / "parity.json").read_text())
-        assert_gate_ran(result, report, targets=2, skipped=3)
+        assert_gate_ran(result, report, targets=2, skipped=4)
         assert report["conversions"] == conversions and report["passed"] is True
         assert [r["signature"] for r in report["results"]] == ["seq_16", "seq_32"]
         assert len({r["file"] for r in report["results"]}) == 1  # one file, both buckets
     shipped = pytester.runpytest_subprocess(*options, f"--parity-baseline={other_model['bundle']}")
     report = json.loads((pytester.path / "report" / "parity.json").read_text())
-    assert_gate_ran(shipped, report, targets=2, failed=1, skipped=2)
+    assert_gate_ran(shipped, report, targets=2, failed=1, skipped=3)
     shipped.stdout.fnmatch_lines(
         ["*CONTRACT CHANGED: signatures seq_16, seq_32, seq_64 -> seq_16, seq_32*"]
     )

@@ -11,6 +11,7 @@ import json
 import pytest
 
 from signbart_parity.checks.faults import FAULTS
+from signbart_parity.runtime_specs import app_builds_not_checked
 from tests.helpers import assert_gate_ran
 
 pytestmark = pytest.mark.slow
@@ -94,7 +95,7 @@ def test_gate_passes_on_the_genuine_conversion(pytester, shared_cache, ci_profil
     result = run_gate(pytester, shared_cache, "--pyargs", "signbart_parity.gate", RUNTIMES)
     # One seq_len here (to keep conversions few), so bucket consistency has no pair; and
     # no --baseline was given. Two runtimes: two targets.
-    assert_gate_ran(result, read_report(pytester), targets=2, skipped=2)
+    assert_gate_ran(result, read_report(pytester), targets=2, skipped=3)
     result.stdout.fnmatch_lines(["*needs two --parity-seq-lens to compare*"])
     result.stdout.fnmatch_lines(["*no --parity-baseline given*"])
     report = json.loads((pytester.path / "report" / "parity.json").read_text())
@@ -111,8 +112,9 @@ def test_gate_passes_on_the_genuine_conversion(pytester, shared_cache, ci_profil
     assert not_checked == {
         "bucket": "needs two --parity-seq-lens to compare",
         "baseline": "no --parity-baseline given",
+        "runtime-build": app_builds_not_checked(["litert", "compiled"]),
     }
-    assert "2 NOT CHECKED" in report["headline"]
+    assert "3 NOT CHECKED" in report["headline"]
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -204,7 +206,7 @@ def run_with_baseline(pytester, cache, baseline):
 
 def test_baseline_of_the_same_model_passes(pytester, shared_cache, ci_profile, shipped):
     result = run_with_baseline(pytester, shared_cache, shipped["same"])
-    assert_gate_ran(result, read_report(pytester), targets=1, skipped=1)
+    assert_gate_ran(result, read_report(pytester), targets=1, skipped=2)
     assert "baseline" in {
         o["check"] for o in read_report(pytester)["outcomes"] if o["outcome"] == "passed"
     }
@@ -212,7 +214,7 @@ def test_baseline_of_the_same_model_passes(pytester, shared_cache, ci_profile, s
 
 def test_baseline_whose_predictions_differ_fails(pytester, shared_cache, ci_profile, shipped):
     result = run_with_baseline(pytester, shared_cache, shipped["flipped"])
-    assert_gate_ran(result, read_report(pytester), targets=1, failed=1, skipped=1)
+    assert_gate_ran(result, read_report(pytester), targets=1, failed=1, skipped=2)
     result.stdout.fnmatch_lines(["*predictions flip*TOO MANY FLIPS*"])
     # Every row's numbers pass; the baseline check alone makes the report FAIL.
     assert written_verdicts(pytester) == (False, "FAIL", "FAIL")
@@ -226,5 +228,5 @@ def test_baseline_at_a_length_the_gate_does_not_export_fails(
     pytester, shared_cache, ci_profile, shipped
 ):
     result = run_with_baseline(pytester, shared_cache, shipped["seq_len_8"])
-    assert_gate_ran(result, read_report(pytester), targets=1, failed=1, skipped=1)
+    assert_gate_ran(result, read_report(pytester), targets=1, failed=1, skipped=2)
     result.stdout.fnmatch_lines(["*takes seq_len 8, which the gate does not export*"])

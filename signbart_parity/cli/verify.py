@@ -23,9 +23,11 @@ from signbart_parity.checks.verify import (
     verify_signature,
 )
 from signbart_parity.cli import common
-from signbart_parity.errors import TFLiteFileError
+from signbart_parity.errors import RuntimeCrashed, TFLiteFileError
 from signbart_parity.options import add_to_cli
 from signbart_parity.reports.model import VERSUS_PYTORCH
+from signbart_parity.reports.text import compatibility_findings
+from signbart_parity.runtime_specs import app_builds_not_checked
 
 if TYPE_CHECKING:
     from signbart_parity.checks.baseline import BaselineResult
@@ -53,7 +55,7 @@ def add_parser(commands) -> None:
     add_to_cli(parser, "report", default=None)
     add_to_cli(parser, "baseline", metavar="OLD_TFLITE")
     add_to_cli(parser, "max-flip-rate")
-    common.add_runtime_option(parser)
+    add_to_cli(parser, "runtime")  # several: the file in each build, one matrix
     common.add_verbose_option(parser)
     parser.set_defaults(handler=run)
 
@@ -73,15 +75,15 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
 
     started = time.perf_counter()
     quantization = args.quantization  # argtypes.quantization validated it
-    # Cheap input checks first, so a bad path fails before PyTorch loads.
-    files = [
-        TFLiteModel(args.tflite, runtime=args.runtime, signature=name)
-        for name in TFLiteModel.names_in(args.tflite)
-    ]
+    first_runtime = args.runtime[0]
+    # Cheap input checks first, so a bad path fails before PyTorch loads; in the runtime
+    # installed here, so that a pinned build crashing on the file is a finding, not bad input.
+    names = TFLiteModel.names_in(args.tflite)
+    files = [TFLiteModel(args.tflite, signature=name) for name in names]
     baseline = None
     if args.baseline is not None:
         baseline = [
-            TFLiteModel(args.baseline, runtime=args.runtime, signature=name)
+            TFLiteModel(args.baseline, runtime=first_runtime, signature=name)
             for name in TFLiteModel.names_in(args.baseline)
         ]
     samples = sample_paths(args.samples)
@@ -91,12 +93,88 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     for tflite in files:
         _check_fits(tflite, config, config_path, args.tflite)
 
-    names = ", ".join(f.signature.name for f in files)
+    shown = ", ".join(f.signature.name for f in files)
     progress(
-        f"checking {args.tflite} ({len(files)} signature{'s' * (len(files) > 1)}: {names}; "
+        f"checking {args.tflite} ({len(files)} signature{'s' * (len(files) > 1)}: {shown}; "
         f"{quantization}) on {args.examples} generated examples per signature"
         + (f" and {len(samples)} real samples" if samples else "")
+        + (f", in {len(args.runtime)} runtimes" if len(args.runtime) > 1 else "")
     )
+    bundle = len(files) > 1
+    print(
+        f"  against {checkpoint_path} ({loaded.layout}) with {config_path}; tolerance "
+        f"[{tolerance_for(quantization).describe()}]"
+    )
+    results, crashes = [], []
+    for runtime in args.runtime:
+        try:
+            found = _verify_in(runtime, files, names, model, quantization, samples, args)
+        except RuntimeCrashed as exc:  # a finding about this build, not bad input
+            print(f"verify {args.tflite} ({runtime} runtime): CRASHED: {exc}")
+            crashes.append((runtime, files[0].seq_len, str(exc)))
+            continue
+        results += found
+        what = f"{len(files)} signatures ({shown})" if bundle else f"seq_len {files[0].seq_len}"
+        print(
+            f"verify {args.tflite} ({runtime} runtime): {what}, {precision_label(quantization)}"
+            + ("" if bundle else f", {files[0].signature.describe()}")
+        )
+        for each in found:
+            _print_signature(each, bundle=bundle)
+        failing = [each for each in found if not each.passed]
+        for each in failing:
+            _localise_failure(model, each, quantization, bundle=bundle)
+        if failing:
+            hint = precision_hint(Path(args.tflite), quantization, runtime)
+            if hint:
+                print(hint)
+        else:
+            print("parity holds")
+
+    baseline_result = None
+    if baseline is not None:
+        real = real_inputs(samples, files[0], config) if samples and not bundle else None
+        candidate = [r.tflite for r in results if r.tflite.runtime == first_runtime] or files
+        baseline_result = compare_files(
+            baseline, candidate, real=real, max_flip_rate=args.max_flip_rate
+        )
+        print("\n".join(baseline_result.lines(Path(args.baseline))))
+        if not baseline_result.passed:
+            print("BASELINE CHECK FAILED")
+
+    unchecked = app_builds_not_checked(args.runtime)
+    if unchecked:
+        print(f"NOT CHECKED {unchecked}")
+    report = build_report(
+        results=results,
+        quantization=quantization,
+        config_path=config_path,
+        checkpoint_path=checkpoint_path,
+        checkpoint_layout=loaded.layout,
+        config=config,
+        baseline=(Path(args.baseline), baseline_result) if baseline_result else None,
+        duration=time.perf_counter() - started,
+        runtimes=args.runtime,
+        crashes=crashes,
+        path=Path(args.tflite),
+    )
+    for line in compatibility_findings(report):
+        print(line)
+    if args.report is not None:
+        from signbart_parity.reports.write import write_report
+
+        paths = write_report(report, args.report)
+        print(f"report: {paths['parity.html']}")
+    return 0 if report.passed else 1
+
+
+def _verify_in(runtime, first_files, names, model, quantization, samples, args):
+    """Every signature of the file in one runtime build, with the bundle checks."""
+    from signbart_parity.runtime.tflite import TFLiteModel
+
+    files = first_files
+    if runtime != first_files[0].runtime:
+        files = [TFLiteModel(args.tflite, runtime=runtime, signature=name) for name in names]
     results = [
         verify_signature(
             model,
@@ -111,56 +189,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     ]
     if len(results) > 1:
         bundle_checks(results, quantization=quantization, seed=args.seed)
-
-    bundle = len(files) > 1
-    what = f"{len(files)} signatures ({names})" if bundle else f"seq_len {files[0].seq_len}"
-    print(
-        f"verify {args.tflite} ({args.runtime} runtime): {what}, "
-        f"{precision_label(quantization)}"
-        + ("" if bundle else f", {files[0].signature.describe()}")
-    )
-    print(
-        f"  against {checkpoint_path} ({loaded.layout}) with {config_path}; tolerance "
-        f"[{tolerance_for(quantization).describe()}]"
-    )
-    for found in results:
-        _print_signature(found, bundle=bundle)
-    failing = [found for found in results if not found.passed]
-    for found in failing:
-        _localise_failure(model, found, quantization, bundle=bundle)
-    if failing:
-        hint = precision_hint(Path(args.tflite), quantization, args.runtime)
-        if hint:
-            print(hint)
-    else:
-        print("parity holds")
-
-    baseline_result = None
-    if baseline is not None:
-        real = real_inputs(samples, files[0], config) if samples and not bundle else None
-        baseline_result = compare_files(
-            baseline, files, real=real, max_flip_rate=args.max_flip_rate
-        )
-        print("\n".join(baseline_result.lines(Path(args.baseline))))
-        if not baseline_result.passed:
-            print("BASELINE CHECK FAILED")
-
-    report = build_report(
-        results=results,
-        quantization=quantization,
-        config_path=config_path,
-        checkpoint_path=checkpoint_path,
-        checkpoint_layout=loaded.layout,
-        config=config,
-        baseline=(Path(args.baseline), baseline_result) if baseline_result else None,
-        duration=time.perf_counter() - started,
-    )
-    if args.report is not None:
-        from signbart_parity.reports.write import write_report
-
-        paths = write_report(report, args.report)
-        print(f"report: {paths['parity.html']}")
-    return 0 if report.passed else 1
+    return results
 
 
 def _check_fits(tflite: TFLiteModel, config: SignBartConfig, config_path: Path, path) -> None:
@@ -213,6 +242,9 @@ def build_report(
     config: SignBartConfig,
     baseline: tuple[Path, BaselineResult] | None,
     duration: float,
+    runtimes: tuple[str, ...] = ("litert",),
+    crashes: list[tuple[str, int, str]] = (),
+    path: Path | None = None,
 ) -> Report:
     """The parity report of this file: a row per signature (on its runtime), an outcome
     per check of each signature, and the baseline comparison, if any."""
@@ -220,15 +252,16 @@ def build_report(
     from signbart_parity.targets import Target
 
     rows, outcomes = [], []
-    path = results[0].tflite.path
+    path = results[0].tflite.path if results else path
     for found in results:
         tflite = found.tflite
         target = Target(tflite.seq_len, quantization, tflite.runtime)
-        row = Row(
-            target, file=str(path), size_bytes=path.stat().st_size, signature=tflite.signature_key
-        )
+        row = Row(target)
+        row.describe_file(tflite)
         row.divergence = found.divergence
-        prefix = f"verify {path}::" + (f"{found.where}::" if len(results) > 1 else "")
+        several = len({each.tflite.seq_len for each in results}) > 1
+        prefix = f"verify {path}::" + (f"{found.where}::" if several else "")
+        prefix += f"{tflite.runtime}::" if len(runtimes) > 1 else ""
         for check in found.checks:
             oracle = found.oracle if check.name == "parity" else None
             row.add(
@@ -259,6 +292,23 @@ def build_report(
                 message="" if result.passed else result.summary(),
             )
         )
+    for runtime, seq_len, message in crashes:  # the build died on the file: a failed target
+        outcomes.append(
+            Outcome(
+                f"verify {path}::{runtime}",
+                "error",
+                check="parity",
+                target=Target(seq_len, quantization, runtime),
+                message=message,
+            )
+        )
+    unchecked = app_builds_not_checked(runtimes)
+    if unchecked:
+        outcomes.append(
+            Outcome(
+                f"verify {path}::runtime-build", "skipped", check="runtime-build", message=unchecked
+            )
+        )
     return new_report(
         "verify",
         checkpoint=checkpoint_path,
@@ -270,6 +320,9 @@ def build_report(
         outcomes=outcomes,
         duration_s=round(duration, 2),
         contract={
-            found.where or "serving_default": found.tflite.signature.to_dict() for found in results
-        },
+            found.where or "serving_default": found.tflite.signature.to_dict()
+            for found in results
+            if found.tflite.runtime == results[0].tflite.runtime
+        }
+        or None,
     )

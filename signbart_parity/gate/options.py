@@ -155,6 +155,12 @@ class GateOptions:
             for quantization, runtime in itertools.product(self.quantizations, self.runtimes)
         ]
 
+    def pinned_targets(self) -> list[Target]:
+        """Targets run by a pinned runtime build (out of process)."""
+        from signbart_parity.runtime_specs import parse_runtime_spec
+
+        return [t for t in self.targets if not parse_runtime_spec(t.runtime).in_process]
+
     def baseline_targets(self) -> list[Target]:
         """The exports a shipped file is compared with: the one of its seq_len, or (bundle
         mode) the bundle, named by its longest signature."""
@@ -278,6 +284,12 @@ def parametrize(metafunc: pytest.Metafunc, options: GateOptions) -> None:
     if "parity_bucket" in metafunc.fixturenames:
         pairs = options.bucket_pairs() or [_skipped("needs two --parity-seq-lens to compare")]
         metafunc.parametrize("parity_bucket", pairs, ids=_pair_id, scope="session")
+    if "parity_pinned_target" in metafunc.fixturenames:
+        from signbart_parity.runtime_specs import app_builds_not_checked
+
+        reason = app_builds_not_checked(options.runtimes)
+        pinned = [_skipped(reason)] if reason else options.pinned_targets()
+        metafunc.parametrize("parity_pinned_target", pinned, ids=_baseline_id, scope="session")
     if "parity_baseline_target" in metafunc.fixturenames:
         if options.baseline is None:
             matching = [_skipped("no --parity-baseline given")]
@@ -288,7 +300,7 @@ def parametrize(metafunc: pytest.Metafunc, options: GateOptions) -> None:
 
 
 def uses_gate_parameters(metafunc: pytest.Metafunc) -> bool:
-    wanted = {"parity_target", "parity_bucket", "parity_baseline_target"}
+    wanted = {"parity_target", "parity_bucket", "parity_baseline_target", "parity_pinned_target"}
     return bool(wanted & set(metafunc.fixturenames))
 
 

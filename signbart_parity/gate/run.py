@@ -123,8 +123,9 @@ def _item_target(item: pytest.Item) -> Target | None:
     bucket = params.get("parity_bucket")
     if isinstance(bucket, tuple):
         return bucket[1]  # the bucket test records on the longer file
-    if isinstance(params.get("parity_baseline_target"), Target):
-        return params["parity_baseline_target"]
+    for name in ("parity_baseline_target", "parity_pinned_target"):
+        if isinstance(params.get(name), Target):
+            return params[name]
     return None
 
 
@@ -238,14 +239,19 @@ def finish(session: pytest.Session, exitstatus: int) -> Report | None:
 
 def summary_lines(config: pytest.Config) -> list[str]:
     """The verdict, what was not checked, and where the report is: for the terminal."""
-    from signbart_parity.reports.text import failure_lines, not_checked_lines
+    from signbart_parity.reports.text import (
+        compatibility_findings,
+        failure_lines,
+        not_checked_lines,
+    )
 
     run = get_run(config)
     if run.written is None:
         return []
     report, html = run.written
     lines = [f"SignBart parity report: {report.headline()}"]
-    lines += [f"  {line}" for line in failure_lines(report) + not_checked_lines(report)]
+    found = compatibility_findings(report) + failure_lines(report) + not_checked_lines(report)
+    lines += [f"  {line}" for line in found]
     return lines + [f"  report: {html}"]
 
 

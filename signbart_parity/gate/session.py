@@ -86,9 +86,7 @@ class GateSession:
         for target in sorted(self._rows):
             row = self._rows[target]
             if target in self._runtimes:
-                path = self._runtimes[target].path
-                row.file, row.size_bytes = str(path), path.stat().st_size
-                row.signature = self.tflite(target).signature_key
+                row.describe_file(self._runtimes[target])
             rows.append(row)
         return rows
 

@@ -205,6 +205,19 @@ def test_app_contract(parity_session, parity_target):
         )
 
 
+@pytest.mark.parity("runtime-build")
+def test_the_pinned_runtime_build_is_the_one_that_ran(parity_session, parity_pinned_target):
+    """A pinned build (``tflite-runtime==2.14.0``...) ran in its own environment: the worker
+    imported exactly that release, so every number of this target is that build's. Without
+    any pinned build, this check is reported as not checked, naming the option to add."""
+    from signbart_parity.runtime_specs import parse_runtime_spec
+
+    spec = parse_runtime_spec(parity_pinned_target.runtime)
+    build = parity_session.tflite(parity_pinned_target).runtime_build
+    if build.get("version") != spec.version or build.get("runtime") != spec.kind:
+        _fail(f"{parity_pinned_target}: asked for {spec}, but the worker ran {build}")
+
+
 @pytest.mark.parity("real-sample")
 def test_real_samples_get_the_same_prediction(parity_session, parity_target, parity_recorder):
     from signbart_parity.inputs.samples import preprocessed_samples

@@ -9,6 +9,8 @@ import functools
 from signbart_parity.reports import columns, plots
 from signbart_parity.reports.model import Report
 from signbart_parity.reports.text import (
+    compatibility_findings,
+    compatibility_matrix,
     divergence_lines,
     failure_lines,
     file_line,
@@ -50,6 +52,8 @@ def render_html(report: Report) -> str:
         summary_columns=columns.SUMMARY,
         summary=columns.summary_cells(report),
         failures=failure_lines(report),
+        matrix=compatibility_matrix(report),
+        findings=compatibility_findings(report),
         divergences=divergence_lines(report),
         not_checked=not_checked_lines(report),
         histograms=[plots.histogram_svg(row, low, high) for row in rows],

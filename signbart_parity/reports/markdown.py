@@ -5,6 +5,8 @@ from __future__ import annotations
 from signbart_parity.reports.columns import SUMMARY, summary_cells
 from signbart_parity.reports.model import Report
 from signbart_parity.reports.text import (
+    compatibility_findings,
+    compatibility_matrix,
     divergence_lines,
     failure_lines,
     file_line,
@@ -27,6 +29,14 @@ def render_markdown(report: Report) -> str:
         lines.append("| " + " | ".join(row) + " |")
     if report.verdict_reasons():
         lines += ["", "**Why FAIL:** " + "; ".join(report.verdict_reasons())]
+    matrix = compatibility_matrix(report)
+    if matrix is not None:
+        header, body = matrix
+        lines += ["", "### Runtime builds", ""]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join("---" for _ in header) + "|")
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+        lines += [f"- {line}" for line in compatibility_findings(report)]
     failures = failure_lines(report)
     if failures:
         lines += ["", "### Failed checks", ""] + [f"- {line}" for line in failures]

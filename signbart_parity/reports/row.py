@@ -41,6 +41,9 @@ class Row:
     signature: str | None = None  # which signature of ``file`` (set for bundles)
     size_bytes: int | None = None
     latency_ms: float | None = None
+    # The runtime build that ran the file (runtime, version, arch, emulator), as imported.
+    runtime_build: dict | None = None
+    min_runtime_version: str | None = None  # what the file itself claims to need
     samples: list[dict] = field(default_factory=list)
     worst: list[dict] = field(default_factory=list)
 
@@ -95,6 +98,16 @@ class Row:
                 worst.append(sample | {"message": f"{check}: {what}: {verdict}"})
         self.worst = _worst_first(self.worst + worst)
 
+    def describe_file(self, tflite) -> None:
+        """Record which file, signature and runtime build (a ``TFLiteModel``) the numbers
+        came from, and the min_runtime_version the file claims."""
+        from signbart_parity.runtime.inspect import min_runtime_version
+
+        self.file, self.size_bytes = str(tflite.path), tflite.path.stat().st_size
+        self.signature = tflite.signature_key
+        self.runtime_build = tflite.runtime_build
+        self.min_runtime_version = min_runtime_version(tflite.path)
+
     def combine(self, other: Row) -> Row:
         """One row from two shards' rows of the same target (xdist workers, CI jobs)."""
         combined = copy.deepcopy(self)
@@ -117,6 +130,8 @@ class Row:
         combined.signature = self.signature or other.signature
         combined.size_bytes = self.size_bytes or other.size_bytes
         combined.latency_ms = self.latency_ms if self.latency_ms is not None else other.latency_ms
+        combined.runtime_build = self.runtime_build or other.runtime_build
+        combined.min_runtime_version = self.min_runtime_version or other.min_runtime_version
         combined.samples = (self.samples + other.samples)[:MAX_SAMPLES]
         combined.worst = _worst_first(self.worst + other.worst)
         return combined

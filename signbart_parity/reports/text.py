@@ -14,7 +14,9 @@ def headline_with_run(report: Report) -> str:
         if report.kind != "verify"
         else ""
     )
-    return f"{report.headline()}{cache}; {report.duration_s:.0f} s"
+    cells = [line.split(" (", 1)[0] for line in compatibility_findings(report)]
+    named = f"; {'; '.join(cells)}" if cells else ""
+    return f"{report.headline()}{named}{cache}; {report.duration_s:.0f} s"
 
 
 def file_line(part: Any) -> str:
@@ -59,3 +61,100 @@ def divergence_lines(report: Report) -> list[str]:
     from signbart_parity.reports.columns import sorted_rows
 
     return [f"{row.target}: {row.divergence}" for row in sorted_rows(report) if row.divergence]
+
+
+# ---------------------------------------------------------------- runtime builds
+
+
+def _runtime_label(runtime: str, rows) -> str:
+    """A column's runtime as it ran: the build's own name and imported version."""
+    build = next((row.runtime_build for row in rows if row.runtime_build), None)
+    if not build:
+        return runtime
+    arch = f" ({build['arch']})" if build.get("arch") not in (None, "x86_64") else ""
+    return f"{runtime} [{build.get('runtime')} {build.get('version')}{arch}]"
+
+
+def _version(text: str | None) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(part) for part in str(text).split(".")[:3])
+    except ValueError:
+        return None
+
+
+def claims_support(row) -> bool:
+    """Whether the file's min_runtime_version covers the build that ran it. The claim is in
+    TensorFlow's numbering: every LiteRT release (ai-edge-litert) postdates TF 2.16, which
+    is above what litert-torch writes (2.9.0), so those builds are always covered."""
+    build = row.runtime_build or {}
+    if build.get("runtime") in ("litert", "compiled"):
+        return True
+    claimed, ran = _version(row.min_runtime_version), _version(build.get("version"))
+    return claimed is not None and ran is not None and ran >= claimed
+
+
+def _cell(report: Report, row) -> str:
+    failing = [o for o in report.failures if o.target == row.target]
+    for words, label in (("crashed", "CRASHED"), ("cannot load", "FAILS TO LOAD")):
+        found = next((o for o in failing if words in (o.message or "")), None)
+        if found is not None:
+            return f"{label}: {found.message}"
+    top1 = f", top-1 {row.top1_agreement:.0%}" if row.top1_agreement is not None else ""
+    numbers = f"max abs err {row.max_abs_err:.3g}{top1}"
+    if not report.row_passed(row):
+        return f"PARITY VIOLATED ({numbers})"
+    return f"passed ({numbers})"
+
+
+def compatibility_matrix(report: Report) -> tuple[list[str], list[list[str]]] | None:
+    """Rows: each file (precision, seq_len or signature); columns: each runtime build; or
+    None when the run used a single runtime."""
+    from signbart_parity.targets import precision_label
+
+    rows = report.all_rows()
+    runtimes = list(dict.fromkeys(row.target.runtime for row in rows))
+    if len(runtimes) < 2:
+        return None
+    by_target = {row.target: row for row in rows}
+    files = list(dict.fromkeys((row.target.quantization, row.target.seq_len) for row in rows))
+    header = ["file"] + [
+        _runtime_label(runtime, [r for r in rows if r.target.runtime == runtime])
+        for runtime in runtimes
+    ]
+    body = []
+    for quantization, seq_len in files:
+        cells = [f"{precision_label(quantization)}, seq_len {seq_len}"]
+        for runtime in runtimes:
+            row = next(
+                (r for t, r in by_target.items() if (t.quantization, t.seq_len, t.runtime)
+                 == (quantization, seq_len, runtime)),
+                None,
+            )  # fmt: skip
+            cells.append("—" if row is None else _cell(report, row))
+        body.append(cells)
+    return header, body
+
+
+def compatibility_findings(report: Report) -> list[str]:
+    """One line per file that a runtime build fails, naming it; and where the file's own
+    min_runtime_version claims that build, saying so."""
+    from signbart_parity.targets import precision_label
+
+    if compatibility_matrix(report) is None:
+        return []
+    lines = []
+    for row in report.all_rows():
+        cell = _cell(report, row)
+        if cell.startswith("passed"):
+            continue
+        line = (
+            f"{precision_label(row.target.quantization)} seq_len {row.target.seq_len} on "
+            f"{row.target.runtime}: {cell}"
+        )
+        if row.min_runtime_version and claims_support(row):
+            line += (
+                f"; the file claims min_runtime_version {row.min_runtime_version}, which "
+                "includes this build"
+            )
+        lines.append(line)
+    return lines

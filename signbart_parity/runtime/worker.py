@@ -40,12 +40,16 @@ class WorkerProcess:
         environment = worker_environment(spec, cache_root)
         # The runtime's stderr chatter is dropped when the toolchain is quieted (the CLI
         # without --verbose); otherwise it shows, as in-process runtimes' does.
+        # -P: the script's folder (runtime/, with its own inspect.py) is not put on
+        # sys.path; -s: no user site. Only the environment's own PYTHONPATH (the aarch64
+        # site folder) reaches the worker, never the harness's, nor a PYTHONHOME.
+        child_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
         self._process = subprocess.Popen(
-            [*environment.command, "-I", str(WORKER_SCRIPT), spec.kind],
+            [*environment.command, "-P", "-s", str(WORKER_SCRIPT), spec.kind],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL if toolchain_quieted() else None,
-            env={**os.environ, **environment.env},
+            env={**child_env, **environment.env},
         )
         try:
             hello, _ = self.request({"op": "hello"}, doing="starting", path=None)
