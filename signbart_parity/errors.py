@@ -60,7 +60,9 @@ class GoldenError(ParityInputError):
 
 
 class RuntimeEnvironmentError(ParityInputError):
-    """A pinned runtime build's isolated environment is missing and cannot be made."""
+    """A runtime build's isolated environment (a pinned release; an aarch64 Python with
+    LiteRT and its emulator) is missing, cannot be made here, or is not trusted to compute
+    correctly."""
 
 
 class RuntimeCrashed(TFLiteFileError):

@@ -67,3 +67,23 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_directory(destination: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``destination``; rename it into place on
+    success. On any exception the folder is removed and ``destination`` is not created."""
+    import shutil
+
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
+    umask = os.umask(0)  # mkdtemp makes 0700 folders; give the one a plain mkdir() would
+    os.umask(umask)
+    os.chmod(temp, 0o777 & ~umask)
+    try:
+        yield temp
+        raise_if_terminated()
+        os.replace(temp, destination)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
