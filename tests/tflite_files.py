@@ -71,3 +71,22 @@ def broken(fault: str) -> Path:
     from signbart_parity.checks.faults import broken_model
 
     return _export(broken_model(fixture_model()[0], fault), SEQ_LEN, "none")
+
+
+@functools.cache
+def hundred_keypoint_model():
+    """``helpers.write_model``'s 100-keypoint, d_model 96, 7-label model (fixed seed)."""
+    from signbart_parity.model.checkpoint import load_signbart_model
+    from tests.helpers import write_model
+
+    with tempfile.TemporaryDirectory(prefix="signbart-100kp-") as folder:
+        return load_signbart_model(*write_model(Path(folder), keypoints=100))
+
+
+@functools.cache
+def hundred_keypoint(seq_len: int = SEQ_LEN, quantization: str = "none") -> Path:
+    """The 100-keypoint model's export (fp32, or a quantized mode derived from it)."""
+    model, _ = hundred_keypoint_model()
+    if quantization == "none":
+        return _export(model, seq_len, "none")
+    return _export(model, seq_len, quantization, fp32=hundred_keypoint(seq_len))
