@@ -298,6 +298,24 @@ def test_an_aarch64_python_named_by_the_environment_variable_gets_only_the_wheel
     np.testing.assert_allclose(arm, TFLiteModel(path, num_threads=1)(keypoints, mask), atol=1e-4)
 
 
+@pytest.mark.slow
+@needs_x86
+def test_a_version_the_index_has_no_aarch64_wheel_of_is_refused(emulated, monkeypatch, tmp_path):
+    """A version beyond the known builds is tried with pip; its refusal names the builds."""
+    command, _, _ = emulated
+    script = tmp_path / "python-arm64"
+    script.write_text(f'#!/bin/sh\nQEMU_CPU=cortex-a76 exec {" ".join(command)} "$@"\n')
+    script.chmod(0o755)
+    monkeypatch.setenv(PYTHON_ENV, str(script))
+    with pytest.raises(RuntimeEnvironmentError) as refused:
+        arm64_environment(Spec(version="2.99.0"), tmp_path / "cache", create=True)
+    assert str(refused.value) == (
+        "litert==2.99.0@arm64: ai-edge-litert 2.99.0 has no aarch64 wheel for Python 3.11; "
+        "builds with one: ai-edge-litert 1.1.0-1.4.0 and 2.0.2-2.3.0."
+    )
+    assert not (tmp_path / "cache" / "runtimes" / "litert-2.99.0-aarch64" / "site-cp311").exists()
+
+
 # -- refusals that need no emulator --------------------------------------------------
 
 

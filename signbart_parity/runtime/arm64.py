@@ -319,7 +319,7 @@ def _install_wheels(target: Path, spec: Spec, version: str, python: str) -> dict
     try:
         _run([*command, f"ai-edge-litert=={version}", "numpy"], "pip install")
     except RuntimeEnvironmentError as exc:
-        if "No matching distribution" in str(exc) or "from versions" in str(exc):
+        if "No matching distribution found for ai-edge-litert" in str(exc):
             raise RuntimeEnvironmentError(_no_wheel(spec, version)) from None
         raise
     installed = sorted(p.name.removesuffix(".dist-info") for p in target.glob("*.dist-info"))
