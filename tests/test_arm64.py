@@ -391,3 +391,97 @@ def test_hwcaps_name_the_features_linux_prints():
     assert qemu.features(0x8FB, 0) == "fp asimd aes pmull sha1 sha2 crc32 cpuid".split()
     assert "asimddp" in qemu.features(0x119FFB, 0)
     assert qemu.GuestCpu(0, qemu.SME_BIT, True).has_sme
+
+
+# -- the lane: verify, golden check and the gate through litert@arm64 ----------------------
+
+
+@pytest.fixture
+def arm64_cache(cache_root, emulated, monkeypatch):
+    """Commands run with the shared aarch64 environment as their cache (prepared once)."""
+    from signbart_parity.runtime import worker
+
+    monkeypatch.setenv("SIGNBART_PARITY_CACHE", str(cache_root))
+    yield cache_root
+    worker.close_workers()
+
+
+def verify_arm64(path, quantization: str, *extra: str):
+    from tests.cli import run_in_process
+
+    return run_in_process(
+        "verify", *tflite_files.MODEL_ARGS, "--tflite", path, "--quantization", quantization,
+        "--examples", "12", "--runtime", "litert@arm64", *extra,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@needs_x86
+@pytest.mark.parametrize("quantization", ["none", "dynamic-int8"])
+def test_verify_passes_genuine_files_on_arm64_and_names_the_build(arm64_cache, quantization):
+    done = verify_arm64(tflite_files.genuine(quantization=quantization), quantization)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "parity holds" in done.stdout
+    assert "runtime build: litert 2.3.0 on aarch64 (cortex-a76) under qemu-aarch64" in done.stdout
+
+
+@pytest.mark.slow
+@needs_x86
+@pytest.mark.parametrize("fault", ["mask-ignored-in-encoder", "last-frame-pooling"])
+def test_verify_fails_the_mask_and_pooling_faults_on_arm64(arm64_cache, fault):
+    done = verify_arm64(tflite_files.broken(fault), "none")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "PARITY VIOLATED" in done.stdout
+    assert f"first divergence: {tflite_files.FAULT_STAGES[fault]}" in done.stdout
+
+
+@pytest.mark.slow
+@needs_x86
+def test_golden_check_on_arm64_of_a_100_keypoint_model(arm64_cache, tmp_path):
+    """A model that is not the embedded default, its golden file made with PyTorch, checked
+    in the emulated aarch64 build: passes for the genuine file."""
+    from tests.cli import run_in_process
+    from tests.helpers import write_model
+
+    config, checkpoint = write_model(tmp_path)
+    path = tmp_path / "m.tflite"
+    model = ["--config", config, "--checkpoint", checkpoint]
+    made = run_in_process("convert", *model, "--seq-len", "8", "--output", path)
+    assert made.returncode == 0, made.stderr
+    golden = tmp_path / "g.npz"
+    created = run_in_process("golden", "create", *model, "--seq-len", "8", "--output", golden)
+    assert created.returncode == 0, created.stderr
+    done = run_in_process(
+        "golden", "check", "--tflite", path, "--golden", golden, "--runtime", "litert@arm64"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "(litert@arm64 runtime)" in done.stdout and "parity holds" in done.stdout
+
+
+@pytest.mark.slow
+@needs_x86
+def test_the_gate_runs_the_arm64_lane_on_a_fixed_batch(arm64_cache, pytester, tmp_path):
+    """--parity-runtime=litert,litert@arm64: the emulated targets run the fixed-batch checks
+    and the pinned-build check, their drawn-example properties are reported as not checked
+    (with how many examples stand in), and the report names aarch64 and the emulator."""
+    import json
+
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--pyargs", "signbart_parity.gate",
+        "--parity-seq-lens=16", "--parity-quantization=none,dynamic-int8",
+        "--parity-runtime=litert,litert@arm64", f"--parity-cache={tmp_path / 'cache'}",
+        "--parity-report=report", "--parity-profile=ci",
+    )  # fmt: skip
+    report = json.loads((pytester.path / "report" / "parity.json").read_text())
+    assert result.ret == 0 and report["passed"], result.stdout.str()
+    arm = [o for o in report["outcomes"] if o["target"] and "@arm64" in o["target"]["runtime"]]
+    by_check = {o["check"]: o["outcome"] for o in arm}
+    assert by_check["agreement"] == by_check["runtime-build"] == by_check["contract"] == "passed"
+    assert by_check["parity"] == "skipped" and "72 examples" in next(
+        o["message"] for o in arm if o["check"] == "parity"
+    )
+    rows = {row["runtime"]: row for row in report["results"] if row["quantization"] == "none"}
+    assert rows["litert@arm64"]["examples"] >= 72 and rows["litert"]["examples"] > 72
+    assert rows["litert@arm64"]["runtime_build"]["arch"] == "aarch64"
+    markdown = (pytester.path / "report" / "parity.md").read_text()
+    assert "on aarch64 (cortex-a76) under qemu-aarch64" in markdown

@@ -42,6 +42,10 @@ def prepare_command(specs: Sequence[str]) -> int:
         made = prepare(parse_runtime_spec(text))
         manifest = made["manifest"]
         state = "made" if made.get("made", True) else "already there"
+        if parse_runtime_spec(text).arch:  # the description of the emulated build
+            shown = ", ".join(f"{k} {v}" for k, v in manifest.items() if v is not None)
+            print(f"{text}: {made['path']} (ready in {made['seconds']:.1f} s; {shown})")
+            continue
         print(
             f"{text}: {made['path']} ({state} in {made['seconds']:.1f} s; "
             f"{_versions(text, manifest)})"

@@ -26,7 +26,7 @@ from signbart_parity.cli import common
 from signbart_parity.errors import RuntimeCrashed, TFLiteFileError
 from signbart_parity.options import add_to_cli
 from signbart_parity.reports.model import VERSUS_PYTORCH
-from signbart_parity.reports.text import compatibility_findings
+from signbart_parity.reports.text import compatibility_findings, describe_build
 from signbart_parity.runtime_specs import app_builds_not_checked
 
 if TYPE_CHECKING:
@@ -119,6 +119,8 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
             f"verify {args.tflite} ({runtime} runtime): {what}, {precision_label(quantization)}"
             + ("" if bundle else f", {files[0].signature.describe()}")
         )
+        if not found[0].tflite.spec.in_process:
+            print(f"  runtime build: {describe_build(found[0].tflite.runtime_build)}")
         for each in found:
             _print_signature(each, bundle=bundle)
         failing = [each for each in found if not each.passed]

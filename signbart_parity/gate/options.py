@@ -279,10 +279,15 @@ def _baseline_seq_len(path: Path, bundle: bool) -> int | None:
 
 def parametrize(metafunc: pytest.Metafunc, options: GateOptions) -> None:
     """Parametrise the gate's tests over the exported targets (and pairs, and baseline)."""
+    # Emulated runtimes (@arm64) take about a second a call: their drawn-example properties
+    # are left to the fixed batches (agreement, real samples), and the report says so.
+    drawn = getattr(metafunc.function, "_signbart_parity_profiled", False)
     if "parity_target" in metafunc.fixturenames:
-        metafunc.parametrize("parity_target", options.targets, ids=str, scope="session")
+        targets = [_emulated_skip(t) if drawn else t for t in options.targets]
+        metafunc.parametrize("parity_target", targets, ids=_target_id, scope="session")
     if "parity_bucket" in metafunc.fixturenames:
-        pairs = options.bucket_pairs() or [_skipped("needs two --parity-seq-lens to compare")]
+        pairs = [_emulated_skip(pair, pair[1]) for pair in options.bucket_pairs()]
+        pairs = pairs or [_skipped("needs two --parity-seq-lens to compare")]
         metafunc.parametrize("parity_bucket", pairs, ids=_pair_id, scope="session")
     if "parity_pinned_target" in metafunc.fixturenames:
         from signbart_parity.runtime_specs import app_builds_not_checked
@@ -306,6 +311,28 @@ def uses_gate_parameters(metafunc: pytest.Metafunc) -> bool:
 
 def _skipped(reason: str):
     return pytest.param(None, marks=pytest.mark.skip(reason=reason))
+
+
+EMULATED_REASON = (
+    "emulated runtime: drawn examples are not run (about a second a call); the fixed batch "
+    "of the agreement check ({count} examples, every keypoint x mask kind) and the real "
+    "samples check this target"
+)
+
+
+def _emulated_skip(value, target=None):
+    """``value`` as a parameter, skipped when its target runs on an emulated CPU."""
+    from signbart_parity.runtime_specs import parse_runtime_spec
+
+    target = target if target is not None else value
+    if parse_runtime_spec(target.runtime).arch is None:
+        return value
+    reason = EMULATED_REASON.format(count=OPTIONS["examples"].default)
+    return pytest.param(value, marks=pytest.mark.skip(reason=reason), id=_target_id(value))
+
+
+def _target_id(value) -> str:
+    return _pair_id(value) if isinstance(value, tuple) else str(value)
 
 
 def _baseline_id(target) -> str:

@@ -214,8 +214,17 @@ def test_the_pinned_runtime_build_is_the_one_that_ran(parity_session, parity_pin
 
     spec = parse_runtime_spec(parity_pinned_target.runtime)
     build = parity_session.tflite(parity_pinned_target).runtime_build
-    if build.get("version") != spec.version or build.get("runtime") != spec.kind:
-        _fail(f"{parity_pinned_target}: asked for {spec}, but the worker ran {build}")
+    wrong = [
+        f"{what} {found!r}, not {wanted!r}"
+        for what, found, wanted in (
+            ("runtime", build.get("runtime"), spec.kind),
+            ("version", build.get("version"), spec.version or build.get("version")),
+            ("architecture", build.get("arch"), "aarch64" if spec.arch else build.get("arch")),
+        )
+        if found != wanted
+    ]
+    if wrong:
+        _fail(f"{parity_pinned_target}: asked for {spec}, but the worker ran " + "; ".join(wrong))
 
 
 @pytest.mark.parity("real-sample")

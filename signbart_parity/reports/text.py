@@ -66,13 +66,22 @@ def divergence_lines(report: Report) -> list[str]:
 # ---------------------------------------------------------------- runtime builds
 
 
+def describe_build(build: dict) -> str:
+    """``litert 2.3.0 on aarch64 (cortex-a76) under qemu-aarch64 10.0.2``: what ran a file."""
+    text = f"{build.get('runtime')} {build.get('version')} on {build.get('arch')}"
+    if build.get("cpu"):
+        text += f" ({build['cpu']})"
+    if build.get("emulator"):
+        text += f" under {build['emulator']}"
+    elif build.get("arch") == "aarch64":
+        text += ", native (no emulation)"
+    return text
+
+
 def _runtime_label(runtime: str, rows) -> str:
-    """A column's runtime as it ran: the build's own name and imported version."""
+    """A column's runtime as it ran: the build's own name, imported version, CPU."""
     build = next((row.runtime_build for row in rows if row.runtime_build), None)
-    if not build:
-        return runtime
-    arch = f" ({build['arch']})" if build.get("arch") not in (None, "x86_64") else ""
-    return f"{runtime} [{build.get('runtime')} {build.get('version')}{arch}]"
+    return f"{runtime} [{describe_build(build)}]" if build else runtime
 
 
 def _version(text: str | None) -> tuple[int, ...] | None:

@@ -143,7 +143,11 @@ def prepare(spec: RuntimeSpec, cache_root: Path | None = None) -> dict:
         started = time.perf_counter()
         environment = worker_environment(spec, cache_root, create=True)
         seconds = time.perf_counter() - started
-        return {"path": None, "manifest": environment.description, "seconds": seconds}
+        return {
+            "path": Path(environment.command[-1]).parents[3],  # <env>/sysroot/usr/bin/python
+            "manifest": environment.description,
+            "seconds": seconds,
+        }
     folder = environment_folder(spec, cache_root)
     folder.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -306,9 +310,25 @@ def list_environments(cache_root: Path | None = None) -> list[dict]:
     found = []
     for entry in sorted(folder.iterdir()):
         manifest = read_manifest(entry) if entry.is_dir() else None
+        if manifest is None and entry.is_dir() and entry.name.endswith("-aarch64"):
+            manifest = _arm64_manifest(entry)
         if manifest is not None:
             found.append({"path": entry, "manifest": manifest, "size_bytes": _size(entry)})
     return found
+
+
+def _arm64_manifest(folder: Path) -> dict | None:
+    """An aarch64 environment's manifest (``runtime/arm64.py`` writes its own form), in
+    the shape ``list`` shows: spec text, Python, package versions."""
+    try:
+        raw = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        site = raw["site-cp311"]
+        spec = f"{raw['spec']['kind']}=={raw['spec']['version']}@arm64"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    packages = dict(name.rsplit("-", 1) for name in site.get("packages", []) if "-" in name)
+    packages = {name.replace("_", "-"): version for name, version in packages.items()}
+    return {"spec": spec, "python": f"{site.get('python', '?')} (aarch64)", "packages": packages}
 
 
 def _size(folder: Path) -> int:
