@@ -445,8 +445,9 @@ def test_the_other_quantized_modes_hold_in_tflite_runtime_2_14_but_for_the_all_z
     sent by an app, but defined behaviour here), which verify still reports."""
     done = verify(genuine(quantization=quantization), quantization, OLD_RUNTIME)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "2 failing" in done.stdout  # the 2 all-zero-mask examples of 12
-    assert "all-zero mask" in done.stdout
+    # 10 of 12 agree: the 2 that do not are the all-zero-mask examples (static-int8 keeps
+    # even those within its wide bound, and fails on the agreement rate alone).
+    assert "top-1 83.3%" in done.stdout
     assert "bucket              PASS" in done.stdout  # every bucket example has valid frames
 
 

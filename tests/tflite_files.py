@@ -86,7 +86,4 @@ def hundred_keypoint_model():
 @functools.cache
 def hundred_keypoint(seq_len: int = SEQ_LEN, quantization: str = "none") -> Path:
     """The 100-keypoint model's export (fp32, or a quantized mode derived from it)."""
-    model, _ = hundred_keypoint_model()
-    if quantization == "none":
-        return _export(model, seq_len, "none")
-    return _export(model, seq_len, quantization, fp32=hundred_keypoint(seq_len))
+    return _export(hundred_keypoint_model()[0], seq_len, quantization)
