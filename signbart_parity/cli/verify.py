@@ -71,7 +71,6 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     from signbart_parity.model.checkpoint import load_model
     from signbart_parity.model.default import resolve_model_paths
     from signbart_parity.runtime.tflite import TFLiteModel
-    from signbart_parity.targets import precision_label
 
     started = time.perf_counter()
     quantization = args.quantization  # argtypes.quantization validated it
@@ -93,7 +92,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     for tflite in files:
         _check_fits(tflite, config, config_path, args.tflite)
 
-    shown = ", ".join(f.signature.name for f in files)
+    shown = ", ".join(names)
     progress(
         f"checking {args.tflite} ({len(files)} signature{'s' * (len(files) > 1)}: {shown}; "
         f"{quantization}) on {args.examples} generated examples per signature"
@@ -114,24 +113,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
             crashes.append((runtime, files[0].seq_len, str(exc)))
             continue
         results += found
-        what = f"{len(files)} signatures ({shown})" if bundle else f"seq_len {files[0].seq_len}"
-        print(
-            f"verify {args.tflite} ({runtime} runtime): {what}, {precision_label(quantization)}"
-            + ("" if bundle else f", {files[0].signature.describe()}")
-        )
-        if not found[0].tflite.spec.in_process:
-            print(f"  runtime build: {describe_build(found[0].tflite.runtime_build)}")
-        for each in found:
-            _print_signature(each, bundle=bundle)
-        failing = [each for each in found if not each.passed]
-        for each in failing:
-            _localise_failure(model, each, quantization, bundle=bundle)
-        if failing:
-            hint = precision_hint(Path(args.tflite), quantization, runtime)
-            if hint:
-                print(hint)
-        else:
-            print("parity holds")
+        _print_runtime(args.tflite, runtime, found, model, quantization)
 
     baseline_result = None
     if baseline is not None:
@@ -168,6 +150,33 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         paths = write_report(report, args.report)
         print(f"report: {paths['parity.html']}")
     return 0 if report.passed else 1
+
+
+def _print_runtime(path, runtime: str, found: list[SignatureCheck], model, quantization) -> None:
+    """What one runtime build found: the file, the build, a line per check, localisation."""
+    from signbart_parity.targets import precision_label
+
+    bundle = len(found) > 1
+    first = found[0].tflite
+    names = ", ".join(each.where for each in found)
+    what = f"{len(found)} signatures ({names})" if bundle else f"seq_len {first.seq_len}"
+    print(
+        f"verify {path} ({runtime} runtime): {what}, {precision_label(quantization)}"
+        + ("" if bundle else f", {first.signature.describe()}")
+    )
+    if not first.spec.in_process:
+        print(f"  runtime build: {describe_build(first.runtime_build)}")
+    for each in found:
+        _print_signature(each, bundle=bundle)
+    failing = [each for each in found if not each.passed]
+    for each in failing:
+        _localise_failure(model, each, quantization, bundle=bundle)
+    if failing:
+        hint = precision_hint(Path(path), quantization, runtime)
+        if hint:
+            print(hint)
+    else:
+        print("parity holds")
 
 
 def _verify_in(runtime, first_files, names, model, quantization, samples, args):
