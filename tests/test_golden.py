@@ -92,8 +92,16 @@ def test_genuine_exports_pass_the_golden_check(golden16: Path) -> None:
         "dynamic-int8",
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    # The int8 file is far outside the fp32 bound: the precision matters.
-    assert run_cli("golden", "check", "--tflite", int8, "--golden", str(golden16)).returncode == 1
+    # Without --quantization the precision is read from the file, and judged by it.
+    done = run_cli("golden", "check", "--tflite", int8, "--golden", str(golden16))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "precision: dynamic-int8 (read from the file: int8 weights into" in done.stdout
+    # Saying another precision is refused in one line naming both: never judged as fp32.
+    done = run_cli(
+        "golden", "check", "--tflite", int8, "--golden", str(golden16), "--quantization", "fp32"
+    )
+    assert done.returncode == 2 and one_error_line(done).count("the file is dynamic-int8") == 1
+    assert "you said fp32" in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -292,17 +292,3 @@ def verify_signature(
     )
     errors = oracle_errors(model, tflite, keypoints, masks) if oracle else None
     return SignatureCheck(tflite, checks, oracle=errors)
-
-
-def precision_hint(path: Path, quantization: str, runtime: str = "litert") -> str | None:
-    """A hint when the file's weights suggest another --quantization than the one given."""
-    from signbart_parity.runtime.inspect import tensor_dtypes
-
-    if quantization != "none":
-        return None
-    dtypes = tensor_dtypes(path, runtime)
-    if "int8" in dtypes:
-        return "hint: the file holds int8 tensors; pass the --quantization it was exported with."
-    if "float16" in dtypes:
-        return "hint: the file holds float16 tensors; pass --quantization fp16."
-    return None

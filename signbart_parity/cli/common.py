@@ -49,7 +49,21 @@ def add_quantization_option(parser: argparse.ArgumentParser, what: str) -> None:
     add_to_cli(
         parser,
         "quantization",
-        **ONE_QUANTIZATION | {"help": f"{what}: {QUANTIZATION_WORDS}. Default: %(default)r"},
+        **ONE_QUANTIZATION | {"help": f"{what}: {QUANTIZATION_WORDS}. Default: 'none'"},
+    )
+
+
+def add_file_precision_option(parser: argparse.ArgumentParser) -> None:
+    """``--quantization`` of a command handed a .tflite: a check of what the file holds."""
+    add_to_cli(
+        parser,
+        "quantization",
+        **ONE_QUANTIZATION
+        | {
+            "default": None,
+            "help": f"the precision you expect the file to hold ({QUANTIZATION_WORDS}); "
+            "a different one is refused. Default: read from the file",
+        },
     )
 
 

@@ -37,7 +37,7 @@ def add_parser(commands) -> None:
     check = actions.add_parser("check", help="compare a .tflite file with a golden .npz")
     check.add_argument("--tflite", type=Path, required=True, metavar="TFLITE")
     check.add_argument("--golden", type=Path, required=True, metavar="NPZ")
-    common.add_quantization_option(check, "precision the file was exported at")
+    common.add_file_precision_option(check)
     common.add_runtime_option(check)
     common.add_verbose_option(check)
     check.set_defaults(handler=check_command)
@@ -71,13 +71,14 @@ def create_command(args: argparse.Namespace, *, progress) -> int:
 
 def check_command(args: argparse.Namespace) -> int:
     """Every signature of the file against the golden bucket of its seq_len."""
+    from signbart_parity.runtime.precision import judged_precision
     from signbart_parity.runtime.tflite import TFLiteModel
 
     goldens = {golden.seq_len: golden for golden in load_goldens(args.golden)}
-    files = [
-        TFLiteModel(args.tflite, runtime=args.runtime, signature=name)
-        for name in TFLiteModel.names_in(args.tflite)
-    ]
+    names = TFLiteModel.names_in(args.tflite)
+    args.quantization, precision_line = judged_precision(args.tflite, args.quantization)
+    print(precision_line)
+    files = [TFLiteModel(args.tflite, runtime=args.runtime, signature=name) for name in names]
     check_buckets(files, goldens, Path(args.tflite), Path(args.golden))
     passed = True
     for tflite in files:

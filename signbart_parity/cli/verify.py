@@ -18,7 +18,6 @@ from signbart_parity.checks.verify import (
     SignatureCheck,
     bundle_checks,
     divergence_text,
-    precision_hint,
     real_inputs,
     verify_signature,
 )
@@ -48,7 +47,7 @@ def add_parser(commands) -> None:
         metavar="TFLITE",
         help="the file to verify; seq_len and signatures are read from it",
     )
-    common.add_quantization_option(parser, "precision the file was exported at")
+    common.add_file_precision_option(parser)
     add_to_cli(parser, "examples")
     add_to_cli(parser, "seed")
     common.add_samples_option(parser, "real .pkl samples or folders of them")
@@ -70,14 +69,15 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     from signbart_parity.inputs.samples import sample_paths
     from signbart_parity.model.checkpoint import load_model
     from signbart_parity.model.default import resolve_model_paths
+    from signbart_parity.runtime.precision import judged_precision
     from signbart_parity.runtime.tflite import TFLiteModel
 
     started = time.perf_counter()
-    quantization = args.quantization  # argtypes.quantization validated it
     first_runtime = args.runtime[0]
     # Cheap input checks first, so a bad path fails before PyTorch loads; in the runtime
     # installed here, so that a pinned build crashing on the file is a finding, not bad input.
     names = TFLiteModel.names_in(args.tflite)
+    quantization, precision_line = judged_precision(args.tflite, args.quantization)
     files = [TFLiteModel(args.tflite, signature=name) for name in names]
     baseline = None
     if args.baseline is not None:
@@ -100,6 +100,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         + (f", in {len(args.runtime)} runtimes" if len(args.runtime) > 1 else "")
     )
     bundle = len(files) > 1
+    print(precision_line)
     print(
         f"  against {checkpoint_path} ({loaded.layout}) with {config_path}; tolerance "
         f"[{tolerance_for(quantization).describe()}]"
@@ -171,11 +172,7 @@ def _print_runtime(path, runtime: str, found: list[SignatureCheck], model, quant
     failing = [each for each in found if not each.passed]
     for each in failing:
         _localise_failure(model, each, quantization, bundle=bundle)
-    if failing:
-        hint = precision_hint(Path(path), quantization, runtime)
-        if hint:
-            print(hint)
-    else:
+    if not failing:
         print("parity holds")
 
 
