@@ -22,6 +22,22 @@ EXIT_OK, EXIT_PARITY_FAILED, EXIT_BAD_INPUT, EXIT_TOOLCHAIN = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report
 
 
+EXIT_CODES_HELP = """exit codes:
+  0    parity holds (convert, verify, golden check, report merge) / the command succeeded
+  1    parity violated: a check failed (convert, verify, golden check, report merge)
+  2    bad input: one line naming the file or value and the fix, no partial output
+  3    the toolchain (litert-torch, ai-edge-quantizer) failed on a valid model
+  130  interrupted by Ctrl-C (SIGINT); 143 terminated (SIGTERM); no partial output"""
+
+
+def _version_text() -> str:
+    """This tool's version and the toolchain a result depends on."""
+    from signbart_parity.versions import installed_version, toolchain_versions
+
+    versions = ", ".join(f"{name} {version}" for name, version in toolchain_versions().items())
+    return f"signbart-parity {installed_version('signbart-parity')} ({versions})"
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line (``signbart-parity: error: ...``) and exit code 2."""
 
@@ -35,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="signbart-parity",
         description="Convert SignBart checkpoints to TFLite and prove the file matches.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=_version_text())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in (convert, verify, golden, report, evaluate, bench, runtimes):
         command.add_parser(commands)

@@ -71,6 +71,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     from signbart_parity.model.default import resolve_model_paths
     from signbart_parity.runtime.precision import judged_precision
     from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.targets import precision_label
 
     started = time.perf_counter()
     first_runtime = args.runtime[0]
@@ -95,7 +96,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     shown = ", ".join(names)
     progress(
         f"checking {args.tflite} ({len(files)} signature{'s' * (len(files) > 1)}: {shown}; "
-        f"{quantization}) on {args.examples} generated examples per signature"
+        f"{precision_label(quantization)}) on {args.examples} generated examples per signature"
         + (f" and {len(samples)} real samples" if samples else "")
         + (f", in {len(args.runtime)} runtimes" if len(args.runtime) > 1 else "")
     )

@@ -111,7 +111,7 @@ def example_batch(
     return batch_of(pairs, rng, seq_len=seq_len, num_keypoints=num_keypoints)
 
 
-SEED_GUIDE_INPUT_NAMES = ("seed-guide sample",) + MASK_KINDS
+SEED_GUIDE_INPUT_NAMES = ("random keypoints, every frame valid",) + MASK_KINDS
 
 
 def seed_guide_inputs(
