@@ -32,7 +32,12 @@ class Target:
     runtime: str
 
     def __str__(self) -> str:
-        return f"seq_len {self.seq_len}, {self.quantization}, {self.runtime}"
+        return f"seq_len {self.seq_len}, {precision_label(self.quantization)}, {self.runtime}"
+
+    def label(self) -> str:
+        """How a list of targets names one (``seq_len 16 fp32 litert``): no commas inside,
+        so lists of them can be joined with "; "."""
+        return f"seq_len {self.seq_len} {precision_label(self.quantization)} {self.runtime}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"seq_len": self.seq_len, "quantization": self.quantization, "runtime": self.runtime}

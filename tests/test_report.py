@@ -33,6 +33,7 @@ def fake_row(seq_len: int, quantization: str, runtime: str, *, fail: bool = Fals
     """A row shaped like the gate's, with plausible per-example errors."""
     rng = np.random.default_rng(seq_len * 7 + len(quantization) + len(runtime))
     base = 5e-7 if quantization == "none" else 1e-2
+    bound = 2e-4 if quantization == "none" else 0.05 * 5.0  # fp32 at logits ~1; 5% of scale 5
     samples = []
     for index in range(60):
         mask = mask_patterns(seq_len)[MASK_KINDS[index % len(MASK_KINDS)]]
@@ -41,6 +42,7 @@ def fake_row(seq_len: int, quantization: str, runtime: str, *, fail: bool = Fals
         samples.append(
             {
                 "abs_err": err,
+                "bound_ratio": err / bound,
                 "valid_frames": int(mask.sum()),
                 "mask": summarise(mask),
                 "property": ("parity", "padding", "determinism")[index % 3],
@@ -60,6 +62,8 @@ def fake_row(seq_len: int, quantization: str, runtime: str, *, fail: bool = Fals
         oracle_max_abs_err=4e-7 if fp32 else None,
         tflite_oracle_max_abs_err=5e-7 if fp32 else None,
         size_bytes=2_960_000 if fp32 else 920_000,
+        bound_ratio=max(s["abs_err"] for s in samples) / bound,
+        logit_scale=None if fp32 else 5.0,
         samples=samples,
         worst=[w | {"message": "PARITY VIOLATED: worst example"} for w in worst],
     )
@@ -146,7 +150,7 @@ def test_markdown_has_one_row_per_result_and_the_versions(written: Path) -> None
     assert "1/5 configurations fail" in markdown
     assert "4.00e-07 / 5.00e-07" in markdown  # the float64-oracle baseline
     assert "versions: python 3.12, torch 2.13.0+cpu" in markdown
-    assert "FAILED parity (seq_len 64, none, tensorflow): PARITY VIOLATED" in markdown
+    assert "FAILED parity (seq_len 64, fp32, tensorflow): PARITY VIOLATED" in markdown
 
 
 def test_markdown_is_appended_to_the_github_step_summary(
@@ -199,7 +203,7 @@ def test_a_failed_or_errored_check_says_fail_though_every_row_passed(
     data.outcomes[4].outcome, data.outcomes[4].message = outcome, "boom"
     assert all(row.passed for row in data.rows)  # the numbers alone would say PASS
     assert verdicts(data, tmp_path) == (False, "FAIL", "FAIL")
-    line = f"{outcome.upper()} padding (seq_len 16, none, litert): boom"
+    line = f"{outcome.upper()} padding (seq_len 16, fp32, litert): boom"
     assert line in (tmp_path / "parity.md").read_text()
     assert line in (tmp_path / "parity.html").read_text()
 
@@ -242,10 +246,9 @@ def test_skipped_checks_are_listed_as_not_checked(tmp_path: Path) -> None:
     assert verdicts(data, tmp_path)[0] is True  # announced, so the verdict stands
     markdown = (tmp_path / "parity.md").read_text()
     assert "1 NOT CHECKED" in markdown.splitlines()[0]
-    assert "real-sample: NOT CHECKED on seq_len 16, none, litert: real samples: not checked" in (
-        markdown
-    )
-    assert "real samples: not checked" in (tmp_path / "parity.html").read_text()
+    line = "real-sample: NOT CHECKED on seq_len 16 fp32 litert: the bundled sample has 90 keypoints"
+    assert line in markdown
+    assert line in (tmp_path / "parity.html").read_text()
 
 
 def test_a_report_file_that_says_fail_is_read_as_fail() -> None:
@@ -452,6 +455,6 @@ def test_a_file_that_cannot_be_timed_keeps_the_report_and_says_so(tmp_path: Path
     data = fake_report([row])
     measure_latency(GateRun(loaded=load_model(config, checkpoint)), data)
     assert row.latency_ms is None
-    assert "Not measured (seq_len 16, none, litert: " in data.timing["note"]
+    assert "Not measured (seq_len 16, fp32, litert: " in data.timing["note"]
     assert data.torch_latency_ms["16"] > 0  # the PyTorch side was still timed
     assert data.passed  # timing is information: the verdict is the tests'

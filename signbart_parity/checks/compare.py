@@ -13,6 +13,14 @@ import numpy as np
 from signbart_parity.checks.tolerances import Tolerance
 from signbart_parity.inputs.masks import summarise
 
+PER_EXAMPLE = (
+    "example_abs_err",
+    "example_passed",
+    "example_bound_ratio",
+    "example_bound",
+    "example_logit_scale",
+)
+
 
 @dataclass
 class Comparison:
@@ -34,14 +42,35 @@ class Comparison:
     # Per example: max |difference| and whether it met the bound (near-tie flips excused).
     example_abs_err: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     example_passed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
+    # Per example: its largest |difference| as a multiple of the bound (the headroom), the
+    # bound at that logit, and its logit scale (largest |logit|, at least 1).
+    example_bound_ratio: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    example_bound: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    example_logit_scale: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    # Whether the bound is a fraction of each example's logit scale (the int8 modes).
+    scale_relative: bool = False
 
     def __bool__(self) -> bool:
         return self.passed
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        del data["example_abs_err"], data["example_passed"]
+        for name in PER_EXAMPLE:
+            del data[name]
         return data
+
+    @property
+    def worst_index(self) -> int | None:
+        """The example closest to (or furthest over) its bound."""
+        return int(np.argmax(self.example_bound_ratio)) if len(self.example_bound_ratio) else None
+
+    @property
+    def logit_scale(self) -> float | None:
+        """The logit scale of the worst example, where the bound is relative to it."""
+        index = self.worst_index
+        if not self.scale_relative or index is None:
+            return None
+        return float(self.example_logit_scale[index])
 
     def message(self, context: str = "") -> str:
         verdict = "parity holds" if self.passed else "PARITY VIOLATED"
@@ -113,6 +142,8 @@ def compare_logits(
         if masks is not None:
             worst["mask"] = summarise(masks[example])
     rel = diff / np.maximum(np.abs(reference), 1e-6)
+    rows = np.arange(len(ratio))
+    at = ratio.argmax(axis=-1) if diff.size else np.zeros(len(diff), dtype=int)
     return Comparison(
         precision=tolerance.precision,
         tolerance=tolerance.describe(),
@@ -128,6 +159,12 @@ def compare_logits(
         problems=problems,
         example_abs_err=diff.max(axis=-1) if diff.size else np.zeros(len(diff)),
         example_passed=example_ok,
+        example_bound_ratio=ratio[rows, at] if diff.size else np.zeros(len(diff)),
+        example_bound=bound[rows, at] if diff.size else np.zeros(len(diff)),
+        example_logit_scale=(
+            np.maximum(np.abs(reference).max(axis=-1), 1.0) if diff.size else np.zeros(len(diff))
+        ),
+        scale_relative=tolerance.scale_fraction > 0,
     )
 
 

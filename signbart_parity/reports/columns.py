@@ -50,6 +50,26 @@ def share(value: Any) -> str:
     return "—" if value is None else f"{float(value):.1%}"
 
 
+def ratio(value: Any) -> str:
+    """A multiple of the bound: ``0.41x``; below 1 is within it."""
+    if value is None:
+        return "—"
+    value = float(value)
+    if not math.isfinite(value):
+        return f"{value}x"
+    return f"{value:.0f}x" if value >= 10 else f"{value:.2g}x"
+
+
+def headroom(row: Row) -> str:
+    """The row's worst example against its bound (``0.41x bound``)."""
+    return "—" if row.bound_ratio is None or not row.examples else f"{ratio(row.bound_ratio)} bound"
+
+
+def logit_scale(row: Row) -> str:
+    """The logit scale an int8 row's bound is a fraction of ("—" where it is not)."""
+    return "—" if row.logit_scale is None else f"{float(row.logit_scale):.3g}"
+
+
 def verdict(passed: bool) -> str:
     return "PASS" if passed else "FAIL"
 
@@ -91,9 +111,11 @@ SUMMARY = (
     Column(
         "max rel err", lambda row, _: error(row.max_rel_err if row.examples else None), numeric=True
     ),  # fmt: skip
-    Column("float64 oracle (torch / tflite)", _oracle),
+    Column("worst / bound", lambda row, _: headroom(row), numeric=True),
+    Column("logit scale", lambda row, _: logit_scale(row), numeric=True),
     Column("top-1", lambda row, _: share(row.top1_agreement), numeric=True),
     Column("result", lambda row, report: verdict(report.row_passed(row))),
+    Column("float64 oracle (torch / tflite)", _oracle),
     Column("size", lambda row, _: size(row.size_bytes)),
     Column("latency (tflite / torch)", _latency),
 )
@@ -102,8 +124,10 @@ WORST = (
     Column("seq_len", lambda entry, _: str(entry[0].target.seq_len), numeric=True),
     Column("precision", lambda entry, _: precision_label(entry[0].target.quantization)),
     Column("runtime", lambda entry, _: entry[0].target.runtime),
-    Column("property", lambda entry, _: str(entry[1].get("property", ""))),
+    Column("check", lambda entry, _: str(entry[1].get("property", ""))),
+    Column("x bound", lambda entry, _: ratio(entry[1].get("bound_ratio")), numeric=True),
     Column("abs err", lambda entry, _: error(entry[1].get("abs_err")), numeric=True),
+    Column("result", lambda entry, _: verdict(bool(entry[1].get("passed", True)))),
     Column("mask", lambda entry, _: str(entry[1].get("mask", ""))),
     Column(
         "message", lambda entry, _: first_line(entry[1].get("message"), MESSAGE_WIDTH), wrap=True
@@ -120,7 +144,10 @@ def summary_cells(report: Report) -> list[list[str]]:
 
 
 def worst_entries(report: Report) -> list[tuple[Row, dict]]:
-    """The largest recorded errors over every row, largest first (sorted as numbers)."""
+    """The examples closest to (or over) their bound over every row: failing ones first,
+    then by bound ratio, largest first (sorted as numbers)."""
+    from signbart_parity.reports.row import closeness
+
     entries = [(row, worst) for row in report.all_rows() for worst in row.worst]
-    entries.sort(key=lambda entry: -float(entry[1].get("abs_err") or 0.0))
+    entries.sort(key=lambda entry: closeness(entry[1]))
     return entries[:WORST_SHOWN]

@@ -29,6 +29,9 @@ def render_markdown(report: Report) -> str:
         lines.append("| " + " | ".join(row) + " |")
     if report.verdict_reasons():
         lines += ["", "**Why FAIL:** " + "; ".join(report.verdict_reasons())]
+    skipped = not_checked_lines(report)
+    if skipped:
+        lines += ["", "### Not checked", ""] + [f"- {line}" for line in skipped]
     matrix = compatibility_matrix(report)
     if matrix is not None:
         header, body = matrix
@@ -42,9 +45,6 @@ def render_markdown(report: Report) -> str:
         lines += ["", "### Failed checks", ""] + [f"- {line}" for line in failures]
     for line in divergence_lines(report):
         lines += ["", f"- {line}"]
-    skipped = not_checked_lines(report)
-    if skipped:
-        lines += ["", "### Not checked", ""] + [f"- {line}" for line in skipped]
     shown = ", ".join(f"{name} {version}" for name, version in versions(report))
     if shown:
         lines += ["", f"versions: {shown}"]

@@ -1,5 +1,6 @@
-"""The report's charts as inline SVG: per-target error histograms and error against valid
-length. Drawn by hand so parity.html stays one small self-contained file (no plotting
+"""The report's charts as inline SVG: per-target histograms of every example's headroom (its
+max |difference| as a multiple of its bound, with the bound drawn at 1x) and headroom against
+valid length. Drawn by hand so parity.html stays one small self-contained file (no plotting
 dependency, no scripts); every text placed in the SVG is escaped here.
 """
 
@@ -10,12 +11,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from signbart_parity.reports.columns import error
+from signbart_parity.reports.columns import error, ratio
 from signbart_parity.reports.model import Row
 from signbart_parity.targets import precision_label
 
-# Errors below this are drawn in the lowest histogram bin (an exact 0 has no log10).
-LOG10_FLOOR = -9.0
+# Bound ratios below this are drawn in the lowest bin (an exact 0 has no log10); the bound
+# itself is 1x, log10 0.
+LOG10_FLOOR = -4.0
 HISTOGRAM_BIN = 0.5
 PRECISION_COLOURS = {
     "fp32": "#3266c8",
@@ -40,41 +42,49 @@ def _log10_error(value: Any) -> float:
 
 
 def _samples(row: Row) -> list[dict]:
-    return [s for s in row.samples if isinstance(s, dict) and "abs_err" in s]
+    return [s for s in row.samples if isinstance(s, dict) and s.get("bound_ratio") is not None]
+
+
+def counted(row: Row) -> str:
+    """What a row's plot counts: every example of the row, or how many of them it holds."""
+    shown = len(_samples(row))
+    return f"n={shown}" if shown == row.examples else f"n={shown} of {row.examples} examples"
 
 
 def log_range(rows: Sequence[Row]) -> tuple[float, float]:
-    """The log10 error range every plot of one report shares."""
-    values = [_log10_error(s["abs_err"]) for row in rows for s in _samples(row)]
+    """The log10 bound-ratio range every plot of one report shares; it always holds the
+    bound (1x) with a decade to spare above it."""
+    values = [_log10_error(s["bound_ratio"]) for row in rows for s in _samples(row)]
     if not values:
-        return LOG10_FLOOR, 0.0
-    low = math.floor(min(values))
-    high = math.ceil(max(values) + 1e-9)
-    if high - low < 2:
-        low, high = high - 2, high
+        return -3.0, 1.0
+    low = min(math.floor(min(values)), -1)
+    high = max(math.ceil(max(values) + 1e-9), 1)
     return low, high
 
 
 def _tick_label(exponent: float) -> str:
-    if exponent <= LOG10_FLOOR:
-        return f"≤1e{int(exponent)}"
-    return f"1e{int(exponent)}"
+    """A multiple of the bound: 1x is the bound itself."""
+    exponent = int(exponent)
+    text = {-1: "0.1x", 0: "1x", 1: "10x", 2: "100x"}.get(exponent, f"1e{exponent}x")
+    return f"≤{text}" if exponent <= LOG10_FLOOR else text
 
 
 def histogram_svg(row: Row, low: float, high: float, *, width=360, height=190) -> str:
-    """Histogram of log10 |tflite - torch| per example, passed stacked under failed."""
+    """Histogram of log10 (max |difference| / bound) per example, passed stacked under
+    failed, with the bound drawn at 1x; it counts every example of the row."""
     samples = _samples(row)
     precision = precision_label(row.target.quantization)
     bins = max(1, round((high - low) / HISTOGRAM_BIN))
     passed_counts, failed_counts = [0] * bins, [0] * bins
     for sample in samples:
-        index = min(bins - 1, max(0, int((_log10_error(sample["abs_err"]) - low) / HISTOGRAM_BIN)))
+        value = _log10_error(sample["bound_ratio"])
+        index = min(bins - 1, max(0, int((value - low) / HISTOGRAM_BIN)))
         (passed_counts if sample.get("passed", True) else failed_counts)[index] += 1
     left, right, top, bottom = 36, 10, 26, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([p + f for p, f in zip(passed_counts, failed_counts, strict=True)] + [1])
     bar_w = plot_w / bins
-    title = f"seq_len {row.target.seq_len} · {precision} · {row.target.runtime} · n={len(samples)}"
+    title = f"seq_len {row.target.seq_len} · {precision} · {row.target.runtime} · {counted(row)}"
     parts = [
         f'<svg class="plot histogram" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
@@ -101,11 +111,15 @@ def histogram_svg(row: Row, low: float, high: float, *, width=360, height=190) -
         x = left + (exponent - low) / (high - low) * plot_w
         label = _tick_label(exponent) if (exponent - math.ceil(low)) % label_every == 0 else ""
         parts.append(_xtick(x, top + plot_h, label))
+    bound_x = left + (0 - low) / (high - low) * plot_w
     parts.append(
+        f'<line x1="{bound_x:.1f}" x2="{bound_x:.1f}" y1="{top}" y2="{top + plot_h}" '
+        'class="bound"/>'
+        f'<text x="{bound_x + 3:.1f}" y="{top + 10}" class="tick">bound</text>'
         f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" class="tick">{peak}</text>'
         f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" class="tick">0</text>'
         f'<text x="{left + plot_w / 2}" y="{height - 4}" text-anchor="middle" class="axis">'
-        "max |difference| per example</text>"
+        "max |difference| / bound, per example</text>"
     )
     if not samples:
         parts.append(
@@ -117,7 +131,8 @@ def histogram_svg(row: Row, low: float, high: float, *, width=360, height=190) -
 
 
 def scatter_svg(rows: Sequence[Row], low: float, high: float, *, width=1080, height=340) -> str:
-    """log10 abs err against the number of valid frames, coloured by precision."""
+    """log10 bound ratio against the number of valid frames, coloured by precision, with the
+    bound drawn at 1x."""
     max_frames = max([row.target.seq_len for row in rows] + [1])
     left, right, top, bottom = 52, 170, 26, 40
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -131,9 +146,10 @@ def scatter_svg(rows: Sequence[Row], low: float, high: float, *, width=1080, hei
     parts = [
         f'<svg class="plot scatter" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="error vs valid frames">',
-        f'<text x="{left}" y="16" class="title">Error against valid length '
-        "(each point one example; red ring = failed)</text>",
+        f'<text x="{left}" y="16" class="title">Headroom against valid length '
+        "(each point one example; red ring = failed; above the line = over the bound)</text>",
         _axes(left, top, plot_w, plot_h),
+        f'<line x1="{left}" x2="{left + plot_w}" y1="{py(0):.1f}" y2="{py(0):.1f}" class="bound"/>',
     ]
     for exponent in range(math.ceil(low), math.floor(high) + 1):
         y = py(exponent)
@@ -152,7 +168,7 @@ def scatter_svg(rows: Sequence[Row], low: float, high: float, *, width=1080, hei
             precisions.append(precision)
         for sample in _samples(row):
             frames = float(sample.get("valid_frames", 0))
-            err = _log10_error(sample["abs_err"])
+            err = _log10_error(sample["bound_ratio"])
             jitter = (hash((frames, err)) % 7 - 3) * 0.6
             stroke = (
                 f' stroke="{FAIL_COLOUR}" stroke-width="2"'
@@ -160,8 +176,8 @@ def scatter_svg(rows: Sequence[Row], low: float, high: float, *, width=1080, hei
                 else ""
             )
             tip = (
-                f"{row.target}: {sample.get('property', '')} abs err "
-                f"{error(sample['abs_err'])}, {sample.get('mask', '')}"
+                f"{row.target}: {sample.get('property', '')} {ratio(sample['bound_ratio'])} "
+                f"bound, abs err {error(sample.get('abs_err'))}, {sample.get('mask', '')}"
             )
             parts.append(
                 f'<circle cx="{px(frames) + jitter:.1f}" cy="{py(err):.1f}" r="3" '
@@ -179,7 +195,7 @@ def scatter_svg(rows: Sequence[Row], low: float, high: float, *, width=1080, hei
         f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle" class="axis">'
         "valid frames in the mask</text>"
         f'<text x="14" y="{top + plot_h / 2}" text-anchor="middle" class="axis" '
-        f'transform="rotate(-90 14 {top + plot_h / 2})">max abs err</text>'
+        f'transform="rotate(-90 14 {top + plot_h / 2})">max |diff| / bound</text>'
         "</svg>"
     )
     return "".join(parts)

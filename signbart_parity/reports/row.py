@@ -15,10 +15,11 @@ from signbart_parity.targets import Target
 if TYPE_CHECKING:
     from signbart_parity.checks.compare import Comparison
 
-# Checks that compare TFLite with PyTorch: they feed the error columns and the plots. The
-# others (padding, determinism, bucket, bundle) compare the file with itself and only count.
+# Checks that compare TFLite with PyTorch: they feed the error and top-1 columns. The others
+# (padding, determinism, bucket, bundle) compare the file with itself; every check's examples
+# count, and feed the headroom (bound ratio), the plots and the worst cases.
 VERSUS_PYTORCH = ("parity", "real-sample", "agreement")
-MAX_SAMPLES = 500  # per row: enough for the plots, small enough for the JSON
+MAX_SAMPLES = 1000  # per row: every example of the dev and ci profiles; plots say when capped
 WORST_KEPT = 5
 
 
@@ -44,6 +45,12 @@ class Row:
     # The runtime build that ran the file (runtime, version, arch, emulator), as imported.
     runtime_build: dict | None = None
     min_runtime_version: str | None = None  # what the file itself claims to need
+    # The headroom: the worst example's max |difference| as a multiple of its bound, over
+    # every check of the row (below 1 passes); and, where that bound is a fraction of the
+    # example's logit scale (int8 modes), that scale.
+    bound_ratio: float | None = None
+    logit_scale: float | None = None
+    # Per example (every check, at most MAX_SAMPLES): error, headroom, mask, verdict.
     samples: list[dict] = field(default_factory=list)
     worst: list[dict] = field(default_factory=list)
 
@@ -62,8 +69,6 @@ class Row:
         tflite_oracle_err: float | None = None,
     ) -> None:
         """Add one comparison's examples to this row under ``check``."""
-        from signbart_parity.inputs.masks import summarise
-
         masks = np.asarray(masks)
         self.examples += comparison.examples
         self.passed &= comparison.passed
@@ -78,25 +83,24 @@ class Row:
             self.top1_compared += comparison.examples
             self.oracle_max_abs_err = _max(self.oracle_max_abs_err, oracle_err)
             self.tflite_oracle_max_abs_err = _max(self.tflite_oracle_max_abs_err, tflite_oracle_err)
+        self._note_headroom(comparison)
         worst = []
-        for index, (err, ok) in enumerate(
-            zip(comparison.example_abs_err, comparison.example_passed, strict=True)
-        ):
-            mask = masks[index]
-            sample = {
-                "abs_err": float(err),
-                "valid_frames": int(mask.sum()),
-                "mask": summarise(mask),
-                "property": check,
-                "passed": bool(ok),
-            }
-            if versus and len(self.samples) < MAX_SAMPLES:
+        for index, mask in enumerate(masks[: comparison.examples]):
+            sample = _sample(check, comparison, index, mask)
+            if len(self.samples) < MAX_SAMPLES:
                 self.samples.append(sample)
-            if versus or not ok:
-                what = descriptions[index] if descriptions else sample["mask"]
-                verdict = "within the bound" if ok else "OUTSIDE the bound"
-                worst.append(sample | {"message": f"{check}: {what}: {verdict}"})
+            what = descriptions[index] if descriptions else None
+            worst.append(sample | {"message": _worst_message(comparison, index, what)})
         self.worst = _worst_first(self.worst + worst)
+
+    def _note_headroom(self, comparison: Comparison) -> None:
+        """Keep the worst example's multiple of its bound, and its logit scale where the
+        bound is relative to it."""
+        if comparison.examples and (
+            self.bound_ratio is None or comparison.bound_ratio > self.bound_ratio
+        ):
+            self.bound_ratio = float(comparison.bound_ratio)
+            self.logit_scale = comparison.logit_scale
 
     def describe_file(self, tflite) -> None:
         """Record which file, signature and runtime build (a ``TFLiteModel``) the numbers
@@ -132,6 +136,10 @@ class Row:
         combined.latency_ms = self.latency_ms if self.latency_ms is not None else other.latency_ms
         combined.runtime_build = self.runtime_build or other.runtime_build
         combined.min_runtime_version = self.min_runtime_version or other.min_runtime_version
+        if other.bound_ratio is not None and (
+            self.bound_ratio is None or other.bound_ratio > self.bound_ratio
+        ):
+            combined.bound_ratio, combined.logit_scale = other.bound_ratio, other.logit_scale
         combined.samples = (self.samples + other.samples)[:MAX_SAMPLES]
         combined.worst = _worst_first(self.worst + other.worst)
         return combined
@@ -158,7 +166,40 @@ def _max(a: float | None, b: float | None) -> float | None:
     return max(values) if values else None
 
 
+def _sample(check: str, comparison: Comparison, index: int, mask) -> dict:
+    from signbart_parity.inputs.masks import summarise
+
+    return {
+        "abs_err": float(comparison.example_abs_err[index]),
+        "bound_ratio": float(comparison.example_bound_ratio[index]),
+        "valid_frames": int(mask.sum()),
+        "mask": summarise(mask),
+        "property": check,
+        "passed": bool(comparison.example_passed[index]),
+    }
+
+
+def _worst_message(comparison: Comparison, index: int, description: str | None) -> str:
+    """What the worst-cases table adds to its columns: the inputs (where they have a
+    description), the bound that example was held to, and why it failed."""
+    allowed = f"allowed {float(comparison.example_bound[index]):.3g}"
+    if comparison.scale_relative:
+        allowed += f" (logit scale {float(comparison.example_logit_scale[index]):.3g})"
+    parts = [description] if description else []
+    parts.append(allowed)
+    if not comparison.example_passed[index]:
+        over = comparison.example_bound_ratio[index] > 1
+        parts.append("over the bound" if over else "top-1 flipped beyond a near-tie")
+    return "; ".join(parts)
+
+
 def _worst_first(samples: list[dict]) -> list[dict]:
-    """Failing examples first, then by error, largest first."""
-    ordered = sorted(samples, key=lambda s: (bool(s.get("passed")), -float(s.get("abs_err", 0))))
+    """Failing examples first, then the closest to their bound (by bound ratio)."""
+    ordered = sorted(samples, key=closeness)
     return ordered[:WORST_KEPT]
+
+
+def closeness(sample: dict) -> tuple:
+    ratio = sample.get("bound_ratio")
+    ratio = float(ratio) if ratio is not None else -1.0  # older reports: by error alone
+    return (bool(sample.get("passed")), -ratio, -float(sample.get("abs_err", 0)))

@@ -3,9 +3,12 @@ headline, what failed, what was not checked, and which files were checked."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from signbart_parity.reports.model import Outcome, Report
+
+NOT_CHECKED_LEAD = re.compile(r"^[^:]{0,60}: not checked:\s*")
 
 
 def headline_with_run(report: Report) -> str:
@@ -46,14 +49,46 @@ def failure_lines(report: Report) -> list[str]:
 
 
 def not_checked_lines(report: Report) -> list[str]:
-    """Skipped checks grouped by reason: what was not checked, where, and why."""
-    groups: dict[tuple[str, str], list[Outcome]] = {}
+    """One line per skipped check: the targets it was skipped on (as the tables name them,
+    separated by "; "), then its reason, once."""
+    by_check: dict[str, dict[str, list[Outcome]]] = {}
     for outcome in report.not_checked:
-        groups.setdefault((outcome.check or outcome.nodeid, outcome.message), []).append(outcome)
+        reasons = by_check.setdefault(outcome.check or outcome.nodeid, {})
+        reasons.setdefault(_reason(outcome.message), []).append(outcome)
     lines = []
-    for (check, reason), outcomes in groups.items():
-        where = ", ".join(sorted({_where(o) for o in outcomes}))
-        lines.append(f"{check}: NOT CHECKED on {where}: {reason or 'skipped'}")
+    for check, reasons in by_check.items():
+        parts = [f"on {_targets(outcomes)}: {reason}" for reason, outcomes in reasons.items()]
+        lines.append(f"{check}: NOT CHECKED " + " — and ".join(parts))
+    return lines
+
+
+def _targets(outcomes: list[Outcome]) -> str:
+    targets = sorted({o.target for o in outcomes if o.target is not None})
+    named = [target.label() for target in targets]
+    if any(o.target is None for o in outcomes):
+        named.append("the whole run")
+    return "; ".join(named)
+
+
+def _reason(message: str) -> str:
+    """A skip reason without its own "...: not checked:" lead (the line says it once)."""
+    return NOT_CHECKED_LEAD.sub("", message or "", count=1) or "skipped"
+
+
+def row_lines(report: Report) -> list[str]:
+    """One line per configuration for the terminal: verdict, examples, error, headroom."""
+    from signbart_parity.reports.columns import error, headroom, sorted_rows, verdict
+
+    lines = []
+    for row in sorted_rows(report):
+        scale = f", logit scale {row.logit_scale:.3g}" if row.logit_scale is not None else ""
+        numbers = (
+            f"{row.examples} examples, max abs err {error(row.max_abs_err)}, "
+            f"worst {headroom(row)}{scale}"
+            if row.examples
+            else "no examples recorded"
+        )
+        lines.append(f"{row.target.label()}: {verdict(report.row_passed(row))}, {numbers}")
     return lines
 
 
