@@ -53,6 +53,16 @@ NOTICES = (
 # experimental_preserve_all_tensors is for debugging", which calibration triggers).
 TOOLCHAIN_MODULES = r"(ai_edge_litert|ai_edge_quantizer|litert_torch|torchao|torch)(\..*)?$"
 
+# What the gate's own tests ignore, as pytest ``filterwarnings`` marks (action:message:
+# category:module): the toolchain's deprecation notices (torch's "isinstance(treespec,
+# LeafSpec) is deprecated"...) and its UserWarnings about its own internals. Applied to gate
+# items only, so another project's tests keep their warnings.
+GATE_WARNING_FILTERS = (
+    "ignore::DeprecationWarning",
+    "ignore::FutureWarning",
+    f"ignore::UserWarning:{TOOLCHAIN_MODULES}",
+)
+
 _quiet = False
 _verbose = False
 _teardown_silenced = False
@@ -127,6 +137,34 @@ def notices_dropped() -> Iterator[None]:
     if not _quiet:
         yield
         return
+    with _fd2_notices_dropped():
+        yield
+
+
+@contextlib.contextmanager
+def toolchain_noise_dropped() -> Iterator[None]:
+    """Around the gate's toolchain work outside any test (loading the model, timing the
+    files after the last test, where pytest captures nothing): the gate's warning filters
+    and the known notices dropped from fd 2. Leaves everything alone under ``--verbose``."""
+    if _verbose:
+        yield
+        return
+    with warnings.catch_warnings(), _fd2_notices_dropped():
+        for spec in GATE_WARNING_FILTERS:
+            action, _, category, module = (spec.split(":") + [""])[:4]
+            warnings.filterwarnings(action, category=_CATEGORIES[category], module=module)
+        yield
+
+
+_CATEGORIES = {
+    "DeprecationWarning": DeprecationWarning,
+    "FutureWarning": FutureWarning,
+    "UserWarning": UserWarning,
+}
+
+
+@contextlib.contextmanager
+def _fd2_notices_dropped() -> Iterator[None]:
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:

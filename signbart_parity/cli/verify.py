@@ -25,7 +25,11 @@ from signbart_parity.cli import common
 from signbart_parity.errors import RuntimeCrashed, TFLiteFileError
 from signbart_parity.options import add_to_cli
 from signbart_parity.reports.model import VERSUS_PYTORCH
-from signbart_parity.reports.text import compatibility_findings, describe_build
+from signbart_parity.reports.text import (
+    compatibility_findings,
+    describe_build,
+    not_checked_lines,
+)
 from signbart_parity.runtime_specs import app_builds_not_checked
 
 if TYPE_CHECKING:
@@ -128,9 +132,6 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         if not baseline_result.passed:
             print("BASELINE CHECK FAILED")
 
-    unchecked = app_builds_not_checked(args.runtime)
-    if unchecked:
-        print(f"NOT CHECKED {unchecked}")
     report = build_report(
         results=results,
         quantization=quantization,
@@ -144,7 +145,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         crashes=crashes,
         path=Path(args.tflite),
     )
-    for line in compatibility_findings(report):
+    for line in compatibility_findings(report) + not_checked_lines(report):
         print(line)
     if args.report is not None:
         from signbart_parity.reports.write import write_report
@@ -218,9 +219,10 @@ def _check_line(check: Check) -> str:
     verdict = "PASS" if c.passed else "FAIL"
     top1 = f", top-1 {c.top1_agreement:.1%}" if check.name in VERSUS_PYTORCH else ""
     failing = f", {c.failing_examples} failing" if c.failing_examples else ""
+    scale = f"; logit scale {c.logit_scale:.3g}" if c.logit_scale is not None else ""
     return (
         f"  {check.name:<19} {verdict}  {c.examples:>4} examples, max abs err "
-        f"{c.max_abs_err:.3g} ({c.bound_ratio:.3g}x bound){top1}{failing}"
+        f"{c.max_abs_err:.3g} ({c.bound_ratio:.3g}x bound{scale}){top1}{failing}"
     )
 
 

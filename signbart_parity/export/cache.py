@@ -14,7 +14,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,6 +71,10 @@ class CacheStats:
     conversions: int = 0
     hits: int = 0
     rebuilt_corrupt: int = 0
+    # Which entries were built and which were found: processes sharing one cache (xdist
+    # workers) each find the same file, so a run counts files by these, once each.
+    built_keys: set[str] = field(default_factory=set)
+    hit_keys: set[str] = field(default_factory=set)
 
 
 class ExportCache:
@@ -90,6 +94,7 @@ class ExportCache:
             model_path = entry / "model.tflite"
             if self._is_valid(entry):
                 self.stats.hits += 1
+                self.stats.hit_keys.add(entry.name)
                 return model_path
             if entry.exists():
                 self.stats.rebuilt_corrupt += 1
@@ -112,6 +117,7 @@ class ExportCache:
                 shutil.rmtree(entry, ignore_errors=True)
                 raise
             self.stats.conversions += 1
+            self.stats.built_keys.add(entry.name)
             return model_path
 
     @staticmethod

@@ -287,17 +287,17 @@ def parametrize(metafunc: pytest.Metafunc, options: GateOptions) -> None:
         metafunc.parametrize("parity_target", targets, ids=_target_id, scope="session")
     if "parity_bucket" in metafunc.fixturenames:
         pairs = [_emulated_skip(pair, pair[1]) for pair in options.bucket_pairs()]
-        pairs = pairs or [_skipped("needs two --parity-seq-lens to compare")]
+        pairs = pairs or [_skipped("needs two --parity-seq-lens to compare", "one seq_len")]
         metafunc.parametrize("parity_bucket", pairs, ids=_pair_id, scope="session")
     if "parity_pinned_target" in metafunc.fixturenames:
         from signbart_parity.runtime_specs import app_builds_not_checked
 
         reason = app_builds_not_checked(options.runtimes)
-        pinned = [_skipped(reason)] if reason else options.pinned_targets()
+        pinned = [_skipped(reason, "no pinned build")] if reason else options.pinned_targets()
         metafunc.parametrize("parity_pinned_target", pinned, ids=_baseline_id, scope="session")
     if "parity_baseline_target" in metafunc.fixturenames:
         if options.baseline is None:
-            matching = [_skipped("no --parity-baseline given")]
+            matching = [_skipped("no --parity-baseline given", "no baseline given")]
         else:
             # None (no export at the shipped seq_len) makes the test fail and say so.
             matching = options.baseline_targets() or [None]
@@ -309,8 +309,9 @@ def uses_gate_parameters(metafunc: pytest.Metafunc) -> bool:
     return bool(wanted & set(metafunc.fixturenames))
 
 
-def _skipped(reason: str):
-    return pytest.param(None, marks=pytest.mark.skip(reason=reason))
+def _skipped(reason: str, test_id: str):
+    """A skipped parameter whose test id says why (``[no baseline given]``)."""
+    return pytest.param(None, marks=pytest.mark.skip(reason=reason), id=test_id)
 
 
 EMULATED_REASON = (
@@ -336,7 +337,7 @@ def _target_id(value) -> str:
 
 
 def _baseline_id(target) -> str:
-    return "no matching seq_len" if target is None else str(target)
+    return "shipped seq_len not exported" if target is None else str(target)
 
 
 def _pair_id(pair) -> str:

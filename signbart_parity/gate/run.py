@@ -45,11 +45,13 @@ class GateRun:
     session: object | None = None  # the GateSession, once a gate test asked for it
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     worker_rows: list[Row] = field(default_factory=list)
-    conversions: int = 0
-    cache_hits: int = 0
+    # Cache entries xdist workers built and found (each file counts once across workers).
+    built_keys: set[str] = field(default_factory=set)
+    hit_keys: set[str] = field(default_factory=set)
     lost_workers: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
-    written: tuple[Report, str] | None = None  # the report and where its HTML went
+    report: Report | None = None  # built at the end whenever gate tests ran
+    html: str | None = None  # where parity.html went (with --parity-report)
 
 
 def get_run(config: pytest.Config) -> GateRun:
@@ -68,11 +70,13 @@ def is_worker(config: pytest.Config) -> bool:
 def start(config: pytest.Config) -> GateRun:
     """Validate the options and load the model once; bad input is one ``pytest.UsageError``."""
     from signbart_parity.gate.session import load_gate_model
+    from signbart_parity.quiet import toolchain_noise_dropped
 
     run = get_run(config)
     if run.options is None:
         options = resolve_options(config)
-        run.loaded = load_gate_model(options)
+        with toolchain_noise_dropped():  # importing torch, outside any test
+            run.loaded = load_gate_model(options)
         run.options = options
     return run
 
@@ -102,13 +106,18 @@ def configure(config: pytest.Config) -> None:
 
 
 def label_items(items: list[pytest.Item]) -> bool:
-    """Tag gate tests with their check and target (see CHECK_PROPERTY); True if any."""
+    """Tag gate tests with their check and target (see CHECK_PROPERTY) and the toolchain's
+    warning filters (the gate's own, whatever project runs it); True if any."""
+    from signbart_parity.quiet import GATE_WARNING_FILTERS
+
     found = False
     for item in items:
         marker = item.get_closest_marker("parity")
         if "parity_session" not in getattr(item, "fixturenames", ()) or marker is None:
             continue
         found = True
+        for spec in GATE_WARNING_FILTERS:
+            item.add_marker(pytest.mark.filterwarnings(spec))
         item.user_properties.append((CHECK_PROPERTY, marker.args[0] if marker.args else ""))
         target = _item_target(item)
         if target is not None:
@@ -192,11 +201,11 @@ def _failure_line(report) -> str:
 def worker_payload(run: GateRun) -> dict:
     session = run.session
     if session is None:
-        return {"rows": [], "conversions": 0, "cache_hits": 0}
+        return {"rows": [], "built_keys": [], "hit_keys": []}
     return {
         "rows": [row.to_dict() for row in session.rows()],
-        "conversions": session.cache.stats.conversions,
-        "cache_hits": session.cache.stats.hits,
+        "built_keys": sorted(session.cache.stats.built_keys),
+        "hit_keys": sorted(session.cache.stats.hit_keys),
     }
 
 
@@ -208,8 +217,8 @@ def collect_worker(config: pytest.Config, node, error) -> None:
         run.lost_workers.append(str(getattr(node, "gateway", node)))
         return
     run.worker_rows += [Row.from_dict(row) for row in payload["rows"]]
-    run.conversions += payload["conversions"]
-    run.cache_hits += payload["cache_hits"]
+    run.built_keys.update(payload["built_keys"])
+    run.hit_keys.update(payload["hit_keys"])
     if error:
         run.lost_workers.append(str(error))
 
@@ -218,44 +227,55 @@ def collect_worker(config: pytest.Config, node, error) -> None:
 
 
 def finish(session: pytest.Session, exitstatus: int) -> Report | None:
-    """Hand rows to the controller (xdist worker), or build and write the report."""
+    """Hand rows to the controller (xdist worker), or build the report whenever gate tests
+    ran (the terminal summary says what it found) and write it with --parity-report."""
+    from signbart_parity.quiet import toolchain_noise_dropped
+
     config = session.config
     run = get_run(config)
     if is_worker(config):
         config.workeroutput[WORKER_OUTPUT_KEY] = worker_payload(run)
         return None
     report_dir = config.getoption("parity_report", None)
-    if report_dir is None:
+    if report_dir is None and not run.outcomes:
         return None
-    from signbart_parity.reports.write import write_report
+    with toolchain_noise_dropped():  # loading the model, timing files: outside any test
+        report = build_report(run, session, exitstatus, timed=report_dir is not None)
+    run.report = report
+    if report_dir is not None:
+        from signbart_parity.reports.write import write_report
 
-    report = build_report(run, session, exitstatus)
-    paths = write_report(report, report_dir)
-    run.written = report, str(paths["parity.html"])
+        run.html = str(write_report(report, report_dir)["parity.html"])
     if not report.passed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the exit code follows the report
     return report
 
 
 def summary_lines(config: pytest.Config) -> list[str]:
-    """The verdict, what was not checked, and where the report is: for the terminal."""
+    """For the terminal: the verdict, each configuration's numbers and headroom, what
+    failed, what was not checked, and where the report is."""
     from signbart_parity.reports.text import (
         compatibility_findings,
         failure_lines,
+        headline_with_run,
         not_checked_lines,
+        row_lines,
     )
 
     run = get_run(config)
-    if run.written is None:
+    report = run.report
+    if report is None:
         return []
-    report, html = run.written
-    lines = [f"SignBart parity report: {report.headline()}"]
-    found = compatibility_findings(report) + failure_lines(report) + not_checked_lines(report)
-    lines += [f"  {line}" for line in found]
-    return lines + [f"  report: {html}"]
+    lines = [f"SignBart parity report: {headline_with_run(report)}"]
+    found = row_lines(report) + compatibility_findings(report) + failure_lines(report)
+    lines += [f"  {line}" for line in found + not_checked_lines(report)]
+    where = f"report: {run.html}" if run.html else "no report written (add --parity-report DIR)"
+    return lines + [f"  {where}"]
 
 
-def build_report(run: GateRun, session: pytest.Session, exitstatus: int) -> Report:
+def build_report(
+    run: GateRun, session: pytest.Session, exitstatus: int, *, timed: bool = True
+) -> Report:
     from signbart_parity.reports.model import new_report
 
     options = start(session.config).options  # already started unless only workers ran
@@ -263,7 +283,10 @@ def build_report(run: GateRun, session: pytest.Session, exitstatus: int) -> Repo
     local = run.session.rows() if run.session is not None else []
     for row in [*local, *run.worker_rows]:
         rows[row.target] = rows[row.target].combine(row) if row.target in rows else row
-    stats = run.session.cache.stats if run.session is not None else None
+    built, hit = set(run.built_keys), set(run.hit_keys)
+    if run.session is not None:
+        built |= run.session.cache.stats.built_keys
+        hit |= run.session.cache.stats.hit_keys
     report = new_report(
         "gate",
         checkpoint=options.checkpoint,
@@ -274,10 +297,11 @@ def build_report(run: GateRun, session: pytest.Session, exitstatus: int) -> Repo
         rows=[rows[target] for target in sorted(rows)],
         outcomes=list(run.outcomes.values()),
         incomplete=_incomplete(run, session, exitstatus),
-        conversions=run.conversions + (stats.conversions if stats else 0),
-        cache_hits=run.cache_hits + (stats.hits if stats else 0),
+        conversions=len(built),
+        cache_hits=len(hit - built),  # a file one worker built and another found: built
     )
-    measure_latency(run, report)
+    if timed:
+        measure_latency(run, report)
     report.duration_s = round(time.perf_counter() - run.started, 2)
     return report
 

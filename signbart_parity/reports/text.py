@@ -57,17 +57,16 @@ def not_checked_lines(report: Report) -> list[str]:
         reasons.setdefault(_reason(outcome.message), []).append(outcome)
     lines = []
     for check, reasons in by_check.items():
-        parts = [f"on {_targets(outcomes)}: {reason}" for reason, outcomes in reasons.items()]
-        lines.append(f"{check}: NOT CHECKED " + " — and ".join(parts))
+        parts = [f"{_targets(outcomes)}: {reason}" for reason, outcomes in reasons.items()]
+        lines.append(f"{check}: NOT CHECKED" + " — and".join(parts))
     return lines
 
 
 def _targets(outcomes: list[Outcome]) -> str:
+    """`` on seq_len 16 fp32 litert; seq_len 64 fp32 litert``, or nothing for a check of
+    the whole run."""
     targets = sorted({o.target for o in outcomes if o.target is not None})
-    named = [target.label() for target in targets]
-    if any(o.target is None for o in outcomes):
-        named.append("the whole run")
-    return "; ".join(named)
+    return " on " + "; ".join(target.label() for target in targets) if targets else ""
 
 
 def _reason(message: str) -> str:
