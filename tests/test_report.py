@@ -458,3 +458,208 @@ def test_a_file_that_cannot_be_timed_keeps_the_report_and_says_so(tmp_path: Path
     assert "Not measured (seq_len 16, fp32, litert: " in data.timing["note"]
     assert data.torch_latency_ms["16"] > 0  # the PyTorch side was still timed
     assert data.passed  # timing is information: the verdict is the tests'
+
+
+# ---------------------------------------------------------------- headroom and not checked
+
+
+def headroom_report() -> tuple[Report, dict[Target, object]]:
+    """Rows built the way both doors build them (``Row.add`` of real comparisons): fp32 with
+    an absolute bound, dynamic-int8 with a bound relative to each example's logit scale."""
+    from signbart_parity.checks.compare import compare_logits
+    from signbart_parity.checks.tolerances import tolerance_for
+
+    rng = np.random.default_rng(17)
+    masks = np.stack([mask_patterns(16)[kind] for kind in MASK_KINDS])
+    rows, comparisons = [], {}
+    for quantization, noise in (("none", 3e-5), ("dynamic-int8", 0.08)):
+        target = Target(16, quantization, "litert")
+        reference = rng.normal(0, 3, (len(masks), 7))
+        candidate = reference + rng.uniform(-noise, noise, reference.shape)
+        comparison = compare_logits(reference, candidate, tolerance_for(quantization), masks=masks)
+        row = Row(target)
+        row.add("parity", comparison, masks)
+        rows.append(row)
+        comparisons[target] = comparison
+    outcomes = [o for row in rows for o in outcomes_for(row)]
+    return fake_report(rows, outcomes=outcomes), comparisons
+
+
+def test_rows_record_their_worst_examples_bound_ratio_and_logit_scale() -> None:
+    from signbart_parity.reports.row import Row as RowType
+
+    data, comparisons = headroom_report()
+    for row in data.rows:
+        comparison = comparisons[row.target]
+        assert row.bound_ratio == comparison.bound_ratio and 0 < row.bound_ratio < 1
+        worst = int(np.argmax(comparison.example_bound_ratio))
+        if row.target.quantization == "none":
+            assert row.logit_scale is None  # an absolute bound: no scale to show
+        else:
+            assert row.logit_scale == pytest.approx(max(1.0, comparison.example_logit_scale[worst]))
+        # Every example is in the plot's data, each with its own bound ratio.
+        assert len(row.samples) == row.examples == comparison.examples
+        assert max(s["bound_ratio"] for s in row.samples) == pytest.approx(row.bound_ratio)
+        again = RowType.from_dict(json.loads(json.dumps(row.to_dict())))
+        assert (again.bound_ratio, again.logit_scale) == (row.bound_ratio, row.logit_scale)
+    # Two shards of one target combine to the worse headroom.
+    low, high = data.rows
+    assert low.combine(high).bound_ratio == max(low.bound_ratio, high.bound_ratio)
+
+
+def test_every_view_shows_each_rows_headroom(tmp_path: Path) -> None:
+    from signbart_parity.reports.columns import ratio
+    from signbart_parity.reports.text import row_lines
+
+    data, _ = headroom_report()
+    report.write_report(data, tmp_path)
+    markdown = (tmp_path / "parity.md").read_text()
+    page = (tmp_path / "parity.html").read_text()
+    written = json.loads((tmp_path / "parity.json").read_text())
+    terminal = "\n".join(row_lines(data))
+    assert "worst / bound" in markdown and "logit scale" in markdown
+    for row in data.rows:
+        shown = f"{ratio(row.bound_ratio)} bound"
+        line = next(
+            x
+            for x in markdown.splitlines()
+            if x.startswith(
+                f"| 16 | {'fp32' if row.target.quantization == 'none' else 'dynamic-int8'} |"
+            )
+        )
+        assert shown in line, line
+        assert shown in page and f"{row.target.label()}: PASS" in terminal and shown in terminal
+        if row.logit_scale is not None:
+            assert (
+                f"{row.logit_scale:.3g}" in line
+                and f"logit scale {row.logit_scale:.3g}" in terminal
+            )
+        (result,) = [r for r in written["results"] if r["quantization"] == row.target.quantization]
+        assert result["bound_ratio"] == row.bound_ratio and result["logit_scale"] == row.logit_scale
+    # The plots count every example of their row and draw the bound.
+    for row in data.rows:
+        assert f"n={row.examples}</text>" in page
+    assert page.count('class="bound"') == len(data.rows) + 1  # each histogram and the scatter
+
+
+def test_worst_cases_put_failing_examples_first_and_add_the_bound() -> None:
+    from signbart_parity.checks.compare import compare_logits
+    from signbart_parity.checks.tolerances import tolerance_for
+    from signbart_parity.reports.columns import WORST, cells, worst_entries
+
+    masks = np.stack([mask_patterns(16)[kind] for kind in MASK_KINDS])
+    reference = np.tile(np.linspace(-4.0, 4.0, 7), (len(masks), 1))
+    candidate = reference.copy()
+    candidate[:, 0] += np.linspace(0.01, 0.15, len(masks))  # 5% of scale 4 is 0.2: all pass
+    candidate[2, 3] += 0.5  # one example over its bound, with a smaller error than the largest
+    candidate[4, 0] += 0.3
+    comparison = compare_logits(reference, candidate, tolerance_for("dynamic-int8"), masks=masks)
+    row = Row(Target(16, "dynamic-int8", "litert"))
+    row.add("parity", comparison, masks)
+    data = fake_report([row], outcomes=outcomes_for(row, failed_check="parity"))
+    table = cells(WORST, worst_entries(data), data)
+    header = [column.header for column in WORST]
+    first = dict(zip(header, table[0], strict=True))
+    assert first["result"] == "FAIL" and float(first["x bound"].rstrip("x")) > 1
+    assert [r[header.index("result")] for r in table].count("FAIL") == comparison.failing_examples
+    passing = [float(r[header.index("x bound")].rstrip("x")) for r in table if r[-2] == "PASS"]
+    assert passing == sorted(passing, reverse=True)
+    # The message adds what the columns do not say: the bound and the logit scale it is 5% of.
+    assert (
+        "allowed 0.2 (logit scale 4)" in first["message"] and "over the bound" in first["message"]
+    )
+    assert first["mask"] not in first["message"]
+
+
+def test_not_checked_is_one_line_per_check_in_the_tables_words(tmp_path: Path) -> None:
+    from signbart_parity.reports.text import not_checked_lines
+
+    data = clean_run()
+    reason = "real samples: not checked: the bundled sample has 90 keypoints per frame"
+    for seq_len, quantization in ((16, "none"), (16, "dynamic-int8"), (64, "none")):
+        target = Target(seq_len, quantization, "litert")
+        data.outcomes.append(
+            Outcome(f"t::real[{target}]", "skipped", "real-sample", target, reason)
+        )
+    data.outcomes.append(
+        Outcome("t::baseline", "skipped", "baseline", None, "no --parity-baseline given")
+    )
+    lines = not_checked_lines(data)
+    assert lines == [
+        "real-sample: NOT CHECKED on seq_len 16 fp32 litert; seq_len 16 dynamic-int8 litert; "
+        "seq_len 64 fp32 litert: the bundled sample has 90 keypoints per frame",
+        "baseline: NOT CHECKED: no --parity-baseline given",
+    ]
+    report.write_report(data, tmp_path)
+    markdown = (tmp_path / "parity.md").read_text()
+    page = (tmp_path / "parity.html").read_text()
+    for line in lines:
+        assert f"- {line}" in markdown and line in page
+    assert "none" not in "\n".join(lines) and "not checked" not in "\n".join(lines)
+
+
+# The first screen of a laptop browser: what a reviewer sees without scrolling.
+FIRST_SCREEN = (1280, 800)
+# Run inside a copy of the page only (parity.html itself has no scripts): where each thing
+# a reviewer needs is drawn, written into the DOM that --dump-dom prints.
+MEASURE = """<script>
+const box = (e) => { const r = e.getBoundingClientRect(); return [r.right, r.bottom]; };
+const cell = (header) => {
+  const table = document.querySelector("table");
+  const index = [...table.querySelectorAll("th")].findIndex((th) => th.textContent === header);
+  return [...table.querySelectorAll("tbody tr")].map((tr) => tr.children[index]);
+};
+const found = {
+  verdict: [...document.querySelectorAll(".badge")].map(box),
+  headroom: cell("worst / bound").map(box),
+  result: cell("result").map(box),
+  not_checked: [...document.querySelectorAll(".notchecked")].map(box),
+  headroom_text: cell("worst / bound").map((td) => td.textContent),
+};
+document.body.setAttribute("data-measured", JSON.stringify(found));
+</script>"""
+
+
+def test_a_reviewer_reads_verdict_headroom_and_not_checked_on_the_first_screen(
+    tmp_path: Path, single_run: Report
+) -> None:
+    if CHROMIUM is None:
+        if os.environ.get("SIGNBART_PARITY_REQUIRE_CHROMIUM"):
+            pytest.fail("chromium is required here but not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    data = copy.deepcopy(single_run)
+    for row in data.rows:  # every row skipped its real-sample check, and the run no baseline
+        data.outcomes.append(
+            Outcome(f"t::real[{row.target}]", "skipped", "real-sample", row.target,
+                    "real samples: not checked: the bundled sample has 90 keypoints per frame "
+                    "but this model needs 100; pass --parity-samples with samples of this layout")
+        )  # fmt: skip
+    data.outcomes.append(Outcome("t::baseline", "skipped", "baseline", None, "no baseline given"))
+    report.write_report(data, tmp_path / "out")
+    page = (tmp_path / "out" / "parity.html").read_text()
+    measured = tmp_path / "measured.html"
+    measured.write_text(page.replace("</body>", MEASURE + "</body>"))
+    size = "--window-size={},{}".format(*FIRST_SCREEN)
+    dom = _chromium("--dump-dom", size, measured.resolve().as_uri(), tmp_path=tmp_path)
+    found = re.search(r'data-measured="([^"]*)"', dom.stdout.decode())
+    assert found, dom.stderr.decode(errors="replace")[-2000:]
+    import html as html_module
+
+    boxes = json.loads(html_module.unescape(found.group(1)))
+    assert len(boxes["verdict"]) == 1 and len(boxes["not_checked"]) == 2
+    assert len(boxes["headroom"]) == len(boxes["result"]) == len(ALL_RESULTS)
+    assert all(text.endswith("x bound") for text in boxes["headroom_text"])
+    width, height = FIRST_SCREEN
+    for what in ("verdict", "headroom", "result", "not_checked"):
+        for right, bottom in boxes[what]:
+            assert right <= width and bottom <= height, (what, right, bottom, FIRST_SCREEN)
+    # And the screenshot of that first screen shows the FAIL badge (its solid red).
+    shot = tmp_path / "first.png"
+    _chromium(f"--screenshot={shot}", size, (tmp_path / "out" / "parity.html").resolve().as_uri(),
+              tmp_path=tmp_path)  # fmt: skip
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        assert image.size == FIRST_SCREEN
+        colours = {colour for _, colour in image.convert("RGB").getcolors(maxcolors=1 << 20)}
+    assert (0xD6, 0x27, 0x28) in colours, "the FAIL badge is not on the first screen"
