@@ -65,7 +65,9 @@ def not_checked_lines(report: Report) -> list[str]:
 def _targets(outcomes: list[Outcome]) -> str:
     """`` on seq_len 16 fp32 litert; seq_len 64 fp32 litert``, or nothing for a check of
     the whole run."""
-    targets = sorted({o.target for o in outcomes if o.target is not None})
+    from signbart_parity.reports.columns import display_key
+
+    targets = sorted({o.target for o in outcomes if o.target is not None}, key=display_key)
     return " on " + "; ".join(target.label() for target in targets) if targets else ""
 
 
