@@ -271,10 +271,12 @@ def test_gate_passes_on_the_upstream_fixture_checkpoint(pytester, tmp_path, monk
     assert len(report["outcomes"]) == sum(outcomes(result).values())
     assert {o["outcome"] for o in report["outcomes"]} == {"passed", "skipped"}
     for row in report["results"]:
-        # Error columns and plots are TFLite against PyTorch; the rest is tallied per check.
-        assert {s["property"] for s in row["samples"]} == {"parity", "real-sample", "agreement"}
+        # Every check's examples are plotted by headroom and tallied; the plot counts them all.
         expected = {"parity", "padding", "determinism", "real-sample", "agreement"}
         assert set(row["checks"]) == expected | ({"bucket"} if row["seq_len"] == 64 else set())
+        assert {s["property"] for s in row["samples"]} == set(row["checks"])
+        assert len(row["samples"]) == row["examples"] and 0 < row["bound_ratio"] < 1
+        assert (row["logit_scale"] is None) == (row["quantization"] == "none")
         # The examples hypothesis generated (the ci profile's), not re-runs of them.
         drawn = PROFILES["ci"]["max_examples"]
         assert row["checks"]["parity"]["examples"] == drawn

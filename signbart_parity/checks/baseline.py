@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from signbart_parity.targets import precision_label
+
 if TYPE_CHECKING:
     from signbart_parity.runtime.signature import Signature
     from signbart_parity.runtime.tflite import TFLiteModel
@@ -23,6 +25,9 @@ class BaselineResult:
     mean_drift: float = 0.0
     max_flip_rate: float = 0.0
     note: str = ""
+    # What each file holds, read from the file (shipped, candidate): a change is no contract
+    # change, but a reviewer should see it next to the flips.
+    precisions: tuple[str, str] | None = None
 
     @property
     def flip_rate(self) -> float:
@@ -50,6 +55,11 @@ class BaselineResult:
             lines.append("  CONTRACT CHANGED: " + "; ".join(self.contract_changes))
         else:
             lines.append("  contract unchanged (input/output names, order, shapes, dtypes)")
+        if self.precisions:
+            shipped, candidate = (precision_label(p) for p in self.precisions)
+            lines.append(
+                f"  precision: {shipped} (shipped) -> {candidate} (this file), read from the files"
+            )
         if self.note:
             lines.append(f"  {self.note}")
         if self.examples:
@@ -135,4 +145,10 @@ def compare_files(
         result.max_drift = max(result.max_drift, pair.max_drift)
         drift_total += pair.mean_drift * pair.examples
     result.mean_drift = drift_total / result.examples if result.examples else 0.0
+    if baseline and candidate:
+        from signbart_parity.runtime.precision import read_precision
+
+        result.precisions = tuple(
+            read_precision(f[0].path).quantization for f in (baseline, candidate)
+        )
     return result
