@@ -23,6 +23,7 @@ from signbart_parity.gate.profiles import gate_settings
 from signbart_parity.inputs.generators import keypoint_kinds_for
 from signbart_parity.inputs.masks import BUCKET_MASK_KINDS
 from signbart_parity.options import OPTIONS
+from signbart_parity.targets import precision_label
 
 # The fixed batch for the agreement rate: every keypoint kind x mask kind, twice; the
 # same count verify checks a file on.
@@ -157,7 +158,8 @@ def test_bucket_consistency(parity_session, parity_bucket, parity_recorder, data
             _fail(
                 result.message(
                     f"{where}: {short.seq_len} frames padded to {long.seq_len} differ from the "
-                    f"seq_len-{short.seq_len} model; {long.quantization}; {example}"
+                    f"seq_len-{short.seq_len} model; {precision_label(long.quantization)}; "
+                    f"{example}"
                 )
             )
 
