@@ -343,3 +343,38 @@ def test_golden_check_reports_a_file_stale_against_the_golden(tmp_path):
         f"--config {config} --checkpoint {newer} --seq-len 16 --quantization none --output {path}"
     )
     assert stale.stdout.splitlines()[-1].startswith(f"STALE: re-export {path}")
+
+
+@pytest.mark.slow
+def test_the_gate_shows_the_baseline_provenance_and_does_not_judge_it(pytester, tmp_path):
+    """--parity-baseline made from other weights (the 100-keypoint model, seed 0) while the
+    gate checks a newer checkpoint (seed 1): its stamp is in the header and the report,
+    and the run passes (flips allowed here: the weights really differ)."""
+    import json
+
+    _, newer = write_model(_mkdir(tmp_path / "new"), seed=1)
+    config = tmp_path / "new" / "signbart-100.yaml"
+    shipped = tflite_files.hundred_keypoint(16, "none")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--pyargs", "signbart_parity.gate",
+        f"--parity-config={config}", f"--parity-checkpoint={newer}",
+        "--parity-seq-lens=16", "--parity-quantization=none", f"--parity-baseline={shipped}",
+        "--parity-max-flip-rate=1.0", f"--parity-cache={tflite_files.scratch() / 'exports'}",
+        "--parity-report=report", "--parity-profile=ci",
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str()
+    old = short_fingerprint(read_provenance(shipped).weights)
+    new = short_fingerprint(weights_fingerprint(load_model(config, newer).model))
+    expected = (
+        f"signbart-parity: --parity-baseline shipped file {shipped} was exported from weights "
+        f"{old} (fp32, seq_len 16, 7 labels, made by signbart-parity 0.1.0): other weights "
+        f"than the checkpoint under test ({new}); expected of a baseline, not judged"
+    )
+    assert expected in result.stdout.lines, result.stdout.str()
+    report = json.loads((pytester.path / "report" / "parity.json").read_text())
+    assert report["passed"] is True
+    assert report["provenance"]["baseline"]["stamp"]["weights"] == read_provenance(shipped).weights
+    baseline = [o for o in report["outcomes"] if o["check"] == "baseline"]
+    assert baseline and all(o["outcome"] == "passed" for o in baseline)
+    markdown = (pytester.path / "report" / "parity.md").read_text()
+    assert f"baseline provenance: shipped file {shipped} was exported from" in markdown

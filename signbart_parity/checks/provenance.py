@@ -18,12 +18,13 @@ from signbart_parity.model.fingerprint import short_fingerprint
 from signbart_parity.runtime.provenance import UNKNOWN, Provenance, read_provenance
 
 MATCHES, STALE, NOT_STAMPED, NOT_COMPARED = "matches", "stale", "unknown", "not compared"
+BASELINE = "baseline"  # shown, never judged (the gate's --parity-baseline)
 
 
 @dataclass(frozen=True)
 class ProvenanceFinding:
     """The verdict on a file's stamp: ``status`` is one of MATCHES, STALE, NOT_STAMPED,
-    NOT_COMPARED (nothing to compare it with); ``line`` says it for people."""
+    NOT_COMPARED (nothing to compare it with), BASELINE; ``line`` says it for people."""
 
     status: str
     line: str
@@ -102,3 +103,24 @@ def judge_provenance(
     )
     command = reexport_command(stamp, config=config, checkpoint=checkpoint, output=path)
     return ProvenanceFinding(STALE, line, stamp, expected, command)
+
+
+def baseline_provenance(path: str | Path, expected: str) -> ProvenanceFinding:
+    """The gate's ``--parity-baseline`` is an older shipped file by definition: its stamp is
+    shown (which weights, which tool made it) but never judged, whatever its weights."""
+    from signbart_parity.errors import TFLiteFileError
+
+    try:
+        stamp = read_provenance(path)
+    except TFLiteFileError as exc:  # a damaged stamp does not stop the gate
+        return ProvenanceFinding(NOT_STAMPED, f"shipped file: {exc}", None, expected)
+    if stamp is None:
+        line = f"{UNKNOWN}: the shipped file {path} was not made by signbart-parity convert"
+        return ProvenanceFinding(NOT_STAMPED, line, None, expected)
+    same = "the same weights as" if stamp.weights == expected else "other weights than"
+    line = (
+        f"shipped file {path} was exported from weights {stamp.short_weights} "
+        f"({stamp.describe()}): {same} the checkpoint under test "
+        f"({short_fingerprint(expected)}); expected of a baseline, not judged"
+    )
+    return ProvenanceFinding(BASELINE, line, stamp, expected)

@@ -357,6 +357,7 @@ def build_report(
             if found.tflite.runtime == results[0].tflite.runtime
         }
         or None,
+        provenance={"file": provenance.to_dict()} if provenance is not None else None,
     )
 
 

@@ -50,6 +50,7 @@ class GateRun:
     lost_workers: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     written: tuple[Report, str] | None = None  # the report and where its HTML went
+    baseline_provenance: object | None = None  # checks.provenance.ProvenanceFinding
 
 
 def get_run(config: pytest.Config) -> GateRun:
@@ -277,9 +278,32 @@ def build_report(run: GateRun, session: pytest.Session, exitstatus: int) -> Repo
         conversions=run.conversions + (stats.conversions if stats else 0),
         cache_hits=run.cache_hits + (stats.hits if stats else 0),
     )
+    found = baseline_provenance(run)
+    if found is not None:
+        report.provenance = {"baseline": found.to_dict()}
     measure_latency(run, report)
     report.duration_s = round(time.perf_counter() - run.started, 2)
     return report
+
+
+def baseline_provenance(run: GateRun):
+    """The stamp of ``--parity-baseline`` against the checkpoint under test, shown in the
+    header and the report, never judged: a shipped file is older by definition."""
+    if run.options is None or run.options.baseline is None:
+        return None
+    if run.baseline_provenance is None:
+        from signbart_parity.checks.provenance import baseline_provenance as judge
+        from signbart_parity.model.fingerprint import weights_fingerprint
+
+        weights = weights_fingerprint(run.loaded.model)
+        run.baseline_provenance = judge(run.options.baseline, weights)
+    return run.baseline_provenance
+
+
+def baseline_header(config: pytest.Config) -> str | None:
+    """The header line naming the shipped file's provenance (when the gate has one)."""
+    found = baseline_provenance(get_run(config))
+    return f"signbart-parity: --parity-baseline {found.line}" if found else None
 
 
 def _incomplete(run: GateRun, session: pytest.Session, exitstatus: int) -> str | None:
