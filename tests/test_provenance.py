@@ -109,7 +109,7 @@ def test_the_stamp_records_weights_config_precision_signatures_and_versions(quan
     """On the 100-keypoint bundle, every precision: the stamp is the quantized file's own
     (the quantizer copies its source's metadata; the stamp is replaced, not duplicated)."""
     from signbart_parity.runtime.provenance import metadata_entries
-    from signbart_parity.versions import toolchain_versions
+    from signbart_parity.versions import installed_version, toolchain_versions
 
     model = tflite_files.hundred_keypoint_model()[0]
     path = stamped("hundred", quantization)
@@ -118,7 +118,8 @@ def test_the_stamp_records_weights_config_precision_signatures_and_versions(quan
     assert stamp.quantization == quantization
     assert stamp.seq_lens == BUNDLE and stamp.signatures == ("seq_8", "seq_16")
     assert stamp.num_labels == 7 and stamp.config == model.config.to_dict()
-    assert stamp.versions == {"signbart-parity": "0.1.0", **toolchain_versions()}
+    tool = installed_version("signbart-parity")
+    assert stamp.versions == {"signbart-parity": tool, **toolchain_versions()}
     assert bool(stamp.calibration) == (quantization == "static-int8")
     entries = list(metadata_entries(path))
     assert entries.count(METADATA_NAME) == 1 and "min_runtime_version" in entries
@@ -164,6 +165,8 @@ def test_a_broken_conversion_of_the_right_weights_is_not_stale():
 
 @pytest.mark.slow
 def test_inspect_a_stamped_file():
+    from signbart_parity.runtime.provenance import metadata_entries
+
     path = tflite_files.genuine(16, "dynamic-int8")
     done = run_in_process("inspect", "--tflite", path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -173,7 +176,8 @@ def test_inspect_a_stamped_file():
     assert f"  weights {weights}" in text
     assert "precision: dynamic-int8 (read from the file: int8 weights into" in text
     assert "signature serving_default: inputs (serving_default_args_0 float32[1, 16, 90, 2]" in text
-    assert "min_runtime_version: 2.9.0" in text
+    claimed = metadata_entries(path)["min_runtime_version"].rstrip(b"\0").decode()
+    assert f"min_runtime_version: {claimed}" in text and re.fullmatch(r"\d+\.\d+\.\d+", claimed)
     assert re.search(r"^operators: .*FULLY_CONNECTED v\d+ \(x\d+\)", text, re.M), text
     assert f"{path.stat().st_size} bytes" in text
 
@@ -195,7 +199,7 @@ def test_inspect_a_bundle_of_another_model():
     assert [s["inputs"][1]["dtype"] for s in data["signatures"]] == ["int32", "int32"]
     assert data["provenance"]["signatures"] == ["seq_8", "seq_16"]
     assert data["provenance"]["num_labels"] == 7
-    assert data["precision"]["label"] == "fp32" and data["min_runtime_version"] == "2.9.0"
+    assert data["precision"]["label"] == "fp32" and data["min_runtime_version"]
 
 
 @pytest.mark.slow
@@ -286,7 +290,10 @@ def test_verify_reports_a_stale_file_up_front_and_fails(tmp_path):
     assert report["passed"] is False
     (stale,) = [o for o in report["outcomes"] if o["check"] == "provenance"]
     assert stale["outcome"] == "failed" and stale["message"].startswith("STALE: ")
+    assert report["provenance"]["file"]["status"] == "stale"
+    assert report["provenance"]["file"]["expected_weights"].startswith(new)
     assert "FAILED provenance" in (tmp_path / "report" / "parity.md").read_text()
+    assert "file provenance: STALE: " in (tmp_path / "report" / "parity.html").read_text()
 
 
 @pytest.mark.slow
@@ -352,6 +359,8 @@ def test_the_gate_shows_the_baseline_provenance_and_does_not_judge_it(pytester, 
     and the run passes (flips allowed here: the weights really differ)."""
     import json
 
+    from signbart_parity.versions import installed_version
+
     _, newer = write_model(_mkdir(tmp_path / "new"), seed=1)
     config = tmp_path / "new" / "signbart-100.yaml"
     shipped = tflite_files.hundred_keypoint(16, "none")
@@ -365,9 +374,10 @@ def test_the_gate_shows_the_baseline_provenance_and_does_not_judge_it(pytester, 
     assert result.ret == 0, result.stdout.str()
     old = short_fingerprint(read_provenance(shipped).weights)
     new = short_fingerprint(weights_fingerprint(load_model(config, newer).model))
+    tool = installed_version("signbart-parity")
     expected = (
         f"signbart-parity: --parity-baseline shipped file {shipped} was exported from weights "
-        f"{old} (fp32, seq_len 16, 7 labels, made by signbart-parity 0.1.0): other weights "
+        f"{old} (fp32, seq_len 16, 7 labels, made by signbart-parity {tool}): other weights "
         f"than the checkpoint under test ({new}); expected of a baseline, not judged"
     )
     assert expected in result.stdout.lines, result.stdout.str()
