@@ -37,7 +37,7 @@ def test_genuine_fp32_export_passes_and_writes_a_report(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "report" / "parity.json").read_text())
     assert data["passed"] is True and data["schema"] == 2 and data["kind"] == "verify"
     assert {o["check"]: o["outcome"] for o in data["outcomes"]} == dict.fromkeys(
-        ("parity", "real-sample", "padding", "determinism", "bucket"), "passed"
+        ("provenance", "parity", "real-sample", "padding", "determinism", "bucket"), "passed"
     ) | {"runtime-build": "skipped"}  # no pinned build asked for: said, not hidden
     assert "runtime-build: NOT CHECKED: only the runtime installed here ran" in done.stdout
     (result,) = data["results"]

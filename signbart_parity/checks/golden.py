@@ -83,11 +83,13 @@ def create_golden(
     """Run the checkpoint over the golden inputs of each seq_len; write ``output`` atomically."""
     from signbart_parity.export.bundle import as_seq_lens
     from signbart_parity.model.checkpoint import load_signbart_model
+    from signbart_parity.model.fingerprint import weights_fingerprint
 
     say = progress or (lambda message: None)
     model, config = load_signbart_model(config_path, checkpoint_path)
     seq_lens = as_seq_lens(config.check_seq_lens(seq_len))
     shared = _shared_metadata(config, config_path, checkpoint_path, samples)
+    shared["checkpoint"]["weights"] = weights_fingerprint(model)  # what golden check compares
     say("running PyTorch on the raw clips of the preprocessing vectors in every bucket")
     write_vectors = _preprocessing_vectors(model, seq_lens, samples, shared, Path(output))
     goldens = []
@@ -334,3 +336,18 @@ def check_buckets(files, goldens: dict, tflite_path: Path, golden_path: Path) ->
     for tflite in files:
         golden = goldens.get(tflite.seq_len) or next(iter(goldens.values()))
         check_fits(golden, tflite.signature, tflite_path, golden_path)
+
+
+def golden_provenance(tflite_path: Path, golden: Golden, golden_path: Path):
+    """The file's stamp against the weights the golden was made from (STALE when they
+    differ); a golden older than the weights fingerprint is not compared."""
+    from signbart_parity.checks.provenance import judge_provenance
+
+    made_from = golden.metadata.get("checkpoint") or {}
+    return judge_provenance(
+        tflite_path,
+        made_from.get("weights"),
+        against=f"{golden_path} (made from {made_from.get('path', 'an unnamed checkpoint')})",
+        config=(golden.metadata.get("config") or {}).get("path", "CONFIG"),
+        checkpoint=made_from.get("path", "CHECKPOINT"),
+    )

@@ -11,6 +11,7 @@ from signbart_parity.checks.golden import (
     check_golden,
     create_golden,
     failing_rows,
+    golden_provenance,
     load_goldens,
 )
 from signbart_parity.cli import common
@@ -77,13 +78,17 @@ def check_command(args: argparse.Namespace) -> int:
     goldens = {golden.seq_len: golden for golden in load_goldens(args.golden)}
     names = TFLiteModel.names_in(args.tflite)
     args.quantization, precision_line = judged_precision(args.tflite, args.quantization)
+    provenance = golden_provenance(args.tflite, next(iter(goldens.values())), args.golden)
+    print("\n".join(provenance.lines()))  # up front: a stale file needs re-exporting
     print(precision_line)
     files = [TFLiteModel(args.tflite, runtime=args.runtime, signature=name) for name in names]
     check_buckets(files, goldens, Path(args.tflite), Path(args.golden))
     passed = True
     for tflite in files:
         passed &= _check_one(tflite, goldens[tflite.seq_len], args, bundle=len(files) > 1)
-    return 0 if passed else 1
+    if provenance.stale:
+        print(f"STALE: re-export {args.tflite} (the rows above ran on other weights)")
+    return 0 if passed and not provenance.stale else 1
 
 
 def _check_one(tflite, golden: Golden, args: argparse.Namespace, *, bundle: bool) -> bool:

@@ -1,8 +1,8 @@
 """``signbart-parity``: convert, check and inspect SignBart TFLite files.
 
-Each command lives in its own module (``convert``, ``verify``, ``golden``, ``report``,
-``evaluate``, ``bench``), which adds its parser and runs it. This module builds the parser,
-silences the toolchain unless ``--verbose``, and turns errors into exit codes.
+Each command lives in its own module (``convert``, ``verify``, ``inspect``, ``golden``,
+``report``, ``evaluate``, ``bench``), which adds its parser and runs it. This module builds
+the parser, silences the toolchain unless ``--verbose``, and turns errors into exit codes.
 
 Exit codes: 0 success, 1 parity check failed, 2 bad input (one line, no traceback),
 3 the toolchain failed on valid input (converter or quantizer; one line with its message
@@ -46,7 +46,16 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from signbart_parity.cli import bench, convert, evaluate, golden, report, runtimes, verify
+    from signbart_parity.cli import (
+        bench,
+        convert,
+        evaluate,
+        golden,
+        inspect,
+        report,
+        runtimes,
+        verify,
+    )
 
     parser = _OneLineParser(
         prog="signbart-parity",
@@ -56,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=_version_text())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (convert, verify, golden, report, evaluate, bench, runtimes):
+    for command in (convert, verify, inspect, golden, report, evaluate, bench, runtimes):
         command.add_parser(commands)
     return parser
 

@@ -34,8 +34,9 @@ from signbart_parity.runtime_specs import app_builds_not_checked
 
 if TYPE_CHECKING:
     from signbart_parity.checks.baseline import BaselineResult
+    from signbart_parity.checks.provenance import ProvenanceFinding
     from signbart_parity.model.config import SignBartConfig
-    from signbart_parity.reports.model import Report
+    from signbart_parity.reports.model import Outcome, Report
     from signbart_parity.runtime.tflite import TFLiteModel
 
 
@@ -96,6 +97,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     model, config = loaded.model, loaded.config
     for tflite in files:
         _check_fits(tflite, config, config_path, args.tflite)
+    provenance = _provenance(args.tflite, model, config_path, checkpoint_path)
 
     shown = ", ".join(names)
     progress(
@@ -105,6 +107,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         + (f", in {len(args.runtime)} runtimes" if len(args.runtime) > 1 else "")
     )
     bundle = len(files) > 1
+    print("\n".join(provenance.lines()))  # up front: a stale file needs re-exporting
     print(precision_line)
     print(
         f"  against {checkpoint_path} ({loaded.layout}) with {config_path}; tolerance "
@@ -144,7 +147,10 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         runtimes=args.runtime,
         crashes=crashes,
         path=Path(args.tflite),
+        provenance=provenance,
     )
+    if provenance.stale:
+        print(f"STALE: re-export {args.tflite} (the checks above ran on other weights)")
     for line in compatibility_findings(report) + not_checked_lines(report):
         print(line)
     if args.report is not None:
@@ -153,6 +159,20 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         paths = write_report(report, args.report)
         print(f"report: {paths['parity.html']}")
     return 0 if report.passed else 1
+
+
+def _provenance(path: Path, model, config_path: Path, checkpoint_path: Path) -> ProvenanceFinding:
+    """The file's stamp against the checkpoint under test (STALE: other weights)."""
+    from signbart_parity.checks.provenance import judge_provenance
+    from signbart_parity.model.fingerprint import weights_fingerprint
+
+    return judge_provenance(
+        path,
+        weights_fingerprint(model),
+        against=f"the checkpoint under test {checkpoint_path}",
+        config=config_path,
+        checkpoint=checkpoint_path,
+    )
 
 
 def _print_runtime(path, runtime: str, found: list[SignatureCheck], model, quantization) -> None:
@@ -256,6 +276,7 @@ def build_report(
     runtimes: tuple[str, ...] = ("litert",),
     crashes: list[tuple[str, int, str]] = (),
     path: Path | None = None,
+    provenance: ProvenanceFinding | None = None,
 ) -> Report:
     """The parity report of this file: a row per signature (on its runtime), an outcome
     per check of each signature, and the baseline comparison, if any."""
@@ -264,6 +285,8 @@ def build_report(
 
     rows, outcomes = [], []
     path = results[0].tflite.path if results else path
+    if provenance is not None:
+        outcomes.append(_provenance_outcome(provenance, path))
     for found in results:
         tflite = found.tflite
         target = Target(tflite.seq_len, quantization, tflite.runtime)
@@ -336,4 +359,19 @@ def build_report(
             if found.tflite.runtime == results[0].tflite.runtime
         }
         or None,
+        provenance={"file": provenance.to_dict()} if provenance is not None else None,
     )
+
+
+def _provenance_outcome(finding: ProvenanceFinding, path) -> Outcome:
+    """Stale is a failed check, a matching stamp a passed one, no stamp not checked."""
+    from signbart_parity.checks.provenance import MATCHES
+    from signbart_parity.reports.model import Outcome
+
+    if finding.stale:
+        outcome, message = "failed", f"{finding.line}; re-export it: {finding.reexport}"
+    elif finding.status == MATCHES:
+        outcome, message = "passed", ""
+    else:
+        outcome, message = "skipped", finding.line
+    return Outcome(f"verify {path}::provenance", outcome, check="provenance", message=message)

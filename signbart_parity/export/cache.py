@@ -23,12 +23,15 @@ from filelock import FileLock
 from signbart_parity.export.quantize import RECIPE_VERSION
 from signbart_parity.fileio import file_sha256, write_json_atomic
 from signbart_parity.interrupts import terminate_as_interrupt
+from signbart_parity.model.fingerprint import hash_weights
 from signbart_parity.versions import toolchain_versions
 
 if TYPE_CHECKING:
     from signbart_parity.model.signbart import SignBart
 
-CACHE_FORMAT = 1
+# Bump it whenever what a cached file holds changes, so older entries are never served.
+# 2: every file carries its provenance stamp (export/provenance.py).
+CACHE_FORMAT = 2
 
 
 def model_fingerprint(model: SignBart) -> str:
@@ -36,9 +39,7 @@ def model_fingerprint(model: SignBart) -> str:
     digest = hashlib.sha256()
     digest.update(type(model).__qualname__.encode())
     digest.update(repr(model).encode())
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    hash_weights(digest, model.state_dict())
     return digest.hexdigest()
 
 

@@ -1,7 +1,8 @@
 """The one way a model becomes .tflite files: fp32 through litert-torch, every other
 precision derived from that fp32 file by ai-edge-quantizer, into a folder or the export cache.
 
-``convert()``, ``evaluate``, ``bench`` and the gate all export through ``Exporter``. Sequence
+``convert()``, ``evaluate``, ``bench`` and the gate all export through ``Exporter``, and
+every file it builds carries its provenance stamp (``export/provenance.py``). Sequence
 lengths and precisions are validated at the edges (the CLI, the gate's options, the library's
 ``convert``), not here.
 """
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from signbart_parity.export.cache import ExportCache
     from signbart_parity.inputs.calibration import CalibrationSet
     from signbart_parity.model.signbart import SignBart
+    from signbart_parity.runtime.provenance import Provenance
 
 Progress = Callable[[str], None]
 # Static-int8 calibration for an export: one set per seq_len it holds.
@@ -69,6 +71,7 @@ class Exporter:
         self._say = progress or (lambda message: None)
         self._files: dict[tuple[tuple[int, ...], str], ExportedFile] = {}
         self._fingerprint: str | None = None
+        self._weights: str | None = None
 
     def export(self, seq_len: int | Sequence[int], quantization: str) -> ExportedFile:
         """The file holding ``seq_len`` (one length, or a bundle of several) at ``quantization``."""
@@ -91,8 +94,9 @@ class Exporter:
     # -- building ------------------------------------------------------------------------
     def _build(self, lengths: tuple[int, ...], quantization: str) -> ExportedFile:
         from signbart_parity.export.convert import export_fp32
+        from signbart_parity.export.provenance import stamp
         from signbart_parity.export.quantize import quantize_file
-        from signbart_parity.inputs.calibration import as_quantizer_inputs
+        from signbart_parity.inputs.calibration import as_quantizer_inputs, sets_fingerprint
 
         text = ",".join(map(str, lengths))
         calibration = None
@@ -105,6 +109,7 @@ class Exporter:
                 self._say(f"converting to fp32 at seq_len {text}")
                 started = time.perf_counter()
                 export_fp32(self.model, seq_len=lengths, output=path, batch_size=self.batch_size)
+                stamp(path, self.provenance(lengths, quantization))
                 seconds.append(time.perf_counter() - started)
                 return
             # Only on a miss: a cached quantized file needs no fp32 source.
@@ -117,6 +122,8 @@ class Exporter:
                 quantization=quantization,
                 calibration=as_quantizer_inputs(calibration),
             )
+            # Last: the quantizer copied the fp32 source's stamp into the file.
+            stamp(path, self.provenance(lengths, quantization, sets_fingerprint(calibration)))
             seconds.append(source.seconds + time.perf_counter() - started)
 
         path = self._place(lengths, quantization, calibration, build)
@@ -148,6 +155,30 @@ class Exporter:
 
             self._fingerprint = model_fingerprint(self.model)
         return self._fingerprint
+
+    @property
+    def weights(self) -> str:
+        """The model's ``weights_fingerprint``: what every file's stamp records."""
+        if self._weights is None:
+            from signbart_parity.model.fingerprint import weights_fingerprint
+
+            self._weights = weights_fingerprint(self.model)
+        return self._weights
+
+    def provenance(
+        self, lengths: tuple[int, ...], quantization: str, calibration: str = ""
+    ) -> Provenance:
+        """The stamp of this model's file at ``lengths`` and ``quantization``."""
+        from signbart_parity.export.provenance import provenance_of
+
+        return provenance_of(
+            self.model,
+            weights=self.weights,
+            seq_lens=lengths,
+            quantization=quantization,
+            batch_size=self.batch_size,
+            calibration=calibration,
+        )
 
     def _generated_calibration(self, lengths: tuple[int, ...]) -> Mapping[int, CalibrationSet]:
         from signbart_parity.inputs.calibration import calibration_sets

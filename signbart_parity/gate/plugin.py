@@ -50,8 +50,9 @@ class _ReportListener:
         gate_run.collect_worker(self.config, node, error)
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
-    return gate_options.rootdir_note(config)
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    lines = [gate_options.rootdir_note(config), gate_run.baseline_header(config)]
+    return [line for line in lines if line] or None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -52,6 +52,7 @@ class GateRun:
     started: float = field(default_factory=time.perf_counter)
     report: Report | None = None  # built at the end whenever gate tests ran
     html: str | None = None  # where parity.html went (with --parity-report)
+    baseline_provenance: object | None = None  # checks.provenance.ProvenanceFinding
 
 
 def get_run(config: pytest.Config) -> GateRun:
@@ -300,10 +301,33 @@ def build_report(
         conversions=len(built),
         cache_hits=len(hit - built),  # a file one worker built and another found: built
     )
+    found = baseline_provenance(run)
+    if found is not None:
+        report.provenance = {"baseline": found.to_dict()}
     if timed:
         measure_latency(run, report)
     report.duration_s = round(time.perf_counter() - run.started, 2)
     return report
+
+
+def baseline_provenance(run: GateRun):
+    """The stamp of ``--parity-baseline`` against the checkpoint under test, shown in the
+    header and the report, never judged: a shipped file is older by definition."""
+    if run.options is None or run.options.baseline is None:
+        return None
+    if run.baseline_provenance is None:
+        from signbart_parity.checks.provenance import baseline_provenance as judge
+        from signbart_parity.model.fingerprint import weights_fingerprint
+
+        weights = weights_fingerprint(run.loaded.model)
+        run.baseline_provenance = judge(run.options.baseline, weights)
+    return run.baseline_provenance
+
+
+def baseline_header(config: pytest.Config) -> str | None:
+    """The header line naming the shipped file's provenance (when the gate has one)."""
+    found = baseline_provenance(get_run(config))
+    return f"signbart-parity: --parity-baseline {found.line}" if found else None
 
 
 def _incomplete(run: GateRun, session: pytest.Session, exitstatus: int) -> str | None:

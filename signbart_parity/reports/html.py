@@ -49,6 +49,7 @@ def render_html(report: Report) -> str:
         reasons=report.verdict_reasons(),
         checkpoint=file_line(report.checkpoint),
         config=file_line(report.config),
+        provenance=[(role, found["line"]) for role, found in (report.provenance or {}).items()],
         summary_columns=columns.SUMMARY,
         summary=columns.summary_cells(report),
         failures=failure_lines(report),

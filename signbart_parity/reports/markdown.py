@@ -20,6 +20,9 @@ def render_markdown(report: Report) -> str:
     lines = [f"## SignBart TFLite parity — {headline_with_run(report)}", ""]
     lines.append(f"checkpoint: `{file_line(report.checkpoint)}`  ")
     lines.append(f"config: `{file_line(report.config)}`")
+    for role, found in (report.provenance or {}).items():
+        lines[-1] += "  "
+        lines.append(f"{role} provenance: {found['line']}")
     lines.append("")
     lines.append("| " + " | ".join(column.header for column in SUMMARY) + " |")
     lines.append("|" + "|".join("---:" if c.numeric else "---" for c in SUMMARY) + "|")

@@ -77,6 +77,8 @@ def merge_reports(reports: Sequence[Report], *, sources: Sequence[str] | None = 
     for report in reports:
         merged.tolerances.update(report.tolerances)
         merged.torch_latency_ms.update(report.torch_latency_ms)
+        if report.provenance:  # shards of one gate run share their baseline
+            merged.provenance = (merged.provenance or {}) | report.provenance
     environments = {json.dumps(report.environment, sort_keys=True) for report in reports}
     if len(environments) > 1:
         merged.environment_mismatch = [report.environment for report in reports]

@@ -99,6 +99,9 @@ class Report:
     shard_durations_s: list[float] | None = None
     environment_mismatch: list[dict] | None = None
     contract: dict | None = None
+    # Provenance stamps seen, by role ("file": verify's file, "baseline": the gate's
+    # shipped file): checks/provenance.py's findings, each with its "line" for people.
+    provenance: dict[str, dict] | None = None
 
     # ------------------------------------------------------------------ the verdict
     @property
@@ -188,6 +191,7 @@ class Report:
             "shard_durations_s": self.shard_durations_s,
             "environment_mismatch": self.environment_mismatch,
             "contract": self.contract,
+            "provenance": self.provenance,
         }
 
     @classmethod
@@ -229,6 +233,7 @@ class Report:
             shard_durations_s=data.get("shard_durations_s"),
             environment_mismatch=data.get("environment_mismatch"),
             contract=data.get("contract"),
+            provenance=data.get("provenance"),
         )
         if data.get("passed") is not True and report.passed:
             # A file that says FAIL stays FAIL, whatever its rows say.

@@ -55,14 +55,8 @@ def tensor_dtypes(path: str | Path, runtime: str = "litert") -> set[str]:
 def min_runtime_version(path: str | Path) -> str | None:
     """The ``min_runtime_version`` a file's metadata claims (the converter writes it), or
     None when it records none. Read from the flatbuffer, without loading a runtime."""
-    from ai_edge_litert import schema_py_generated as schema
+    from signbart_parity.runtime.provenance import metadata_entries
 
-    data = Path(path).read_bytes()
-    model = schema.Model.GetRootAsModel(data, 0)
-    for index in range(model.MetadataLength()):
-        entry = model.Metadata(index)
-        if entry.Name() == b"min_runtime_version":
-            raw = model.Buffers(entry.Buffer()).DataAsNumpy()
-            text = bytes(raw).split(b"\0", 1)[0].decode("ascii", errors="replace")
-            return text or None
-    return None
+    raw = metadata_entries(path).get("min_runtime_version", b"")
+    text = raw.split(b"\0", 1)[0].decode("ascii", errors="replace")
+    return text or None

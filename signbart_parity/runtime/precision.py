@@ -54,7 +54,9 @@ def read_precision(path: str | Path) -> FilePrecision:
 
 
 def _census(model, schema) -> Counter:
-    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if key.isupper()}
+    from signbart_parity.runtime.identity import builtin_operator_names, operator_name
+
+    names = builtin_operator_names(schema)
     types = {value: key for key, value in vars(schema.TensorType).items() if key.isupper()}
     found: Counter = Counter()
     for index in range(model.SubgraphsLength()):
@@ -66,7 +68,7 @@ def _census(model, schema) -> Counter:
         for position in range(graph.OperatorsLength()):
             op = graph.Operators(position)
             code = model.OperatorCodes(op.OpcodeIndex())
-            name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "?")
+            name = operator_name(code, names)
             inputs = [op.Inputs(i) for i in range(op.InputsLength())]
             if name in _MATMULS and len(inputs) >= 2:
                 activation, weight = dtype(inputs[0]), dtype(inputs[1])
