@@ -50,6 +50,7 @@ class GateRun:
     lost_workers: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     written: tuple[Report, str] | None = None  # the report and where its HTML went
+    corpus: dict[str, str] = field(default_factory=dict)  # counterexample file -> status
 
 
 def get_run(config: pytest.Config) -> GateRun:
@@ -146,6 +147,9 @@ def log_report(config: pytest.Config, report: pytest.TestReport) -> None:
     properties = dict(report.user_properties)
     if CHECK_PROPERTY not in properties:
         return
+    from signbart_parity.gate.corpus import log_statuses
+
+    log_statuses(get_run(config).corpus, report.user_properties)
     outcomes = get_run(config).outcomes
     current = outcomes.get(report.nodeid)
     if current is None:
@@ -239,6 +243,7 @@ def finish(session: pytest.Session, exitstatus: int) -> Report | None:
 
 def summary_lines(config: pytest.Config) -> list[str]:
     """The verdict, what was not checked, and where the report is: for the terminal."""
+    from signbart_parity.reports.corpus import corpus_headline
     from signbart_parity.reports.text import (
         compatibility_findings,
         failure_lines,
@@ -247,12 +252,20 @@ def summary_lines(config: pytest.Config) -> list[str]:
 
     run = get_run(config)
     if run.written is None:
-        return []
+        return [corpus_headline(_corpus(run))] if run.corpus else []
     report, html = run.written
     lines = [f"SignBart parity report: {report.headline()}"]
     found = compatibility_findings(report) + failure_lines(report) + not_checked_lines(report)
+    if report.corpus is not None:
+        found.append(corpus_headline(report.corpus))
     lines += [f"  {line}" for line in found]
     return lines + [f"  report: {html}"]
+
+
+def _corpus(run: GateRun) -> dict:
+    from signbart_parity.gate.corpus import report_summary
+
+    return report_summary(run)
 
 
 def build_report(run: GateRun, session: pytest.Session, exitstatus: int) -> Report:
@@ -277,6 +290,7 @@ def build_report(run: GateRun, session: pytest.Session, exitstatus: int) -> Repo
         conversions=run.conversions + (stats.conversions if stats else 0),
         cache_hits=run.cache_hits + (stats.hits if stats else 0),
     )
+    report.corpus = _corpus(run)
     measure_latency(run, report)
     report.duration_s = round(time.perf_counter() - run.started, 2)
     return report

@@ -99,6 +99,7 @@ class Report:
     shard_durations_s: list[float] | None = None
     environment_mismatch: list[dict] | None = None
     contract: dict | None = None
+    corpus: dict | None = None  # the gate's counterexample corpus (gate/corpus.py)
 
     # ------------------------------------------------------------------ the verdict
     @property
@@ -188,6 +189,7 @@ class Report:
             "shard_durations_s": self.shard_durations_s,
             "environment_mismatch": self.environment_mismatch,
             "contract": self.contract,
+            "corpus": self.corpus,
         }
 
     @classmethod
@@ -229,6 +231,7 @@ class Report:
             shard_durations_s=data.get("shard_durations_s"),
             environment_mismatch=data.get("environment_mismatch"),
             contract=data.get("contract"),
+            corpus=data.get("corpus"),
         )
         if data.get("passed") is not True and report.passed:
             # A file that says FAIL stays FAIL, whatever its rows say.
