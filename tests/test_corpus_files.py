@@ -127,3 +127,30 @@ def test_golden_check_replays_a_counterexample_on_the_bundle_signature_of_its_se
     other = Exporter(model, cache=_cache()).export((8, 12), "none").path
     line = one_error_line(run_in_process("golden", "check", "--tflite", other, "--golden", path))
     assert "signatures for seq_len 8,12 but" in line and "buckets 16" in line
+
+
+def test_the_report_lists_the_corpus_and_merged_shards_keep_it(tmp_path):
+    """Shard A replayed the counterexample (still fails), shard B did not gate its target:
+    the merged report says it was replayed and still fails, in every view."""
+    from signbart_parity.reports.merge import merge_reports
+    from signbart_parity.reports.model import Report
+    from signbart_parity.reports.write import write_report
+    from tests.test_report import clean_run
+
+    path, _ = _save(tmp_path / "corpus")
+    fits = {"num_keypoints": 90, "num_labels": 10}
+    shard_a, shard_b = clean_run(), clean_run()
+    shard_a.corpus = corpus.summary(
+        tmp_path / "corpus", {path.name: corpus.STILL_FAILS}, targets=[TARGET], **fits
+    )
+    shard_b.corpus = corpus.summary(tmp_path / "corpus", {}, targets=[], **fits)
+    assert shard_b.corpus["entries"][0]["status"].startswith("not replayed: its target")
+    merged = merge_reports([shard_b, shard_a])
+    assert (merged.corpus["replayed"], merged.corpus["still_failing"]) == (1, 1)
+    assert Report.from_dict(merged.to_dict()).corpus == merged.corpus
+    write_report(merged, tmp_path / "report")
+    headline = "counterexamples: replayed 1 counterexamples, 1 still fail"
+    line = f"{path.name}: parity on {TARGET}: still fails"
+    for name in ("parity.md", "parity.html"):
+        text = (tmp_path / "report" / name).read_text()
+        assert headline in text and line in text, name

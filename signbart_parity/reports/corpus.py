@@ -22,3 +22,34 @@ def corpus_lines(corpus: dict) -> list[str]:
         target = Target.from_dict(entry["target"]) if entry.get("target") else "no target"
         lines.append(f"{entry['file']}: {entry['check']} on {target}: {entry['status']}")
     return lines + [f"unreadable: {line}" for line in corpus.get("unreadable", [])]
+
+
+def merge_corpus(parts: list[dict | None]) -> dict | None:
+    """The corpus of shards merged (``report merge``): files are named by their content, so
+    one name is one counterexample; a replayed status wins over "not replayed", and a
+    still-failing one over every other."""
+    from signbart_parity.checks.corpus import NEW, PASSES_NOW, STILL_FAILS
+
+    parts = [part for part in parts if part]
+    if not parts:
+        return None
+    entries: dict[str, dict] = {}
+    for part in parts:
+        for entry in part.get("entries", []):
+            kept = entries.get(entry["file"])
+            if (
+                kept is None
+                or kept["status"].startswith("not replayed")
+                or entry["status"] == STILL_FAILS
+            ):
+                entries[entry["file"]] = entry
+    statuses = [entry["status"] for entry in entries.values()]
+    return {
+        "folder": "; ".join(dict.fromkeys(str(part.get("folder")) for part in parts)),
+        "stored": len(entries),
+        "replayed": statuses.count(STILL_FAILS) + statuses.count(PASSES_NOW),
+        "still_failing": statuses.count(STILL_FAILS),
+        "new": statuses.count(NEW),
+        "entries": [entries[name] for name in sorted(entries)],
+        "unreadable": sorted({line for part in parts for line in part.get("unreadable", [])}),
+    }
