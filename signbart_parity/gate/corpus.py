@@ -111,8 +111,11 @@ def log_statuses(statuses: dict[str, str], user_properties) -> None:
             statuses[found["file"]] = found["status"]
 
 
-def report_summary(run) -> dict:
+def report_summary(config: pytest.Config) -> dict:
     """The corpus as the report lists it (see ``checks.corpus.summary``)."""
+    from signbart_parity.gate.run import start
+
+    run = start(config)  # the xdist controller may not have loaded the model yet
     return corpus.summary(
         run.options.corpus_dir, run.corpus, **_fits(run.loaded.config, run.options)
     )

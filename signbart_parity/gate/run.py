@@ -252,7 +252,7 @@ def summary_lines(config: pytest.Config) -> list[str]:
 
     run = get_run(config)
     if run.written is None:
-        return [corpus_headline(_corpus(run))] if run.corpus else []
+        return [corpus_headline(_corpus(config))] if run.corpus else []
     report, html = run.written
     lines = [f"SignBart parity report: {report.headline()}"]
     found = compatibility_findings(report) + failure_lines(report) + not_checked_lines(report)
@@ -262,10 +262,10 @@ def summary_lines(config: pytest.Config) -> list[str]:
     return lines + [f"  report: {html}"]
 
 
-def _corpus(run: GateRun) -> dict:
+def _corpus(config: pytest.Config) -> dict:
     from signbart_parity.gate.corpus import report_summary
 
-    return report_summary(run)
+    return report_summary(config)
 
 
 def build_report(run: GateRun, session: pytest.Session, exitstatus: int) -> Report:
@@ -290,7 +290,7 @@ def build_report(run: GateRun, session: pytest.Session, exitstatus: int) -> Repo
         conversions=run.conversions + (stats.conversions if stats else 0),
         cache_hits=run.cache_hits + (stats.hits if stats else 0),
     )
-    report.corpus = _corpus(run)
+    report.corpus = _corpus(session.config)
     measure_latency(run, report)
     report.duration_s = round(time.perf_counter() - run.started, 2)
     return report
