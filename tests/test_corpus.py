@@ -156,7 +156,10 @@ def test_a_model_that_is_not_the_default(pytester, cache, quiet_cwd, tmp_path):
     assert saved and all(json.loads(_metadata(p))["num_keypoints"] == 100 for p in saved)
     # A counterexample of the default (90-keypoint) model in the same folder.
     other = _save_default_model_counterexample(corpus)
-    second = run_gate(pytester, cache, "ci", *model, f"--parity-corpus={corpus}", *REPLAY_ONLY)
+    # Under xdist: the statuses reach the controller that writes the report.
+    second = run_gate(
+        pytester, cache, "ci", *model, f"--parity-corpus={corpus}", *REPLAY_ONLY, "-n", "2"
+    )
     second.stdout.fnmatch_lines([f"*replayed {len(saved)} counterexamples, {len(saved)} still*"])
     statuses = {e["file"]: e["status"] for e in report_of(pytester)["corpus"]["entries"]}
     assert statuses[other.name] == "not replayed: another model (90 keypoints, 10 labels)"
