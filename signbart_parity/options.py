@@ -98,6 +98,15 @@ OPTIONS: dict[str, Option] = {
             gate=True,
         ),
         Option(
+            "corpus",
+            "the counterexample corpus: failing examples the gate finds are saved here as "
+            "golden .npz files and replayed first on every later run (default: corpus/ in "
+            "the cache dir)",
+            type=Path,
+            metavar="DIR",
+            gate=True,
+        ),
+        Option(
             "report",
             "write parity.json, parity.md and parity.html into DIR",
             type=Path,
@@ -161,7 +170,7 @@ OPTIONS: dict[str, Option] = {
 }
 # Options whose default is computed where the door validates them (the embedded model, the
 # user's cache dir, a profile from the environment): their help says so, not "none".
-_COMPUTED = {"checkpoint", "config", "cache", "profile", "bundle"}
+_COMPUTED = {"checkpoint", "config", "cache", "corpus", "profile", "bundle"}
 
 
 def gate_options() -> list[Option]:

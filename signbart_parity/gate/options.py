@@ -137,6 +137,7 @@ class GateOptions:
     baseline_seq_len: int | None = None  # None for a multi-signature baseline
     max_flip_rate: float = 0.0
     bundle: bool = False  # one multi-signature export instead of a file per seq_len
+    corpus_dir: Path | None = None  # the counterexample corpus (--parity-corpus)
 
     @property
     def targets(self) -> list[Target]:
@@ -174,6 +175,7 @@ def resolve_options(config: pytest.Config) -> GateOptions:
     naming the option, the file and the fix. Loads no model (see ``gate_session``)."""
     from platformdirs import user_cache_dir
 
+    from signbart_parity.checks import corpus
     from signbart_parity.errors import ConfigError, ConversionError
     from signbart_parity.model.config import load_config
     from signbart_parity.model.default import resolve_model_paths
@@ -201,13 +203,14 @@ def resolve_options(config: pytest.Config) -> GateOptions:
     # One seq_len ships as a single-signature file, bundle or not.
     bundle = bool(option("parity_bundle")) and len(seq_lens) > 1
     max_flip_rate = option("parity_max_flip_rate")
+    cache_dir = option("parity_cache") or Path(user_cache_dir("signbart-parity"))
     return GateOptions(
         config=config_path,
         checkpoint=checkpoint_path,
         seq_lens=tuple(seq_lens),
         quantizations=option("parity_quantization") or OPTIONS["quantization"].default,
         runtimes=option("parity_runtime") or OPTIONS["runtime"].default,
-        cache_dir=option("parity_cache") or Path(user_cache_dir("signbart-parity")),
+        cache_dir=cache_dir,
         samples=samples,
         samples_given=bool(given),
         samples_skip_reason=skip_reason,
@@ -215,6 +218,7 @@ def resolve_options(config: pytest.Config) -> GateOptions:
         baseline_seq_len=_baseline_seq_len(baseline, bundle) if baseline is not None else None,
         max_flip_rate=OPTIONS["max-flip-rate"].default if max_flip_rate is None else max_flip_rate,
         bundle=bundle,
+        corpus_dir=option("parity_corpus") or cache_dir / corpus.DEFAULT_FOLDER,
     )
 
 

@@ -61,10 +61,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         gate_options.parametrize(metafunc, run.options)
 
 
+@pytest.hookimpl(tryfirst=True)  # before hypothesis's own hook writes its constants cache
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from signbart_parity.gate.corpus import deselect_empty_replays
     from signbart_parity.gate.profiles import apply_profile
 
     apply_profile(config, items)
+    deselect_empty_replays(config, items)
     gate_run.label_items(items)
 
 
@@ -122,4 +125,4 @@ def parity_recorder(request, parity_session):
 
     recorder = CaseRecorder(parity_session)
     yield recorder
-    request.node.user_properties.extend(recorder.junit_numbers())
+    request.node.user_properties.extend(recorder.junit_numbers() + recorder.corpus_properties)

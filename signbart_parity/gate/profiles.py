@@ -66,7 +66,28 @@ def apply_profile(config: pytest.Config, items: list[pytest.Item]) -> None:
         name = config.stash.get(_PROFILE, None) or choose(config)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    profile = settings(settings.get_profile("default"), **common, **PROFILES[name])
+    storage = _storage(config, name, items)
+    profile = settings(settings.get_profile("default"), **common, **PROFILES[name], **storage)
     for function in functions:
         profile(function)
         setattr(function, _PROFILED, name)
+
+
+def _storage(config: pytest.Config, name: str, items: list[pytest.Item]) -> dict:
+    """Keep what hypothesis writes out of the user's working folder: failing examples go to
+    a ``DirectoryBasedExampleDatabase`` in the corpus folder (profiles that use a database;
+    ``ci`` has none), and, when the run is the gate alone, hypothesis's other files (its
+    constants cache) under the cache dir. A run that also holds other tests leaves
+    hypothesis's home folder to them."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    from signbart_parity.checks.corpus import HYPOTHESIS_FOLDER
+    from signbart_parity.gate.run import start
+
+    options = start(config).options
+    if all(item.get_closest_marker("parity") is not None for item in items):
+        set_hypothesis_home_dir(options.cache_dir / "hypothesis-home")
+    if "database" in PROFILES[name]:
+        return {}
+    return {"database": DirectoryBasedExampleDatabase(options.corpus_dir / HYPOTHESIS_FOLDER)}

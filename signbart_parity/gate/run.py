@@ -53,6 +53,7 @@ class GateRun:
     report: Report | None = None  # built at the end whenever gate tests ran
     html: str | None = None  # where parity.html went (with --parity-report)
     baseline_provenance: object | None = None  # checks.provenance.ProvenanceFinding
+    corpus: dict[str, str] = field(default_factory=dict)  # counterexample file -> status
 
 
 def get_run(config: pytest.Config) -> GateRun:
@@ -156,6 +157,9 @@ def log_report(config: pytest.Config, report: pytest.TestReport) -> None:
     properties = dict(report.user_properties)
     if CHECK_PROPERTY not in properties:
         return
+    from signbart_parity.gate.corpus import log_statuses
+
+    log_statuses(get_run(config).corpus, report.user_properties)
     outcomes = get_run(config).outcomes
     current = outcomes.get(report.nodeid)
     if current is None:
@@ -255,6 +259,7 @@ def finish(session: pytest.Session, exitstatus: int) -> Report | None:
 def summary_lines(config: pytest.Config) -> list[str]:
     """For the terminal: the verdict, each configuration's numbers and headroom, what
     failed, what was not checked, and where the report is."""
+    from signbart_parity.reports.corpus import corpus_headline
     from signbart_parity.reports.text import (
         compatibility_findings,
         failure_lines,
@@ -266,12 +271,21 @@ def summary_lines(config: pytest.Config) -> list[str]:
     run = get_run(config)
     report = run.report
     if report is None:
-        return []
+        return [corpus_headline(_corpus(config))] if run.corpus else []
     lines = [f"SignBart parity report: {headline_with_run(report)}"]
     found = row_lines(report) + compatibility_findings(report) + failure_lines(report)
-    lines += [f"  {line}" for line in found + not_checked_lines(report)]
+    found += not_checked_lines(report)
+    if report.corpus is not None:
+        found.append(corpus_headline(report.corpus))
+    lines += [f"  {line}" for line in found]
     where = f"report: {run.html}" if run.html else "no report written (add --parity-report DIR)"
     return lines + [f"  {where}"]
+
+
+def _corpus(config: pytest.Config) -> dict:
+    from signbart_parity.gate.corpus import report_summary
+
+    return report_summary(config)
 
 
 def build_report(
@@ -304,6 +318,7 @@ def build_report(
     found = baseline_provenance(run)
     if found is not None:
         report.provenance = {"baseline": found.to_dict()}
+    report.corpus = _corpus(session.config)
     if timed:
         measure_latency(run, report)
     report.duration_s = round(time.perf_counter() - run.started, 2)

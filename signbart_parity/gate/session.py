@@ -103,6 +103,7 @@ class CaseRecorder:
     def __init__(self, session: GateSession) -> None:
         self.session = session
         self.recorded: list[Comparison] = []
+        self.corpus_properties: list[tuple[str, str]] = []  # counterexamples saved
         self._failed = False
 
     @property
@@ -136,6 +137,16 @@ class CaseRecorder:
         )
         self.recorded.append(comparison)
         self._failed = not comparison.passed
+
+    def keep_counterexample(
+        self, target: Target, check: str, keypoints, masks, descriptions
+    ) -> None:
+        """Save the minimal failing example (rows: lists of arrays) to the corpus."""
+        from signbart_parity.gate.corpus import save_found
+
+        self.corpus_properties += save_found(
+            self.session, target, check, keypoints, masks, descriptions
+        )
 
     def note_divergence(self, target: Target, text: str) -> None:
         """Keep the divergence found on the minimal failing example for the report."""

@@ -56,6 +56,22 @@ def oracle(parity_session):
     return float64_oracle(parity_session.model)
 
 
+@pytest.mark.parity("corpus")
+def test_stored_counterexamples_still_pass(parity_session, parity_target, record_property):
+    """First: the counterexamples earlier runs found on this target (--parity-corpus),
+    replayed against the current checkpoint. Deselected when none is stored for it."""
+    from signbart_parity.gate.corpus import replay_stored
+
+    properties, failing = replay_stored(parity_session, parity_target)
+    for name, value in properties:
+        record_property(name, value)
+    if failing:
+        _fail(
+            f"{len(failing)} of {len(properties)} stored counterexamples still fail "
+            f"({parity_target}): " + "\n".join(failing)
+        )
+
+
 @pytest.mark.parity("parity")
 @gate_settings
 @given(data=st.data())
@@ -88,6 +104,9 @@ def test_logits_match_pytorch(parity_session, parity_target, parity_recorder, or
                 precision=target.quantization,
             )
             parity_recorder.note_divergence(target, where)
+            parity_recorder.keep_counterexample(
+                target, "parity", [example.keypoints], [example.mask], [repr(example)]
+            )
         _fail(result.message(f"{target}; {example}") + "\n" + where)
 
 
@@ -103,16 +122,27 @@ def test_padding_never_changes_logits(parity_session, parity_target, parity_reco
         mask_kinds=strategies.PADDED_MASK_KINDS,
         require_padding=True,
     )
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="padding seed"))
+    seed = data.draw(st.integers(0, 2**32 - 1), label="padding seed")
     result = properties.padding_invariance(
         session.tflite(target),
         tolerance_for(target.quantization).per_example(),
         example.keypoints,
         example.mask,
-        rng,
+        np.random.default_rng(seed),
     )
     parity_recorder.record(target, "padding", result, example.mask)
     if not result:
+        if parity_recorder.is_final:  # both inputs: PyTorch gives them the same logits
+            scrambled = properties.scramble_padding(
+                example.keypoints, example.mask, np.random.default_rng(seed)
+            )
+            parity_recorder.keep_counterexample(
+                target,
+                "padding",
+                [example.keypoints, scrambled],
+                [example.mask, example.mask],
+                [repr(example), f"{example!r}, padded frames scrambled (seed {seed})"],
+            )
         _fail(result.message(f"padded frames changed the logits; {target}; {example}"))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 
 from signbart_parity.reports import columns, plots
+from signbart_parity.reports.corpus import corpus_headline, corpus_lines
 from signbart_parity.reports.model import Report
 from signbart_parity.reports.text import (
     compatibility_findings,
@@ -36,6 +37,13 @@ def _template():
     return environment.get_template(TEMPLATE)
 
 
+def _corpus(report: Report) -> list[str]:
+    """The corpus headline, then one line per counterexample (empty without a corpus)."""
+    if report.corpus is None:
+        return []
+    return [corpus_headline(report.corpus), *corpus_lines(report.corpus)]
+
+
 def _plain_columns(*headers: str) -> tuple[columns.Column, ...]:
     return tuple(columns.Column(header, lambda item, _: str(item)) for header in headers)
 
@@ -57,6 +65,7 @@ def render_html(report: Report) -> str:
         findings=compatibility_findings(report),
         divergences=divergence_lines(report),
         not_checked=not_checked_lines(report),
+        corpus=_corpus(report),
         histograms=[plots.histogram_svg(row, low, high) for row in rows],
         scatter=plots.scatter_svg(rows, low, high),
         worst_columns=columns.WORST,

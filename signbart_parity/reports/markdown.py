@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from signbart_parity.reports.columns import SUMMARY, summary_cells
+from signbart_parity.reports.corpus import corpus_headline, corpus_lines
 from signbart_parity.reports.model import Report
 from signbart_parity.reports.text import (
     compatibility_findings,
@@ -48,6 +49,9 @@ def render_markdown(report: Report) -> str:
         lines += ["", "### Failed checks", ""] + [f"- {line}" for line in failures]
     for line in divergence_lines(report):
         lines += ["", f"- {line}"]
+    if report.corpus is not None:
+        lines += ["", "### Counterexample corpus", "", corpus_headline(report.corpus), ""]
+        lines += [f"- {line}" for line in corpus_lines(report.corpus)]
     shown = ", ".join(f"{name} {version}" for name, version in versions(report))
     if shown:
         lines += ["", f"versions: {shown}"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from signbart_parity.errors import ReportError
 from signbart_parity.fileio import read_text
+from signbart_parity.reports.corpus import merge_corpus
 from signbart_parity.reports.model import Report, Row
 from signbart_parity.targets import Target
 
@@ -73,6 +74,7 @@ def merge_reports(reports: Sequence[Report], *, sources: Sequence[str] | None = 
         cache_hits=sum(report.cache_hits for report in reports),
         duration_s=max(report.duration_s for report in reports),
         shard_durations_s=[report.duration_s for report in reports],
+        corpus=merge_corpus([report.corpus for report in reports]),
     )
     for report in reports:
         merged.tolerances.update(report.tolerances)

@@ -102,6 +102,7 @@ class Report:
     # Provenance stamps seen, by role ("file": verify's file, "baseline": the gate's
     # shipped file): checks/provenance.py's findings, each with its "line" for people.
     provenance: dict[str, dict] | None = None
+    corpus: dict | None = None  # the gate's counterexample corpus (gate/corpus.py)
 
     # ------------------------------------------------------------------ the verdict
     @property
@@ -192,6 +193,7 @@ class Report:
             "environment_mismatch": self.environment_mismatch,
             "contract": self.contract,
             "provenance": self.provenance,
+            "corpus": self.corpus,
         }
 
     @classmethod
@@ -234,6 +236,7 @@ class Report:
             environment_mismatch=data.get("environment_mismatch"),
             contract=data.get("contract"),
             provenance=data.get("provenance"),
+            corpus=data.get("corpus"),
         )
         if data.get("passed") is not True and report.passed:
             # A file that says FAIL stays FAIL, whatever its rows say.
