@@ -95,7 +95,7 @@ def save_counterexample(
     written atomically. Returns its path and whether it is new (False: already stored)."""
     from datetime import UTC, datetime
 
-    from signbart_parity.checks.golden import _shared_metadata
+    from signbart_parity.checks.golden import shared_metadata
     from signbart_parity.checks.reference import float64_oracle, torch_logits
 
     path = Path(directory) / corpus_file_name(target, check, keypoints, masks)
@@ -103,7 +103,7 @@ def save_counterexample(
         return path, False
     keypoints = np.ascontiguousarray(keypoints, dtype=np.float32)
     masks = np.ascontiguousarray(masks, dtype=np.int64)
-    metadata = _shared_metadata(config, config_path, checkpoint_path, ()) | {
+    metadata = shared_metadata(model, config, config_path, checkpoint_path, ()) | {
         "seq_len": target.seq_len,
         "seed": None,
         "keypoint_kinds": [],

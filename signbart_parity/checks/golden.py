@@ -83,13 +83,11 @@ def create_golden(
     """Run the checkpoint over the golden inputs of each seq_len; write ``output`` atomically."""
     from signbart_parity.export.bundle import as_seq_lens
     from signbart_parity.model.checkpoint import load_signbart_model
-    from signbart_parity.model.fingerprint import weights_fingerprint
 
     say = progress or (lambda message: None)
     model, config = load_signbart_model(config_path, checkpoint_path)
     seq_lens = as_seq_lens(config.check_seq_lens(seq_len))
-    shared = _shared_metadata(config, config_path, checkpoint_path, samples)
-    shared["checkpoint"]["weights"] = weights_fingerprint(model)  # what golden check compares
+    shared = shared_metadata(model, config, config_path, checkpoint_path, samples)
     say("running PyTorch on the raw clips of the preprocessing vectors in every bucket")
     write_vectors = _preprocessing_vectors(model, seq_lens, samples, shared, Path(output))
     goldens = []
@@ -115,9 +113,12 @@ def _preprocessing_vectors(model, seq_lens, samples, shared: dict, output: Path)
     return lambda: vectors.write_vectors(clips, path, metadata)
 
 
-def _shared_metadata(config, config_path: Path, checkpoint_path: Path, samples) -> dict:
+def shared_metadata(model, config, config_path: Path, checkpoint_path: Path, samples) -> dict:
+    """What every golden file records of where it came from (counterexamples included);
+    ``checkpoint.weights`` is what ``golden check`` compares a file's stamp with."""
     from signbart_parity.fileio import file_sha256
     from signbart_parity.inputs.masks import MASK_KINDS
+    from signbart_parity.model.fingerprint import weights_fingerprint
     from signbart_parity.versions import environment
 
     return {
@@ -129,7 +130,11 @@ def _shared_metadata(config, config_path: Path, checkpoint_path: Path, samples) 
         "keypoint_kinds": list(GOLDEN_KEYPOINT_KINDS),
         "mask_kinds": list(MASK_KINDS),
         "real_samples": [str(path) for path in sample_paths(samples)],
-        "checkpoint": {"path": str(checkpoint_path), "sha256": file_sha256(checkpoint_path)},
+        "checkpoint": {
+            "path": str(checkpoint_path),
+            "sha256": file_sha256(checkpoint_path),
+            "weights": weights_fingerprint(model),
+        },
         "config": {
             "path": str(config_path),
             "sha256": file_sha256(config_path),
