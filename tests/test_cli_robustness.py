@@ -294,12 +294,13 @@ def test_sigterm_during_a_gate_export_leaves_no_cache_entry(model, tmp_path):
         tmp_path,
         env=env,
     )
-    # An entry folder exists from the moment its conversion starts.
-    _wait_for(lambda: any(p.is_dir() for p in cache.glob("*/*")), process)
+    # An entry folder (``<key[:2]>/<key>``; the corpus and hypothesis's files sit beside
+    # the shards) exists from the moment its conversion starts.
+    _wait_for(lambda: any(p.is_dir() for p in cache.glob("??/*")), process)
     time.sleep(1.0)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode != 0
-    entries = [p for p in cache.glob("*/*") if not p.name.endswith(".lock")]
+    entries = [p for p in cache.glob("??/*") if not p.name.endswith(".lock")]
     assert entries == [], (entries, stdout[-2000:], stderr[-2000:])
     assert not re.search(r"\.partial$", "\n".join(str(p) for p in cache.rglob("*")))
