@@ -146,18 +146,6 @@ def test_in_process_runtimes_need_no_environment(tmp_path):
         prepare(parse_runtime_spec("litert"), tmp_path)
 
 
-def test_arm64_needs_the_arm64_module(tmp_path):
-    import importlib.util
-
-    from signbart_parity.errors import RuntimeEnvironmentError
-    from signbart_parity.runtime.envs import worker_environment
-
-    if importlib.util.find_spec("signbart_parity.runtime.arm64") is not None:
-        pytest.skip("this build has arm64 runtimes")
-    with pytest.raises(RuntimeEnvironmentError, match="arm64 runtimes are not available"):
-        worker_environment(parse_runtime_spec("litert==2.3.0@arm64"), tmp_path)
-
-
 def test_runtimes_cli_lists_prepared_environments(prepared):
     done = run_in_process("runtimes", "list")
     assert done.returncode == 0, done.stderr

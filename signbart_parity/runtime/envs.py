@@ -95,12 +95,8 @@ def worker_environment(
 
 
 def _arm64_environment(spec: RuntimeSpec, root: Path, create: bool) -> WorkerEnvironment:
-    try:
-        from signbart_parity.runtime.arm64 import arm64_environment
-    except ImportError:
-        raise RuntimeEnvironmentError(
-            f"runtime {spec}: arm64 runtimes are not available in this build; drop @arm64."
-        ) from None
+    from signbart_parity.runtime.arm64 import arm64_environment
+
     command, env, description = arm64_environment(spec, root, create)
     return WorkerEnvironment(spec, list(command), dict(env), dict(description))
 
