@@ -174,6 +174,26 @@ def test_pyargs_from_another_project_runs_only_the_gate(model_100, tmp_path):
     assert "1 failed" not in done.stdout  # their deliberately failing test never ran
 
 
+def test_a_checkout_below_the_paths_common_folder_is_told_where_pytest_rooted_the_run(
+    model_100, tmp_path
+):
+    """A checkout in the same temporary folder as the paths (``/tmp/repo`` with
+    ``/tmp/data/best.pth``): pytest roots the run at their common folder, which holds no
+    ini file, so the checkout's own pytest.ini is not read; the header says so."""
+    config, checkpoint, cache = model_100
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "pytest.ini").write_text((ROOT / "pytest.ini").read_text())
+    done = pytest_at_root(
+        "--collect-only", "--checkpoint", str(checkpoint), "--config", str(config),
+        "--parity-cache", str(cache), "--pyargs", "signbart_parity.gate", cwd=checkout,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rootdir = Path(os.path.commonpath([checkout, checkpoint.parent]))
+    assert f"pytest chose rootdir {rootdir}" in done.stdout, done.stdout[-3000:]
+    assert "add --rootdir=. to root the run here" in done.stdout
+
+
 @pytest.mark.parametrize(
     "old, value, new",
     [("--seq-lens", "64", "--parity-seq-lens"), ("--quantization", "none", "--parity-quantization"),

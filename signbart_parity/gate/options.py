@@ -109,12 +109,23 @@ def rootdir_note(config: pytest.Config) -> str | None:
     (it picks its rootdir from the first path-like arguments, before it knows the gate's
     options): the gate does not need it, but that folder's ini and conftests were used."""
     rootpath, started = config.rootpath, config.invocation_params.dir
-    if not gate_requested(config) or started.is_relative_to(rootpath):
+    if not gate_requested(config) or _rooted_where_started(config):
         return None
     return (
         f"signbart-parity: pytest chose rootdir {rootpath} (from a path on the command line), "
         f"not {started}; the gate runs as usual; add --rootdir=. to root the run here."
     )
+
+
+def _rooted_where_started(config: pytest.Config) -> bool:
+    """Whether pytest rooted the run where it was started, or above it at the ini file that
+    folder uses. An ancestor it only reached as the common folder of path arguments (no ini
+    file there: ``/tmp`` for a checkout under ``/tmp`` with paths under ``/tmp``) is not."""
+    rootpath, started = config.rootpath, config.invocation_params.dir
+    if rootpath == started:
+        return True
+    inipath = config.inipath
+    return inipath is not None and started.is_relative_to(inipath.parent)
 
 
 # ---------------------------------------------------------------- validated options
