@@ -284,7 +284,7 @@ def test_verify_reports_a_stale_file_up_front_and_fails(tmp_path):
     assert f"but the checkpoint under test {newer} has weights {new}" in first
     assert second == (
         f"  re-export it: signbart-parity convert --config {config} --checkpoint {newer} "
-        f"--seq-len 16 --quantization none --output {path}"
+        f"--seq-len 16 --quantization fp32 --output {path}"
     )
     report = json.loads((tmp_path / "report" / "parity.json").read_text())
     assert report["passed"] is False
@@ -347,7 +347,7 @@ def test_golden_check_reports_a_file_stale_against_the_golden(tmp_path):
     assert first.startswith(f"STALE: {path} was exported from weights "), first
     assert f"but {golden_new} (made from {newer}) has weights {new}" in first
     assert second.endswith(
-        f"--config {config} --checkpoint {newer} --seq-len 16 --quantization none --output {path}"
+        f"--config {config} --checkpoint {newer} --seq-len 16 --quantization fp32 --output {path}"
     )
     assert stale.stdout.splitlines()[-1].startswith(f"STALE: re-export {path}")
 

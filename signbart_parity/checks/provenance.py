@@ -16,6 +16,7 @@ from pathlib import Path
 
 from signbart_parity.model.fingerprint import short_fingerprint
 from signbart_parity.runtime.provenance import UNKNOWN, Provenance, read_provenance
+from signbart_parity.targets import precision_label
 
 MATCHES, STALE, NOT_STAMPED, NOT_COMPARED = "matches", "stale", "unknown", "not compared"
 BASELINE = "baseline"  # shown, never judged (the gate's --parity-baseline)
@@ -55,7 +56,8 @@ def reexport_command(
     stamp: Provenance, *, config: str | Path, checkpoint: str | Path, output: str | Path
 ) -> str:
     """The ``convert`` command that makes the file again from ``checkpoint``, with the
-    file's own seq_lens and precision (paths quoted for a POSIX shell)."""
+    file's own seq_lens and precision in the users' words (``fp32``, not ``none``; paths
+    quoted for a POSIX shell)."""
     return shlex.join(
         [
             "signbart-parity",
@@ -67,7 +69,7 @@ def reexport_command(
             "--seq-len",
             ",".join(map(str, stamp.seq_lens)),
             "--quantization",
-            stamp.quantization,
+            precision_label(stamp.quantization),
             "--output",
             str(output),
         ]  # fmt: skip
