@@ -17,6 +17,7 @@ from signbart_parity.reports.text import (
     file_line,
     headline_with_run,
     not_checked_lines,
+    provenance_lines,
     versions,
 )
 from signbart_parity.targets import precision_label
@@ -57,7 +58,7 @@ def render_html(report: Report) -> str:
         reasons=report.verdict_reasons(),
         checkpoint=file_line(report.checkpoint),
         config=file_line(report.config),
-        provenance=[(role, found["line"]) for role, found in (report.provenance or {}).items()],
+        provenance=provenance_lines(report),
         summary_columns=columns.SUMMARY,
         summary=columns.summary_cells(report),
         failures=failure_lines(report),

@@ -13,6 +13,7 @@ from signbart_parity.reports.text import (
     file_line,
     headline_with_run,
     not_checked_lines,
+    provenance_lines,
     versions,
 )
 
@@ -21,9 +22,9 @@ def render_markdown(report: Report) -> str:
     lines = [f"## SignBart TFLite parity — {headline_with_run(report)}", ""]
     lines.append(f"checkpoint: `{file_line(report.checkpoint)}`  ")
     lines.append(f"config: `{file_line(report.config)}`")
-    for role, found in (report.provenance or {}).items():
+    for line in provenance_lines(report):
         lines[-1] += "  "
-        lines.append(f"{role} provenance: {found['line']}")
+        lines.append(line)
     lines.append("")
     lines.append("| " + " | ".join(column.header for column in SUMMARY) + " |")
     lines.append("|" + "|".join("---:" if c.numeric else "---" for c in SUMMARY) + "|")

@@ -152,7 +152,7 @@ class Report:
         bad = sum(not self.row_passed(row) for row in rows)
         counts = f"{self.count('passed')} checks passed"
         if self.passed:
-            text = f"PASS: {counts} on {len(rows)} configurations"
+            text = f"PASS: {counts} on {len(rows)} configuration{'s' * (len(rows) != 1)}"
         else:
             text = (
                 f"FAIL: {self.count('failed')} failed, {self.count('error')} errored, "

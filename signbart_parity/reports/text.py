@@ -93,6 +93,15 @@ def row_lines(report: Report) -> list[str]:
     return lines
 
 
+def provenance_lines(report: Report) -> list[str]:
+    """``file provenance: x.tflite was exported from weights ...`` (verify's file) and
+    ``baseline provenance: shipped file ...`` (the gate's baseline): one line per role."""
+    return [
+        f"{role} provenance: {found['line'].removeprefix('provenance: ')}"
+        for role, found in (report.provenance or {}).items()
+    ]
+
+
 def divergence_lines(report: Report) -> list[str]:
     from signbart_parity.reports.columns import sorted_rows
 
