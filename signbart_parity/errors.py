@@ -67,3 +67,7 @@ class RuntimeEnvironmentError(ParityInputError):
 
 class RuntimeCrashed(TFLiteFileError):
     """A runtime build died (a signal, or its worker vanished) loading or running a file."""
+
+
+class OutputPathError(ParityInputError):
+    """An output path that cannot be written, or whose writing would destroy an input."""

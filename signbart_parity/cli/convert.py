@@ -19,10 +19,11 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--output",
         "-o",
-        type=Path,
+        type=str,  # a str keeps the trailing slash of "out/" (Path drops it)
         required=True,
         metavar="TFLITE",
-        help="where to write the .tflite file (written atomically)",
+        help="where to write the .tflite file (written atomically); a folder (out/) gets "
+        "<checkpoint>-seq<N>-<precision>.tflite inside it",
     )
     common.add_seq_len_option(parser, buckets=True)
     common.add_quantization_option(parser, "precision of the file")
@@ -62,22 +63,26 @@ def convert_command(
     *,
     config: Path | None,
     checkpoint: Path | None,
-    output: Path,
+    output: str | Path,
     seq_len: tuple[int, ...],
     quantization: str,
     test: bool,
     progress,
 ) -> int:
     """Convert; check every signature of the file against PyTorch on fixed inputs."""
-    from signbart_parity.checks.properties import logits_parity
     from signbart_parity.checks.tolerances import SEED_CHECK, tolerance_for
     from signbart_parity.export.convert import convert
     from signbart_parity.inputs.calibration import calibration_sets
-    from signbart_parity.inputs.generators import SEED_GUIDE_INPUT_NAMES, seed_guide_inputs
-    from signbart_parity.model.default import load_model_or_default
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.model.default import load_model_or_default, resolve_model_paths
+    from signbart_parity.outputs import output_file
     from signbart_parity.targets import precision_label
 
+    config_path, checkpoint_path = resolve_model_paths(config, checkpoint)
+    output = output_file(
+        output,
+        inputs=(config_path, checkpoint_path),
+        default_name=_default_name(checkpoint, seq_len, precision_label(quantization)),
+    )
     model, model_config = load_model_or_default(config, checkpoint, progress=progress)
     model_config.check_seq_lens(seq_len)  # before calibration data is generated
     calibration = None
@@ -99,6 +104,25 @@ def convert_command(
         f"seq_len {lengths}, converted in {result.seconds:.1f} s)"
     )
     tolerance = SEED_CHECK if quantization == "none" else tolerance_for(quantization)
+    try:
+        return _check(result, model, model_config, tolerance, test)
+    except KeyboardInterrupt as exc:
+        # The file is complete and in place: say so rather than "no partial output".
+        exc.add_note(f"{result.path} was written but not checked against PyTorch")
+        raise
+
+
+def _default_name(checkpoint: Path | None, seq_len: tuple[int, ...], precision: str) -> str:
+    stem = Path(checkpoint).stem if checkpoint is not None else "signbart"
+    return f"{stem}-seq{'-'.join(map(str, seq_len))}-{precision}.tflite"
+
+
+def _check(result, model, model_config, tolerance, test: bool) -> int:
+    """Every signature of the written file against PyTorch on the seed-guide inputs."""
+    from signbart_parity.checks.properties import logits_parity
+    from signbart_parity.inputs.generators import SEED_GUIDE_INPUT_NAMES, seed_guide_inputs
+    from signbart_parity.runtime.tflite import TFLiteModel
+
     passed = True
     for name in result.signatures:
         tflite = TFLiteModel(result.path, signature=name)

@@ -59,6 +59,12 @@ def evaluate_command(
     from signbart_parity.model.default import load_model_or_default, resolve_model_paths
 
     config_path, checkpoint_path = resolve_model_paths(config, checkpoint)
+    if report is not None:
+        from signbart_parity.outputs import output_folder
+
+        report = output_folder(
+            report, inputs=(config_path, checkpoint_path), files=("evaluate.json", "evaluate.html")
+        )
     model, model_config = load_model_or_default(config_path, checkpoint_path, progress=progress)
     model_config.check_seq_lens(seq_len)
     dataset = load_dataset(

@@ -47,8 +47,10 @@ def add_parser(commands) -> None:
 
 def create_command(args: argparse.Namespace, *, progress) -> int:
     from signbart_parity.model.default import resolve_model_paths
+    from signbart_parity.outputs import output_file
 
     config_path, checkpoint_path = resolve_model_paths(args.config, args.checkpoint)
+    args.output = output_file(args.output, inputs=(config_path, checkpoint_path, *args.samples))
     goldens = create_golden(
         config_path=config_path,
         checkpoint_path=checkpoint_path,

@@ -88,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"signbart-parity: toolchain failure: {exc}", file=sys.stderr)
         return EXIT_TOOLCHAIN
     except KeyboardInterrupt as exc:
-        print("signbart-parity: interrupted; no partial output was left.", file=sys.stderr)
+        left = "; ".join(getattr(exc, "__notes__", ())) or "no partial output was left"
+        print(f"signbart-parity: interrupted; {left}.", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 

@@ -36,6 +36,10 @@ def merge_command(paths: Sequence[Path], output: Path) -> int:
     Every input is read and checked before anything is written, so a bad shard leaves
     ``output`` untouched.
     """
+    from signbart_parity.outputs import output_folder
+    from signbart_parity.reports.write import REPORT_FILES
+
+    output = output_folder(output, inputs=paths, files=REPORT_FILES)
     reports = [load_report(path) for path in paths]
     merged = merge_reports(reports, sources=[str(path) for path in paths])
     written = write_report(merged, output)

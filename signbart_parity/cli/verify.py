@@ -68,6 +68,15 @@ def run(args: argparse.Namespace) -> int:
     return verify_command(args, progress=common.progress)
 
 
+def _report_folder(args: argparse.Namespace) -> Path:
+    """``--report``, refused before any check runs if its files cannot be written."""
+    from signbart_parity.outputs import output_folder
+    from signbart_parity.reports.write import REPORT_FILES
+
+    inputs = (args.tflite, args.baseline, args.config, args.checkpoint)
+    return output_folder(args.report, inputs=inputs, files=REPORT_FILES)
+
+
 def verify_command(args: argparse.Namespace, *, progress) -> int:
     from signbart_parity.checks.baseline import compare_files
     from signbart_parity.checks.tolerances import tolerance_for
@@ -80,6 +89,8 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
 
     started = time.perf_counter()
     first_runtime = args.runtime[0]
+    if args.report is not None:
+        args.report = _report_folder(args)
     # Cheap input checks first, so a bad path fails before PyTorch loads; in the runtime
     # installed here, so that a pinned build crashing on the file is a finding, not bad input.
     names = TFLiteModel.names_in(args.tflite)

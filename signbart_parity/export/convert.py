@@ -151,11 +151,12 @@ def convert(
     """
     from signbart_parity.export.bundle import as_seq_lens
     from signbart_parity.export.exporter import Exporter
+    from signbart_parity.outputs import output_file
     from signbart_parity.runtime.tflite import TFLiteModel
 
     seq_lens = as_seq_lens(model.config.check_seq_lens(seq_len))
     check_quantization(quantization)
-    output = Path(output)
+    output = output_file(output)  # a folder or unwritable path: refused before converting
     output.parent.mkdir(parents=True, exist_ok=True)
     # Intermediate files live in a scratch folder beside the output and go away; the
     # result is renamed into place (same folder, so atomically).
