@@ -3,8 +3,6 @@ inference preprocessing (resample/pad to seq_len, per-group bounding-box normali
 
 from __future__ import annotations
 
-import io
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from signbart_parity.errors import DataError
+from signbart_parity.limits import MAX_LABEL_CHARS
 
 # Keypoint groups per layout, as (first, last) inclusive index ranges.
 GROUPS_BY_KEYPOINT_COUNT = {
@@ -21,30 +20,6 @@ GROUPS_BY_KEYPOINT_COUNT = {
     75: ((0, 32), (33, 53), (54, 74)),
 }
 BOX_MARGIN = 0.05
-
-# What an upstream sample pickle may reference: numpy array reconstruction, nothing else.
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
-    ("builtins", "complex"),
-}
-
-
-class _ForbiddenGlobal(pickle.UnpicklingError):
-    """The pickle references something other than numpy arrays and builtins."""
-
-
-class _ArraysOnlyUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise _ForbiddenGlobal(f"global '{module}.{name}' is not allowed")
-        return super().find_class(module, name)
 
 
 @dataclass(frozen=True)
@@ -63,24 +38,51 @@ def load_sample(path: str | Path) -> Sample:
         DataError: missing, unreadable, unsafe or malformed file.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError:
-        raise DataError(f"{path}: sample file not found or unreadable.") from None
-    try:
-        loaded = _ArraysOnlyUnpickler(io.BytesIO(data)).load()
-    except _ForbiddenGlobal as exc:
-        raise DataError(f"{path}: refused to load ({exc}); samples may hold only arrays.") from None
-    except Exception:
-        raise DataError(f"{path}: not a readable sample pickle (truncated or corrupt).") from None
+    loaded = _read_pickle(path)
     if not isinstance(loaded, dict) or "keypoints" not in loaded:
         raise DataError(f"{path}: expected a dict with a 'keypoints' array.")
     keypoints = loaded["keypoints"]
     if not isinstance(keypoints, np.ndarray) or keypoints.ndim != 3 or keypoints.shape[2] < 2:
         raise DataError(f"{path}: 'keypoints' must be an array (frames, keypoints, >=2).")
+    if keypoints.dtype.kind not in "fiu":
+        raise DataError(
+            f"{path}: 'keypoints' holds {keypoints.dtype} values; save the coordinates as "
+            "a float array."
+        )
     if keypoints.shape[0] == 0 or not np.isfinite(keypoints[..., :2]).all():
         raise DataError(f"{path}: 'keypoints' is empty or holds NaN/inf values.")
-    return Sample(path=path, keypoints=keypoints, label=str(loaded.get("class", "")))
+    return Sample(path=path, keypoints=keypoints, label=_label(path, loaded.get("class", "")))
+
+
+def _read_pickle(path: Path) -> object:
+    from signbart_parity.inputs.pickles import ForbiddenGlobal, load_arrays_pickle
+    from signbart_parity.limits import LimitExceeded
+
+    try:
+        return load_arrays_pickle(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: sample file not found.") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DataError(f"{path}: cannot read the sample file ({reason}).") from None
+    except ForbiddenGlobal as exc:
+        raise DataError(f"{path}: refused to load ({exc}); samples may hold only arrays.") from None
+    except LimitExceeded as exc:
+        raise DataError(f"{path}: refused: the sample {exc}.") from None
+    except Exception:
+        raise DataError(f"{path}: not a readable sample pickle (truncated or corrupt).") from None
+
+
+def _label(path: Path, value: object) -> str:
+    """The sample's class name: a short string (or an integer class index)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    if not isinstance(value, str) or len(value) > MAX_LABEL_CHARS:
+        raise DataError(
+            f"{path}: 'class' must be a class name of at most {MAX_LABEL_CHARS} characters; "
+            "re-save the sample with its class as a string."
+        )
+    return value
 
 
 # ---------------------------------------------------------------- preprocessing steps
