@@ -16,28 +16,36 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 class Terminated(KeyboardInterrupt):
     """The process received SIGTERM."""
 
 
-_pending = False
+_pending = 0  # the signal (SIGTERM, or SIGINT in the gate) whose exception may be lost
 
 
 def _raise_terminated(signum, frame) -> None:
     global _pending
-    _pending = True
+    _pending = signal.SIGTERM
     raise Terminated()
 
 
+def _raise_interrupted(signum, frame) -> None:
+    global _pending
+    _pending = signal.SIGINT
+    raise KeyboardInterrupt()
+
+
 def raise_if_terminated() -> None:
-    """At a commit point: raise ``Terminated`` if SIGTERM arrived and its exception was lost."""
+    """At a commit point: raise ``Terminated`` (or ``KeyboardInterrupt`` for SIGINT) if the
+    signal arrived and its exception was lost."""
     global _pending
     if _pending:
-        _pending = False
-        raise Terminated()
+        kind = Terminated if _pending == signal.SIGTERM else KeyboardInterrupt
+        _pending = 0
+        raise kind()
 
 
 @contextlib.contextmanager
@@ -53,7 +61,35 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
         raise_if_terminated()
     except Terminated:
-        _pending = False  # it arrived: nothing is left to re-raise
+        _pending = 0  # it arrived: nothing is left to re-raise
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def terminate_as_interrupt_until_restored() -> Callable[[], None]:
+    """SIGTERM raises ``Terminated`` and SIGINT ``KeyboardInterrupt`` from now on (main
+    thread only), both remembered for ``take_pending``, until the returned function restores
+    the previous handlers: for a run that spans hooks (the gate), where a ``with`` block
+    cannot. A CI cancel then ends the run as Ctrl-C does, and neither is lost when it lands
+    in a garbage-collector callback (hypothesis registers one)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated),
+        signal.SIGINT: signal.signal(signal.SIGINT, _raise_interrupted),
+    }
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return restore
+
+
+def take_pending() -> bool:
+    """Whether SIGTERM or SIGINT arrived and its exception was lost (then forget it): a run's
+    report must say it was interrupted even when no exception reached its end."""
+    global _pending
+    found, _pending = bool(_pending), 0
+    return found

@@ -122,6 +122,8 @@ def test_sigterm_during_converts_own_check_names_the_file_it_left(tmp_path):
     after "wrote" says that file is there, unchecked (it is not "no partial output")."""
     folder = tmp_path / "assets"
     folder.mkdir()
+    leftover = folder / ".convert-999999999-killed"  # a pid above any pid_max: long gone
+    leftover.mkdir()
     process = subprocess.Popen(
         [sys.executable, "-m", "signbart_parity.cli", "convert", "-o", f"{folder}/"]
         + ["--seq-len", "16"],
@@ -140,3 +142,18 @@ def test_sigterm_during_converts_own_check_names_the_file_it_left(tmp_path):
     assert written.is_file()
     assert f"{written} was written but not checked against PyTorch" in stderr
     assert "no partial output" not in stderr
+    assert not leftover.exists()
+
+
+def test_scratch_of_killed_converts_is_swept_and_live_scratch_kept(tmp_path):
+    from signbart_parity.export.convert import sweep_scratch
+
+    dead = tmp_path / ".convert-999999999-abcd"
+    alive = tmp_path / f".convert-{os.getpid()}-abcd"
+    old_legacy, new_legacy = tmp_path / ".convert-q1w2e3r4", tmp_path / ".convert-z9x8c7v6"
+    for folder in (dead, alive, old_legacy, new_legacy):
+        folder.mkdir()
+        (folder / "seq16-fp32.tflite").write_bytes(b"x")
+    os.utime(old_legacy, (0, 0))
+    assert sorted(sweep_scratch(tmp_path)) == sorted([dead, old_legacy])
+    assert alive.is_dir() and new_legacy.is_dir()

@@ -160,7 +160,8 @@ def convert(
     output.parent.mkdir(parents=True, exist_ok=True)
     # Intermediate files live in a scratch folder beside the output and go away; the
     # result is renamed into place (same folder, so atomically).
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".convert-") as scratch:
+    sweep_scratch(output.parent)
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=_scratch_prefix()) as scratch:
         exporter = Exporter(
             model,
             directory=Path(scratch),
@@ -182,3 +183,42 @@ def convert(
         seconds=exported.seconds,
         signatures=signatures,
     )
+
+
+# Scratch folders are named for the process that owns them (``.convert-<pid>-XXXX``), so a
+# later run can tell the leftovers of a killed one (kill -9 runs no cleanup) from a folder a
+# concurrent convert is still using.
+_SCRATCH = ".convert-"
+_LEGACY_SCRATCH_AGE_S = 3600  # unnamed scratch from older versions: swept after an hour
+
+
+def _scratch_prefix() -> str:
+    return f"{_SCRATCH}{os.getpid()}-"
+
+
+def sweep_scratch(folder: Path) -> list[Path]:
+    """Remove the scratch folders in ``folder`` whose convert no longer runs; the removed."""
+    import shutil
+    import time
+
+    swept = []
+    for path in folder.glob(f"{_SCRATCH}*"):
+        owner = path.name[len(_SCRATCH) :].split("-", 1)[0]
+        if owner.isdigit():
+            orphan = not _process_alive(int(owner))
+        else:
+            orphan = time.time() - path.stat().st_mtime > _LEGACY_SCRATCH_AGE_S
+        if orphan and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            swept.append(path)
+    return swept
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -100,6 +100,11 @@ def configure(config: pytest.Config) -> None:
     refuse_previous_names(config)
     run_gate_only(config)
     if gate_requested(config):
+        from signbart_parity.interrupts import terminate_as_interrupt_until_restored
+
+        # A CI cancel (SIGTERM) ends the run as Ctrl-C does, so its report says FAIL (run
+        # incomplete) instead of the process dying and leaving the previous run's PASS.
+        config.add_cleanup(terminate_as_interrupt_until_restored())
         try:
             choose(config)
         except ValueError as exc:
@@ -234,6 +239,7 @@ def collect_worker(config: pytest.Config, node, error) -> None:
 def finish(session: pytest.Session, exitstatus: int) -> Report | None:
     """Hand rows to the controller (xdist worker), or build the report whenever gate tests
     ran (the terminal summary says what it found) and write it with --parity-report."""
+    from signbart_parity.interrupts import take_pending
     from signbart_parity.quiet import toolchain_noise_dropped
 
     config = session.config
@@ -244,8 +250,11 @@ def finish(session: pytest.Session, exitstatus: int) -> Report | None:
     report_dir = config.getoption("parity_report", None)
     if report_dir is None and not run.outcomes:
         return None
+    if take_pending():  # SIGTERM arrived where its exception was swallowed
+        exitstatus = pytest.ExitCode.INTERRUPTED
     with toolchain_noise_dropped():  # loading the model, timing files: outside any test
-        report = build_report(run, session, exitstatus, timed=report_dir is not None)
+        timed = report_dir is not None and exitstatus != pytest.ExitCode.INTERRUPTED
+        report = build_report(run, session, exitstatus, timed=timed)
     run.report = report
     if report_dir is not None:
         from signbart_parity.reports.write import write_report
