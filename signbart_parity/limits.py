@@ -30,7 +30,8 @@ MAX_JSON_NODES = 2_000_000
 # 256 with 100 keypoints is ~13 M float32 elements; a member's decompressed size is checked
 # against its declared size before it is read.
 MAX_ARRAY_ELEMENTS = 64_000_000
-MAX_NPZ_MEMBER_BYTES = 512 * MIB
+MAX_NPZ_MEMBER_BYTES = 256 * MIB
+MAX_NPZ_TOTAL_BYTES = 1024 * MIB
 MAX_NPZ_MEMBERS = 4096
 # Dimensions a model or a report may declare: seq_len is at most the config's
 # max_position_embeddings (256 upstream); a tensor of a .tflite file at most this many

@@ -201,10 +201,13 @@ def write_goldens(goldens: Sequence[Golden], output: str | Path) -> None:
 def load_goldens(path: str | Path) -> list[Golden]:
     """Every bucket of a golden .npz (format 1: one), without unpickling anything;
     GoldenError when it is not a golden file."""
+    from signbart_parity.validate import InvalidDocument, check_npz_archive
+
     path = Path(path)
     if not path.is_file():
         raise GoldenError(f"{path}: golden file not found; create it with 'golden create'.")
     try:
+        check_npz_archive(path)
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise ValueError("a single array, not an .npz archive")
@@ -222,6 +225,8 @@ def load_goldens(path: str | Path) -> list[Golden]:
             goldens = [_read_bucket(npz, suffix, metadata, path) for suffix in suffixes]
     except GoldenError:
         raise
+    except InvalidDocument as exc:
+        raise GoldenError(f"{path}: refused: the archive {exc}.") from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError, TypeError) as exc:
         raise GoldenError(
             f"{path}: not a readable golden .npz ({type(exc).__name__}); "
@@ -241,10 +246,17 @@ def load_golden(path: str | Path) -> Golden:
 
 
 def _metadata(array: np.ndarray, path: Path) -> dict:
+    from signbart_parity.schemas import GoldenMetadata
+    from signbart_parity.validate import InvalidDocument, parse_json, validated
+
     try:
-        metadata = json.loads(str(array[0]))
-    except (json.JSONDecodeError, IndexError):
-        raise GoldenError(f"{path}: golden metadata is not JSON; create the file again.") from None
+        metadata = parse_json(str(array.reshape(-1)[0]), name="golden metadata")
+        if not isinstance(metadata, dict):
+            raise InvalidDocument(f"is a JSON {type(metadata).__name__}, not an object")
+        validated(GoldenMetadata, metadata, name="golden file's metadata")
+    except (InvalidDocument, IndexError) as exc:
+        reason = str(exc) if isinstance(exc, InvalidDocument) else "is empty"
+        raise GoldenError(f"{path}: golden metadata {reason}; create the file again.") from None
     versions = (FORMAT_VERSION, BUCKETS_FORMAT_VERSION)
     if metadata.get("format") != FORMAT or metadata.get("format_version") not in versions:
         raise GoldenError(
@@ -262,6 +274,7 @@ def _read_bucket(npz, suffix: str, metadata: dict, path: Path) -> Golden:
             f"{path}: not a golden file (no '{missing[0]}' array); create it with 'golden create'."
         )
     arrays = {name: npz[name + suffix] for name in ARRAYS[:-1]}
+    _check_dtypes(arrays, path)
     golden = Golden(
         keypoints=arrays["keypoints"],
         attention_mask=arrays["attention_mask"],
@@ -274,6 +287,27 @@ def _read_bucket(npz, suffix: str, metadata: dict, path: Path) -> Golden:
     if len(rows) != 1 or len(golden.descriptions) != len(golden.logits):
         raise GoldenError(f"{path}: golden arrays disagree on the row count; create it again.")
     return golden
+
+
+# What each golden array must hold (numpy dtype kinds): a float mask or string keypoints
+# would be cast on the way into the model, and the check would judge something else.
+_KINDS = {
+    "keypoints": ("f", "floats"),
+    "attention_mask": ("iub", "integers"),
+    "logits": ("f", "floats"),
+    "logits_float64": ("f", "floats"),
+    "descriptions": ("U", "strings"),
+}
+
+
+def _check_dtypes(arrays: dict[str, np.ndarray], path: Path) -> None:
+    for name, array in arrays.items():
+        kinds, words = _KINDS.get(name, ("", ""))
+        if kinds and array.dtype.kind not in kinds:
+            raise GoldenError(
+                f"{path}: golden array '{name}' holds {array.dtype} values, not {words}; "
+                "create the file again with 'golden create'."
+            )
 
 
 def check_fits(golden: Golden, signature, tflite_path: Path, golden_path: Path) -> None:

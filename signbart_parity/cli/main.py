@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from signbart_parity.errors import ParityInputError, ToolchainError
 from signbart_parity.interrupts import Terminated, terminate_as_interrupt
+from signbart_parity.validate import escaped_terminal
 
 EXIT_OK, EXIT_PARITY_FAILED, EXIT_BAD_INPUT, EXIT_TOOLCHAIN = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report
@@ -73,11 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from signbart_parity import quiet
 
-    args = build_parser().parse_args(argv)
-    if args.verbose:
-        quiet.let_toolchain_speak()
-    else:
-        quiet.quiet_toolchain()
+    with escaped_terminal():  # text read from files cannot drive the terminal
+        args = build_parser().parse_args(argv)
+        if args.verbose:
+            quiet.let_toolchain_speak()
+        else:
+            quiet.quiet_toolchain()
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, its errors turned into exit codes and one line each."""
     try:
         with terminate_as_interrupt():
             return args.handler(args)

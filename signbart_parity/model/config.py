@@ -7,10 +7,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from signbart_parity.errors import ConfigError, ConversionError
 from signbart_parity.fileio import read_text
+from signbart_parity.validate import InvalidDocument, parse_yaml
 
 _INT_KEYS = (
     "d_model",
@@ -87,11 +86,9 @@ def load_config(path: str | Path) -> SignBartConfig:
         unreadable="cannot read config ({reason}); pass a UTF-8 YAML file.",
     )
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        raise ConfigError(f"{path}: config is not valid YAML{line}; fix the syntax.") from None
+        raw = parse_yaml(text, name="config")
+    except InvalidDocument as exc:
+        raise ConfigError(f"{path}: config {exc}; fix the YAML.") from None
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{path}: config must be a YAML mapping of keys to values, got {type(raw).__name__}."
@@ -107,9 +104,22 @@ def config_from_mapping(raw: dict[str, Any], *, source: str = "<config>") -> Sig
     for key in _FLOAT_KEYS:
         values[key] = _require_float(raw, key, source)
     values["joint_idx"] = _require_joint_idx(raw, source)
+    _check_sizes(raw, source)
     config = SignBartConfig(**values)
     _check_consistency(config, source)
     return config
+
+
+def _check_sizes(raw: dict[str, Any], source: str) -> None:
+    """Sizes a model can be built with (``schemas.ConfigSizes``): a config asking for
+    d_model 1e9 is bad input, not a MemoryError after minutes."""
+    from signbart_parity.schemas import ConfigSizes
+    from signbart_parity.validate import validated
+
+    try:
+        validated(ConfigSizes, raw, name="SignBart config")
+    except InvalidDocument as exc:
+        raise ConfigError(f"{source}: config {exc}; use sizes a model can have.") from None
 
 
 def _require(raw: dict[str, Any], key: str, source: str) -> Any:

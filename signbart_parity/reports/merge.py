@@ -9,7 +9,7 @@ from pathlib import Path
 from signbart_parity.errors import ReportError
 from signbart_parity.fileio import read_text
 from signbart_parity.reports.corpus import merge_corpus
-from signbart_parity.reports.model import Report, Row
+from signbart_parity.reports.model import SCHEMA, Report, Row
 from signbart_parity.targets import Target
 
 
@@ -22,12 +22,15 @@ def load_report(path: str | Path) -> Report:
         missing="report file not found; pass an existing parity.json.",
         unreadable="cannot read the report ({reason}); pass a parity.json.",
     )
+    from signbart_parity.schemas import ReportDocument
+    from signbart_parity.validate import InvalidDocument, parse_json, validated
+
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReportError(
-            f"{path}: not valid JSON (line {exc.lineno}); pass the parity.json a run wrote."
-        ) from None
+        data = parse_json(text, name="parity.json")
+        if isinstance(data, dict) and data.get("schema") == SCHEMA:  # else from_dict says so
+            validated(ReportDocument, data, name="parity report")
+    except InvalidDocument as exc:
+        raise ReportError(f"{path}: {exc}; pass the parity.json a run wrote.") from None
     return Report.from_dict(data, source=str(path))
 
 

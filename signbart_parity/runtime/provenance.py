@@ -128,8 +128,21 @@ def read_provenance(path: str | Path) -> Provenance | None:
     raw = metadata_entries(path).get(METADATA_NAME)
     if raw is None:
         return None
+    from signbart_parity.limits import MAX_STAMP_BYTES
+    from signbart_parity.schemas import Stamp
+    from signbart_parity.validate import InvalidDocument, parse_json, validated
+
     try:
-        return Provenance.from_dict(json.loads(raw.decode("utf-8")))
+        data = parse_json(raw, limit=MAX_STAMP_BYTES, name="provenance stamp")
+        if isinstance(data, dict) and data.get("schema") == SCHEMA_VERSION:
+            validated(Stamp, data, name="provenance stamp")
+    except InvalidDocument as exc:
+        raise TFLiteFileError(
+            f"{path}: its {METADATA_NAME} metadata {exc}; re-export the file with "
+            "signbart-parity convert."
+        ) from None
+    try:
+        return Provenance.from_dict(data)
     except (ValueError, KeyError, TypeError, AttributeError):
         raise TFLiteFileError(
             f"{path}: its {METADATA_NAME} metadata is damaged (not the JSON document this "
