@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,6 +199,14 @@ def write_goldens(goldens: Sequence[Golden], output: str | Path) -> None:
 # ---------------------------------------------------------------- load and check
 
 
+# What numpy and zipfile raise for a damaged archive (zlib: a corrupt deflate stream;
+# RuntimeError: an encrypted member; NotImplementedError: an unknown compression).
+_NPZ_ERRORS = (
+    ValueError, OSError, zipfile.BadZipFile, zlib.error, EOFError, KeyError, TypeError,
+    RuntimeError, NotImplementedError,
+)  # fmt: skip
+
+
 def load_goldens(path: str | Path) -> list[Golden]:
     """Every bucket of a golden .npz (format 1: one), without unpickling anything;
     GoldenError when it is not a golden file."""
@@ -227,7 +236,7 @@ def load_goldens(path: str | Path) -> list[Golden]:
         raise
     except InvalidDocument as exc:
         raise GoldenError(f"{path}: refused: the archive {exc}.") from None
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError, TypeError) as exc:
+    except _NPZ_ERRORS as exc:
         raise GoldenError(
             f"{path}: not a readable golden .npz ({type(exc).__name__}); "
             "create it again with 'golden create'."
