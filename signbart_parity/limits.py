@@ -55,6 +55,19 @@ def check_size(path: str | os.PathLike, limit: int, name: str) -> int:
     return size
 
 
+def check_elements(shape, what: str) -> None:
+    """Refuse a declared tensor shape above ``MAX_TENSOR_ELEMENTS`` before anything is
+    allocated for it (a 1 KB file can declare a 600 GiB input)."""
+    import math
+
+    count = math.prod(int(n) for n in shape)
+    if count > MAX_TENSOR_ELEMENTS:
+        raise LimitExceeded(
+            f"{what} declares shape {list(map(int, shape))} ({count:,} elements), above the "
+            f"limit of {MAX_TENSOR_ELEMENTS:,}"
+        )
+
+
 def walk_limits(
     value: object, *, depth: int = MAX_NESTING, nodes: int = MAX_JSON_NODES, name: str = ""
 ) -> None:

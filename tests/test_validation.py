@@ -268,3 +268,45 @@ def test_names_cannot_inject_into_parity_md(tmp_path):
     outside_code = markdown.replace(checkpoint, "")
     assert "<img" not in outside_code and "&lt;img" in outside_code
     assert "\\| cell line" in outside_code
+
+
+# ---------------------------------------------------------------- .tflite files
+def _edited(tflite: Path, folder: Path, edit) -> Path:
+    from signbart_parity.export.flatbuffer import rewrite
+
+    path = folder / "edited.tflite"
+    shutil.copyfile(tflite, path)
+    rewrite(path, edit, share=None)
+    return path
+
+
+def _huge_input(model) -> None:
+    graph = model.subgraphs[0]
+    tensor = graph.tensors[graph.inputs[0]]
+    tensor.shape = [1, 16, 100_000, 100_000]  # 596 GiB of float32
+    if tensor.shapeSignature is not None:
+        tensor.shapeSignature = list(tensor.shape)
+
+
+def _bad_operator(model) -> None:
+    model.subgraphs[0].operators[0].opcodeIndex = 9999
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [(_huge_input, "above the limit of"), (_bad_operator, "opcode_index 9999")],
+    ids=["huge-input-shape", "bad-operator-index"],
+)
+def test_a_tflite_declaring_a_huge_input_or_a_bad_operator_is_one_line(
+    tflite, tmp_path, edit, expected
+):
+    path = _edited(tflite, tmp_path, edit)
+    for command in (["inspect", "--tflite", path], ["verify", "--tflite", path]):
+        tracemalloc.start()
+        try:
+            line = one_error_line(run_in_process(*command))
+        finally:
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        assert line.startswith(f"signbart-parity: error: {path}: ") and expected in line
+        assert peak < 500e6

@@ -89,7 +89,8 @@ def _run(args: argparse.Namespace) -> int:
         with terminate_as_interrupt():
             return args.handler(args)
     except ParityInputError as exc:
-        print(f"signbart-parity: error: {exc}", file=sys.stderr)
+        # One line, whatever a runtime's own message (quoted in ours) spans.
+        print(f"signbart-parity: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except ToolchainError as exc:
         print(f"signbart-parity: toolchain failure: {exc}", file=sys.stderr)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from signbart_parity.errors import TFLiteFileError
+from signbart_parity.limits import check_elements
 from signbart_parity.quiet import notices_dropped, silence_teardown
 from signbart_parity.runtime import backends
 from signbart_parity.runtime.signature import Signature, TensorSpec
@@ -95,6 +96,8 @@ class TFLiteModel:
                 inputs, outputs = self._backend.open(self.signature_key)
                 # Runtimes set up delegates and buffers on the first run: do it here, where
                 # their start-up notices are filtered, not on the first real call.
+                for detail in inputs:  # refused before np.zeros allocates it (a ValueError)
+                    check_elements(detail["shape"], f"input {detail.get('name', '')}")
                 self._backend.run([np.zeros(d["shape"], np.dtype(d["dtype"])) for d in inputs])
         except backends.NoInt64 as exc:
             raise TFLiteFileError(
