@@ -50,8 +50,13 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found; pass an existing .pth file.")
+    _check_not_tflite(path)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError as exc:
+        raise CheckpointError(
+            f"{path}: cannot read the checkpoint ({exc.strerror}); make it readable."
+        ) from None
     except pickle.UnpicklingError:
         raise CheckpointError(
             f"{path}: refused to load, the checkpoint holds objects other than tensors "
@@ -70,6 +75,24 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         consume_prefix_in_state_dict_if_present(state_dict, DDP_PREFIX)
         layout += ", keys prefixed 'module.' (DataParallel/DDP; prefix removed)"
     return Checkpoint(state_dict, layout)
+
+
+def _check_not_tflite(path: Path) -> None:
+    """A .tflite passed as the checkpoint is named as such, not as an "unsafe pickle"."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except PermissionError as exc:
+        raise CheckpointError(
+            f"{path}: cannot read the checkpoint ({exc.strerror}); make it readable."
+        ) from None
+    except OSError:
+        return  # torch.load reports it
+    if head[4:8] == b"TFL3":
+        raise CheckpointError(
+            f"{path}: is a .tflite file, not a PyTorch checkpoint; pass the .pth the model "
+            "was trained into (and the .tflite to verify --tflite)."
+        )
 
 
 def _find_state_dict(loaded, path: Path) -> tuple[dict, str]:
@@ -145,7 +168,18 @@ def check_fits(
                 f"{path}: checkpoint has no '{key}', which the config needs; "
                 "is this the config the checkpoint was trained with?"
             )
-        got = tuple(state_dict[key].shape)
+        given = state_dict[key]
+        if given.is_meta:
+            raise CheckpointError(
+                f"{path}: '{key}' is a meta tensor (a shape without values); save the "
+                "checkpoint after the weights are loaded: torch.save(model.state_dict())."
+            )
+        if given.is_floating_point() != tensor.is_floating_point():
+            raise CheckpointError(
+                f"{path}: '{key}' holds {given.dtype} values but the model's are "
+                f"{tensor.dtype}; re-save the checkpoint with the weights the model trained."
+            )
+        got = tuple(given.shape)
         if got != tuple(tensor.shape):
             raise CheckpointError(
                 f"{path}: '{key}' has shape {got} in the checkpoint but {tuple(tensor.shape)} "
