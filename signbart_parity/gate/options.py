@@ -215,6 +215,8 @@ def resolve_options(config: pytest.Config) -> GateOptions:
     bundle = bool(option("parity_bundle")) and len(seq_lens) > 1
     max_flip_rate = option("parity_max_flip_rate")
     cache_dir = option("parity_cache") or Path(user_cache_dir("signbart-parity"))
+    corpus_dir = option("parity_corpus") or cache_dir / corpus.DEFAULT_FOLDER
+    _check_folders(cache=cache_dir, corpus=corpus_dir, report=option("parity_report"))
     return GateOptions(
         config=config_path,
         checkpoint=checkpoint_path,
@@ -229,8 +231,23 @@ def resolve_options(config: pytest.Config) -> GateOptions:
         baseline_seq_len=_baseline_seq_len(baseline, bundle) if baseline is not None else None,
         max_flip_rate=OPTIONS["max-flip-rate"].default if max_flip_rate is None else max_flip_rate,
         bundle=bundle,
-        corpus_dir=option("parity_corpus") or cache_dir / corpus.DEFAULT_FOLDER,
+        corpus_dir=corpus_dir,
     )
+
+
+def _check_folders(**folders: Path | None) -> None:
+    """The folders the gate writes, checked before any test runs: a usage error (exit 4)
+    naming the option, not failed tests or an INTERNALERROR after the conversions."""
+    from signbart_parity.errors import OutputPathError
+    from signbart_parity.outputs import output_folder
+
+    for name, folder in folders.items():
+        if folder is None:
+            continue
+        try:
+            output_folder(folder)
+        except OutputPathError as exc:
+            raise pytest.UsageError(f"--parity-{name}: {exc}") from None
 
 
 def bundled_sample() -> Path:

@@ -1,0 +1,30 @@
+"""The gate's folders (--parity-cache, --parity-corpus, --parity-report) are checked before
+any test runs: a bad one is one usage error line and exit 4."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("option", ["cache", "corpus", "report"])
+def test_a_gate_folder_that_is_a_file_is_exit_4_before_any_test(tmp_path, option):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs"]
+        + ["signbart_parity.gate", f"--parity-{option}={blocker / 'sub'}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 4, (done.stdout[-2000:], done.stderr[-2000:])
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR:")]
+    assert errors == [
+        f"ERROR: --parity-{option}: {blocker}: is a file, so nothing can be written below it."
+    ]
+    assert " passed" not in done.stdout and " failed" not in done.stdout
