@@ -39,7 +39,9 @@ FORMS = (
     "tflite-runtime==X.Y.Z or tensorflow==X.Y.Z (a pinned build); optionally followed by "
     "@arm64 or @arm64:CPU"
 )
-_VERSION = re.compile(r"\d+\.\d+\.\d+(?:(?:a|b|rc)\d+|\.post\d+)?")
+# Up to 4 digits per part: every real release fits, and a 300-digit version never reaches a
+# file name (where it would fail as "File name too long" after the run started).
+_VERSION = re.compile(r"\d{1,4}\.\d{1,4}\.\d{1,4}(?:(?:a|b|rc)\d{1,4}|\.post\d{1,4})?")
 _SPEC = re.compile(
     r"(?P<kind>[a-z][a-z-]*)"
     r"(?:(?P<operator>[=<>~!]=?=?)(?P<version>[^@]*))?"

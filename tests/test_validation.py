@@ -310,3 +310,16 @@ def test_a_tflite_declaring_a_huge_input_or_a_bad_operator_is_one_line(
             tracemalloc.stop()
         assert line.startswith(f"signbart-parity: error: {path}: ") and expected in line
         assert peak < 500e6
+
+
+def test_a_300_digit_runtime_version_is_a_usage_error_not_a_file_name(tmp_path):
+    from signbart_parity.runtime_specs import parse_runtime_spec
+    from tests.cli import run_cli
+
+    version = "9" * 300 + ".0.0"
+    with pytest.raises(ValueError, match="must pin one exact release"):
+        parse_runtime_spec(f"tflite-runtime=={version}")
+    assert parse_runtime_spec("tflite-runtime==2.14.0").version == "2.14.0"
+    done = run_cli("verify", "--tflite", tmp_path / "x.tflite", "--runtime", f"litert=={version}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
