@@ -67,3 +67,8 @@ class RuntimeEnvironmentError(ParityInputError):
 
 class RuntimeCrashed(TFLiteFileError):
     """A runtime build died (a signal, or its worker vanished) loading or running a file."""
+
+
+class AcceleratorRefused(RuntimeCrashed):
+    """LiteRT's GPU accelerator refused to load or run a file: a finding about the file on
+    the GPU (with the accelerator's own message), not bad input."""

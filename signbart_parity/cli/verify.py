@@ -22,7 +22,7 @@ from signbart_parity.checks.verify import (
     verify_signature,
 )
 from signbart_parity.cli import common
-from signbart_parity.errors import RuntimeCrashed, TFLiteFileError
+from signbart_parity.errors import AcceleratorRefused, RuntimeCrashed, TFLiteFileError
 from signbart_parity.options import add_to_cli
 from signbart_parity.reports.model import VERSUS_PYTORCH
 from signbart_parity.reports.text import (
@@ -111,14 +111,15 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     print(precision_line)
     print(
         f"  against {checkpoint_path} ({loaded.layout}) with {config_path}; tolerance "
-        f"[{tolerance_for(quantization).describe()}]"
+        f"[{tolerance_for(quantization, first_runtime).describe()}]"
     )
     results, crashes = [], []
     for runtime in args.runtime:
         try:
             found = _verify_in(runtime, files, names, model, quantization, samples, args)
         except RuntimeCrashed as exc:  # a finding about this build, not bad input
-            print(f"verify {args.tflite} ({runtime} runtime): CRASHED: {exc}")
+            label = "FAILS ON THE GPU" if isinstance(exc, AcceleratorRefused) else "CRASHED"
+            print(f"verify {args.tflite} ({runtime} runtime): {label}: {exc}")
             crashes.append((runtime, files[0].seq_len, str(exc)))
             continue
         results += found
@@ -187,7 +188,7 @@ def _print_runtime(path, runtime: str, found: list[SignatureCheck], model, quant
         f"verify {path} ({runtime} runtime): {what}, {precision_label(quantization)}"
         + ("" if bundle else f", {first.signature.describe()}")
     )
-    if not first.spec.in_process:
+    if not first.spec.in_process or first.spec.gpu:
         print(f"  runtime build: {describe_build(first.runtime_build)}")
     for each in found:
         _print_signature(each, bundle=bundle)
