@@ -75,7 +75,12 @@ def prepare_environment() -> None:
 
 
 def vulkan_drivers() -> list[str]:
-    """The Vulkan driver manifests (ICD json files) installed, lavapipe's among them."""
+    """The Vulkan driver manifests (ICD json files) the Vulkan loader will use: those its
+    own override variables name when set, else those installed (lavapipe's among them)."""
+    for variable in ("VK_DRIVER_FILES", "VK_ICD_FILENAMES"):
+        if os.environ.get(variable):
+            named = os.environ[variable].split(os.pathsep)
+            return [path for path in named if os.path.isfile(path)]
     found = []
     for folder in ICD_FOLDERS:
         found += sorted(glob.glob(os.path.join(folder, "*.json")))

@@ -1,0 +1,182 @@
+"""The GPU lane: files on LiteRT's GPU accelerator (``compiled@gpu``), on the Vulkan device
+this machine has (lavapipe, a software GPU, on a CPU-only machine). Real conversions, the
+real accelerator, no mocks; every mask kind on small fixed batches."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from signbart_parity.model.signbart import AttentionMask, SignBart, causal_mask
+from tests.cli import one_error_line, run_cli
+from tests.tflite_files import (
+    MODEL_ARGS,
+    SEQ_LEN,
+    _export,
+    broken,
+    fixture_model,
+    genuine,
+    hundred_keypoint,
+    hundred_keypoint_model,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_vulkan]
+GPU, GPU_FP32 = "compiled@gpu", "compiled@gpu:fp32"
+
+
+def every_mask_kind(num_keypoints: int, seq_len: int = SEQ_LEN):
+    """Two examples of each mask kind (the fixed pattern and a drawn one), uniform and
+    real-like keypoints: 24 examples at 0.03-0.1 s each on the software GPU."""
+    from signbart_parity.inputs.generators import batch_of, seed_guide_inputs
+    from signbart_parity.inputs.masks import MASK_KINDS
+
+    fixed_keypoints, fixed_masks = seed_guide_inputs(num_keypoints, seq_len)
+    pairs = [(kind, mask) for kind in ("uniform", "real-like") for mask in MASK_KINDS]
+    drawn_keypoints, drawn_masks, _ = batch_of(
+        pairs, np.random.default_rng(27), seq_len=seq_len, num_keypoints=num_keypoints
+    )
+    return (
+        np.concatenate([fixed_keypoints, drawn_keypoints]),
+        np.concatenate([fixed_masks, drawn_masks]),
+    )
+
+
+def parity(model, path, runtime: str, quantization: str = "none"):
+    from signbart_parity.checks.properties import logits_parity
+    from signbart_parity.checks.tolerances import tolerance_for
+    from signbart_parity.runtime.tflite import TFLiteModel
+
+    tflite = TFLiteModel(path, runtime=runtime)
+    keypoints, masks = every_mask_kind(tflite.signature.num_keypoints)
+    return logits_parity(
+        model, tflite, tolerance_for(quantization, runtime), keypoints, masks.astype(np.int32)
+    )
+
+
+class OldMaskFill(SignBart):
+    """SignBart as the exporter wrote it before the GPU fix: a masked score becomes
+    ``score + float32's lowest value`` (-3.4e38, which fp16 cannot hold: -inf, and the
+    mask's 0 x -inf on a valid frame is NaN)."""
+
+    def encode(self, x, attention_mask):
+        x, mask, outputs = self.encoder.embed(x), old_padding_mask(attention_mask), []
+        for layer in self.encoder.layers:
+            x = layer(x, mask)
+            outputs.append(x)
+        return outputs
+
+    def decode(self, y, encoder_out, attention_mask):
+        y, cross = self.decoder.embed(y), old_padding_mask(attention_mask)
+        self_mask, outputs = causal_mask(cross), []
+        for layer in self.decoder.layers:
+            y = layer(y, self_mask, encoder_out, cross)
+            outputs.append(y)
+        return outputs
+
+
+def old_padding_mask(attention_mask: torch.Tensor) -> AttentionMask:
+    valid = attention_mask.to(torch.float32)[:, None, None, :]
+    return AttentionMask(torch.ones_like(valid), (1.0 - valid) * torch.finfo(torch.float32).min)
+
+
+@functools.cache
+def old_mask_file():
+    model = fixture_model()[0]
+    old = OldMaskFill(model.config)
+    old.load_state_dict(model.state_dict())
+    return old.eval(), _export(old.eval(), SEQ_LEN, "none")
+
+
+# ---------------------------------------------------------------- files on the GPU
+
+
+def test_the_exporters_file_passes_on_the_gpu_with_every_mask_kind():
+    result = parity(fixture_model()[0], genuine(), GPU)
+    assert result, result.message("the fixture model's fp32 file on compiled@gpu")
+    assert result.max_abs_err > 1e-4, "fp16 arithmetic should show: did the GPU run at all?"
+
+
+def test_a_100_keypoint_models_file_passes_on_the_gpu():
+    model = hundred_keypoint_model()[0]
+    for runtime in (GPU, GPU_FP32):
+        result = parity(model, hundred_keypoint(), runtime)
+        assert result, result.message(f"the 100-keypoint model's file on {runtime}")
+
+
+def test_with_fp32_enforced_the_gpu_agrees_with_the_fp32_bound():
+    result = parity(fixture_model()[0], genuine(), GPU_FP32)
+    assert result, result.message("fp32 enforced")
+    assert result.max_abs_err < 1e-4, result.message("fp32 enforced")
+
+
+def test_a_file_with_the_old_mask_fill_gives_non_finite_logits_on_the_gpu():
+    model, path = old_mask_file()
+    on_gpu = parity(model, path, GPU)
+    assert not on_gpu
+    assert "non-finite logits" in on_gpu.message(), on_gpu.message()
+    with_fp32 = parity(model, path, GPU_FP32)
+    assert with_fp32, with_fp32.message("the old file with fp32 enforced")
+
+
+@pytest.mark.parametrize("fault", ["mask-ignored-in-encoder", "last-frame-pooling"])
+def test_the_self_test_faults_fail_on_the_gpu_too(fault):
+    result = parity(fixture_model()[0], broken(fault), GPU)
+    assert not result, f"{fault} passed on the GPU: {result.message()}"
+
+
+def test_the_dynamic_int8_file_is_a_finding_not_a_crash():
+    from signbart_parity.errors import AcceleratorRefused
+    from signbart_parity.runtime.tflite import TFLiteModel
+
+    path = genuine(SEQ_LEN, "dynamic-int8")
+    with pytest.raises(AcceleratorRefused, match="does not load on the GPU accelerator: "):
+        TFLiteModel(path, runtime=GPU_FP32)
+    # At the default precision it loads; its int8 products are then not what the CPU gives.
+    assert not parity(fixture_model()[0], path, GPU, "dynamic-int8")
+
+
+def test_the_report_names_the_device_and_the_partition():
+    from signbart_parity.reports.text import describe_build
+    from signbart_parity.runtime.tflite import TFLiteModel
+
+    build = TFLiteModel(genuine(), runtime=GPU).runtime_build
+    text = describe_build(build)
+    assert build["accelerator"] == "gpu" and build["fully_accelerated"] is True, build
+    assert "a software GPU" in text and "Vulkan" in text, text
+    assert f"{build['ops']} ops, all on the GPU" in text, text
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_verify_on_the_gpu_passes_the_exporters_file():
+    done = run_cli("verify", "--tflite", genuine(), *MODEL_ARGS, "--runtime", GPU)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "GPU accelerator, default (fp16) precision" in done.stdout
+    assert "parity holds" in done.stdout
+
+
+def test_verify_names_a_gpu_refusal_as_a_finding():
+    path = genuine(SEQ_LEN, "dynamic-int8")
+    done = run_cli("verify", "--tflite", path, *MODEL_ARGS, "--runtime", GPU_FP32)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILS ON THE GPU" in done.stdout and "does not load on the GPU" in done.stdout
+
+
+def test_an_unknown_gpu_precision_is_one_line_exit_2():
+    done = run_cli("verify", "--tflite", genuine(), *MODEL_ARGS, "--runtime", "compiled@gpu:fp8")
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "unknown GPU precision" in lines[0] and "compiled@gpu:fp32" in lines[0], lines[0]
+
+
+def test_no_vulkan_driver_is_one_line_naming_what_to_install(tmp_path, monkeypatch):
+    # The Vulkan loader's own override: a driver list naming no file means no device.
+    monkeypatch.setitem(os.environ, "VK_DRIVER_FILES", str(tmp_path / "none.json"))
+    done = run_cli("verify", "--tflite", genuine(), *MODEL_ARGS, "--runtime", GPU)
+    line = one_error_line(done)
+    assert "no Vulkan driver" in line and "mesa-vulkan-drivers" in line, line
