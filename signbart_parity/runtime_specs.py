@@ -175,3 +175,17 @@ def app_builds_not_checked(runtimes) -> str | None:
         f"keep older builds (e.g. TFLite 2.14): add {OLDEST_APP_BUILD} to the runtimes "
         f"(prepare it once with: signbart-parity runtimes prepare {OLDEST_APP_BUILD})"
     )
+
+
+def gpu_not_checked(runtimes) -> str | None:
+    """Why LiteRT's GPU accelerator was not checked, when ``runtimes`` names no GPU target,
+    with the option that checks it; None when one of them ran the GPU."""
+    if any(parse_runtime_spec(runtime).gpu for runtime in runtimes):
+        return None
+    return (
+        "GPU: NOT CHECKED: only CPU runtimes ran; GPU apps run LiteRT's GPU accelerator, in "
+        "fp16 by default, where a file can return NaN or wrong logits the CPU never shows: "
+        "add compiled@gpu to the runtimes (e.g. --runtime litert compiled@gpu, or "
+        "--parity-runtime=litert,compiled@gpu; needs a Vulkan device, see README, "
+        '"The GPU lane")'
+    )

@@ -180,3 +180,23 @@ def test_no_vulkan_driver_is_one_line_naming_what_to_install(tmp_path, monkeypat
     done = run_cli("verify", "--tflite", genuine(), *MODEL_ARGS, "--runtime", GPU)
     line = one_error_line(done)
     assert "no Vulkan driver" in line and "mesa-vulkan-drivers" in line, line
+
+
+# ---------------------------------------------------------------- trusting the device
+
+
+def test_runtimes_prepare_names_the_device_and_trusts_it():
+    done = run_cli("runtimes", "prepare", GPU)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Vulkan device llvmpipe" in done.stdout or "Vulkan device" in done.stdout
+    assert "trusted: a known matrix product with fp32 enforced agrees" in done.stdout
+
+
+def test_the_device_check_refuses_a_device_that_misses_its_bound():
+    from signbart_parity.runtime import gpu
+
+    verdict = gpu.require_trusted_device()
+    assert verdict["relative_error"] <= gpu.PROBE_TOLERANCE, verdict
+    # A bound below what this device measured: the same check must refuse, with numbers.
+    with pytest.raises(gpu.GpuUntrusted, match=r"differs from LiteRT's CPU by .* \(allowed"):
+        gpu.require_trusted_device(tolerance=verdict["relative_error"] / 2 - 1e-30)

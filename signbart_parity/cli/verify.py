@@ -28,6 +28,7 @@ from signbart_parity.reports.model import VERSUS_PYTORCH
 from signbart_parity.reports.text import (
     compatibility_findings,
     describe_build,
+    gpu_lines,
     not_checked_lines,
 )
 from signbart_parity.runtime_specs import app_builds_not_checked
@@ -152,7 +153,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     )
     if provenance.stale:
         print(f"STALE: re-export {args.tflite} (the checks above ran on other weights)")
-    for line in compatibility_findings(report) + not_checked_lines(report):
+    for line in compatibility_findings(report) + not_checked_lines(report) + gpu_lines(report):
         print(line)
     if args.report is not None:
         from signbart_parity.reports.write import write_report

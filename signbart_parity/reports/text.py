@@ -62,6 +62,14 @@ def not_checked_lines(report: Report) -> list[str]:
     return lines
 
 
+def gpu_lines(report: Report) -> list[str]:
+    """ "GPU: NOT CHECKED ..." when no row of the report ran on the GPU accelerator."""
+    from signbart_parity.runtime_specs import gpu_not_checked
+
+    reason = gpu_not_checked({row.target.runtime for row in report.rows})
+    return [reason] if reason else []
+
+
 def _targets(outcomes: list[Outcome]) -> str:
     """`` on seq_len 16 fp32 litert; seq_len 64 fp32 litert``, or nothing for a check of
     the whole run."""

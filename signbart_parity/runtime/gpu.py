@@ -190,6 +190,8 @@ class GpuBackend(backends.CompiledBackend):
         check_vulkan()
         prepare_environment()
         silence_teardown()  # the accelerators log their destruction at process exit
+        if not _PROBING:
+            require_trusted_device()
         self.path = Path(path)
         self.enforce_f32 = parse_runtime_spec(runtime).gpu_precision == "fp32"
         options = Options(
@@ -282,3 +284,71 @@ def describe_gpu_build(build: dict) -> str:
         f"GPU accelerator, {build.get('gpu_precision')} precision, on "
         f"{device_words(build.get('device'))}; {partition_words(build)}"
     )
+
+
+# ---------------------------------------------------------------- trusting the device
+
+# Share of max |output| a GPU fp32 matrix product may differ from LiteRT's CPU by: far above
+# fp32 rounding over 144 terms (measured 0 to 1e-7) and far below a wrong kernel (the
+# rank-2 constant add this project met was off by 100% of scale).
+PROBE_TOLERANCE = 1e-4
+_PROBING: list[bool] = []
+_VERDICT: dict[float, dict] = {}
+
+
+class GpuUntrusted(RuntimeEnvironmentError):
+    """The device computed a known small graph wrong with fp32 enforced."""
+
+
+def probe_device(tolerance: float = PROBE_TOLERANCE) -> dict:
+    """Run the known matrix product (``arm64_probe``'s model) on the GPU with fp32 enforced
+    and on the CPU: the device, the relative error and whether it is within ``tolerance``.
+    The verdict is kept per device and LiteRT version in the cache dir."""
+    import hashlib
+    import json
+
+    from signbart_parity.runtime import arm64_probe
+
+    key = hashlib.sha256(
+        json.dumps(
+            [backends.runtime_version("compiled"), vulkan_drivers(), mesa_version()]
+        ).encode()
+    ).hexdigest()[:16]
+    stored = gpu_folder() / f"device-verdict-{key}.json"
+    if stored.is_file():
+        verdict = json.loads(stored.read_text(encoding="utf-8"))
+        verdict["agrees"] = verdict["relative_error"] <= tolerance
+        return verdict | {"tolerance": tolerance, "cached": str(stored)}
+    with tempfile.TemporaryDirectory(prefix="signbart-gpu-probe-") as scratch:
+        model = Path(scratch) / "probe.tflite"
+        model.write_bytes(arm64_probe.probe_model_bytes())
+        inputs = arm64_probe.probe_inputs()
+        _PROBING.append(True)
+        try:
+            backend = GpuBackend(model, "compiled@gpu:fp32", None, True)
+            backend.open(backend.signature_names[0])
+            on_gpu = backend.run([inputs])
+        finally:
+            _PROBING.pop()
+        on_cpu = arm64_probe.run_on_host(model, inputs)["fp32"]
+    error = arm64_probe._relative_error(on_gpu, on_cpu)
+    verdict = {"device": backend.build.get("device"), "relative_error": error}
+    from signbart_parity.fileio import write_json_atomic
+
+    write_json_atomic(stored, verdict)
+    return verdict | {"tolerance": tolerance, "agrees": error <= tolerance, "cached": None}
+
+
+def require_trusted_device(tolerance: float = PROBE_TOLERANCE) -> dict:
+    """The probe's verdict; GpuUntrusted with the numbers when the device disagrees."""
+    if tolerance not in _VERDICT:
+        _VERDICT[tolerance] = probe_device(tolerance)
+    verdict = _VERDICT[tolerance]
+    if not verdict["agrees"]:
+        raise GpuUntrusted(
+            f"the GPU device ({device_words(verdict['device'])}) is not trusted: a known "
+            f"matrix product with fp32 enforced differs from LiteRT's CPU by "
+            f"{verdict['relative_error']:.3g} of its scale (allowed {tolerance:g}); results "
+            "on it would say nothing about the file: use another Vulkan driver."
+        )
+    return verdict
