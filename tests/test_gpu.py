@@ -5,6 +5,7 @@ real accelerator, no mocks; every mask kind on small fixed batches."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 
 import numpy as np
@@ -200,3 +201,35 @@ def test_the_device_check_refuses_a_device_that_misses_its_bound():
     # A bound below what this device measured: the same check must refuse, with numbers.
     with pytest.raises(gpu.GpuUntrusted, match=r"differs from LiteRT's CPU by .* \(allowed"):
         gpu.require_trusted_device(tolerance=verdict["relative_error"] / 2 - 1e-30)
+
+
+# ---------------------------------------------------------------- the gate
+
+
+@pytest.mark.parametrize("model", ["default", "100-keypoint"])
+def test_the_gate_with_the_gpu_passes_and_reports_the_device(model, pytester, tmp_path):
+    from tests.helpers import write_model
+
+    checkpoint = []
+    if model == "100-keypoint":
+        config_path, checkpoint_path = write_model(tmp_path, keypoints=100)
+        checkpoint = [f"--checkpoint={checkpoint_path}", f"--config={config_path}"]
+    result = pytester.runpytest_subprocess(
+        *"--pyargs signbart_parity.gate -p no:cacheprovider".split(),
+        f"--parity-cache={tmp_path / 'cache'}",
+        "--parity-report=report",
+        "--parity-seq-lens=16",
+        "--parity-quantization=none",
+        f"--parity-runtime=litert,{GPU}",
+        "--parity-profile=ci",
+        *checkpoint,
+    )
+    output = result.stdout.str()
+    assert result.ret == 0, output
+    assert "GPU: NOT CHECKED" not in output
+    report = json.loads((pytester.path / "report" / "parity.json").read_text())
+    (build,) = [r["runtime_build"] for r in report["results"] if r["runtime"] == GPU]
+    assert build["accelerator"] == "gpu" and build["fully_accelerated"], build
+    assert build["device"]["software"] and build["device"]["backend"] == "Vulkan", build
+    page = (pytester.path / "report" / "parity.html").read_text()
+    assert "a software GPU" in page and "all on the GPU" in page
