@@ -233,3 +233,58 @@ def test_the_gate_with_the_gpu_passes_and_reports_the_device(model, pytester, tm
     assert build["device"]["software"] and build["device"]["backend"] == "Vulkan", build
     page = (pytester.path / "report" / "parity.html").read_text()
     assert "a software GPU" in page and "all on the GPU" in page
+
+
+# ---------------------------------------------------------------- hazards read from a file
+
+
+class _Fill(torch.nn.Module):
+    def __init__(self, fill: float) -> None:
+        super().__init__()
+        self.fill = fill
+
+    def forward(self, scores, mask):
+        bias = (1.0 - mask.to(torch.float32)) * self.fill
+        return (scores + bias[:, None, None, :]).softmax(-1)
+
+
+class _PlusRows(torch.nn.Module):
+    """A runtime tensor plus a (1, 4, 6) constant: a row per frame."""
+
+    def __init__(self, rank: int) -> None:
+        super().__init__()
+        self.rank = rank
+        self.register_buffer("rows", torch.linspace(-1, 1, 4 * 6).reshape(1, 4, 6))
+
+    def forward(self, keypoints, mask):
+        x = keypoints[0, :, :, 0] if self.rank == 2 else keypoints[..., 0]
+        rows = self.rows[0] if self.rank == 2 else self.rows
+        return (x + rows).sum(-1) + mask
+
+
+def _convert(module, inputs, path):
+    import litert_torch
+
+    path.write_bytes(litert_torch.convert(module.eval(), inputs).model_content())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "module", "inputs", "hazard"),
+    [
+        ("fp32-min fill", _Fill(torch.finfo(torch.float32).min), "scores", "beyond fp16's range"),
+        ("fp16-safe fill", _Fill(-3e4), "scores", None),
+        ("rank-2 plus rows", _PlusRows(2), "rows", "a rank-2 tensor"),
+        ("rank-3 plus rows", _PlusRows(3), "rows", None),
+    ],
+)
+def test_inspect_names_gpu_hazards_read_from_the_file(name, module, inputs, hazard, tmp_path):
+    mask = torch.ones(1, 4, dtype=torch.int64)
+    args = (torch.rand(1, 2, 4, 4) if inputs == "scores" else torch.rand(1, 4, 6, 2), mask)
+    path = _convert(module, args, tmp_path / "island.tflite")
+    done = run_cli("inspect", "--tflite", path)
+    assert done.returncode == 0, done.stderr
+    if hazard is None:
+        assert "GPU hazards: none found" in done.stdout, done.stdout
+    else:
+        assert "GPU hazards: 1" in done.stdout and hazard in done.stdout, done.stdout

@@ -352,3 +352,90 @@ def require_trusted_device(tolerance: float = PROBE_TOLERANCE) -> dict:
             "on it would say nothing about the file: use another Vulkan driver."
         )
     return verdict
+
+
+# ---------------------------------------------------------------- hazards read from a file
+
+FP16_MAX = 65504.0
+
+
+def gpu_hazards(path: str | Path) -> list[str]:
+    """Graph shapes known to break LiteRT's GPU numerics, read from the file (nothing run):
+    constants fp16 cannot hold feeding a MUL/ADD in a file with a SOFTMAX (a mask fill such
+    as -3.4e38 becomes -inf, and 0 x -inf is NaN); a rank-3 BATCH_MATMUL result added to a
+    rank-4 broadcast tensor (LiteRT #8593's shape); a rank-2 tensor plus a constant with a
+    row per frame (the GPU adds row 0 to every row: measured here)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(Path(path).read_bytes(), 0))
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    found: list[str] = []
+    for subgraph in model.subgraphs:
+        ops = [(names.get(_code(model, op), "CUSTOM"), op) for op in subgraph.operators]
+        producer = {out: name for name, op in ops for out in op.outputs}
+        has_softmax = any(name == "SOFTMAX" for name, _ in ops)
+        for index, (name, op) in enumerate(ops):
+            if name not in ("ADD", "MUL"):
+                continue
+            inputs = [t for t in op.inputs if t >= 0]
+            for tensor in inputs:
+                value = _constant(model, subgraph, tensor)
+                if has_softmax and value is not None and _beyond_fp16(value):
+                    found.append(
+                        f"op {index} {name}: constant {_extreme(value):.4g} is beyond fp16's "
+                        f"range (+-{FP16_MAX:g}), in a graph with SOFTMAX: on a GPU in fp16 it "
+                        "becomes inf, and a mask's 0 x inf is NaN"
+                    )
+            if name == "ADD" and len(inputs) == 2:
+                found += _shape_hazards(model, subgraph, index, inputs, producer)
+    return found
+
+
+def _shape_hazards(model, subgraph, index: int, inputs: list[int], producer: dict) -> list[str]:
+    shapes = [[int(n) for n in subgraph.tensors[t].shape] for t in inputs]
+    found = []
+    for mine, other in ((0, 1), (1, 0)):
+        if producer.get(inputs[mine]) == "BATCH_MATMUL" and len(shapes[mine]) == 3:
+            if len(shapes[other]) == 4:
+                found.append(
+                    f"op {index} ADD: a rank-3 BATCH_MATMUL result {shapes[mine]} plus a rank-4 "
+                    f"tensor {shapes[other]} (LiteRT #8593's shape, wrong on some GPUs)"
+                )
+        constant = _constant(model, subgraph, inputs[other])
+        rows = [n for n in shapes[other][:-1] if n > 1]
+        if (
+            len(shapes[mine]) == 2
+            and _constant(model, subgraph, inputs[mine]) is None
+            and constant is not None
+            and rows
+        ):
+            found.append(
+                f"op {index} ADD: a rank-2 tensor {shapes[mine]} plus a constant "
+                f"{shapes[other]} with a row per frame (LiteRT's GPU adds its first row to "
+                "every frame: measured on ai-edge-litert 2.3.0)"
+            )
+    return found
+
+
+def _code(model, op) -> int:
+    code = model.operatorCodes[op.opcodeIndex]
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
+def _constant(model, subgraph, tensor: int) -> np.ndarray | None:
+    from ai_edge_litert import schema_py_generated as schema
+
+    entry = subgraph.tensors[tensor]
+    data = model.buffers[entry.buffer].data if entry.buffer < len(model.buffers) else None
+    if data is None or len(data) == 0 or entry.type != schema.TensorType.FLOAT32:
+        return None
+    return np.frombuffer(bytes(bytearray(data)), dtype=np.float32)
+
+
+def _beyond_fp16(value: np.ndarray) -> bool:
+    return bool(np.any(np.abs(value[np.isfinite(value)]) > FP16_MAX))
+
+
+def _extreme(value: np.ndarray) -> float:
+    finite = value[np.isfinite(value)]
+    return float(finite[np.argmax(np.abs(finite))])
