@@ -288,3 +288,10 @@ def test_inspect_names_gpu_hazards_read_from_the_file(name, module, inputs, haza
         assert "GPU hazards: none found" in done.stdout, done.stdout
     else:
         assert "GPU hazards: 1" in done.stdout and hazard in done.stdout, done.stdout
+
+
+def test_verify_names_the_old_files_hazards_and_its_non_finite_logits():
+    done = run_cli("verify", "--tflite", old_mask_file()[1], *MODEL_ARGS, "--runtime", GPU)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "GPU hazard: op" in done.stdout and "beyond fp16's range" in done.stdout
+    assert "have non-finite logits (NaN or inf)" in done.stdout, done.stdout

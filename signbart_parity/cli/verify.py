@@ -110,6 +110,8 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     bundle = len(files) > 1
     print("\n".join(provenance.lines()))  # up front: a stale file needs re-exporting
     print(precision_line)
+    for hazard in _gpu_hazards(args.tflite):
+        print(f"  GPU hazard: {hazard}")
     print(
         f"  against {checkpoint_path} ({loaded.layout}) with {config_path}; tolerance "
         f"[{tolerance_for(quantization, first_runtime).describe()}]"
@@ -161,6 +163,13 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         paths = write_report(report, args.report)
         print(f"report: {paths['parity.html']}")
     return 0 if report.passed else 1
+
+
+def _gpu_hazards(path) -> list[str]:
+    """What the file's graph holds that is known to break LiteRT's GPU (read, not run)."""
+    from signbart_parity.runtime.gpu import gpu_hazards
+
+    return gpu_hazards(path)
 
 
 def _provenance(path: Path, model, config_path: Path, checkpoint_path: Path) -> ProvenanceFinding:
@@ -261,6 +270,10 @@ def _localise_failure(model, found: SignatureCheck, quantization: str, *, bundle
     failing = ", ".join(check.name for check in found.checks if not check.passed)
     where = f" in signature {found.where}" if bundle else ""
     print(f"PARITY VIOLATED{where}: failing properties: {failing}")
+    for check in found.checks:
+        for problem in check.comparison.problems:
+            if "non-finite" in problem:
+                print(f"NON-FINITE LOGITS{where} ({check.name}): {problem}")
     found.divergence = divergence_text(model, found.tflite, found.checks, quantization)
     print(found.divergence)
 
