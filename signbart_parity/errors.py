@@ -71,3 +71,8 @@ class RuntimeCrashed(TFLiteFileError):
 
 class OutputPathError(ParityInputError):
     """An output path that cannot be written, or whose writing would destroy an input."""
+
+
+class AcceleratorRefused(RuntimeCrashed):
+    """LiteRT's GPU accelerator refused to load or run a file: a finding about the file on
+    the GPU (with the accelerator's own message), not bad input."""

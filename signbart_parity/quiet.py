@@ -46,6 +46,12 @@ NOTICES = (
     # LiteRT's environment and accelerator start-up (CompiledModel): it looks for NPU, GPU
     # and vendor plugins this machine does not have and logs each attempt.
     re.compile(r"^(INFO|WARNING): \[[\w./-]+\.cc:\d+\] "),
+    # LiteRT's GPU accelerator (runtime/gpu.py): Dawn's limits notices, glog's info and
+    # warning lines, and its look for an OpenCL library this machine does not need.
+    re.compile(r"^Warning: maxDynamic\w+ artificially reduced"),
+    re.compile(r"^WARNING: Logging before InitGoogle\(\)"),
+    re.compile(r"^[IW]\d{4} [\d:.]+ +\d+ [\w./-]+\.(cc|h):\d+\] "),
+    re.compile(r"^INFO: Failed to load OpenCL library"),
     re.compile(r"^[^\n]*\d+%\|[^|]*\| *\d+/\d+ \[[^\]]*\]\s*$"),
     re.compile(r"^\s*$"),  # what a progress bar leaves when it clears itself
 )

@@ -6,6 +6,8 @@ tool, run in process. A pinned version (``NAME==X.Y.Z``) is that exact build, ru
 process in an isolated environment of its own (``runtime/envs.py``): the builds apps ship
 are older than the one the harness imports, and a file can be right in one and silently
 wrong in another. ``@arm64`` (optionally ``@arm64:CPU``) runs it on an emulated ARM64 CPU.
+``compiled@gpu`` runs it on LiteRT's GPU accelerator at its default precision (fp16
+arithmetic, as GPU apps run it), ``compiled@gpu:fp32`` with fp32 enforced (``runtime/gpu.py``).
 
 ``str(spec)`` is the canonical text, which is what flows through the code as the runtime
 string. Nothing heavy is imported here.
@@ -21,6 +23,8 @@ from signbart_parity.targets import RUNTIMES
 # The in-process runtimes (targets.RUNTIMES), and tflite-runtime, which only a pin brings.
 KINDS = (*RUNTIMES, "tflite-runtime")
 ARCHES = ("arm64",)
+GPU = "gpu"  # ``@gpu``: LiteRT's GPU accelerator, through CompiledModel only
+GPU_PRECISIONS = ("fp32",)  # ``@gpu:fp32``; none: the accelerator's default (fp16)
 # The packages each kind installs in its environment (tensorflow: tensorflow-cpu when that
 # release exists, see envs.py).
 PACKAGES = {
@@ -37,7 +41,7 @@ OLDEST_APP_BUILD = "tflite-runtime==2.14.0"
 FORMS = (
     "litert, tensorflow or compiled (in process); litert==X.Y.Z, compiled==X.Y.Z (2.x), "
     "tflite-runtime==X.Y.Z or tensorflow==X.Y.Z (a pinned build); optionally followed by "
-    "@arm64 or @arm64:CPU"
+    "@arm64 or @arm64:CPU; or compiled@gpu, compiled@gpu:fp32 (LiteRT's GPU accelerator)"
 )
 # Up to 4 digits per part: every real release fits, and a 300-digit version never reaches a
 # file name (where it would fail as "File name too long" after the run started).
@@ -55,6 +59,8 @@ class RuntimeSpec:
     version: str | None = None  # an exact release, run out of process
     arch: str | None = None  # None: this machine's; "arm64": emulated
     cpu: str | None = None  # the emulated CPU model (arm64 only)
+    accelerator: str | None = None  # "gpu": LiteRT's GPU accelerator (CPU fallback)
+    gpu_precision: str | None = None  # "fp32" enforced; None: the accelerator's default
 
     def __str__(self) -> str:
         text = self.kind
@@ -62,7 +68,15 @@ class RuntimeSpec:
             text += f"=={self.version}"
         if self.arch:
             text += f"@{self.arch}" + (f":{self.cpu}" if self.cpu else "")
+        if self.accelerator:
+            text += f"@{self.accelerator}" + (
+                f":{self.gpu_precision}" if self.gpu_precision else ""
+            )
         return text
+
+    @property
+    def gpu(self) -> bool:
+        return self.accelerator == GPU
 
     @property
     def in_process(self) -> bool:
@@ -77,7 +91,9 @@ class RuntimeSpec:
         """The build in words, for people."""
         api = {
             "litert": "ai-edge-litert's Interpreter",
-            "compiled": "ai-edge-litert's CompiledModel (CPU)",
+            "compiled": "ai-edge-litert's CompiledModel ("
+            + (self._gpu_words() if self.gpu else "CPU")
+            + ")",
             "tflite-runtime": "tflite-runtime's Interpreter",
             "tensorflow": "TensorFlow's tf.lite.Interpreter",
         }[self.kind]
@@ -86,6 +102,10 @@ class RuntimeSpec:
             cpu = f", CPU {self.cpu}" if self.cpu else ""
             where += f" on emulated {self.arch}{cpu}"
         return api + where
+
+    def _gpu_words(self) -> str:
+        precision = "fp32 enforced" if self.gpu_precision else "default precision, fp16"
+        return f"GPU accelerator, {precision}; CPU fallback"
 
 
 def parse_runtime_spec(text: str) -> RuntimeSpec:
@@ -96,6 +116,8 @@ def parse_runtime_spec(text: str) -> RuntimeSpec:
     kind, version = match["kind"], match["version"]
     if match["operator"] is not None:
         version = _exact_version(text, match["operator"], version)
+    if match["arch"] == GPU:
+        return _gpu_spec(text, kind, version, match["cpu"])
     if match["arch"] is not None and match["arch"] not in ARCHES:
         raise ValueError(f"unknown architecture in runtime {text!r}; use {FORMS}")
     if version is None and kind == "tflite-runtime":
@@ -110,6 +132,25 @@ def parse_runtime_spec(text: str) -> RuntimeSpec:
         )
     cpu = match["cpu"] or None
     return RuntimeSpec(kind, version, match["arch"] or None, cpu)
+
+
+def _gpu_spec(text: str, kind: str, version: str | None, precision: str | None) -> RuntimeSpec:
+    if kind != "compiled":
+        raise ValueError(
+            f"runtime {text!r}: the GPU accelerator runs through CompiledModel; use "
+            "compiled@gpu or compiled@gpu:fp32"
+        )
+    if version is not None:
+        raise ValueError(
+            f"runtime {text!r}: a pinned build on the GPU is not supported yet; use "
+            "compiled@gpu or compiled@gpu:fp32 (the build installed here)"
+        )
+    if precision is not None and precision not in GPU_PRECISIONS:
+        raise ValueError(
+            f"unknown GPU precision in runtime {text!r}; use compiled@gpu (the accelerator's "
+            "default, fp16) or compiled@gpu:fp32"
+        )
+    return RuntimeSpec(kind, accelerator=GPU, gpu_precision=precision)
 
 
 def _exact_version(text: str, operator: str, version: str) -> str:
@@ -135,4 +176,18 @@ def app_builds_not_checked(runtimes) -> str | None:
         "runtime builds apps pin: not checked: only the runtime installed here ran; apps "
         f"keep older builds (e.g. TFLite 2.14): add {OLDEST_APP_BUILD} to the runtimes "
         f"(prepare it once with: signbart-parity runtimes prepare {OLDEST_APP_BUILD})"
+    )
+
+
+def gpu_not_checked(runtimes) -> str | None:
+    """Why LiteRT's GPU accelerator was not checked, when ``runtimes`` names no GPU target,
+    with the option that checks it; None when one of them ran the GPU."""
+    if any(parse_runtime_spec(runtime).gpu for runtime in runtimes):
+        return None
+    return (
+        "GPU: NOT CHECKED: only CPU runtimes ran; GPU apps run LiteRT's GPU accelerator, in "
+        "fp16 by default, where a file can return NaN or wrong logits the CPU never shows: "
+        "add compiled@gpu to the runtimes (e.g. --runtime litert compiled@gpu, or "
+        "--parity-runtime=litert,compiled@gpu; needs a Vulkan device, see README, "
+        '"The GPU lane")'
     )

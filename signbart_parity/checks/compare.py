@@ -118,6 +118,12 @@ def compare_logits(
     agreement = float(same_top1.mean()) if len(same_top1) else 1.0
 
     problems = []
+    non_finite = ~np.isfinite(candidate).all(axis=-1)
+    if non_finite.any():
+        problems.append(
+            f"{int(non_finite.sum())} of {len(non_finite)} examples have non-finite logits "
+            "(NaN or inf) from the file"
+        )
     if not within.all():
         problems.append(f"{int((~within).sum())} of {len(within)} examples exceed the bound")
     unexplained = ~same_top1 & ~excusable_flip

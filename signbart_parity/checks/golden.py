@@ -340,9 +340,9 @@ def check_golden(tflite, golden: Golden, quantization: str):
     from signbart_parity.checks.tolerances import tolerance_for
 
     candidate = tflite(golden.keypoints, golden.attention_mask)
-    tolerance = tolerance_for(quantization)
+    tolerance = tolerance_for(quantization, tflite.runtime)
     # Rows outside the precision's input range are not judged; the caller reports how many.
-    judged = golden_judged(golden, quantization)
+    judged = golden_judged(golden, quantization, tflite.runtime)
     comparison = compare_logits(
         golden.logits[judged],
         candidate[judged],
@@ -353,10 +353,10 @@ def check_golden(tflite, golden: Golden, quantization: str):
     return comparison, candidate, oracle_err
 
 
-def failing_rows(golden: Golden, comparison) -> list[str]:
+def failing_rows(golden: Golden, comparison, runtime: str | None = None) -> list[str]:
     """The rows ``comparison`` (``check_golden``'s) failed, by the same per-example rule as
     its verdict: over the bound, or a top-1 flip PyTorch's own margin cannot excuse."""
-    judged = np.flatnonzero(golden_judged(golden, comparison.precision))
+    judged = np.flatnonzero(golden_judged(golden, comparison.precision, runtime))
     failed = judged[~comparison.example_passed]
     return [
         f"row {row}: {golden.descriptions[row]}: max abs err "
@@ -365,11 +365,12 @@ def failing_rows(golden: Golden, comparison) -> list[str]:
     ]
 
 
-def golden_judged(golden: Golden, quantization: str) -> np.ndarray:
-    """Rows inside the precision's input range (static-int8: keypoints within [0, 1])."""
+def golden_judged(golden: Golden, quantization: str, runtime: str | None = None) -> np.ndarray:
+    """Rows inside the input range of the precision in the runtime (static-int8, the GPU at
+    fp16: keypoints within [0, 1])."""
     from signbart_parity.checks.tolerances import tolerance_for
 
-    return tolerance_for(quantization).judges(golden.keypoints)
+    return tolerance_for(quantization, runtime).judges(golden.keypoints)
 
 
 def check_buckets(files, goldens: dict, tflite_path: Path, golden_path: Path) -> None:

@@ -87,7 +87,7 @@ def run_checks(
     from signbart_parity.checks import properties
     from signbart_parity.inputs.generators import keypoint_kinds_for
 
-    tolerance = tolerance_for(quantization)
+    tolerance = tolerance_for(quantization, tflite.runtime)
     checks = []
 
     result = properties.logits_parity(model, tflite, tolerance, keypoints, masks)
@@ -220,8 +220,8 @@ def bundle_checks(results: list[SignatureCheck], *, quantization: str, seed: int
     from signbart_parity.checks import properties
     from signbart_parity.inputs.generators import keypoint_kinds_for
 
-    tolerance = tolerance_for(quantization)
     ordered = sorted(results, key=lambda result: result.tflite.seq_len)
+    tolerance = tolerance_for(quantization, ordered[0].tflite.runtime if ordered else None)
     for short, long in zip(ordered, ordered[1:], strict=False):
         kp, mk, texts = bucket_inputs(
             np.random.default_rng(seed + 3),
@@ -277,7 +277,7 @@ def verify_signature(
         count=examples,
         seq_len=tflite.seq_len,
         num_keypoints=width,
-        keypoint_kinds=keypoint_kinds_for(tolerance_for(quantization)),
+        keypoint_kinds=keypoint_kinds_for(tolerance_for(quantization, tflite.runtime)),
     )
     real = real_inputs(samples, tflite, model.config) if samples else None
     checks = run_checks(

@@ -116,6 +116,6 @@ def _check_one(tflite, golden: Golden, args: argparse.Namespace, *, bundle: bool
         print(f"  warning: {warning}")
     print("  " + comparison.message(args.quantization).replace("\n", "\n  "))
     print(f"  max abs err against the float64 oracle: {oracle_err:.3g}")
-    for line in failing_rows(golden, comparison)[:10]:
+    for line in failing_rows(golden, comparison, tflite.runtime)[:10]:
         print(f"  {line}")
     return comparison.passed

@@ -29,11 +29,16 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from signbart_parity.runtime.gpu import gpu_hazards
     from signbart_parity.runtime.identity import identify
 
     identity = identify(args.tflite)
+    hazards = gpu_hazards(identity.path)
     if args.json:
-        print(json.dumps(identity.to_dict(), indent=2))
+        print(json.dumps(identity.to_dict() | {"gpu_hazards": hazards}, indent=2))
     else:
         print("\n".join(identity.lines()))
+        print(f"GPU hazards: {len(hazards) or 'none found'}")
+        for hazard in hazards:
+            print(f"  {hazard}")
     return 0

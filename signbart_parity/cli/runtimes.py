@@ -39,6 +39,9 @@ def prepare_command(specs: Sequence[str]) -> int:
 
     for text in specs:
         common.progress(f"preparing {text}")
+        if parse_runtime_spec(text).gpu:
+            print(_gpu_device_line(text))
+            continue
         made = prepare(parse_runtime_spec(text))
         manifest = made["manifest"]
         state = "made" if made.get("made", True) else "already there"
@@ -51,6 +54,20 @@ def prepare_command(specs: Sequence[str]) -> int:
             f"{_versions(text, manifest)})"
         )
     return 0
+
+
+def _gpu_device_line(text: str) -> str:
+    """The Vulkan device the GPU accelerator found, and the probe that makes it trusted."""
+    from signbart_parity.runtime import gpu
+
+    gpu.check_vulkan()
+    gpu.prepare_environment()
+    verdict = gpu.require_trusted_device()
+    return (
+        f"{text}: Vulkan device {gpu.device_words(verdict['device'])}; trusted: a known "
+        f"matrix product with fp32 enforced agrees with the CPU to "
+        f"{verdict['relative_error']:.2g} of its scale (allowed {verdict['tolerance']:g})"
+    )
 
 
 def list_command() -> int:

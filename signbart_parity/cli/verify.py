@@ -22,12 +22,13 @@ from signbart_parity.checks.verify import (
     verify_signature,
 )
 from signbart_parity.cli import common
-from signbart_parity.errors import RuntimeCrashed, TFLiteFileError
+from signbart_parity.errors import AcceleratorRefused, RuntimeCrashed, TFLiteFileError
 from signbart_parity.options import add_to_cli
 from signbart_parity.reports.model import VERSUS_PYTORCH
 from signbart_parity.reports.text import (
     compatibility_findings,
     describe_build,
+    gpu_lines,
     not_checked_lines,
 )
 from signbart_parity.runtime_specs import app_builds_not_checked
@@ -120,16 +121,19 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     bundle = len(files) > 1
     print("\n".join(provenance.lines()))  # up front: a stale file needs re-exporting
     print(precision_line)
+    for hazard in _gpu_hazards(args.tflite):
+        print(f"  GPU hazard: {hazard}")
     print(
         f"  against {checkpoint_path} ({loaded.layout}) with {config_path}; tolerance "
-        f"[{tolerance_for(quantization).describe()}]"
+        f"[{tolerance_for(quantization, first_runtime).describe()}]"
     )
     results, crashes = [], []
     for runtime in args.runtime:
         try:
             found = _verify_in(runtime, files, names, model, quantization, samples, args)
         except RuntimeCrashed as exc:  # a finding about this build, not bad input
-            print(f"verify {args.tflite} ({runtime} runtime): CRASHED: {exc}")
+            label = "FAILS ON THE GPU" if isinstance(exc, AcceleratorRefused) else "CRASHED"
+            print(f"verify {args.tflite} ({runtime} runtime): {label}: {exc}")
             crashes.append((runtime, files[0].seq_len, str(exc)))
             continue
         results += found
@@ -162,7 +166,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     )
     if provenance.stale:
         print(f"STALE: re-export {args.tflite} (the checks above ran on other weights)")
-    for line in compatibility_findings(report) + not_checked_lines(report):
+    for line in compatibility_findings(report) + not_checked_lines(report) + gpu_lines(report):
         print(line)
     if args.report is not None:
         from signbart_parity.reports.write import write_report
@@ -170,6 +174,13 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         paths = write_report(report, args.report)
         print(f"report: {paths['parity.html']}")
     return 0 if report.passed else 1
+
+
+def _gpu_hazards(path) -> list[str]:
+    """What the file's graph holds that is known to break LiteRT's GPU (read, not run)."""
+    from signbart_parity.runtime.gpu import gpu_hazards
+
+    return gpu_hazards(path)
 
 
 def _provenance(path: Path, model, config_path: Path, checkpoint_path: Path) -> ProvenanceFinding:
@@ -198,7 +209,7 @@ def _print_runtime(path, runtime: str, found: list[SignatureCheck], model, quant
         f"verify {path} ({runtime} runtime): {what}, {precision_label(quantization)}"
         + ("" if bundle else f", {first.signature.describe()}")
     )
-    if not first.spec.in_process:
+    if not first.spec.in_process or first.spec.gpu:
         print(f"  runtime build: {describe_build(first.runtime_build)}")
     for each in found:
         _print_signature(each, bundle=bundle)
@@ -270,6 +281,10 @@ def _localise_failure(model, found: SignatureCheck, quantization: str, *, bundle
     failing = ", ".join(check.name for check in found.checks if not check.passed)
     where = f" in signature {found.where}" if bundle else ""
     print(f"PARITY VIOLATED{where}: failing properties: {failing}")
+    for check in found.checks:
+        for problem in check.comparison.problems:
+            if "non-finite" in problem:
+                print(f"NON-FINITE LOGITS{where} ({check.name}): {problem}")
     found.divergence = divergence_text(model, found.tflite, found.checks, quantization)
     print(found.divergence)
 

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 # Bump it whenever what a cached file holds changes, so older entries are never served.
 # 2: every file carries its provenance stamp (export/provenance.py).
-CACHE_FORMAT = 2
+# 3: the graph LiteRT's GPU computes right (an fp16-safe mask fill, a rank-3 projection).
+CACHE_FORMAT = 3
 
 
 def model_fingerprint(model: SignBart) -> str:

@@ -50,7 +50,10 @@ def replay_stored(session, target: Target) -> tuple[list[tuple[str, str]], list[
         status = corpus.PASSES_NOW if comparison.passed else corpus.STILL_FAILS
         properties.append(status_property(item.path, status))
         if not comparison.passed:
-            rows = "; ".join(failing_rows(item.golden, comparison)) or comparison.message()
+            rows = (
+                "; ".join(failing_rows(item.golden, comparison, target.runtime))
+                or comparison.message()
+            )
             failing.append(f"{item.path} ({item.check}): {rows}")
     return properties, failing
 

@@ -42,7 +42,7 @@ def _draw(data, session, target, *, seq_len: int | None = None, **kinds):
         strategies.model_inputs(
             seq_len=seq_len or target.seq_len,
             num_keypoints=session.config.min_input_keypoints,
-            keypoint_kinds=keypoint_kinds_for(tolerance_for(target.quantization)),
+            keypoint_kinds=keypoint_kinds_for(tolerance_for(target.quantization, target.runtime)),
             **kinds,
         )
     )
@@ -83,7 +83,7 @@ def test_logits_match_pytorch(parity_session, parity_target, parity_recorder, or
     result = compare_logits(
         reference,
         candidate,
-        tolerance_for(target.quantization).per_example(),
+        tolerance_for(target.quantization, target.runtime).per_example(),
         masks=example.mask,
     )
     errors = (None, None)
@@ -125,7 +125,7 @@ def test_padding_never_changes_logits(parity_session, parity_target, parity_reco
     seed = data.draw(st.integers(0, 2**32 - 1), label="padding seed")
     result = properties.padding_invariance(
         session.tflite(target),
-        tolerance_for(target.quantization).per_example(),
+        tolerance_for(target.quantization, target.runtime).per_example(),
         example.keypoints,
         example.mask,
         np.random.default_rng(seed),
@@ -171,7 +171,7 @@ def test_bucket_consistency(parity_session, parity_bucket, parity_recorder, data
         short,
         mask_kinds=BUCKET_MASK_KINDS,
     )
-    tolerance = tolerance_for(short.quantization).per_example()
+    tolerance = tolerance_for(short.quantization, short.runtime).per_example()
     in_tflite = properties.bucket_consistency(
         session.tflite(long), session.tflite(short), tolerance, example.keypoints, example.mask
     )
@@ -206,12 +206,12 @@ def test_top1_agreement_rate(parity_session, parity_target, parity_recorder):
         count=AGREEMENT_EXAMPLES,
         seq_len=target.seq_len,
         num_keypoints=session.config.min_input_keypoints,
-        keypoint_kinds=keypoint_kinds_for(tolerance_for(target.quantization)),
+        keypoint_kinds=keypoint_kinds_for(tolerance_for(target.quantization, target.runtime)),
     )
     result = properties.logits_parity(
         session.model,
         session.tflite(target),
-        tolerance_for(target.quantization),
+        tolerance_for(target.quantization, target.runtime),
         keypoints,
         masks,
     )
@@ -273,7 +273,7 @@ def test_real_samples_get_the_same_prediction(parity_session, parity_target, par
     )
     reference = torch_logits(session.model, keypoints, masks)
     candidate = session.tflite(target)(keypoints, masks)
-    tolerance = tolerance_for(target.quantization).per_example()
+    tolerance = tolerance_for(target.quantization, target.runtime).per_example()
     result = compare_logits(reference, candidate, tolerance, masks=masks)
     parity_recorder.record(target, "real-sample", result, masks)
     flips = [

@@ -7,6 +7,8 @@ State-dict key names match the published checkpoints exactly, so they load with
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,16 +20,34 @@ LAYER_NORM_EPS = 1e-5
 POSITION_OFFSET = 2
 
 
-def padding_bias(attention_mask: torch.Tensor, num_queries: int) -> torch.Tensor:
-    """(B, T) mask of 1 = valid / 0 = padding -> additive (B, 1, num_queries, T) bias."""
-    mask = attention_mask.to(torch.float32)
-    bias = (1.0 - mask) * torch.finfo(torch.float32).min
-    return bias[:, None, None, :].expand(-1, 1, num_queries, -1)
+# What a masked attention score becomes. The published model adds float32's lowest value
+# (-3.4e38), which fp16 cannot hold: on a GPU computing in fp16 (LiteRT's default) it becomes
+# -inf, and the mask's 0 * -inf on every valid frame is NaN. This value is inside fp16's range
+# even doubled (decoder self-attention adds the causal fill to it), and exp() of it is 0 in
+# float32, so the logits stay the published ones (see ``AttentionMask``).
+MASK_FILL = -3.0e4
 
 
-def causal_bias(length: int, device: torch.device) -> torch.Tensor:
-    """(T, T) additive bias that forbids attending to later frames."""
-    return torch.full((length, length), float("-inf"), device=device).triu(1)
+class AttentionMask(NamedTuple):
+    """``scores * keep + bias``: keep is 1 on a valid key and 0 on padding, bias 0 or
+    ``MASK_FILL``. A masked score becomes exactly the fill, never ``score + fill``, so a row
+    with every key masked is uniform, as the published model's absorbed -3.4e38 makes it."""
+
+    keep: torch.Tensor  # (B, 1, 1, T)
+    bias: torch.Tensor  # (B, 1, 1, T), or (B, 1, T, T) with the causal fill
+
+
+def padding_mask(attention_mask: torch.Tensor) -> AttentionMask:
+    """(B, T) mask of 1 = valid / 0 = padding -> the keep and bias of every query's keys."""
+    keep = attention_mask.to(torch.float32)[:, None, None, :]
+    return AttentionMask(keep, (1.0 - keep) * MASK_FILL)
+
+
+def causal_mask(padding: AttentionMask) -> AttentionMask:
+    """``padding`` plus the fill on later frames (T, T), so no frame attends to the future."""
+    length = padding.keep.shape[-1]
+    later = torch.full((length, length), MASK_FILL, device=padding.keep.device).triu(1)
+    return AttentionMask(padding.keep, padding.bias + later)
 
 
 class Attention(nn.Module):
@@ -49,13 +69,13 @@ class Attention(nn.Module):
         return x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
 
     def forward(
-        self, queries: torch.Tensor, keys_values: torch.Tensor, bias: torch.Tensor
+        self, queries: torch.Tensor, keys_values: torch.Tensor, mask: AttentionMask
     ) -> torch.Tensor:
         batch, length, d_model = queries.shape
         q = self._split_heads(self.q_proj(queries) * self.scaling)
         k = self._split_heads(self.k_proj(keys_values))
         v = self._split_heads(self.v_proj(keys_values))
-        scores = q @ k.transpose(-1, -2) + bias
+        scores = (q @ k.transpose(-1, -2)) * mask.keep + mask.bias
         weights = F.dropout(scores.softmax(dim=-1), p=self.dropout, training=self.training)
         context = (weights @ v).transpose(1, 2).reshape(batch, length, d_model)
         return self.out_proj(context)
@@ -81,8 +101,8 @@ class EncoderLayer(nn.Module):
         # In the repr so a model's fingerprint (cache.py) changes with the activation.
         return f"gelu_approximate={self.gelu_approximate!r}"
 
-    def forward(self, x: torch.Tensor, self_bias: torch.Tensor) -> torch.Tensor:
-        x = self.self_attn_layer_norm(x + self._drop(self.self_attn(x, x, self_bias)))
+    def forward(self, x: torch.Tensor, self_mask: AttentionMask) -> torch.Tensor:
+        x = self.self_attn_layer_norm(x + self._drop(self.self_attn(x, x, self_mask)))
         return self._feed_forward(x)
 
     def _feed_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,12 +125,12 @@ class DecoderLayer(EncoderLayer):
     def forward(  # type: ignore[override]
         self,
         y: torch.Tensor,
-        self_bias: torch.Tensor,
+        self_mask: AttentionMask,
         encoder_out: torch.Tensor,
-        cross_bias: torch.Tensor,
+        cross_mask: AttentionMask,
     ) -> torch.Tensor:
-        y = self.self_attn_layer_norm(y + self._drop(self.self_attn(y, y, self_bias)))
-        cross = self.encoder_attn(y, encoder_out, cross_bias)
+        y = self.self_attn_layer_norm(y + self._drop(self.self_attn(y, y, self_mask)))
+        cross = self.encoder_attn(y, encoder_out, cross_mask)
         y = self.encoder_attn_layer_norm(y + self._drop(cross))
         return self._feed_forward(y)
 
@@ -143,10 +163,10 @@ class Encoder(Stack):
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor) -> list[torch.Tensor]:
         """Returns every layer's output; the last one is the encoder output."""
         x = self.embed(x)
-        bias = padding_bias(attention_mask, x.shape[1])
+        mask = padding_mask(attention_mask)
         outputs = []
         for layer in self.layers:
-            x = layer(x, bias)
+            x = layer(x, mask)
             outputs.append(x)
         return outputs
 
@@ -163,18 +183,23 @@ class Decoder(Stack):
     ) -> list[torch.Tensor]:
         """Returns every layer's output; the last one is the decoder output."""
         y = self.embed(y)
-        length = y.shape[1]
-        cross_bias = padding_bias(attention_mask, length)
-        self_bias = causal_bias(length, y.device) + cross_bias
+        cross_mask = padding_mask(attention_mask)
+        self_mask = causal_mask(cross_mask)
         outputs = []
         for layer in self.layers:
-            y = layer(y, self_bias, encoder_out, cross_bias)
+            y = layer(y, self_mask, encoder_out, cross_mask)
             outputs.append(y)
         return outputs
 
 
 class Projection(nn.Module):
-    """x and y coordinates, each (B, T, K), projected separately to d_model."""
+    """x and y coordinates, each (B, T, K), projected separately to d_model.
+
+    Written as a matmul, not ``nn.Linear``'s call: litert-torch then keeps the product
+    rank-3 (1, T, d_model). From the call it emits a rank-2 (T, d_model) product, and the
+    position-embedding add that follows (one (1, T, d_model) constant) is computed wrong by
+    LiteRT's GPU accelerator: every frame gets frame 0's row (README, "The GPU lane").
+    """
 
     def __init__(self, config: SignBartConfig) -> None:
         super().__init__()
@@ -182,7 +207,11 @@ class Projection(nn.Module):
         self.proj_y1 = nn.Linear(config.num_keypoints, config.d_model)
 
     def forward(self, keypoints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.proj_x1(keypoints[..., 0]), self.proj_y1(keypoints[..., 1])
+        return _project(self.proj_x1, keypoints[..., 0]), _project(self.proj_y1, keypoints[..., 1])
+
+
+def _project(linear: nn.Linear, coordinates: torch.Tensor) -> torch.Tensor:
+    return coordinates @ linear.weight.t() + linear.bias
 
 
 class ClassificationHead(nn.Module):

@@ -62,6 +62,14 @@ def not_checked_lines(report: Report) -> list[str]:
     return lines
 
 
+def gpu_lines(report: Report) -> list[str]:
+    """ "GPU: NOT CHECKED ..." when no row of the report ran on the GPU accelerator."""
+    from signbart_parity.runtime_specs import gpu_not_checked
+
+    reason = gpu_not_checked({row.target.runtime for row in report.rows})
+    return [reason] if reason else []
+
+
 def _targets(outcomes: list[Outcome]) -> str:
     """`` on seq_len 16 fp32 litert; seq_len 64 fp32 litert``, or nothing for a check of
     the whole run."""
@@ -120,6 +128,10 @@ def describe_build(build: dict) -> str:
         text += f" under {build['emulator']}"
     elif build.get("arch") == "aarch64":
         text += ", native (no emulation)"
+    if build.get("accelerator") == "gpu":
+        from signbart_parity.runtime.gpu import describe_gpu_build
+
+        text += f", {describe_gpu_build(build)}"
     return text
 
 
@@ -149,7 +161,13 @@ def claims_support(row) -> bool:
 
 def _cell(report: Report, row) -> str:
     failing = [o for o in report.failures if o.target == row.target]
-    for words, label in (("crashed", "CRASHED"), ("cannot load", "FAILS TO LOAD")):
+    labels = (
+        ("crashed", "CRASHED"),
+        ("cannot load", "FAILS TO LOAD"),
+        ("does not load on the GPU", "FAILS TO LOAD ON THE GPU"),
+        ("GPU accelerator failed", "FAILS ON THE GPU"),
+    )
+    for words, label in labels:
         found = next((o for o in failing if words in (o.message or "")), None)
         if found is not None:
             return f"{label}: {found.message}"

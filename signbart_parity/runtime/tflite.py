@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signbart_parity.errors import TFLiteFileError
+from signbart_parity.errors import AcceleratorRefused, TFLiteFileError
 from signbart_parity.limits import check_elements
 from signbart_parity.quiet import notices_dropped, silence_teardown
 from signbart_parity.runtime import backends
@@ -56,11 +56,27 @@ class _CompiledBackend(backends.CompiledBackend):
 def _backend(runtime: str):
     """The backend class of a runtime spec: in process, or a worker for a pinned build."""
     spec = parse_runtime_spec(runtime)  # ValueError naming the accepted forms
+    if spec.gpu:
+        from signbart_parity.runtime.gpu import GpuBackend
+
+        return GpuBackend
     if not spec.in_process:
         from signbart_parity.runtime.worker import WorkerBackend
 
         return WorkerBackend
     return _CompiledBackend if spec.kind == "compiled" else backends.InterpreterBackend
+
+
+def _gpu_refused() -> type[Exception]:
+    """The GPU backend's refusal, imported only where the GPU lane is in use."""
+    import sys
+
+    module = sys.modules.get("signbart_parity.runtime.gpu")
+    return module.GpuRefused if module is not None else _NeverRaised
+
+
+class _NeverRaised(Exception):
+    pass
 
 
 # ---------------------------------------------------------------- the model
@@ -101,9 +117,13 @@ class TFLiteModel:
                 self._backend.run([np.zeros(d["shape"], np.dtype(d["dtype"])) for d in inputs])
         except backends.NoInt64 as exc:
             raise TFLiteFileError(
-                f"{self.path}: the compiled runtime cannot feed this file ({exc}; LiteRT's "
-                "TensorBuffer writes no int64 data, in Python as in Kotlin); check it with "
-                "--runtime litert, or re-export it with an int32 mask."
+                f"{self.path}: the {self.runtime} runtime cannot feed this file ({exc}; "
+                "LiteRT's TensorBuffer writes no int64 data, in Python as in Kotlin); check it "
+                "with --runtime litert, or re-export it with an int32 mask."
+            ) from None
+        except _gpu_refused() as exc:
+            raise AcceleratorRefused(
+                f"{self.path}: does not load on the GPU accelerator: {exc}"
             ) from None
         except (ValueError, RuntimeError) as exc:
             raise TFLiteFileError(
@@ -208,7 +228,12 @@ class TFLiteModel:
 
     def _invoke(self, keypoints: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         feeds = self._feeds(keypoints, attention_mask)
-        return _from_output(self._backend.run(feeds), self._output_detail)
+        try:
+            return _from_output(self._backend.run(feeds), self._output_detail)
+        except _gpu_refused() as exc:
+            raise AcceleratorRefused(
+                f"{self.path}: the GPU accelerator failed running it: {exc}"
+            ) from None
 
     def _feeds(self, keypoints: np.ndarray, attention_mask: np.ndarray) -> list[np.ndarray]:
         return [

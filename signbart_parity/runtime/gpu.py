@@ -1,0 +1,441 @@
+"""LiteRT's GPU accelerator: a file as GPU apps run it (``compiled@gpu``).
+
+ai-edge-litert's wheel ships the accelerator over WebGPU (Dawn), which runs on any Vulkan
+device; on a machine without a GPU that is Mesa's software device, lavapipe (llvmpipe).
+``compiled@gpu`` is ``CompiledModel`` with ``HardwareAccelerator.GPU | CPU`` at the
+accelerator's default precision (fp16 arithmetic, what apps get), ops it cannot take falling
+back to the CPU; ``compiled@gpu:fp32`` enforces fp32 arithmetic.
+
+What this proves and what not (README, "The GPU lane"): LiteRT's GPU graph building, op
+support, precision policy and kernels run for real; phones run the same accelerator over
+OpenCL/OpenGL or Metal on real drivers, so driver bugs and bit-exact phone output are out
+of reach.
+
+Imports only the standard library and numpy at module level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes.util
+import glob
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from signbart_parity.errors import RuntimeEnvironmentError
+from signbart_parity.runtime import backends
+
+INSTALL = (
+    "install a Vulkan driver: on Debian 12, apt-get install libvulkan1 and, from "
+    "bookworm-backports, mesa-vulkan-drivers (Mesa 25; Mesa 22's lavapipe is refused by Dawn)"
+)
+ICD_FOLDERS = ("/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d")
+_ADAPTER = re.compile(r"Selected adapter: (?P<name>.*?), arch=.*?backend=(?P<backend>\w+)")
+_SOFTWARE = re.compile(r"adapterType=CPU|arch=software")
+_MESA = re.compile(rb"Mesa (\d+\.\d+\.\d+)")
+# The accelerator's own reason, e.g. "INVALID_ARGUMENT: Unable to parse bc coord for BATCH axis"
+_REASON = re.compile(
+    r"\b(?P<reason>(INVALID_ARGUMENT|UNIMPLEMENTED|INTERNAL|FAILED_PRECONDITION|NOT_FOUND|"
+    r"OUT_OF_RANGE|UNAVAILABLE|RESOURCE_EXHAUSTED): [^.;\n]+)"
+)
+# Dawn names the device when the process first makes a WebGPU environment, not after.
+_DEVICE: list[dict] = []
+
+
+class GpuUnavailable(RuntimeEnvironmentError):
+    """No Vulkan device the GPU accelerator can use."""
+
+
+class GpuRefused(Exception):
+    """The GPU accelerator refused a file (its own message); a finding about the file."""
+
+
+def gpu_folder() -> Path:
+    from signbart_parity.runtime.envs import default_cache_root
+
+    return default_cache_root() / "gpu"
+
+
+def prepare_environment() -> None:
+    """What Mesa and Dawn need, inside this tool's cache (never the user's home): a runtime
+    dir (Mesa complains without one) and Mesa's shader cache. A caller's own values win."""
+    folder = gpu_folder()
+    run_dir, shader_cache = folder / "run", folder / "mesa-shader-cache"
+    for path in (run_dir, shader_cache):
+        path.mkdir(parents=True, exist_ok=True)
+    run_dir.chmod(0o700)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(run_dir))
+    os.environ.setdefault("MESA_SHADER_CACHE_DIR", str(shader_cache))
+
+
+def vulkan_drivers() -> list[str]:
+    """The Vulkan driver manifests (ICD json files) the Vulkan loader will use: those its
+    own override variables name when set, else those installed (lavapipe's among them)."""
+    for variable in ("VK_DRIVER_FILES", "VK_ICD_FILENAMES"):
+        if os.environ.get(variable):
+            named = os.environ[variable].split(os.pathsep)
+            return [path for path in named if os.path.isfile(path)]
+    found = []
+    for folder in ICD_FOLDERS:
+        found += sorted(glob.glob(os.path.join(folder, "*.json")))
+    return found
+
+
+def check_vulkan() -> None:
+    """GpuUnavailable (one line naming what to install) unless a Vulkan loader and at least
+    one driver are installed."""
+    if ctypes.util.find_library("vulkan") is None:
+        raise GpuUnavailable(f"no Vulkan loader (libvulkan.so.1) on this machine: {INSTALL}.")
+    if not vulkan_drivers():
+        raise GpuUnavailable(f"no Vulkan driver in {', '.join(ICD_FOLDERS)}: {INSTALL}.")
+
+
+def mesa_version() -> str | None:
+    """The Mesa release of the lavapipe driver, read from the driver library itself."""
+    for folder in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/lib"):
+        library = Path(folder) / "libvulkan_lvp.so"
+        if library.is_file():
+            found = _MESA.search(library.read_bytes())
+            return found.group(1).decode() if found else None
+    return None
+
+
+def describe_adapter(log: str) -> dict | None:
+    """The device Dawn chose, from its log line ("Selected adapter: llvmpipe (...)")."""
+    found = _ADAPTER.search(log)
+    if found is None:
+        return None
+    software = bool(_SOFTWARE.search(found.group(0)))
+    device = {"name": found["name"], "backend": found["backend"], "software": software}
+    if software and "llvmpipe" in found["name"]:
+        device["mesa"] = mesa_version()
+    return device
+
+
+def device_words(device: dict | None) -> str:
+    """``llvmpipe (LLVM 15.0.6, 256 bits), Mesa 25.0.7, Vulkan: a software GPU``."""
+    if not device:
+        return "an unnamed device"
+    text = device["name"]
+    if device.get("mesa"):
+        text += f", Mesa {device['mesa']}"
+    text += f", {device['backend']}"
+    return text + (": a software GPU (on the CPU)" if device.get("software") else "")
+
+
+@contextlib.contextmanager
+def native_log(into: list[str]) -> Iterator[None]:
+    """Read what native code writes to stderr (fd 2) around a call into ``into``, and write
+    it back unless the toolchain is quieted (then only lines that are not notices)."""
+    from signbart_parity import quiet
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", errors="replace")
+            into.append(text)
+            kept = text if not quiet.toolchain_quieted() else ""
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
+
+
+def op_names(path: Path, signature: str | None) -> list[str]:
+    """The builtin op names of a signature's subgraph, in order (the partition's whole)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+    index = 0
+    for number in range(model.SignatureDefsLength()):
+        entry = model.SignatureDefs(number)
+        if signature is not None and entry.SignatureKey().decode() == signature:
+            index = entry.SubgraphIndex()
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    subgraph = model.Subgraphs(index)
+    found = []
+    for number in range(subgraph.OperatorsLength()):
+        code = model.OperatorCodes(subgraph.Operators(number).OpcodeIndex())
+        found.append(names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM"))
+    return found
+
+
+class GpuBackend(backends.CompiledBackend):
+    """CompiledModel with the GPU accelerator first and the CPU for what it cannot take."""
+
+    def __init__(self, path: Path, runtime: str, num_threads: int | None, xnnpack: bool):
+        from ai_edge_litert.compiled_model import CompiledModel
+        from ai_edge_litert.gpu_options import GpuOptions
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import CpuOptions, Options
+
+        from signbart_parity.runtime_specs import parse_runtime_spec
+
+        if not xnnpack:
+            raise ValueError("the GPU runtime runs XNNPACK for what falls back to the CPU")
+        from signbart_parity.quiet import silence_teardown
+
+        check_vulkan()
+        prepare_environment()
+        silence_teardown()  # the accelerators log their destruction at process exit
+        if not _PROBING:
+            require_trusted_device()
+        self.path = Path(path)
+        self.enforce_f32 = parse_runtime_spec(runtime).gpu_precision == "fp32"
+        options = Options(
+            hardware_accelerators=HardwareAccelerator.GPU | HardwareAccelerator.CPU,
+            cpu_options=CpuOptions(num_threads=num_threads or 0),
+            gpu_options=GpuOptions(enforce_f32=self.enforce_f32),
+        )
+        self._log: list[str] = []
+        try:
+            with native_log(self._log):
+                self._model = CompiledModel.from_file(
+                    str(path), environment=backends.shared_environment(), options=options
+                )
+        except RuntimeError as exc:
+            raise GpuRefused(self._reason(exc)) from None
+        self.signature_names = list(self._model.get_signature_list())
+        self.build: dict = {}
+
+    def open(self, key: str | None) -> tuple[list[dict], list[dict]]:
+        inputs, outputs = super().open(key)
+        self.build = self._describe(key)
+        return inputs, outputs
+
+    def run(self, feeds: list[np.ndarray]) -> np.ndarray:
+        try:
+            with native_log(self._log):
+                return super().run(feeds)
+        except RuntimeError as exc:
+            raise GpuRefused(self._reason(exc)) from None
+
+    def _reason(self, exc: Exception) -> str:
+        found = _REASON.search(self._log[-1] if self._log else "")
+        return found["reason"].strip() if found else _first_line(exc)
+
+    def _describe(self, key: str | None) -> dict:
+        import platform
+
+        ops = op_names(self.path, key)
+        fully = bool(self._model.is_fully_accelerated())
+        return {
+            "runtime": "compiled",
+            "version": backends.runtime_version("compiled"),
+            "arch": platform.machine(),
+            "emulator": None,
+            "accelerator": "gpu",
+            "gpu_precision": "fp32 enforced" if self.enforce_f32 else "default (fp16)",
+            "device": _device("".join(self._log)),
+            "ops": len(ops),
+            "fully_accelerated": fully,
+            # CompiledModel tells whether every op went to the GPU, not which did not.
+            "cpu_fallback": [] if fully else sorted(set(ops) - GPU_OPS),
+        }
+
+
+# The builtin ops a SignBart file holds that LiteRT's GPU accelerator takes (measured on
+# ai-edge-litert 2.3.0: every op of this exporter's files; BROADCAST_TO and GATHER_ND, which
+# older exports held, fall back to the CPU).
+GPU_OPS = frozenset(
+    "ADD BATCH_MATMUL CAST EQUAL FULLY_CONNECTED GELU MEAN MUL REDUCE_MAX RESHAPE RSQRT "
+    "SLICE SOFTMAX SQUARED_DIFFERENCE SUB SUM TRANSPOSE".split()
+)
+
+
+def _device(log: str) -> dict | None:
+    if not _DEVICE:
+        found = describe_adapter(log)
+        if found is None:
+            return None
+        _DEVICE.append(found)
+    return _DEVICE[0]
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def partition_words(build: dict) -> str:
+    """``325 ops, all on the GPU`` / ``... not fully accelerated: CPU fallback for X, Y``."""
+    ops = build.get("ops")
+    if build.get("fully_accelerated"):
+        return f"{ops} ops, all on the GPU (fully accelerated)"
+    fallback = ", ".join(build.get("cpu_fallback") or []) or "ops it does not name"
+    return f"{ops} ops, not fully accelerated: CPU fallback for {fallback}"
+
+
+def describe_gpu_build(build: dict) -> str:
+    """The GPU half of a build's description, for reports and verify's header."""
+    return (
+        f"GPU accelerator, {build.get('gpu_precision')} precision, on "
+        f"{device_words(build.get('device'))}; {partition_words(build)}"
+    )
+
+
+# ---------------------------------------------------------------- trusting the device
+
+# Share of max |output| a GPU fp32 matrix product may differ from LiteRT's CPU by: far above
+# fp32 rounding over 144 terms (measured 0 to 1e-7) and far below a wrong kernel (the
+# rank-2 constant add this project met was off by 100% of scale).
+PROBE_TOLERANCE = 1e-4
+_PROBING: list[bool] = []
+_VERDICT: dict[float, dict] = {}
+
+
+class GpuUntrusted(RuntimeEnvironmentError):
+    """The device computed a known small graph wrong with fp32 enforced."""
+
+
+def probe_device(tolerance: float = PROBE_TOLERANCE) -> dict:
+    """Run the known matrix product (``arm64_probe``'s model) on the GPU with fp32 enforced
+    and on the CPU: the device, the relative error and whether it is within ``tolerance``.
+    The verdict is kept per device and LiteRT version in the cache dir."""
+    import hashlib
+    import json
+
+    from signbart_parity.runtime import arm64_probe
+
+    key = hashlib.sha256(
+        json.dumps(
+            [backends.runtime_version("compiled"), vulkan_drivers(), mesa_version()]
+        ).encode()
+    ).hexdigest()[:16]
+    stored = gpu_folder() / f"device-verdict-{key}.json"
+    if stored.is_file():
+        verdict = json.loads(stored.read_text(encoding="utf-8"))
+        verdict["agrees"] = verdict["relative_error"] <= tolerance
+        return verdict | {"tolerance": tolerance, "cached": str(stored)}
+    with tempfile.TemporaryDirectory(prefix="signbart-gpu-probe-") as scratch:
+        model = Path(scratch) / "probe.tflite"
+        model.write_bytes(arm64_probe.probe_model_bytes())
+        inputs = arm64_probe.probe_inputs()
+        _PROBING.append(True)
+        try:
+            backend = GpuBackend(model, "compiled@gpu:fp32", None, True)
+            backend.open(backend.signature_names[0])
+            on_gpu = backend.run([inputs])
+        finally:
+            _PROBING.pop()
+        on_cpu = arm64_probe.run_on_host(model, inputs)["fp32"]
+    error = arm64_probe._relative_error(on_gpu, on_cpu)
+    verdict = {"device": backend.build.get("device"), "relative_error": error}
+    from signbart_parity.fileio import write_json_atomic
+
+    write_json_atomic(stored, verdict)
+    return verdict | {"tolerance": tolerance, "agrees": error <= tolerance, "cached": None}
+
+
+def require_trusted_device(tolerance: float = PROBE_TOLERANCE) -> dict:
+    """The probe's verdict; GpuUntrusted with the numbers when the device disagrees."""
+    if tolerance not in _VERDICT:
+        _VERDICT[tolerance] = probe_device(tolerance)
+    verdict = _VERDICT[tolerance]
+    if not verdict["agrees"]:
+        raise GpuUntrusted(
+            f"the GPU device ({device_words(verdict['device'])}) is not trusted: a known "
+            f"matrix product with fp32 enforced differs from LiteRT's CPU by "
+            f"{verdict['relative_error']:.3g} of its scale (allowed {tolerance:g}); results "
+            "on it would say nothing about the file: use another Vulkan driver."
+        )
+    return verdict
+
+
+# ---------------------------------------------------------------- hazards read from a file
+
+FP16_MAX = 65504.0
+
+
+def gpu_hazards(path: str | Path) -> list[str]:
+    """Graph shapes known to break LiteRT's GPU numerics, read from the file (nothing run):
+    constants fp16 cannot hold feeding a MUL/ADD in a file with a SOFTMAX (a mask fill such
+    as -3.4e38 becomes -inf, and 0 x -inf is NaN); a rank-3 BATCH_MATMUL result added to a
+    rank-4 broadcast tensor (LiteRT #8593's shape); a rank-2 tensor plus a constant with a
+    row per frame (the GPU adds row 0 to every row: measured here)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(Path(path).read_bytes(), 0))
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    found: list[str] = []
+    for subgraph in model.subgraphs:
+        ops = [(names.get(_code(model, op), "CUSTOM"), op) for op in subgraph.operators]
+        producer = {out: name for name, op in ops for out in op.outputs}
+        has_softmax = any(name == "SOFTMAX" for name, _ in ops)
+        for index, (name, op) in enumerate(ops):
+            if name not in ("ADD", "MUL"):
+                continue
+            inputs = [t for t in op.inputs if t >= 0]
+            for tensor in inputs:
+                value = _constant(model, subgraph, tensor)
+                if has_softmax and value is not None and _beyond_fp16(value):
+                    found.append(
+                        f"op {index} {name}: constant {_extreme(value):.4g} is beyond fp16's "
+                        f"range (+-{FP16_MAX:g}), in a graph with SOFTMAX: on a GPU in fp16 it "
+                        "becomes inf, and a mask's 0 x inf is NaN"
+                    )
+            if name == "ADD" and len(inputs) == 2:
+                found += _shape_hazards(model, subgraph, index, inputs, producer)
+    return found
+
+
+def _shape_hazards(model, subgraph, index: int, inputs: list[int], producer: dict) -> list[str]:
+    shapes = [[int(n) for n in subgraph.tensors[t].shape] for t in inputs]
+    found = []
+    for mine, other in ((0, 1), (1, 0)):
+        if producer.get(inputs[mine]) == "BATCH_MATMUL" and len(shapes[mine]) == 3:
+            if len(shapes[other]) == 4:
+                found.append(
+                    f"op {index} ADD: a rank-3 BATCH_MATMUL result {shapes[mine]} plus a rank-4 "
+                    f"tensor {shapes[other]} (LiteRT #8593's shape, wrong on some GPUs)"
+                )
+        constant = _constant(model, subgraph, inputs[other])
+        rows = [n for n in shapes[other][:-1] if n > 1]
+        if (
+            len(shapes[mine]) == 2
+            and _constant(model, subgraph, inputs[mine]) is None
+            and constant is not None
+            and rows
+        ):
+            found.append(
+                f"op {index} ADD: a rank-2 tensor {shapes[mine]} plus a constant "
+                f"{shapes[other]} with a row per frame (LiteRT's GPU adds its first row to "
+                "every frame: measured on ai-edge-litert 2.3.0)"
+            )
+    return found
+
+
+def _code(model, op) -> int:
+    code = model.operatorCodes[op.opcodeIndex]
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
+def _constant(model, subgraph, tensor: int) -> np.ndarray | None:
+    from ai_edge_litert import schema_py_generated as schema
+
+    entry = subgraph.tensors[tensor]
+    data = model.buffers[entry.buffer].data if entry.buffer < len(model.buffers) else None
+    if data is None or len(data) == 0 or entry.type != schema.TensorType.FLOAT32:
+        return None
+    return np.frombuffer(bytes(bytearray(data)), dtype=np.float32)
+
+
+def _beyond_fp16(value: np.ndarray) -> bool:
+    return bool(np.any(np.abs(value[np.isfinite(value)]) > FP16_MAX))
+
+
+def _extreme(value: np.ndarray) -> float:
+    finite = value[np.isfinite(value)]
+    return float(finite[np.argmax(np.abs(finite))])
