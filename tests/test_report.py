@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import shutil
 import struct
@@ -409,12 +408,8 @@ def _chromium(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, timeout=120, check=False)
 
 
+@pytest.mark.needs_chromium
 def test_html_renders_in_headless_chromium(written: Path, tmp_path: Path) -> None:
-    if CHROMIUM is None:
-        # CI installs chromium and sets this, so there the test can never be skipped.
-        if os.environ.get("SIGNBART_PARITY_REQUIRE_CHROMIUM"):
-            pytest.fail("chromium is required here but not installed (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
     url = (written / "parity.html").resolve().as_uri()
     shot = tmp_path / "shot.png"
     done = _chromium(f"--screenshot={shot}", "--window-size=1200,1600", url, tmp_path=tmp_path)
@@ -620,13 +615,10 @@ document.body.setAttribute("data-measured", JSON.stringify(found));
 </script>"""
 
 
+@pytest.mark.needs_chromium
 def test_a_reviewer_reads_verdict_headroom_and_not_checked_on_the_first_screen(
     tmp_path: Path, single_run: Report
 ) -> None:
-    if CHROMIUM is None:
-        if os.environ.get("SIGNBART_PARITY_REQUIRE_CHROMIUM"):
-            pytest.fail("chromium is required here but not installed (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
     data = copy.deepcopy(single_run)
     for row in data.rows:  # every row skipped its real-sample check, and the run no baseline
         data.outcomes.append(
