@@ -23,7 +23,12 @@ def add_parser(commands) -> None:
     actions = golden.add_subparsers(dest="golden_command", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="store fixed inputs with PyTorch logits")
     common.add_model_options(create)
-    common.add_seq_len_option(create, required=True, buckets=True)
+    common.add_seq_len_option(
+        create,
+        required=True,
+        buckets=True,
+        what="frames per sequence of the golden inputs (the length of the file it will check)",
+    )
     create.add_argument(
         "--output",
         "-o",
@@ -36,8 +41,16 @@ def add_parser(commands) -> None:
     common.add_verbose_option(create)
     create.set_defaults(handler=lambda args: create_command(args, progress=common.progress))
     check = actions.add_parser("check", help="compare a .tflite file with a golden .npz")
-    check.add_argument("--tflite", type=Path, required=True, metavar="TFLITE")
-    check.add_argument("--golden", type=Path, required=True, metavar="NPZ")
+    check.add_argument(
+        "--tflite", type=Path, required=True, metavar="TFLITE", help="the .tflite file to check"
+    )
+    check.add_argument(
+        "--golden",
+        type=Path,
+        required=True,
+        metavar="NPZ",
+        help="the golden .npz made by `golden create` for the same model and seq_len",
+    )
     common.add_file_precision_option(check)
     common.add_runtime_option(check)
     common.add_verbose_option(check)
