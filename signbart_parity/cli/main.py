@@ -12,6 +12,7 @@ and versions), 130/143 interrupted by SIGINT/SIGTERM.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -80,7 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet.quiet_toolchain()
     try:
         with terminate_as_interrupt():
-            return args.handler(args)
+            code = args.handler(args)
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+            return code
+    except BrokenPipeError:
+        return _reader_went_away()
     except ParityInputError as exc:
         print(f"signbart-parity: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -90,6 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print("signbart-parity: interrupted; no partial output was left.", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
+def _reader_went_away() -> int:
+    """The reader closed the pipe (``inspect --json | head -1``): it has what it wanted, so
+    exit 0 without a traceback; stdout goes to /dev/null so the exit flush cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
 
 
 if __name__ == "__main__":
