@@ -125,7 +125,10 @@ def _check_one(tflite, golden: Golden, args: argparse.Namespace, *, bundle: bool
     )
     for warning in tflite.signature.warnings():
         print(f"  warning: {warning}")
-    print("  " + comparison.message(args.quantization).replace("\n", "\n  "))
+    from signbart_parity.targets import precision_label
+
+    words = comparison.message(precision_label(args.quantization))
+    print("  " + words.replace("\n", "\n  "))
     print(f"  max abs err against the float64 oracle: {oracle_err:.3g}")
     for line in failing_rows(golden, comparison)[:10]:
         print(f"  {line}")
