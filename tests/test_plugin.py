@@ -320,6 +320,7 @@ def test_gate_runs_every_other_quantization_mode(pytester, tmp_path, monkeypatch
     assert report["conversions"] == 4  # one fp32 export, three quantizations of it
 
 
+@pytest.mark.slow
 def test_a_run_rooted_above_where_it_started_writes_no_pytest_cache_there(tmp_path):
     """pytest roots a run at the common folder of its paths (no ini there: here the folder
     above the checkout); the plugin keeps pytest's cache out of that folder, which is not
