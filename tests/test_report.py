@@ -655,3 +655,17 @@ def test_a_reviewer_reads_verdict_headroom_and_not_checked_on_the_first_screen(
         assert image.size == FIRST_SCREEN
         colours = {colour for _, colour in image.convert("RGB").getcolors(maxcolors=1 << 20)}
     assert (0xD6, 0x27, 0x28) in colours, "the FAIL badge is not on the first screen"
+
+
+def test_the_summary_shows_what_the_rule_judges_not_a_relative_error(
+    single_run: Report, tmp_path: Path
+) -> None:
+    """A passing int8 row's relative error (8.01e+00 on a near-zero logit) alarms a reviewer
+    for nothing: the tables show the error against its bound and the logit scale; parity.json
+    keeps max_rel_err."""
+    report.write_report(single_run, tmp_path / "out")
+    for name in ("parity.md", "parity.html"):
+        text = (tmp_path / "out" / name).read_text()
+        assert "max rel err" not in text and "worst / bound" in text, name
+    rows = json.loads((tmp_path / "out" / "parity.json").read_text())["results"]
+    assert all("max_rel_err" in row for row in rows)
