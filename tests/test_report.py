@@ -610,6 +610,7 @@ const found = {
   result: cell("result").map(box),
   not_checked: [...document.querySelectorAll(".notchecked")].map(box),
   headroom_text: cell("worst / bound").map((td) => td.textContent),
+  scroll_width: document.documentElement.scrollWidth,
 };
 document.body.setAttribute("data-measured", JSON.stringify(found));
 </script>"""
@@ -642,6 +643,7 @@ def test_a_reviewer_reads_verdict_headroom_and_not_checked_on_the_first_screen(
     assert len(boxes["headroom"]) == len(boxes["result"]) == len(ALL_RESULTS)
     assert all(text.endswith("x bound") for text in boxes["headroom_text"])
     width, height = FIRST_SCREEN
+    assert boxes["scroll_width"] <= width, "the page scrolls sideways at 1280x800"
     for what in ("verdict", "headroom", "result", "not_checked"):
         for right, bottom in boxes[what]:
             assert right <= width and bottom <= height, (what, right, bottom, FIRST_SCREEN)
