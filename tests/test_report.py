@@ -671,3 +671,13 @@ def test_the_summary_shows_what_the_rule_judges_not_a_relative_error(
         assert "max rel err" not in text and "worst / bound" in text, name
     rows = json.loads((tmp_path / "out" / "parity.json").read_text())["results"]
     assert all("max_rel_err" in row for row in rows)
+
+
+def test_a_long_message_is_cut_between_words_never_inside_one():
+    from signbart_parity.reports.model import first_line
+
+    message = "max abs err 0.0001*|torch logits| exceeded on 3 of 72 examples " * 4
+    shown = first_line(message, 40)
+    assert len(shown) <= 40 and shown.endswith("…")
+    assert message.startswith(shown[:-1]) and message[len(shown) - 1] in " |"
+    assert first_line("short\nsecond line", 40) == "short"
