@@ -119,6 +119,7 @@ def test_both_front_doors_take_their_shared_options_from_the_one_table() -> None
     assert helps["baseline"].startswith(OPTIONS["baseline"].help)
 
 
+@pytest.mark.slow
 def test_a_toolchain_failure_on_a_valid_model_is_not_called_bad_input(tmp_path) -> None:
     """A model litert-torch cannot lower (a real conversion, no mock): ToolchainError,
     naming the converter's message and the versions; not a ParityInputError (exit 2)."""

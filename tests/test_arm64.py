@@ -1,6 +1,8 @@
 """The aarch64 LiteRT environment: Debian's arm64 CPython under qemu-user with the aarch64
 wheels, checked against x86 LiteRT in this process on real converted files, and the
 emulator trust policy refusing a qemu that miscomputes (qemu-user-static 7.2 with SME).
+Tests that run the emulator are marked ``needs_qemu`` (tests/lanes.py): skipped loudly without
+qemu-user 10, failed in CI.
 
 The environment is built once per machine in the tests' shared scratch folder; emulated
 runs are kept to a few fixed examples (each call takes about a second).
@@ -101,6 +103,7 @@ def fixed_inputs(num_keypoints: int, seq_len: int = SEQ_LEN):
 
 
 @pytest.mark.slow
+@pytest.mark.needs_qemu
 @needs_x86
 def test_the_emulated_python_is_aarch64_with_the_harness_litert(emulated):
     from importlib.metadata import version
@@ -125,6 +128,7 @@ MODELS = {
 
 
 @pytest.mark.slow
+@pytest.mark.needs_qemu
 @needs_x86
 @pytest.mark.parametrize("quantization", ["none", "dynamic-int8"])
 @pytest.mark.parametrize("model_name", list(MODELS))
@@ -155,6 +159,7 @@ def qemu_at_least_10() -> qemu.Emulator:
 
 
 @pytest.mark.slow
+@pytest.mark.needs_qemu
 @needs_x86
 @pytest.mark.parametrize("cpu", ["cortex-a53", "cortex-a76", "a64fx", "max"])
 def test_the_written_cpuinfo_is_what_qemu_10_emulates(emulated, cache_root, cpu):
@@ -215,6 +220,7 @@ def relabelled(binary: Path, version: str, folder: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.needs_qemu
 @needs_x86
 def test_qemu_7_2_with_sme_is_refused_naming_the_fix(emulated, cache_root, qemu_7_2, monkeypatch):
     monkeypatch.setenv(qemu.QEMU_ENV, str(qemu_7_2))
@@ -227,6 +233,7 @@ def test_qemu_7_2_with_sme_is_refused_naming_the_fix(emulated, cache_root, qemu_
 
 
 @pytest.mark.slow
+@pytest.mark.needs_qemu
 @needs_x86
 def test_an_untrusted_qemu_is_measured_and_refused_with_the_numbers(
     emulated, cache_root, qemu_7_2, monkeypatch, tmp_path
@@ -246,6 +253,7 @@ def test_an_untrusted_qemu_is_measured_and_refused_with_the_numbers(
 
 
 @pytest.mark.slow
+@pytest.mark.needs_qemu
 @needs_x86
 def test_qemu_7_2_without_sme_is_measured_trusted_and_runs_a_real_file(
     emulated, cache_root, qemu_7_2, monkeypatch, tmp_path
@@ -268,6 +276,7 @@ def test_qemu_7_2_without_sme_is_measured_trusted_and_runs_a_real_file(
 
 
 @pytest.mark.slow
+@pytest.mark.needs_qemu
 @needs_x86
 def test_an_aarch64_python_named_by_the_environment_variable_gets_only_the_wheels(
     emulated, cache_root, monkeypatch, tmp_path
@@ -299,6 +308,7 @@ def test_an_aarch64_python_named_by_the_environment_variable_gets_only_the_wheel
 
 
 @pytest.mark.slow
+@pytest.mark.needs_qemu
 @needs_x86
 def test_a_version_the_index_has_no_aarch64_wheel_of_is_refused(emulated, monkeypatch, tmp_path):
     """A version beyond the known builds is tried with pip; its refusal names the builds."""
@@ -339,10 +349,9 @@ def test_the_default_and_pinned_versions():
     assert litert_version(Spec(version="1.4.0")) == "1.4.0"
 
 
+@pytest.mark.needs_qemu
 @needs_x86
 def test_an_unprepared_environment_is_refused_without_building(tmp_path):
-    if shutil.which("qemu-aarch64") is None and shutil.which("qemu-aarch64-static") is None:
-        pytest.fail("qemu-user must be installed for the arm64 tests")
     with pytest.raises(RuntimeEnvironmentError) as refused:
         arm64_environment(Spec(version="2.2.0", cpu="neoverse-n1"), tmp_path, create=False)
     assert str(refused.value).endswith(
@@ -416,6 +425,7 @@ def verify_arm64(path, quantization: str, *extra: str):
 
 
 @pytest.mark.slow
+@pytest.mark.needs_qemu
 @needs_x86
 @pytest.mark.parametrize("quantization", ["none", "dynamic-int8"])
 def test_verify_passes_genuine_files_on_arm64_and_names_the_build(arm64_cache, quantization):
@@ -426,6 +436,7 @@ def test_verify_passes_genuine_files_on_arm64_and_names_the_build(arm64_cache, q
 
 
 @pytest.mark.slow
+@pytest.mark.needs_qemu
 @needs_x86
 @pytest.mark.parametrize("fault", ["mask-ignored-in-encoder", "last-frame-pooling"])
 def test_verify_fails_the_mask_and_pooling_faults_on_arm64(arm64_cache, fault):
@@ -436,6 +447,7 @@ def test_verify_fails_the_mask_and_pooling_faults_on_arm64(arm64_cache, fault):
 
 
 @pytest.mark.slow
+@pytest.mark.needs_qemu
 @needs_x86
 def test_golden_check_on_arm64_of_a_100_keypoint_model(arm64_cache, tmp_path):
     """A model that is not the embedded default, its golden file made with PyTorch, checked
@@ -459,6 +471,7 @@ def test_golden_check_on_arm64_of_a_100_keypoint_model(arm64_cache, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.needs_qemu
 @needs_x86
 def test_the_gate_runs_the_arm64_lane_on_a_fixed_batch(arm64_cache, pytester, tmp_path):
     """--parity-runtime=litert,litert@arm64: the emulated targets run the fixed-batch checks

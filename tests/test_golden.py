@@ -79,7 +79,7 @@ def test_golden_create_is_reproducible(golden16: Path, tmp_path: Path) -> None:
 def test_genuine_exports_pass_the_golden_check(golden16: Path) -> None:
     done = run_cli("golden", "check", "--tflite", str(genuine()), "--golden", str(golden16))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "parity holds" in done.stdout
+    assert "parity holds (fp32)" in done.stdout and "(none)" not in done.stdout
     int8 = str(genuine(quantization="dynamic-int8"))
     done = run_cli(
         "golden",

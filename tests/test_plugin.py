@@ -318,3 +318,28 @@ def test_gate_runs_every_other_quantization_mode(pytester, tmp_path, monkeypatch
     assert_gate_ran(result, report, targets=3, skipped=3)
     assert {r["quantization"] for r in report["results"]} == set(modes.split(","))
     assert report["conversions"] == 4  # one fp32 export, three quantizations of it
+
+
+@pytest.mark.slow
+def test_a_run_rooted_above_where_it_started_writes_no_pytest_cache_there(tmp_path):
+    """pytest roots a run at the common folder of its paths (no ini there: here the folder
+    above the checkout); the plugin keeps pytest's cache out of that folder, which is not
+    the user's. Rooted where it started, pytest caches as usual."""
+    import subprocess
+    import sys
+
+    checkout = tmp_path / "checkout"
+    for folder, name in (("a", "test_one"), ("b", "test_two"), ("checkout", "test_three")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / f"{name}.py").write_text(f"def {name}():\n    pass\n")
+
+    def pytest_in(folder, *paths):
+        command = [sys.executable, "-m", "pytest", "-q", *paths]
+        return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
+
+    above = pytest_in(checkout, "../a/test_one.py", "../b/test_two.py")
+    assert above.returncode == 0 and "2 passed" in above.stdout, above.stdout + above.stderr
+    assert not (tmp_path / ".pytest_cache").exists()
+    here = pytest_in(checkout, "test_three.py")
+    assert here.returncode == 0, here.stdout + here.stderr
+    assert (checkout / ".pytest_cache").is_dir()

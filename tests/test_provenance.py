@@ -190,6 +190,29 @@ def test_inspect_a_stamped_file():
 
 
 @pytest.mark.slow
+def test_inspect_into_a_pipe_closed_early_exits_0_without_a_traceback():
+    """`inspect --json | head -1`, and a reader that closed the pipe before the first write
+    (so the write certainly fails): exit 0, nothing on stderr but the toolchain's noise."""
+    import subprocess
+    import sys
+
+    path = tflite_files.genuine(16, "none")
+    command = [sys.executable, "-m", "signbart_parity.cli", "inspect", "--json", "--tflite", path]
+    quoted = " ".join(f"'{part}'" for part in map(str, command))
+    piped = subprocess.run(
+        ["bash", "-c", f'{quoted} | head -1; echo "exit ${{PIPESTATUS[0]}}"'],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert piped.stdout.splitlines() == ["{", "exit 0"], piped.stdout + piped.stderr
+    assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # gone long before the command has imported anything
+    stderr = process.communicate(timeout=300)[1].decode()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+@pytest.mark.slow
 def test_inspect_a_bundle_of_another_model():
     path = tflite_files.hundred_keypoint(BUNDLE, "none")
     data = json.loads(run_in_process("inspect", "--tflite", path, "--json").stdout)

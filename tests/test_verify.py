@@ -246,3 +246,34 @@ def test_missing_paths_exit_2(args: tuple[str, ...], expected: str) -> None:
         args = ()
     line = one_error_line(run_cli("verify", *options, "--tflite", str(genuine()), *args))
     assert expected in line
+
+
+@pytest.mark.slow
+def test_verify_reports_progress_per_runtime_on_stderr():
+    """Each runtime's checks start with a progress line and end with their time, on stderr,
+    apart from the results on stdout."""
+    from tests import tflite_files
+    from tests.cli import run_in_process
+
+    done = run_in_process(
+        "verify", *tflite_files.MODEL_ARGS, "--tflite", tflite_files.genuine(),
+        "--examples", "6", "--runtime", "litert,tensorflow",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("... ")]
+    steps = [line for line in lines if line.startswith("... runtime ")]
+    assert steps == ["... runtime 1/2: litert", "... runtime 2/2: tensorflow"]
+    assert any(line.startswith("... litert: done in ") for line in lines)
+    assert lines.index(steps[1]) > next(
+        i for i, line in enumerate(lines) if line.startswith("... litert: done in ")
+    )
+    assert "runtime 1/2" not in done.stdout
+
+
+def test_an_emulated_runtime_step_says_it_takes_longer():
+    from signbart_parity.cli.verify import _runtime_step
+
+    assert _runtime_step("litert", 1, 2) == "runtime 1/2: litert"
+    assert _runtime_step("litert@arm64", 2, 2) == (
+        "runtime 2/2: litert@arm64 (emulated aarch64: about a minute or more)"
+    )

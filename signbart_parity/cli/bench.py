@@ -50,7 +50,7 @@ def add_parser(commands) -> None:
         type=argtypes.thread_counts,
         default="1,2",
         metavar="N,...",
-        help="thread counts to time. Default: %(default)r",
+        help="thread counts to time. Default: %(default)s",
     )
     add_to_cli(parser, "quantization", default=QUANTIZATIONS)
     parser.add_argument(
@@ -58,7 +58,7 @@ def add_parser(commands) -> None:
         type=argtypes.count,
         default=200,
         metavar="N",
-        help="timed calls per setting. Default: %(default)r",
+        help="timed calls per setting. Default: %(default)s",
     )
     add_to_cli(parser, "runtime")  # side by side; the first gives the ratios
     parser.add_argument(

@@ -23,7 +23,12 @@ def add_parser(commands) -> None:
     actions = golden.add_subparsers(dest="golden_command", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="store fixed inputs with PyTorch logits")
     common.add_model_options(create)
-    common.add_seq_len_option(create, required=True, buckets=True)
+    common.add_seq_len_option(
+        create,
+        required=True,
+        buckets=True,
+        what="frames per sequence of the golden inputs (the length of the file it will check)",
+    )
     create.add_argument(
         "--output",
         "-o",
@@ -36,8 +41,16 @@ def add_parser(commands) -> None:
     common.add_verbose_option(create)
     create.set_defaults(handler=lambda args: create_command(args, progress=common.progress))
     check = actions.add_parser("check", help="compare a .tflite file with a golden .npz")
-    check.add_argument("--tflite", type=Path, required=True, metavar="TFLITE")
-    check.add_argument("--golden", type=Path, required=True, metavar="NPZ")
+    check.add_argument(
+        "--tflite", type=Path, required=True, metavar="TFLITE", help="the .tflite file to check"
+    )
+    check.add_argument(
+        "--golden",
+        type=Path,
+        required=True,
+        metavar="NPZ",
+        help="the golden .npz made by `golden create` for the same model and seq_len",
+    )
     common.add_file_precision_option(check)
     common.add_runtime_option(check)
     common.add_verbose_option(check)
@@ -114,7 +127,10 @@ def _check_one(tflite, golden: Golden, args: argparse.Namespace, *, bundle: bool
     )
     for warning in tflite.signature.warnings():
         print(f"  warning: {warning}")
-    print("  " + comparison.message(args.quantization).replace("\n", "\n  "))
+    from signbart_parity.targets import precision_label
+
+    words = comparison.message(precision_label(args.quantization))
+    print("  " + words.replace("\n", "\n  "))
     print(f"  max abs err against the float64 oracle: {oracle_err:.3g}")
     for line in failing_rows(golden, comparison, tflite.runtime)[:10]:
         print(f"  {line}")

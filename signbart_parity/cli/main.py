@@ -12,6 +12,7 @@ and versions), 130/143 interrupted by SIGINT/SIGTERM.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -87,7 +88,11 @@ def _run(args: argparse.Namespace) -> int:
     """The command, its errors turned into exit codes and one line each."""
     try:
         with terminate_as_interrupt():
-            return args.handler(args)
+            code = args.handler(args)
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+            return code
+    except BrokenPipeError:
+        return _reader_went_away()
     except ParityInputError as exc:
         # One line, whatever a runtime's own message (quoted in ours) spans.
         print(f"signbart-parity: error: {' '.join(str(exc).split())}", file=sys.stderr)
@@ -99,6 +104,14 @@ def _run(args: argparse.Namespace) -> int:
         left = "; ".join(getattr(exc, "__notes__", ())) or "no partial output was left"
         print(f"signbart-parity: interrupted; {left}.", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
+def _reader_went_away() -> int:
+    """The reader closed the pipe (``inspect --json | head -1``): it has what it wanted, so
+    exit 0 without a traceback; stdout goes to /dev/null so the exit flush cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
 
 
 if __name__ == "__main__":

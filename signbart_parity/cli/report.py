@@ -17,7 +17,13 @@ def add_parser(commands) -> None:
     merge = actions.add_parser(
         "merge", help="merge shard reports into one (exit 1 when the merged run failed)"
     )
-    merge.add_argument("reports", type=Path, nargs="+", metavar="PARITY_JSON")
+    merge.add_argument(
+        "reports",
+        type=Path,
+        nargs="+",
+        metavar="PARITY_JSON",
+        help="the shards' parity.json files, merged in the order given",
+    )
     merge.add_argument(
         "--output",
         "-o",

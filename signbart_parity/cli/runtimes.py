@@ -25,7 +25,8 @@ def add_parser(commands) -> None:
         type=argtypes.runtime,
         nargs="+",
         metavar="SPEC",
-        help="pinned builds, e.g. tflite-runtime==2.14.0 litert==1.4.0 compiled==2.1.0",
+        help="pinned builds, e.g. tflite-runtime==2.14.0 litert==1.4.0 compiled==2.1.0; "
+        "litert@arm64 (or litert==X.Y.Z@arm64[:CPU]) prepares the emulated aarch64 build",
     )
     common.add_verbose_option(prepare)
     prepare.set_defaults(handler=lambda args: prepare_command(args.specs))

@@ -128,7 +128,9 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         f"[{tolerance_for(quantization, first_runtime).describe()}]"
     )
     results, crashes = [], []
-    for runtime in args.runtime:
+    for number, runtime in enumerate(args.runtime, 1):
+        progress(_runtime_step(runtime, number, len(args.runtime)))
+        runtime_started = time.perf_counter()
         try:
             found = _verify_in(runtime, files, names, model, quantization, samples, args)
         except RuntimeCrashed as exc:  # a finding about this build, not bad input
@@ -137,6 +139,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
             crashes.append((runtime, files[0].seq_len, str(exc)))
             continue
         results += found
+        progress(f"{runtime}: done in {time.perf_counter() - runtime_started:.1f} s")
         _print_runtime(args.tflite, runtime, found, model, quantization)
 
     baseline_result = None
@@ -181,6 +184,12 @@ def _gpu_hazards(path) -> list[str]:
     from signbart_parity.runtime.gpu import gpu_hazards
 
     return gpu_hazards(path)
+
+
+def _runtime_step(runtime: str, number: int, count: int) -> str:
+    """The progress line before one runtime's checks (an emulated one takes minutes)."""
+    slow = " (emulated aarch64: about a minute or more)" if "@arm64" in runtime else ""
+    return f"runtime {number}/{count}: {runtime}{slow}"
 
 
 def _provenance(path: Path, model, config_path: Path, checkpoint_path: Path) -> ProvenanceFinding:

@@ -117,6 +117,13 @@ def rootdir_note(config: pytest.Config) -> str | None:
     )
 
 
+def rooted_above_without_ini(config: pytest.Config) -> bool:
+    """pytest rooted the run at an ancestor of the folder it started in that it reached only
+    as the common folder of path arguments (no ini file): a folder that is not the user's."""
+    rootpath, started = config.rootpath, config.invocation_params.dir
+    return config.inipath is None and rootpath != started and started.is_relative_to(rootpath)
+
+
 def _rooted_where_started(config: pytest.Config) -> bool:
     """Whether pytest rooted the run where it was started, or above it at the ini file that
     folder uses. An ancestor it only reached as the common folder of path arguments (no ini

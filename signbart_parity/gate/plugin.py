@@ -20,6 +20,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_load_initial_conftests(early_config, parser, args):
+    if gate_options.rooted_above_without_ini(early_config):
+        # pytest rooted the run at a folder above the one it started in, only as the common
+        # folder of the paths (no ini there): write no .pytest_cache into it, as
+        # -p no:cacheprovider does (which blocks stepwise with it: stepwise needs the cache).
+        for name in ("stepwise", "cacheprovider"):
+            early_config.pluginmanager.set_blocked(name)
     # After the initial conftests registered their options: only now do we know whether
     # --checkpoint and --config are free for our aliases.
     result = yield

@@ -73,8 +73,15 @@ class Outcome:
 
 
 def first_line(text: Any, limit: int = 300) -> str:
+    """The text's first line, cut at a space (never mid-word) to fit ``limit`` with its "…"."""
     line = str(text or "").strip().split("\n", 1)[0]
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:|*") + "…"
 
 
 @dataclass
