@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from signbart_parity import argtypes
+from signbart_parity.targets import precision_label
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Option:
     metavar: str | None = None
     gate: bool = False  # the gate takes it (as --parity-NAME)
     extra: dict[str, Any] = field(default_factory=dict)  # nargs, action, choices
+    word: Any = str  # how help names one default value (precisions in the users' word)
 
     @property
     def dest(self) -> str:
@@ -37,11 +39,11 @@ class Option:
 
     def default_text(self) -> str:
         if isinstance(self.default, tuple):
-            return ",".join(map(str, self.default))
-        return "none" if self.default is None else str(self.default)
+            return ",".join(map(self.word, self.default))
+        return "none" if self.default is None else self.word(self.default)
 
 
-QUANTIZATION_WORDS = "none (fp32), fp16, dynamic-int8, weight-only-int8, static-int8"
+QUANTIZATION_WORDS = "fp32 (also: none), fp16, dynamic-int8, weight-only-int8, static-int8"
 _RUNTIME_WORDS = (
     "litert (ai_edge_litert Interpreter), tensorflow (tf.lite.Interpreter), compiled "
     "(ai_edge_litert CompiledModel, CPU); or a pinned build run out of process: "
@@ -81,6 +83,7 @@ OPTIONS: dict[str, Option] = {
             type=argtypes.quantizations,
             metavar="Q,Q",
             gate=True,
+            word=precision_label,
         ),
         Option(
             "runtime",
@@ -210,7 +213,7 @@ ONE_QUANTIZATION = {
     "type": argtypes.quantization,
     "default": "none",
     "metavar": "Q",
-    "help": f"precision: {QUANTIZATION_WORDS}. Default: %(default)r",
+    "help": f"precision: {QUANTIZATION_WORDS}. Default: fp32",
 }
 ONE_RUNTIME = {
     "type": argtypes.runtime,

@@ -49,7 +49,7 @@ def add_quantization_option(parser: argparse.ArgumentParser, what: str) -> None:
     add_to_cli(
         parser,
         "quantization",
-        **ONE_QUANTIZATION | {"help": f"{what}: {QUANTIZATION_WORDS}. Default: 'none'"},
+        **ONE_QUANTIZATION | {"help": f"{what}: {QUANTIZATION_WORDS}. Default: fp32"},
     )
 
 
