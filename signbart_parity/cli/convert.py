@@ -75,7 +75,7 @@ def convert_command(
     from signbart_parity.inputs.calibration import calibration_sets
     from signbart_parity.inputs.generators import SEED_GUIDE_INPUT_NAMES, seed_guide_inputs
     from signbart_parity.model.default import load_model_or_default
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
     from signbart_parity.targets import precision_label
 
     model, model_config = load_model_or_default(config, checkpoint, progress=progress)
