@@ -15,7 +15,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from signbart_parity.errors import ParityInputError, ToolchainError
+from signbart_parity.errors import Finding, ParityInputError, SetupError, ToolchainError
 from signbart_parity.interrupts import Terminated, terminate_as_interrupt
 
 EXIT_OK, EXIT_PARITY_FAILED, EXIT_BAD_INPUT, EXIT_TOOLCHAIN = 0, 1, 2, 3
@@ -24,8 +24,9 @@ EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as 
 
 EXIT_CODES_HELP = """exit codes:
   0    parity holds (convert, verify, golden check, report merge) / the command succeeded
-  1    parity violated: a check failed (convert, verify, golden check, report merge)
-  2    bad input: one line naming the file or value and the fix, no partial output
+  1    parity violated: a check failed (convert, verify, golden check, report merge), or a
+       runtime build crashed, hung or refused the file
+  2    bad input or missing setup: one line naming the file, value or setup and the fix
   3    the toolchain (litert-torch, ai-edge-quantizer) failed on a valid model
   130  interrupted by Ctrl-C (SIGINT); 143 terminated (SIGTERM); no partial output"""
 
@@ -70,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def exit_for(exc: Exception) -> tuple[int, str]:
+    """(exit code, the one line) for an error, by whose fault it is."""
+    if isinstance(exc, ParityInputError | SetupError):
+        return EXIT_BAD_INPUT, f"signbart-parity: error: {exc}"
+    if isinstance(exc, Finding):  # a runtime build crashed, hung or refused the file
+        return EXIT_PARITY_FAILED, f"signbart-parity: FAILED: {exc}"
+    return EXIT_TOOLCHAIN, f"signbart-parity: toolchain failure: {exc}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from signbart_parity import quiet
 
@@ -81,12 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with terminate_as_interrupt():
             return args.handler(args)
-    except ParityInputError as exc:
-        print(f"signbart-parity: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ToolchainError as exc:
-        print(f"signbart-parity: toolchain failure: {exc}", file=sys.stderr)
-        return EXIT_TOOLCHAIN
+    except (ParityInputError, SetupError, Finding, ToolchainError) as exc:
+        code, line = exit_for(exc)
+        print(line, file=sys.stderr)
+        return code
     except KeyboardInterrupt as exc:
         print("signbart-parity: interrupted; no partial output was left.", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED

@@ -22,7 +22,7 @@ from signbart_parity.checks.verify import (
     verify_signature,
 )
 from signbart_parity.cli import common
-from signbart_parity.errors import RuntimeCrashed, TFLiteFileError
+from signbart_parity.errors import Finding, RuntimeCrashed, TFLiteFileError
 from signbart_parity.options import add_to_cli
 from signbart_parity.reports.model import VERSUS_PYTORCH
 from signbart_parity.reports.text import (
@@ -117,8 +117,9 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     for runtime in args.runtime:
         try:
             found = _verify_in(runtime, files, names, model, quantization, samples, args)
-        except RuntimeCrashed as exc:  # a finding about this build, not bad input
-            print(f"verify {args.tflite} ({runtime} runtime): CRASHED: {exc}")
+        except Finding as exc:  # about the file on this build, not bad input
+            label = "CRASHED" if isinstance(exc, RuntimeCrashed) else "FAILS TO LOAD"
+            print(f"verify {args.tflite} ({runtime} runtime): {label}: {exc}")
             crashes.append((runtime, files[0].seq_len, str(exc)))
             continue
         results += found

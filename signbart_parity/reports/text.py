@@ -149,7 +149,11 @@ def claims_support(row) -> bool:
 
 def _cell(report: Report, row) -> str:
     failing = [o for o in report.failures if o.target == row.target]
-    for words, label in (("crashed", "CRASHED"), ("cannot load", "FAILS TO LOAD")):
+    for words, label in (
+        ("crashed", "CRASHED"),
+        ("hung", "HUNG"),
+        ("cannot load", "FAILS TO LOAD"),
+    ):
         found = next((o for o in failing if words in (o.message or "")), None)
         if found is not None:
             return f"{label}: {found.message}"
