@@ -149,6 +149,8 @@ class GateOptions:
     max_flip_rate: float = 0.0
     bundle: bool = False  # one multi-signature export instead of a file per seq_len
     corpus_dir: Path | None = None  # the counterexample corpus (--parity-corpus)
+    # Examples outside the app contract decide the verdict (--parity-judge-outside-contract).
+    judge_outside: bool = False
 
     @property
     def targets(self) -> list[Target]:
@@ -230,6 +232,7 @@ def resolve_options(config: pytest.Config) -> GateOptions:
         max_flip_rate=OPTIONS["max-flip-rate"].default if max_flip_rate is None else max_flip_rate,
         bundle=bundle,
         corpus_dir=option("parity_corpus") or cache_dir / corpus.DEFAULT_FOLDER,
+        judge_outside=bool(option("parity_judge_outside_contract")),
     )
 
 

@@ -13,6 +13,7 @@ from signbart_parity.reports.text import (
     file_line,
     headline_with_run,
     not_checked_lines,
+    outside_lines,
     provenance_lines,
     versions,
 )
@@ -37,6 +38,9 @@ def render_markdown(report: Report) -> str:
     skipped = not_checked_lines(report)
     if skipped:
         lines += ["", "### Not checked", ""] + [f"- {line}" for line in skipped]
+    outside = outside_lines(report)
+    if outside:
+        lines += ["", f"### {outside[0]}", ""] + [f"- {line.strip()}" for line in outside[1:]]
     matrix = compatibility_matrix(report)
     if matrix is not None:
         header, body = matrix
