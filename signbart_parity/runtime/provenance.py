@@ -138,8 +138,8 @@ def read_provenance(path: str | Path) -> Provenance | None:
             validated(Stamp, data, name="provenance stamp")
     except InvalidDocument as exc:
         raise TFLiteFileError(
-            f"{path}: its {METADATA_NAME} metadata {exc}; re-export the file with "
-            "signbart-parity convert."
+            f"{path}: its {METADATA_NAME} metadata is damaged: it {exc}; re-export the file "
+            "with signbart-parity convert."
         ) from None
     try:
         return Provenance.from_dict(data)
