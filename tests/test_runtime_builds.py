@@ -253,14 +253,14 @@ def test_verify_fails_dynamic_int8_in_tflite_runtime_2_14_and_passes_it_in_liter
 
 
 @pytest.mark.slow
-def test_verify_fp32_in_old_builds_fails_only_on_the_all_zero_mask(prepared):
-    """A second finding: with no valid frame, the builtin kernels (every build, XNNPACK
-    off) depart from PyTorch; tflite-runtime 2.14's XNNPACK leaves that part to them."""
-    assert verify(genuine(), "none", LITERT_1).returncode == 0
-    done = verify(genuine(), "none", OLD_RUNTIME)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "top-1 83.3%, 2 failing" in done.stdout  # the 2 all-zero-mask examples of 12
-    assert "first divergence: decoder_layer_0" in done.stdout and "all-zero mask" in done.stdout
+def test_verify_fp32_in_old_builds_passes_on_every_mask_kind(prepared):
+    """The exporter's finite mask fill (the GPU lane's fix) ended an older finding: with
+    float32's lowest value as the fill, TFLite 2.14's builtin kernels departed from PyTorch on
+    the all-zero mask (2 of these 12 examples). Now every mask kind agrees there too."""
+    for runtime in (LITERT_1, OLD_RUNTIME):
+        done = verify(genuine(), "none", runtime)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "top-1 100.0%" in done.stdout and "parity holds" in done.stdout
 
 
 @pytest.mark.slow
@@ -425,18 +425,13 @@ def test_every_mode_passes_verify_in_litert_1_4(prepared, quantization):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("quantization", ["fp16", "weight-only-int8", "static-int8"])
-def test_the_other_quantized_modes_hold_in_tflite_runtime_2_14_but_for_the_all_zero_mask(
-    prepared, quantization
-):
-    """Only dynamic-int8 (its hybrid FULLY_CONNECTED) breaks on real inputs there. Like fp32
-    (test above), every other mode departs only on the all-zero mask (no valid frame: never
-    sent by an app, but defined behaviour here), which verify still reports."""
+def test_the_other_quantized_modes_pass_in_tflite_runtime_2_14(prepared, quantization):
+    """Only dynamic-int8 (its hybrid FULLY_CONNECTED) breaks there (test above). Every other
+    mode passes on every mask kind, the all-zero one included: with the exporter's old mask
+    fill (float32's lowest value) they departed on exactly those examples."""
     done = verify(genuine(quantization=quantization), quantization, OLD_RUNTIME)
-    assert done.returncode == 1, done.stdout + done.stderr
-    # 10 of 12 agree: the 2 that do not are the all-zero-mask examples (static-int8 keeps
-    # even those within its wide bound, and fails on the agreement rate alone).
-    assert "top-1 83.3%" in done.stdout
-    assert "bucket              PASS" in done.stdout  # every bucket example has valid frames
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "top-1 100.0%" in done.stdout and f"({OLD_RUNTIME} runtime)" in done.stdout
 
 
 @pytest.mark.slow
