@@ -170,7 +170,9 @@ _CATEGORIES = {
 
 
 @contextlib.contextmanager
-def _fd2_notices_dropped() -> Iterator[None]:
+def captured_fd2(into: list[str]) -> Iterator[None]:
+    """What native code writes to stderr (fd 2) inside the block, appended to ``into``
+    (and not shown: the caller decides what to write back)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
@@ -181,11 +183,20 @@ def _fd2_notices_dropped() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            text = captured.read().decode("utf-8", errors="replace")
-            kept = _without_notices(text.splitlines(keepends=True))
-            if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
+            into.append(captured.read().decode("utf-8", errors="replace"))
+
+
+@contextlib.contextmanager
+def _fd2_notices_dropped() -> Iterator[None]:
+    texts: list[str] = []
+    try:
+        with captured_fd2(texts):
+            yield
+    finally:
+        kept = _without_notices("".join(texts).splitlines(keepends=True))
+        if kept:
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
 
 
 def _without_notices(lines: list[str]) -> list[str]:

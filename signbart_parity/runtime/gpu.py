@@ -132,25 +132,18 @@ def device_words(device: dict | None) -> str:
 @contextlib.contextmanager
 def native_log(into: list[str]) -> Iterator[None]:
     """Read what native code writes to stderr (fd 2) around a call into ``into``, and write
-    it back unless the toolchain is quieted (then only lines that are not notices)."""
+    it back unless the toolchain is quieted."""
     from signbart_parity import quiet
 
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
+    before = len(into)
+    try:
+        with quiet.captured_fd2(into):
             yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            text = captured.read().decode("utf-8", errors="replace")
-            into.append(text)
-            kept = text if not quiet.toolchain_quieted() else ""
-            if kept:
-                sys.stderr.write(kept)
-                sys.stderr.flush()
+    finally:
+        kept = "".join(into[before:]) if not quiet.toolchain_quieted() else ""
+        if kept:
+            sys.stderr.write(kept)
+            sys.stderr.flush()
 
 
 def op_names(path: Path, signature: str | None) -> list[str]:
