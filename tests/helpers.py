@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pathlib
+import time
+import tracemalloc
 from pathlib import Path
 
+import pytest
 import yaml
 
 DATA = Path(__file__).parent / "data"
@@ -145,3 +148,19 @@ def assert_gate_ran(result, report: dict, *, targets: int, failed: int = 0, skip
             passed.setdefault(key, set()).add(outcome["check"])
     assert len(passed) == targets, sorted(passed)
     assert all(CORE_CHECKS <= checks for checks in passed.values()), passed
+
+
+def bounded(call, error: type[Exception], *, seconds: float = 5.0, megabytes: float = 200):
+    """``call`` raises ``error`` within the time and (Python-allocated) memory bounds."""
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(error) as caught:
+            call()
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    elapsed = time.perf_counter() - started
+    assert elapsed < seconds, f"{elapsed:.1f} s"
+    assert peak < megabytes * 1e6, f"peak {peak / 1e6:.0f} MB"
+    return str(caught.value)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import _codecs
 import pickle
-import time
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -15,7 +13,7 @@ from signbart_parity.errors import DataError
 from signbart_parity.inputs.samples import load_sample
 from signbart_parity.limits import MAX_LABEL_CHARS, MAX_SAMPLE_BYTES
 from tests.cli import one_error_line, run_in_process
-from tests.helpers import SAMPLE
+from tests.helpers import SAMPLE, bounded
 
 
 def _original() -> dict:
@@ -38,21 +36,6 @@ def test_the_real_sample_resaved_with_any_protocol_loads_the_same(tmp_path, prot
     assert resaved.keypoints.dtype == original.keypoints.dtype
 
 
-def _bounded(call, *, seconds: float = 5.0, megabytes: float = 64.0):
-    """Run ``call``; assert it raised DataError within the time and memory bounds."""
-    tracemalloc.start()
-    started = time.perf_counter()
-    try:
-        with pytest.raises(DataError) as caught:
-            call()
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    assert time.perf_counter() - started < seconds
-    assert peak < megabytes * 1e6, f"peak {peak / 1e6:.0f} MB"
-    return str(caught.value)
-
-
 def test_a_billion_laughs_class_is_refused_quickly(tmp_path):
     laughs: list = ["lol"] * 10
     for _ in range(40):  # 10**40 strings when walked as a tree; a few KB pickled
@@ -60,7 +43,7 @@ def test_a_billion_laughs_class_is_refused_quickly(tmp_path):
     content = _original() | {"class": laughs}
     path = _save(tmp_path, content)
     assert path.stat().st_size < 120_000
-    message = _bounded(lambda: load_sample(path))
+    message = bounded(lambda: load_sample(path), DataError, megabytes=64)
     assert message.startswith(f"{path}: ") and "depth limit" in message
     line = one_error_line(
         run_in_process(
@@ -107,7 +90,7 @@ def test_a_declared_huge_array_is_refused_before_numpy_allocates_it(tmp_path):
 
     huge = _Reduce(_reconstruct, (np.ndarray, (10**6, 10**6), b"b"))
     path = _save(tmp_path, {"keypoints": huge, "class": "G10"})
-    message = _bounded(lambda: load_sample(path))
+    message = bounded(lambda: load_sample(path), DataError, megabytes=64)
     assert "above the limit of" in message and "elements" in message
 
 
@@ -121,7 +104,7 @@ def test_a_file_above_the_size_limit_is_not_read(tmp_path):
     path = tmp_path / "big.pkl"
     with open(path, "wb") as handle:
         handle.truncate(MAX_SAMPLE_BYTES + 1)  # sparse: costs nothing on disk
-    message = _bounded(lambda: load_sample(path), megabytes=1)
+    message = bounded(lambda: load_sample(path), DataError, megabytes=1)
     assert "sample file size limit" in message
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -20,25 +19,9 @@ from signbart_parity.limits import MAX_NESTING, MAX_NPZ_MEMBER_BYTES, MAX_SEQ_LE
 from signbart_parity.model.config import load_config
 from signbart_parity.reports.merge import load_report
 from tests.cli import one_error_line, run_in_process
-from tests.helpers import CONFIG, write_config
+from tests.helpers import CONFIG, bounded, write_config
 
 DEEP = 100_000
-
-
-def bounded(call, error: type[Exception], *, seconds: float = 5.0, megabytes: float = 200):
-    """``call`` raises ``error`` within the time and (Python-allocated) memory bounds."""
-    tracemalloc.start()
-    started = time.perf_counter()
-    try:
-        with pytest.raises(error) as caught:
-            call()
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    elapsed = time.perf_counter() - started
-    assert elapsed < seconds, f"{elapsed:.1f} s"
-    assert peak < megabytes * 1e6, f"peak {peak / 1e6:.0f} MB"
-    return str(caught.value)
 
 
 # ---------------------------------------------------------------- config (YAML)
