@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from signbart_parity import argtypes
+from signbart_parity.targets import precision_label
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Option:
     metavar: str | None = None
     gate: bool = False  # the gate takes it (as --parity-NAME)
     extra: dict[str, Any] = field(default_factory=dict)  # nargs, action, choices
+    word: Any = str  # how help names one default value (precisions in the users' word)
 
     @property
     def dest(self) -> str:
@@ -37,11 +39,11 @@ class Option:
 
     def default_text(self) -> str:
         if isinstance(self.default, tuple):
-            return ",".join(map(str, self.default))
-        return "none" if self.default is None else str(self.default)
+            return ",".join(map(self.word, self.default))
+        return "none" if self.default is None else self.word(self.default)
 
 
-QUANTIZATION_WORDS = "none (fp32), fp16, dynamic-int8, weight-only-int8, static-int8"
+QUANTIZATION_WORDS = "fp32 (also: none), fp16, dynamic-int8, weight-only-int8, static-int8"
 _RUNTIME_WORDS = (
     "litert (ai_edge_litert Interpreter), tensorflow (tf.lite.Interpreter), compiled "
     "(ai_edge_litert CompiledModel, CPU); or a pinned build run out of process: "
@@ -81,6 +83,7 @@ OPTIONS: dict[str, Option] = {
             type=argtypes.quantizations,
             metavar="Q,Q",
             gate=True,
+            word=precision_label,
         ),
         Option(
             "runtime",
@@ -92,7 +95,7 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "cache",
-            "where exported files are cached across sessions. Default: the per-user cache dir",
+            "where exported files are cached across sessions (default: the per-user cache dir)",
             type=Path,
             metavar="DIR",
             gate=True,
@@ -100,8 +103,8 @@ OPTIONS: dict[str, Option] = {
         Option(
             "corpus",
             "the counterexample corpus: failing examples the gate finds are saved here as "
-            "golden .npz files and replayed first on every later run. Default: corpus/ in "
-            "the cache dir",
+            "golden .npz files and replayed first on every later run (default: corpus/ in "
+            "the cache dir)",
             type=Path,
             metavar="DIR",
             gate=True,
@@ -139,14 +142,14 @@ OPTIONS: dict[str, Option] = {
         Option(
             "bundle",
             "gate one file holding every --parity-seq-lens as a seq_<T> signature, as a "
-            "bucketed app ships it (cached like single files). Default: one file per seq_len",
+            "bucketed app ships it (cached like single files); default: one file per seq_len",
             gate=True,
             extra={"action": "store_true"},
         ),
         Option(
             "profile",
-            "examples per property: dev, ci, release. Default: $SIGNBART_PARITY_PROFILE, "
-            "else ci when $CI is set, else dev",
+            "examples per property: dev, ci, release (default: $SIGNBART_PARITY_PROFILE, "
+            "else ci when $CI is set, else dev)",
             metavar="NAME",
             gate=True,
             extra={"choices": ("dev", "ci", "release")},
@@ -178,7 +181,7 @@ def gate_options() -> list[Option]:
 
 
 def gate_help(option: Option) -> str:
-    if option.name in _COMPUTED or option.default is None:
+    if option.name in _COMPUTED:
         return option.help
     return f"{option.help}. Default: {option.default_text()}"
 
@@ -197,9 +200,9 @@ def add_to_cli(parser: argparse.ArgumentParser, name: str, **overrides: Any) -> 
     settings.update(overrides)
     if settings.get("action") == "store_true":
         settings.pop("type"), settings.pop("metavar")
-    default = settings["default"]
-    if name not in _COMPUTED and "help" not in overrides and default not in (None, []):
-        text = ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
+    if name not in _COMPUTED and "help" not in overrides:
+        default = settings["default"]
+        text = ",".join(map(str, default)) if isinstance(default, tuple) else repr(default)
         settings["help"] += f". Default: {text}"
     flags = settings.pop("flags", None) or [f"--{option.name}"]
     parser.add_argument(*flags, dest=settings.pop("dest", option.dest), **settings)
@@ -210,11 +213,11 @@ ONE_QUANTIZATION = {
     "type": argtypes.quantization,
     "default": "none",
     "metavar": "Q",
-    "help": f"precision: {QUANTIZATION_WORDS}. Default: %(default)s",
+    "help": f"precision: {QUANTIZATION_WORDS}. Default: fp32",
 }
 ONE_RUNTIME = {
     "type": argtypes.runtime,
     "default": "litert",
     "metavar": "R",
-    "help": f"TFLite runtime: {_RUNTIME_WORDS}. Default: %(default)s",
+    "help": f"TFLite runtime: {_RUNTIME_WORDS}. Default: %(default)r",
 }

@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from signbart_parity.targets import RUNTIMES
-
-# The in-process runtimes (targets.RUNTIMES), and tflite-runtime, which only a pin brings.
+# In-process TFLite runtimes: ai_edge_litert's Interpreter, TensorFlow's tf.lite.Interpreter,
+# ai_edge_litert's CompiledModel on the CPU.
+RUNTIMES = ("litert", "tensorflow", "compiled")
+# The in-process runtimes, and tflite-runtime, which only a pin brings.
 KINDS = (*RUNTIMES, "tflite-runtime")
 ARCHES = ("arm64",)
 GPU = "gpu"  # ``@gpu``: LiteRT's GPU accelerator, through CompiledModel only

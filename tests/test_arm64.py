@@ -493,7 +493,7 @@ def test_the_gate_runs_the_arm64_lane_on_a_fixed_batch(arm64_cache, pytester, tm
     assert by_check["parity"] == "skipped" and "72 examples" in next(
         o["message"] for o in arm if o["check"] == "parity"
     )
-    rows = {row["runtime"]: row for row in report["results"] if row["quantization"] == "none"}
+    rows = {row["runtime"]: row for row in report["results"] if row["quantization"] == "fp32"}
     assert rows["litert@arm64"]["examples"] >= 72 and rows["litert"]["examples"] > 72
     assert rows["litert@arm64"]["runtime_build"]["arch"] == "aarch64"
     markdown = (pytester.path / "report" / "parity.md").read_text()

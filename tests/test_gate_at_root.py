@@ -66,7 +66,7 @@ def test_the_gate_alone_passes_a_100_keypoint_model_and_says_what_it_skipped(mod
     assert "NOT CHECKED" in markdown.splitlines()[0]
     # One line per check, its reason once, the targets as the tables name them.
     (line,) = [x for x in markdown.splitlines() if x.startswith("- real-sample: NOT CHECKED on")]
-    assert "seq_len 16 fp32 litert; " in line and line.count("not checked") == 0
+    assert "seq_len 16, fp32, litert; " in line and line.count("not checked") == 0
     assert line.endswith(reason.removeprefix("real samples: not checked: "))
     assert line[2:] in done.stdout  # the terminal summary says the same
     assert "real samples: not checked" in done.stdout  # pytest's own skip summary too

@@ -76,14 +76,15 @@ def test_from_an_empty_folder_the_gate_is_quiet_and_says_what_it_did(model_100, 
     lines = summary(output)
     # What ran, with its headroom; the int8 row with the logit scale its bound is relative to.
     assert lines[0].startswith("SignBart parity report: PASS"), lines
-    fp32 = next(line for line in lines if line.startswith("  seq_len 8 fp32 litert: PASS"))
-    int8 = next(line for line in lines if line.startswith("  seq_len 8 dynamic-int8 litert: PASS"))
+    fp32 = next(line for line in lines if line.startswith("  seq_len 8, fp32, litert: PASS"))
+    int8_line = "  seq_len 8, dynamic-int8, litert: PASS"
+    int8 = next(line for line in lines if line.startswith(int8_line))
     assert re.search(r"worst [\d.e-]+x bound$", fp32), fp32
     assert re.search(r"worst [\d.e-]+x bound, logit scale [\d.]+$", int8), int8
     # What was not checked: one line per check, targets as the tables name them.
     real = [line for line in lines if line.startswith("  real-sample: NOT CHECKED")]
     assert real == [
-        "  real-sample: NOT CHECKED on seq_len 8 fp32 litert; seq_len 8 dynamic-int8 litert: "
+        "  real-sample: NOT CHECKED on seq_len 8, fp32, litert; seq_len 8, dynamic-int8, litert: "
         "the bundled sample has 90 keypoints per frame but this model needs 100; pass "
         "--parity-samples with samples of this model's layout"
     ]
@@ -106,7 +107,7 @@ def test_under_xdist_no_toolchain_line_and_each_file_counts_once(model_100, tmp_
     lines = summary(output)
     assert "0 conversions, 2 cache hits" in lines[0]
     assert sum("x bound" in line for line in lines) == 2
-    assert any(line.startswith("  real-sample: NOT CHECKED on seq_len 8 fp32") for line in lines)
+    assert any(line.startswith("  real-sample: NOT CHECKED on seq_len 8, fp32") for line in lines)
     assert all(row["bound_ratio"] < 1 for row in report["results"])
     # The skipped parameters are named for what they mean.
     output, _ = gate_elsewhere(tmp_path, model_100, "-n", "2", "-rs", "-v")

@@ -72,7 +72,7 @@ def test_options_are_namespaced_and_documented_in_one_group(pytester):
     text = " ".join(result.stdout.str().split())  # help wraps lines
     for phrase in (
         "Default: 16,64",
-        "Default: none,dynamic-int8",
+        "Default: fp32,dynamic-int8",
         "embedded default model",
         "alias of --parity-checkpoint",
         "alias of --parity-config",
@@ -261,9 +261,9 @@ def test_gate_passes_on_the_upstream_fixture_checkpoint(pytester, tmp_path, monk
     assert_gate_ran(result, report, targets=4, skipped=2)
     assert report["passed"] and report["checkpoint"]["path"] == str(CHECKPOINT)
     assert {(r["seq_len"], r["quantization"]) for r in report["results"]} == {
-        (16, "none"),
+        (16, "fp32"),
         (16, "dynamic-int8"),
-        (64, "none"),
+        (64, "fp32"),
         (64, "dynamic-int8"),
     }
     assert sum(r["examples"] for r in report["results"]) >= 200
@@ -276,7 +276,7 @@ def test_gate_passes_on_the_upstream_fixture_checkpoint(pytester, tmp_path, monk
         assert set(row["checks"]) == expected | ({"bucket"} if row["seq_len"] == 64 else set())
         assert {s["property"] for s in row["samples"]} == set(row["checks"])
         assert len(row["samples"]) == row["examples"] and 0 < row["bound_ratio"] < 1
-        assert (row["logit_scale"] is None) == (row["quantization"] == "none")
+        assert (row["logit_scale"] is None) == (row["quantization"] == "fp32")
         # The examples hypothesis generated (the ci profile's), not re-runs of them.
         drawn = PROFILES["ci"]["max_examples"]
         assert row["checks"]["parity"]["examples"] == drawn
@@ -284,7 +284,7 @@ def test_gate_passes_on_the_upstream_fixture_checkpoint(pytester, tmp_path, monk
         assert row["top1_compared"] == drawn + 1 + OPTIONS["examples"].default
         assert row["latency_ms"] > 0 and row["file"].endswith("model.tflite")
     assert report["timing"]["iterations"] == TIMING_ITERATIONS
-    fp32 = [r for r in report["results"] if r["quantization"] == "none"]
+    fp32 = [r for r in report["results"] if r["quantization"] == "fp32"]
     # TFLite fp32 error is of the order of PyTorch fp32's own error against float64.
     assert all(r["tflite_oracle_max_abs_err"] < 20 * r["oracle_max_abs_err"] for r in fp32)
     # Per-test numbers reach the JUnit XML as properties.

@@ -245,7 +245,9 @@ def test_skipped_checks_are_listed_as_not_checked(tmp_path: Path) -> None:
     assert verdicts(data, tmp_path)[0] is True  # announced, so the verdict stands
     markdown = (tmp_path / "parity.md").read_text()
     assert "1 NOT CHECKED" in markdown.splitlines()[0]
-    line = "real-sample: NOT CHECKED on seq_len 16 fp32 litert: the bundled sample has 90 keypoints"
+    line = (
+        "real-sample: NOT CHECKED on seq_len 16, fp32, litert: the bundled sample has 90 keypoints"
+    )
     assert line in markdown
     assert line in (tmp_path / "parity.html").read_text()
 
@@ -523,13 +525,13 @@ def test_every_view_shows_each_rows_headroom(tmp_path: Path) -> None:
             )
         )
         assert shown in line, line
-        assert shown in page and f"{row.target.label()}: PASS" in terminal and shown in terminal
+        assert shown in page and f"{row.target}: PASS" in terminal and shown in terminal
         if row.logit_scale is not None:
             assert (
                 f"{row.logit_scale:.3g}" in line
                 and f"logit scale {row.logit_scale:.3g}" in terminal
             )
-        (result,) = [r for r in written["results"] if r["quantization"] == row.target.quantization]
+        (result,) = [r for r in written["results"] if r["quantization"] == row.target.precision]
         assert result["bound_ratio"] == row.bound_ratio and result["logit_scale"] == row.logit_scale
     # The plots count every example of their row and draw the bound.
     for row in data.rows:
@@ -581,8 +583,8 @@ def test_not_checked_is_one_line_per_check_in_the_tables_words(tmp_path: Path) -
     )
     lines = not_checked_lines(data)
     assert lines == [
-        "real-sample: NOT CHECKED on seq_len 16 fp32 litert; seq_len 16 dynamic-int8 litert; "
-        "seq_len 64 fp32 litert: the bundled sample has 90 keypoints per frame",
+        "real-sample: NOT CHECKED on seq_len 16, fp32, litert; seq_len 16, dynamic-int8, litert; "
+        "seq_len 64, fp32, litert: the bundled sample has 90 keypoints per frame",
         "baseline: NOT CHECKED: no --parity-baseline given",
     ]
     report.write_report(data, tmp_path)

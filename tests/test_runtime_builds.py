@@ -456,7 +456,7 @@ def test_verify_in_several_builds_shows_a_matrix_naming_the_failing_cell(prepare
         "--examples", "12", "--runtime", runtimes, "--report", tmp_path,
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
-    cell = f"dynamic-int8 seq_len 16 on {OLD_RUNTIME}: PARITY VIOLATED (max abs err"
+    cell = f"seq_len 16, dynamic-int8, {OLD_RUNTIME}: PARITY VIOLATED (max abs err"
     assert cell in done.stdout
     assert "the file claims min_runtime_version 2.9.0, which includes this build" in done.stdout
     assert "runtime-build: NOT CHECKED" not in done.stdout  # pinned builds ran
@@ -497,5 +497,5 @@ def test_the_gate_in_a_pinned_build_on_a_100_keypoint_model(prepared, pytester, 
     assert ("dynamic-int8", OLD_RUNTIME) in failed
     assert not any(runtime == "litert" for _, runtime in failed)
     headline = (pytester.path / "report" / "parity.md").read_text().splitlines()[0]
-    assert f"dynamic-int8 seq_len 16 on {OLD_RUNTIME}: PARITY VIOLATED" in headline
-    result.stdout.fnmatch_lines([f"*dynamic-int8 seq_len 16 on {OLD_RUNTIME}: PARITY VIOLATED*"])
+    assert f"seq_len 16, dynamic-int8, {OLD_RUNTIME}: PARITY VIOLATED" in headline
+    result.stdout.fnmatch_lines([f"*seq_len 16, dynamic-int8, {OLD_RUNTIME}: PARITY VIOLATED*"])

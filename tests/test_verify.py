@@ -41,7 +41,7 @@ def test_genuine_fp32_export_passes_and_writes_a_report(tmp_path: Path) -> None:
     ) | {"runtime-build": "skipped"}  # no pinned build asked for: said, not hidden
     assert "runtime-build: NOT CHECKED: only the runtime installed here ran" in done.stdout
     (result,) = data["results"]
-    assert (result["seq_len"], result["quantization"], result["runtime"]) == (16, "none", "litert")
+    assert (result["seq_len"], result["quantization"], result["runtime"]) == (16, "fp32", "litert")
     assert result["oracle_max_abs_err"] < 1e-4 and result["tflite_oracle_max_abs_err"] < 1e-4
     # Every property's examples are plotted (by headroom) and tallied in "checks".
     assert {s["property"] for s in result["samples"]} == set(result["checks"])

@@ -25,15 +25,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_seq_len_option(
-    parser: argparse.ArgumentParser,
-    *,
-    required: bool = False,
-    buckets: bool = False,
-    what: str = "frames per sequence the file takes",
+    parser: argparse.ArgumentParser, *, required: bool = False, buckets: bool = False
 ) -> None:
     """``--seq-len T`` (also the seed guide's spelling ``--seq_len``); with ``buckets``,
     ``T,T,...`` makes one bundle file with a signature per length. The range check comes
     once the config is read, which knows max_position_embeddings."""
+    what = "frames per sequence the file takes"
     if buckets:
         what += "; several (16,32,64,128) make one file with a seq_<T> signature per length"
     parser.add_argument(
@@ -52,7 +49,7 @@ def add_quantization_option(parser: argparse.ArgumentParser, what: str) -> None:
     add_to_cli(
         parser,
         "quantization",
-        **ONE_QUANTIZATION | {"help": f"{what}: {QUANTIZATION_WORDS}. Default: none"},
+        **ONE_QUANTIZATION | {"help": f"{what}: {QUANTIZATION_WORDS}. Default: fp32"},
     )
 
 

@@ -176,9 +176,7 @@ class GateOptions:
 
     def pinned_targets(self) -> list[Target]:
         """Targets run by a pinned runtime build (out of process)."""
-        from signbart_parity.runtime_specs import parse_runtime_spec
-
-        return [t for t in self.targets if not parse_runtime_spec(t.runtime).in_process]
+        return [t for t in self.targets if not t.spec.in_process]
 
     def baseline_targets(self) -> list[Target]:
         """The exports a shipped file is compared with: the one of its seq_len, or (bundle
@@ -362,10 +360,8 @@ EMULATED_REASON = (
 
 def _emulated_skip(value, target=None):
     """``value`` as a parameter, skipped when its target runs on an emulated CPU."""
-    from signbart_parity.runtime_specs import parse_runtime_spec
-
     target = target if target is not None else value
-    if parse_runtime_spec(target.runtime).arch is None:
+    if target.spec.arch is None:
         return value
     reason = EMULATED_REASON.format(count=OPTIONS["examples"].default)
     return pytest.param(value, marks=pytest.mark.skip(reason=reason), id=_target_id(value))

@@ -128,7 +128,7 @@ def label_items(items: list[pytest.Item]) -> bool:
         item.user_properties.append((CHECK_PROPERTY, marker.args[0] if marker.args else ""))
         target = _item_target(item)
         if target is not None:
-            item.user_properties.append((TARGET_PROPERTY, _target_text(target)))
+            item.user_properties.append((TARGET_PROPERTY, target.id))
     return found
 
 
@@ -143,15 +143,6 @@ def _item_target(item: pytest.Item) -> Target | None:
         if isinstance(params.get(name), Target):
             return params[name]
     return None
-
-
-def _target_text(target: Target) -> str:
-    return f"{target.seq_len}|{target.quantization}|{target.runtime}"
-
-
-def _parse_target(text: str) -> Target | None:
-    parts = text.split("|")
-    return Target(int(parts[0]), parts[1], parts[2]) if len(parts) == 3 else None
 
 
 # ---------------------------------------------------------------- outcomes
@@ -173,7 +164,7 @@ def log_report(config: pytest.Config, report: pytest.TestReport) -> None:
             report.nodeid,
             "passed",
             check=properties[CHECK_PROPERTY] or None,
-            target=_parse_target(target) if target else None,
+            target=Target.from_id(target) if target else None,
         )
         outcomes[report.nodeid] = current
     if report.skipped:

@@ -23,7 +23,6 @@ from signbart_parity.gate.profiles import gate_settings
 from signbart_parity.inputs.generators import keypoint_kinds_for
 from signbart_parity.inputs.masks import BUCKET_MASK_KINDS
 from signbart_parity.options import OPTIONS
-from signbart_parity.targets import precision_label
 
 # The fixed batch for the agreement rate: every keypoint kind x mask kind, twice; the
 # same count verify checks a file on.
@@ -188,7 +187,7 @@ def test_bucket_consistency(parity_session, parity_bucket, parity_recorder, data
             _fail(
                 result.message(
                     f"{where}: {short.seq_len} frames padded to {long.seq_len} differ from the "
-                    f"seq_len-{short.seq_len} model; {precision_label(long.quantization)}; "
+                    f"seq_len-{short.seq_len} model; {long.precision}; "
                     f"{example}"
                 )
             )
@@ -242,9 +241,7 @@ def test_the_pinned_runtime_build_is_the_one_that_ran(parity_session, parity_pin
     """A pinned build (``tflite-runtime==2.14.0``...) ran in its own environment: the worker
     imported exactly that release, so every number of this target is that build's. Without
     any pinned build, this check is reported as not checked, naming the option to add."""
-    from signbart_parity.runtime_specs import parse_runtime_spec
-
-    spec = parse_runtime_spec(parity_pinned_target.runtime)
+    spec = parity_pinned_target.spec
     build = parity_session.tflite(parity_pinned_target).runtime_build
     wrong = [
         f"{what} {found!r}, not {wanted!r}"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from signbart_parity.reports.model import Report, Row, first_line
-from signbart_parity.targets import QUANTIZATIONS, Target, precision_label
+from signbart_parity.targets import QUANTIZATIONS, Target
 
 WORST_SHOWN = 20
 MESSAGE_WIDTH = 150
@@ -102,7 +102,7 @@ class Column:
 
 SUMMARY = (
     Column("seq_len", lambda row, _: str(row.target.seq_len), numeric=True),
-    Column("precision", lambda row, _: precision_label(row.target.quantization)),
+    Column("precision", lambda row, _: row.target.precision),
     Column("runtime", lambda row, _: row.target.runtime),
     Column("examples", lambda row, _: str(row.examples), numeric=True),
     Column(
@@ -122,7 +122,7 @@ SUMMARY = (
 
 WORST = (
     Column("seq_len", lambda entry, _: str(entry[0].target.seq_len), numeric=True),
-    Column("precision", lambda entry, _: precision_label(entry[0].target.quantization)),
+    Column("precision", lambda entry, _: entry[0].target.precision),
     Column("runtime", lambda entry, _: entry[0].target.runtime),
     Column("check", lambda entry, _: str(entry[1].get("property", ""))),
     Column("x bound", lambda entry, _: ratio(entry[1].get("bound_ratio")), numeric=True),

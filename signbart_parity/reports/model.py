@@ -18,7 +18,7 @@ from typing import Any
 
 from signbart_parity.errors import ReportError
 from signbart_parity.reports.row import VERSUS_PYTORCH, Row
-from signbart_parity.targets import Target
+from signbart_parity.targets import Target, precision_label, quantization_of
 
 SCHEMA = 2
 OUTCOMES = ("passed", "failed", "error", "skipped")
@@ -274,7 +274,10 @@ def new_report(
         checkpoint=file_ref(checkpoint, layout=layout),
         config=file_ref(config_path, values=config_values),
         environment=environment(),
-        tolerances={q: TOLERANCES[q].describe() for q in dict.fromkeys(quantizations)},
+        tolerances={
+            precision_label(q): TOLERANCES[quantization_of(q)].describe()
+            for q in dict.fromkeys(quantizations)
+        },
         rows=rows,
         outcomes=outcomes,
         **fields,

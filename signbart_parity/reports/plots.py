@@ -13,7 +13,6 @@ from typing import Any
 
 from signbart_parity.reports.columns import error, ratio
 from signbart_parity.reports.model import Row
-from signbart_parity.targets import precision_label
 
 # Bound ratios below this are drawn in the lowest bin (an exact 0 has no log10); the bound
 # itself is 1x, log10 0.
@@ -73,7 +72,7 @@ def histogram_svg(row: Row, low: float, high: float, *, width=360, height=190) -
     """Histogram of log10 (max |difference| / bound) per example, passed stacked under
     failed, with the bound drawn at 1x; it counts every example of the row."""
     samples = _samples(row)
-    precision = precision_label(row.target.quantization)
+    precision = row.target.precision
     bins = max(1, round((high - low) / HISTOGRAM_BIN))
     passed_counts, failed_counts = [0] * bins, [0] * bins
     for sample in samples:
@@ -84,7 +83,7 @@ def histogram_svg(row: Row, low: float, high: float, *, width=360, height=190) -
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([p + f for p, f in zip(passed_counts, failed_counts, strict=True)] + [1])
     bar_w = plot_w / bins
-    title = f"seq_len {row.target.seq_len} · {precision} · {row.target.runtime} · {counted(row)}"
+    title = f"{row.target} · {counted(row)}"
     parts = [
         f'<svg class="plot histogram" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
@@ -163,7 +162,7 @@ def scatter_svg(rows: Sequence[Row], low: float, high: float, *, width=1080, hei
         parts.append(_xtick(px(frames), top + plot_h, str(frames)))
     precisions: list[str] = []
     for row in rows:
-        precision = precision_label(row.target.quantization)
+        precision = row.target.precision
         if precision not in precisions:
             precisions.append(precision)
         for sample in _samples(row):

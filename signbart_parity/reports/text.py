@@ -71,12 +71,12 @@ def gpu_lines(report: Report) -> list[str]:
 
 
 def _targets(outcomes: list[Outcome]) -> str:
-    """`` on seq_len 16 fp32 litert; seq_len 64 fp32 litert``, or nothing for a check of
+    """`` on seq_len 16, fp32, litert; seq_len 64, fp32, litert``, or nothing for a check of
     the whole run."""
     from signbart_parity.reports.columns import display_key
 
     targets = sorted({o.target for o in outcomes if o.target is not None}, key=display_key)
-    return " on " + "; ".join(target.label() for target in targets) if targets else ""
+    return " on " + "; ".join(map(str, targets)) if targets else ""
 
 
 def _reason(message: str) -> str:
@@ -97,7 +97,7 @@ def row_lines(report: Report) -> list[str]:
             if row.examples
             else "no examples recorded"
         )
-        lines.append(f"{row.target.label()}: {verdict(report.row_passed(row))}, {numbers}")
+        lines.append(f"{row.target}: {verdict(report.row_passed(row))}, {numbers}")
     return lines
 
 
@@ -210,8 +210,6 @@ def compatibility_matrix(report: Report) -> tuple[list[str], list[list[str]]] | 
 def compatibility_findings(report: Report) -> list[str]:
     """One line per file that a runtime build fails, naming it; and where the file's own
     min_runtime_version claims that build, saying so."""
-    from signbart_parity.targets import precision_label
-
     if compatibility_matrix(report) is None:
         return []
     lines = []
@@ -219,10 +217,7 @@ def compatibility_findings(report: Report) -> list[str]:
         cell = _cell(report, row)
         if cell.startswith("passed"):
             continue
-        line = (
-            f"{precision_label(row.target.quantization)} seq_len {row.target.seq_len} on "
-            f"{row.target.runtime}: {cell}"
-        )
+        line = f"{row.target}: {cell}"
         if row.min_runtime_version and claims_support(row):
             line += (
                 f"; the file claims min_runtime_version {row.min_runtime_version}, which "
