@@ -29,7 +29,7 @@ TARGET = ["--parity-seq-lens=16", "--parity-quantization=none"]
 
 def per_example_seconds(path: Path, runtime: str, count: int = 40) -> float:
     from signbart_parity.inputs.generators import example_batch
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     tflite = TFLiteModel(path, runtime=runtime)
     keypoints, masks, _ = example_batch(

@@ -35,7 +35,7 @@ TARGET_RATIO = 2.2
 
 
 def main() -> None:
-    from signbart_parity.runtime.envs import prepare
+    from signbart_parity.runtime.provision.venvs import prepare
     from signbart_parity.runtime_specs import parse_runtime_spec
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 def make_environment(spec_text: str, cache: Path, *, with_uv: bool) -> float:
     """Seconds to make ``spec_text``'s environment in ``cache`` (download caches warm)."""
-    from signbart_parity.runtime import envs
+    from signbart_parity.runtime.provision import venvs as envs
     from signbart_parity.runtime_specs import parse_runtime_spec
 
     found = envs._uv_binary
@@ -51,8 +51,8 @@ def default_file(folder: Path) -> Path:
 
 
 def call_costs(path: Path, iterations: int) -> dict[str, float]:
-    from signbart_parity.runtime.backends import measure
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.backends import measure
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     here = TFLiteModel(path)
     there = TFLiteModel(path, runtime="litert==2.3.0")

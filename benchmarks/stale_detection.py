@@ -27,7 +27,7 @@ def main() -> None:
     from signbart_parity.model.checkpoint import load_model
     from signbart_parity.model.default import resolve_model_paths
     from signbart_parity.model.fingerprint import weights_fingerprint
-    from signbart_parity.runtime.provenance import read_provenance
+    from signbart_parity.runtime.read.provenance import read_provenance
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tflite", type=Path)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from signbart_parity import argtypes
+from signbart_parity.runtime_specs import REGISTRY, RUNTIMES
 from signbart_parity.targets import precision_label
 
 
@@ -45,10 +46,10 @@ class Option:
 
 QUANTIZATION_WORDS = "fp32 (also: none), fp16, dynamic-int8, weight-only-int8, static-int8"
 _RUNTIME_WORDS = (
-    "litert (ai_edge_litert Interpreter), tensorflow (tf.lite.Interpreter), compiled "
-    "(ai_edge_litert CompiledModel, CPU); or a pinned build run out of process: "
-    "litert==X.Y.Z, compiled==X.Y.Z, tflite-runtime==X.Y.Z, tensorflow==X.Y.Z, each "
-    "optionally @arm64[:CPU]"
+    ", ".join(f"{name} ({REGISTRY[name].words})" for name in RUNTIMES)
+    + "; or a pinned build run out of process: "
+    + ", ".join(f"{name}==X.Y.Z" for name in REGISTRY)
+    + ", each optionally @arm64[:CPU]"
 )
 OPTIONS: dict[str, Option] = {
     option.name: option

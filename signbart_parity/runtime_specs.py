@@ -3,11 +3,12 @@
 
 A bare name (``litert``, ``tensorflow``, ``compiled``) is the runtime installed beside this
 tool, run in process. A pinned version (``NAME==X.Y.Z``) is that exact build, run out of
-process in an isolated environment of its own (``runtime/envs.py``): the builds apps ship
+process in an isolated environment of its own (``runtime/provision/venvs.py``): the builds apps ship
 are older than the one the harness imports, and a file can be right in one and silently
 wrong in another. ``@arm64`` (optionally ``@arm64:CPU``) runs it on an emulated ARM64 CPU.
 ``compiled@gpu`` runs it on LiteRT's GPU accelerator at its default precision (fp16
-arithmetic, as GPU apps run it), ``compiled@gpu:fp32`` with fp32 enforced (``runtime/gpu.py``).
+arithmetic, as GPU apps run it), ``compiled@gpu:fp32`` with fp32 enforced: the ``gpu``
+entry of ``ACCELERATORS`` (its backend is ``runtime/gpu.py``).
 
 ``str(spec)`` is the canonical text, which is what flows through the code as the runtime
 string. Nothing heavy is imported here.
@@ -18,39 +19,166 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# In-process TFLite runtimes: ai_edge_litert's Interpreter, TensorFlow's tf.lite.Interpreter,
-# ai_edge_litert's CompiledModel on the CPU.
-RUNTIMES = ("litert", "tensorflow", "compiled")
-# The in-process runtimes, and tflite-runtime, which only a pin brings.
-KINDS = (*RUNTIMES, "tflite-runtime")
-ARCHES = ("arm64",)
-GPU = "gpu"  # ``@gpu``: LiteRT's GPU accelerator, through CompiledModel only
-GPU_PRECISIONS = ("fp32",)  # ``@gpu:fp32``; none: the accelerator's default (fp16)
-# The packages each kind installs in its environment (tensorflow: tensorflow-cpu when that
-# release exists, see envs.py).
-PACKAGES = {
-    "litert": "ai-edge-litert",
-    "compiled": "ai-edge-litert",
-    "tflite-runtime": "tflite-runtime",
-    "tensorflow": "tensorflow",
+
+@dataclass(frozen=True)
+class Accelerator:
+    """A device a kind can hand a file to, written ``KIND@NAME[:DETAIL]``: one registry entry.
+
+    ``backend`` is the dotted path of the class that runs a file there (imported only when
+    that accelerator is asked for); ``details`` the accepted ``:DETAIL`` values and their
+    words, ``None`` being the accelerator's default."""
+
+    name: str
+    words: str  # for people, e.g. "GPU accelerator"
+    backend: str  # "module:Class"
+    details: dict[str | None, str]  # detail -> its words; None: the default
+    fallback: str = ""  # what runs the ops the accelerator cannot take, for people
+    pinned: bool = False  # whether a pinned build can run it (out of process)
+
+    def detail_words(self, detail: str | None) -> str:
+        return self.details[detail]
+
+
+# LiteRT's GPU accelerator (CompiledModel with HardwareAccelerator.GPU | CPU): fp16 arithmetic
+# by default, as GPU apps run it; ``:fp32`` enforces fp32 (GpuOptions(enforce_f32=True)).
+GPU = Accelerator(
+    "gpu",
+    "GPU accelerator",
+    "signbart_parity.runtime.gpu:GpuBackend",
+    {None: "default precision, fp16", "fp32": "fp32 enforced"},
+    fallback="CPU fallback",
+)
+ACCELERATORS: dict[str, Accelerator] = {GPU.name: GPU}
+
+
+@dataclass(frozen=True)
+class RuntimeKind:
+    """One runtime kind: everything the tool knows about it, in one registry entry.
+
+    ``runner`` names the backend class in ``runtime/run/backends.py`` that runs its files (in
+    process, and by file path inside a worker); ``interpreter`` the module whose
+    Interpreter reads its files' tensors; ``distributions`` the package names a pinned
+    environment may hold it under (the first is what a pin installs)."""
+
+    name: str
+    words: str  # the API, for people
+    runner: str  # "InterpreterBackend" or "CompiledBackend"
+    interpreter: str  # "ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow"
+    distributions: tuple[str, ...]
+    bundled: bool = True  # installed beside this tool: the bare name runs in process
+    first_release: str | None = None  # the oldest pin that has this API
+    # Accelerators (names in ACCELERATORS) the kind takes as ``@NAME[:DETAIL]``; without one
+    # it runs on the CPU.
+    accelerators: tuple[str, ...] = ()
+    # A pin's wheels, tried in order (default: its package); its releases before
+    # ``numpy1_before`` were built against numpy 1.x and fail under numpy 2 (undeclared).
+    wheels: tuple[str, ...] = ()
+    numpy1_before: str | None = None
+    emulated: bool = False  # has aarch64 wheels: runs as KIND[==X.Y.Z]@arm64
+
+    def pinned_wheels(self, version: str) -> list[str]:
+        """The requirements a pin of ``version`` installs, the first that exists wins."""
+        return [f"{name}=={version}" for name in self.wheels or (self.package,)]
+
+    def needs_numpy1(self, version: str | None) -> bool:
+        return self.numpy1_before is not None and _older(version or "0.0", self.numpy1_before)
+
+    @property
+    def package(self) -> str:
+        return self.distributions[0]
+
+    @property
+    def compiled(self) -> bool:
+        """Run by LiteRT's CompiledModel (XNNPACK always on, no int64 inputs, no
+        quantization parameters exposed), not an Interpreter."""
+        return self.runner == "CompiledBackend"
+
+    def worker_entry(self) -> dict:
+        """What the worker (which imports nothing of this project) needs of the kind."""
+        return {
+            "name": self.name,
+            "runner": self.runner,
+            "interpreter": self.interpreter,
+            "distributions": list(self.distributions),
+        }
+
+
+# The registry. A new runtime kind is one entry here (and its backend class, when none of
+# runtime/run/backends.py's fits); every command, the gate and the worker then take it.
+REGISTRY: dict[str, RuntimeKind] = {
+    kind.name: kind
+    for kind in (
+        RuntimeKind(
+            "litert",
+            "ai-edge-litert's Interpreter",
+            "InterpreterBackend",
+            "ai_edge_litert.interpreter",
+            ("ai-edge-litert",),
+            numpy1_before="1.1",
+            emulated=True,
+        ),
+        RuntimeKind(
+            "tensorflow",
+            "TensorFlow's tf.lite.Interpreter",
+            "InterpreterBackend",
+            "tensorflow",
+            ("tensorflow", "tensorflow-cpu"),
+            wheels=("tensorflow-cpu", "tensorflow"),  # the CPU-only wheel when it exists
+        ),
+        RuntimeKind(
+            "compiled",
+            "ai-edge-litert's CompiledModel (CPU)",
+            "CompiledBackend",
+            "ai_edge_litert.interpreter",  # inspected through its Interpreter
+            ("ai-edge-litert",),
+            first_release="2.0",
+            accelerators=(GPU.name,),
+        ),
+        RuntimeKind(
+            "tflite-runtime",
+            "tflite-runtime's Interpreter",
+            "InterpreterBackend",
+            "tflite_runtime.interpreter",
+            ("tflite-runtime",),
+            bundled=False,
+            numpy1_before="99",  # every release
+        ),
+    )
 }
+# The in-process runtimes (a bare name), and every kind (a pin).
+RUNTIMES = tuple(name for name, kind in REGISTRY.items() if kind.bundled)
+KINDS = tuple(REGISTRY)
+ARCHES = ("arm64",)
 # The oldest runtime build apps pin that this machine can run: TensorFlow Lite 2.14, the last
 # tflite-runtime with CPython 3.11 wheels (Android tensorflow-lite 2.14.0, iOS
 # TensorFlowLiteSwift 2.14). litert-torch's files claim min_runtime_version 2.9.0, so it is
 # inside what they claim. What "not checked" names when no pinned build was asked for.
 OLDEST_APP_BUILD = "tflite-runtime==2.14.0"
-FORMS = (
-    "litert, tensorflow or compiled (in process); litert==X.Y.Z, compiled==X.Y.Z (2.x), "
-    "tflite-runtime==X.Y.Z or tensorflow==X.Y.Z (a pinned build); optionally followed by "
-    "@arm64 or @arm64:CPU; or compiled@gpu, compiled@gpu:fp32 (LiteRT's GPU accelerator)"
-)
+
+
+def _forms() -> str:
+    accelerated = [
+        f"{name}@{accelerator}" + (f":{detail}" if detail else "")
+        for name, kind in REGISTRY.items()
+        for accelerator in kind.accelerators
+        for detail in ACCELERATORS[accelerator].details
+    ]
+    return (
+        f"{', '.join(RUNTIMES)} (in process); "
+        + ", ".join(f"{name}==X.Y.Z" for name in KINDS)
+        + " (a pinned build); optionally followed by @arm64 or @arm64:CPU"
+        + (f"; or {', '.join(accelerated)}" if accelerated else "")
+    )
+
+
+FORMS = _forms()
 # Up to 4 digits per part: every real release fits, and a 300-digit version never reaches a
 # file name (where it would fail as "File name too long" after the run started).
 _VERSION = re.compile(r"\d{1,4}\.\d{1,4}\.\d{1,4}(?:(?:a|b|rc)\d{1,4}|\.post\d{1,4})?")
 _SPEC = re.compile(
     r"(?P<kind>[a-z][a-z-]*)"
     r"(?:(?P<operator>[=<>~!]=?=?)(?P<version>[^@]*))?"
-    r"(?:@(?P<arch>[^:]*)(?::(?P<cpu>.*))?)?"
+    r"(?:@(?P<where>[^:]*)(?::(?P<detail>.*))?)?"
 )
 
 
@@ -60,24 +188,33 @@ class RuntimeSpec:
     version: str | None = None  # an exact release, run out of process
     arch: str | None = None  # None: this machine's; "arm64": emulated
     cpu: str | None = None  # the emulated CPU model (arm64 only)
-    accelerator: str | None = None  # "gpu": LiteRT's GPU accelerator (CPU fallback)
-    gpu_precision: str | None = None  # "fp32" enforced; None: the accelerator's default
+    accelerator: str | None = None  # one of the kind's accelerators; None: the CPU
+    accelerator_detail: str | None = None  # e.g. "fp32" in "@gpu:fp32"
 
     def __str__(self) -> str:
         text = self.kind
         if self.version:
             text += f"=={self.version}"
-        if self.arch:
-            text += f"@{self.arch}" + (f":{self.cpu}" if self.cpu else "")
+        where, detail = (self.arch, self.cpu) if self.arch else (self.accelerator, None)
         if self.accelerator:
-            text += f"@{self.accelerator}" + (
-                f":{self.gpu_precision}" if self.gpu_precision else ""
-            )
+            detail = self.accelerator_detail
+        if where:
+            text += f"@{where}" + (f":{detail}" if detail else "")
         return text
 
     @property
+    def entry(self) -> RuntimeKind:
+        """The kind's registry entry."""
+        return REGISTRY[self.kind]
+
+    @property
+    def on_accelerator(self) -> Accelerator | None:
+        """The accelerator's registry entry; None on the CPU."""
+        return ACCELERATORS[self.accelerator] if self.accelerator else None
+
+    @property
     def gpu(self) -> bool:
-        return self.accelerator == GPU
+        return self.accelerator == GPU.name
 
     @property
     def in_process(self) -> bool:
@@ -86,72 +223,77 @@ class RuntimeSpec:
 
     @property
     def package(self) -> str:
-        return PACKAGES[self.kind]
+        return self.entry.package
 
     def describe(self) -> str:
         """The build in words, for people."""
-        api = {
-            "litert": "ai-edge-litert's Interpreter",
-            "compiled": "ai-edge-litert's CompiledModel ("
-            + (self._gpu_words() if self.gpu else "CPU")
-            + ")",
-            "tflite-runtime": "tflite-runtime's Interpreter",
-            "tensorflow": "TensorFlow's tf.lite.Interpreter",
-        }[self.kind]
+        api = self.entry.words
+        accelerator = self.on_accelerator
+        if accelerator is not None:
+            words = accelerator.detail_words(self.accelerator_detail)
+            fallback = f"; {accelerator.fallback}" if accelerator.fallback else ""
+            api = api.replace("(CPU)", f"({accelerator.words}, {words}{fallback})")
         where = f" {self.version}" if self.version else " (the build installed here)"
         if self.arch:
             cpu = f", CPU {self.cpu}" if self.cpu else ""
             where += f" on emulated {self.arch}{cpu}"
         return api + where
 
-    def _gpu_words(self) -> str:
-        precision = "fp32 enforced" if self.gpu_precision else "default precision, fp16"
-        return f"GPU accelerator, {precision}; CPU fallback"
-
 
 def parse_runtime_spec(text: str) -> RuntimeSpec:
     """The spec ``text`` names; ValueError (one sentence with the accepted forms) if none."""
     match = _SPEC.fullmatch(text.strip())
-    if match is None or match["kind"] not in KINDS:
+    if match is None or match["kind"] not in REGISTRY:
         raise ValueError(f"unknown value {text!r} for a runtime; use {FORMS}")
     kind, version = match["kind"], match["version"]
     if match["operator"] is not None:
         version = _exact_version(text, match["operator"], version)
-    if match["arch"] == GPU:
-        return _gpu_spec(text, kind, version, match["cpu"])
-    if match["arch"] is not None and match["arch"] not in ARCHES:
-        raise ValueError(f"unknown architecture in runtime {text!r}; use {FORMS}")
-    if version is None and kind == "tflite-runtime":
+    entry = REGISTRY[kind]
+    if version is None and not entry.bundled:
         raise ValueError(
-            f"runtime {text!r} needs a pinned version (tflite-runtime==X.Y.Z, e.g. "
-            "tflite-runtime==2.14.0): it is not installed beside this tool"
+            f"runtime {text!r} needs a pinned version ({kind}==X.Y.Z, e.g. "
+            f"{OLDEST_APP_BUILD}): it is not installed beside this tool"
         )
-    if kind == "compiled" and version is not None and int(version.split(".")[0]) < 2:
+    if version is not None and entry.first_release and _older(version, entry.first_release):
         raise ValueError(
-            f"runtime {text!r}: CompiledModel first shipped in ai-edge-litert 2.0; pin "
-            "compiled==2.X.Y, or litert==" + version + " for that release's Interpreter"
+            f"runtime {text!r}: {entry.words} first shipped in {entry.package} "
+            f"{entry.first_release}; pin {kind}=={entry.first_release.split('.')[0]}.X.Y, or "
+            f"litert=={version} for that release's Interpreter"
         )
-    cpu = match["cpu"] or None
-    return RuntimeSpec(kind, version, match["arch"] or None, cpu)
+    where, detail = match["where"], match["detail"] or None
+    if where is None:
+        return RuntimeSpec(kind, version)
+    if where in ARCHES:
+        return RuntimeSpec(kind, version, arch=where, cpu=detail)
+    if where in ACCELERATORS:
+        return _accelerated_spec(text, kind, version, ACCELERATORS[where], detail)
+    raise ValueError(f"unknown architecture or accelerator in runtime {text!r}; use {FORMS}")
 
 
-def _gpu_spec(text: str, kind: str, version: str | None, precision: str | None) -> RuntimeSpec:
-    if kind != "compiled":
+def _accelerated_spec(
+    text: str, kind: str, version: str | None, accelerator: Accelerator, detail: str | None
+) -> RuntimeSpec:
+    takers = [name for name, entry in REGISTRY.items() if accelerator.name in entry.accelerators]
+    forms = " or ".join(f"{name}@{accelerator.name}" for name in takers)
+    if kind not in takers:
+        raise ValueError(f"runtime {text!r}: the {accelerator.words} runs through {forms}")
+    if version is not None and not accelerator.pinned:
         raise ValueError(
-            f"runtime {text!r}: the GPU accelerator runs through CompiledModel; use "
-            "compiled@gpu or compiled@gpu:fp32"
+            f"runtime {text!r}: a pinned build on the {accelerator.words} is not supported "
+            f"yet; use {forms} (the build installed here)"
         )
-    if version is not None:
-        raise ValueError(
-            f"runtime {text!r}: a pinned build on the GPU is not supported yet; use "
-            "compiled@gpu or compiled@gpu:fp32 (the build installed here)"
+    if detail not in accelerator.details:
+        known = ", ".join(
+            f"{forms}:{d}" if d else f"{forms} ({words})"
+            for d, words in accelerator.details.items()
         )
-    if precision is not None and precision not in GPU_PRECISIONS:
-        raise ValueError(
-            f"unknown GPU precision in runtime {text!r}; use compiled@gpu (the accelerator's "
-            "default, fp16) or compiled@gpu:fp32"
-        )
-    return RuntimeSpec(kind, accelerator=GPU, gpu_precision=precision)
+        raise ValueError(f"unknown {accelerator.words} setting in runtime {text!r}; use {known}")
+    return RuntimeSpec(kind, version, accelerator=accelerator.name, accelerator_detail=detail)
+
+
+def _older(version: str, release: str) -> bool:
+    as_numbers = [int(part) for part in re.findall(r"\d+", version)[:2]]
+    return as_numbers < [int(part) for part in release.split(".")]
 
 
 def _exact_version(text: str, operator: str, version: str) -> str:

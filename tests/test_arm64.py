@@ -24,9 +24,9 @@ import pytest
 
 from signbart_parity.errors import ParityInputError, RuntimeEnvironmentError
 from signbart_parity.inputs.generators import example_batch
-from signbart_parity.runtime import emulator as qemu
-from signbart_parity.runtime.arm64 import PYTHON_ENV, arm64_environment, litert_version
-from signbart_parity.runtime.tflite import TFLiteModel
+from signbart_parity.runtime.provision import emulator as qemu
+from signbart_parity.runtime.provision.arm64 import PYTHON_ENV, arm64_environment, litert_version
+from signbart_parity.runtime.run.tflite import TFLiteModel
 from tests import tflite_files
 from tests.tflite_files import SEQ_LEN, scratch
 
@@ -408,7 +408,7 @@ def test_hwcaps_name_the_features_linux_prints():
 @pytest.fixture
 def arm64_cache(cache_root, emulated, monkeypatch):
     """Commands run with the shared aarch64 environment as their cache (prepared once)."""
-    from signbart_parity.runtime import worker
+    from signbart_parity.runtime.worker import client as worker
 
     monkeypatch.setenv("SIGNBART_PARITY_CACHE", str(cache_root))
     yield cache_root

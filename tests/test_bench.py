@@ -13,7 +13,7 @@ from signbart_parity.argtypes import thread_counts as parse_threads
 from signbart_parity.cli.bench import table_lines
 from signbart_parity.cli.main import main
 from signbart_parity.export.exporter import ExportedFile
-from signbart_parity.runtime.timing import Timing, summarise
+from signbart_parity.runtime.run.timing import Timing, summarise
 from tests.helpers import CHECKPOINT, CONFIG
 
 THREADS, QUANTIZATIONS = "1,2", "none,dynamic-int8"

@@ -13,8 +13,8 @@ from signbart_parity.checks.properties import logits_parity
 from signbart_parity.checks.tolerances import tolerance_for
 from signbart_parity.export.bundle import bucket_for
 from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns
-from signbart_parity.runtime.signature import signature_name
-from signbart_parity.runtime.tflite import TFLiteModel
+from signbart_parity.runtime.read.signature import signature_name
+from signbart_parity.runtime.run.tflite import TFLiteModel
 from tests.cli import one_error_line, run_cli, run_in_process
 from tests.helpers import assert_gate_ran, write_model
 

@@ -18,7 +18,7 @@ from signbart_parity.cli.main import main
 from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns
 from signbart_parity.model.checkpoint import load_signbart_model
 from signbart_parity.model.default import DEFAULT_CHECKPOINT, DEFAULT_CONFIG
-from signbart_parity.runtime.tflite import TFLiteModel
+from signbart_parity.runtime.run.tflite import TFLiteModel
 from tests.helpers import (
     CHECKPOINT,
     CONFIG,

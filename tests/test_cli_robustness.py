@@ -22,7 +22,7 @@ from signbart_parity.checks.properties import logits_parity
 from signbart_parity.checks.tolerances import tolerance_for
 from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns
 from signbart_parity.model.checkpoint import load_signbart_model, read_state_dict
-from signbart_parity.runtime.tflite import TFLiteModel
+from signbart_parity.runtime.run.tflite import TFLiteModel
 from tests.cli import one_error_line, run_cli
 from tests.helpers import write_model
 

@@ -15,7 +15,7 @@ from signbart_parity.inputs.masks import MASK_KINDS, mask_patterns
 from signbart_parity.model.checkpoint import load_signbart_model
 from signbart_parity.model.config import load_config
 from signbart_parity.model.signbart import SignBart
-from signbart_parity.runtime.tflite import TFLiteModel
+from signbart_parity.runtime.run.tflite import TFLiteModel
 from tests.helpers import CHECKPOINT, CONFIG, SUBSET_JOINT_IDX, write_config
 
 SUBSET_SEQ_LEN = 8

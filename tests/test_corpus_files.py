@@ -91,7 +91,7 @@ def test_what_a_run_replays_and_why_not(tmp_path):
 def test_replay_recomputes_pytorch_for_the_current_checkpoint(tmp_path):
     """Replay judges the file against the current checkpoint's logits, not the stored ones
     (here shifted by 1, as if saved from another checkpoint: the stored ones would fail)."""
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     path, _ = _save(tmp_path)
     (item,) = corpus.load_corpus(tmp_path)[0]

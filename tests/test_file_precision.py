@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from signbart_parity.runtime.precision import judged_precision, read_precision
+from signbart_parity.runtime.read.precision import judged_precision, read_precision
 from signbart_parity.targets import QUANTIZATIONS, precision_label
 from tests.cli import one_error_line, run_in_process
 from tests.tflite_files import MODEL_ARGS, fixture_model, genuine, hundred_keypoint

@@ -146,7 +146,7 @@ def test_fuzz_golden_and_corpus(tmp_path):
 
 
 def test_fuzz_tflite(tmp_path, tflite_seed):
-    from signbart_parity.runtime.identity import identify
+    from signbart_parity.runtime.read.identity import identify
 
     @FUZZ
     @given(damaged(tflite_seed))
@@ -158,7 +158,7 @@ def test_fuzz_tflite(tmp_path, tflite_seed):
 
 def test_fuzz_stamp(tmp_path, tflite_seed):
     from signbart_parity.export.flatbuffer import set_metadata
-    from signbart_parity.runtime.provenance import METADATA_NAME, read_provenance
+    from signbart_parity.runtime.read.provenance import METADATA_NAME, read_provenance
     from tests.tflite_files import genuine
 
     seed = json.dumps(read_provenance(genuine()).to_dict()).encode()

@@ -116,7 +116,7 @@ def test_golden_rows_listed_as_failing_are_exactly_the_verdicts_failures(
     """One per-example rule: the listed rows are the examples the comparison failed (an
     int8 flip within the bound is excused in both, or listed in both)."""
     from signbart_parity.checks.golden import check_golden, failing_rows
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     golden = load_golden(golden16)
     comparison, _, _ = check_golden(TFLiteModel(path()), golden, quantization)

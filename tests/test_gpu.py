@@ -49,7 +49,7 @@ def every_mask_kind(num_keypoints: int, seq_len: int = SEQ_LEN):
 def parity(model, path, runtime: str, quantization: str = "none"):
     from signbart_parity.checks.properties import logits_parity
     from signbart_parity.checks.tolerances import tolerance_for
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     tflite = TFLiteModel(path, runtime=runtime)
     keypoints, masks = every_mask_kind(tflite.signature.num_keypoints)
@@ -131,7 +131,7 @@ def test_the_self_test_faults_fail_on_the_gpu_too(fault):
 
 def test_the_dynamic_int8_file_is_a_finding_not_a_crash():
     from signbart_parity.errors import AcceleratorRefused
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     path = genuine(SEQ_LEN, "dynamic-int8")
     with pytest.raises(AcceleratorRefused, match="does not load on the GPU accelerator: "):
@@ -142,7 +142,7 @@ def test_the_dynamic_int8_file_is_a_finding_not_a_crash():
 
 def test_the_report_names_the_device_and_the_partition():
     from signbart_parity.reports.text import describe_build
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     build = TFLiteModel(genuine(), runtime=GPU).runtime_build
     text = describe_build(build)

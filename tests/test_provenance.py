@@ -16,8 +16,8 @@ import torch
 from signbart_parity.checks.provenance import MATCHES, NOT_STAMPED, judge_provenance
 from signbart_parity.model.checkpoint import load_model
 from signbart_parity.model.fingerprint import short_fingerprint, weights_fingerprint
-from signbart_parity.runtime.provenance import METADATA_NAME, read_provenance
-from signbart_parity.runtime.tflite import TFLiteModel
+from signbart_parity.runtime.read.provenance import METADATA_NAME, read_provenance
+from signbart_parity.runtime.run.tflite import TFLiteModel
 from tests import tflite_files
 from tests.cli import one_error_line, run_cli, run_in_process
 from tests.helpers import CHECKPOINT, CONFIG, write_model
@@ -108,7 +108,7 @@ def test_stamping_changes_no_output_bit(unstamped, name, quantization):
 def test_the_stamp_records_weights_config_precision_signatures_and_versions(quantization):
     """On the 100-keypoint bundle, every precision: the stamp is the quantized file's own
     (the quantizer copies its source's metadata; the stamp is replaced, not duplicated)."""
-    from signbart_parity.runtime.provenance import metadata_entries
+    from signbart_parity.runtime.read.provenance import metadata_entries
     from signbart_parity.versions import installed_version, toolchain_versions
 
     model = tflite_files.hundred_keypoint_model()[0]
@@ -165,7 +165,7 @@ def test_a_broken_conversion_of_the_right_weights_is_not_stale():
 
 @pytest.mark.slow
 def test_inspect_a_stamped_file():
-    from signbart_parity.runtime.provenance import metadata_entries
+    from signbart_parity.runtime.read.provenance import metadata_entries
 
     path = tflite_files.genuine(16, "dynamic-int8")
     done = run_in_process("inspect", "--tflite", path)

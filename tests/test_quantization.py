@@ -95,7 +95,7 @@ def files(genuine, tmp_path_factory):
 
 def _compare(genuine, inputs, path, quantization):
     from signbart_parity.checks.tolerances import tolerance_for
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     model, _ = genuine
     keypoints, masks = inputs

@@ -17,9 +17,9 @@ import pytest
 
 from signbart_parity import argtypes
 from signbart_parity.errors import RuntimeCrashed, TFLiteFileError
-from signbart_parity.runtime import worker
-from signbart_parity.runtime.envs import CACHE_VARIABLE, environment_folder, prepare
-from signbart_parity.runtime.tflite import TFLiteModel
+from signbart_parity.runtime.provision.venvs import CACHE_VARIABLE, environment_folder, prepare
+from signbart_parity.runtime.run.tflite import TFLiteModel
+from signbart_parity.runtime.worker import client as worker
 from signbart_parity.runtime_specs import RuntimeSpec, parse_runtime_spec
 from tests.cli import one_error_line, run_in_process
 from tests.helpers import write_model
@@ -204,7 +204,7 @@ def test_fp32_logits_in_a_pinned_build_match_in_process(prepared, runtime):
 
 @pytest.mark.slow
 def test_bench_timings_run_pinned_builds_inside_their_worker(prepared):
-    from signbart_parity.runtime.timing import tflite_timings
+    from signbart_parity.runtime.run.timing import tflite_timings
 
     points, mask = example(count=1)
     timings = tflite_timings(
@@ -288,7 +288,7 @@ def unique_tensors(tensors: list[tuple[str, np.ndarray]]) -> dict[str, np.ndarra
 
 @pytest.mark.slow
 def test_intermediates_through_the_worker_match_in_process(prepared):
-    from signbart_parity.runtime.inspect import intermediates, tensor_dtypes
+    from signbart_parity.runtime.read.inspect import intermediates, tensor_dtypes
 
     points, mask = example(count=1)
     here = unique_tensors(intermediates(genuine(), points, mask))

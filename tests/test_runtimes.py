@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signbart_parity.runtime.tflite import TFLiteModel
+from signbart_parity.runtime.run.tflite import TFLiteModel
 from tests.cli import one_error_line, run_cli, run_in_process
 from tests.helpers import write_model
 from tests.tflite_files import FAULT_STAGES, MODEL_ARGS, broken, genuine

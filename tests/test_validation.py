@@ -195,7 +195,7 @@ def tflite(tmp_path_factory) -> Path:
 
 def _stamped(tflite: Path, folder: Path, payload: bytes) -> Path:
     from signbart_parity.export.flatbuffer import set_metadata
-    from signbart_parity.runtime.provenance import METADATA_NAME
+    from signbart_parity.runtime.read.provenance import METADATA_NAME
 
     path = folder / "stamped.tflite"
     shutil.copyfile(tflite, path)
@@ -204,7 +204,7 @@ def _stamped(tflite: Path, folder: Path, payload: bytes) -> Path:
 
 
 def test_a_huge_or_deep_stamp_is_one_short_line(tflite, tmp_path):
-    from signbart_parity.runtime.provenance import read_provenance
+    from signbart_parity.runtime.read.provenance import read_provenance
 
     huge = _stamped(tflite, tmp_path, b'{"x": "' + b"A" * 50_000_000 + b'"}')
     message = bounded(lambda: read_provenance(huge), TFLiteFileError, seconds=20, megabytes=400)
@@ -216,7 +216,7 @@ def test_a_huge_or_deep_stamp_is_one_short_line(tflite, tmp_path):
 
 
 def test_escape_codes_in_a_stamp_never_reach_the_terminal(tflite, tmp_path):
-    from signbart_parity.runtime.provenance import read_provenance
+    from signbart_parity.runtime.read.provenance import read_provenance
 
     stamp = read_provenance(tflite).to_dict()
     stamp["quantization"] = "none\x1b[2K\r\x1b]0;pwned\x07parity holds"

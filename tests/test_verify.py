@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from signbart_parity.checks.baseline import compare_with_baseline, contract_changes
-from signbart_parity.runtime.signature import Signature, TensorSpec
+from signbart_parity.runtime.read.signature import Signature, TensorSpec
 from tests.cli import one_error_line, run_cli, run_in_process
 from tests.helpers import CHECKPOINT, CONFIG, SAMPLE, write_config
 from tests.tflite_files import FAULT_STAGES, MODEL_ARGS, broken, genuine
@@ -140,7 +140,7 @@ def test_baseline_with_another_seq_len_is_a_contract_change(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_baseline_flips_are_counted_and_limited_by_max_flip_rate() -> None:
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     shipped = TFLiteModel(genuine())
     same = compare_with_baseline(shipped, TFLiteModel(genuine()), real=None, max_flip_rate=0.0)

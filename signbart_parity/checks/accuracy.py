@@ -47,7 +47,7 @@ def tflite_results(model, dataset, reference, seq_len, quantizations, calibratio
     from signbart_parity.checks.compare import compare_logits
     from signbart_parity.checks.tolerances import tolerance_for
     from signbart_parity.export.exporter import Exporter
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="signbart-evaluate-") as scratch:

@@ -12,8 +12,8 @@ import numpy as np
 from signbart_parity.targets import precision_label
 
 if TYPE_CHECKING:
-    from signbart_parity.runtime.signature import Signature
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.read.signature import Signature
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
 
 @dataclass
@@ -146,7 +146,7 @@ def compare_files(
         drift_total += pair.mean_drift * pair.examples
     result.mean_drift = drift_total / result.examples if result.examples else 0.0
     if baseline and candidate:
-        from signbart_parity.runtime.precision import read_precision
+        from signbart_parity.runtime.read.precision import read_precision
 
         result.precisions = tuple(
             read_precision(f[0].path).quantization for f in (baseline, candidate)

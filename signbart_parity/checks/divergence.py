@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from signbart_parity.checks.tolerances import TOLERANCES, tolerance_for
-from signbart_parity.runtime.inspect import intermediates
+from signbart_parity.runtime.read.inspect import intermediates
 
 if TYPE_CHECKING:
     from signbart_parity.model.signbart import SignBart

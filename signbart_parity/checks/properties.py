@@ -13,13 +13,13 @@ import numpy as np
 from signbart_parity.checks.compare import Comparison, compare_logits
 from signbart_parity.checks.reference import torch_logits
 from signbart_parity.checks.tolerances import Tolerance
-from signbart_parity.runtime.signature import MASK_DTYPES
+from signbart_parity.runtime.read.signature import MASK_DTYPES
 
 if TYPE_CHECKING:
     from signbart_parity.model.config import SignBartConfig
     from signbart_parity.model.signbart import SignBart
-    from signbart_parity.runtime.signature import Signature
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.read.signature import Signature
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
 # Exactly equal outputs: the bound a same-file, same-input rerun must meet.
 EXACT = Tolerance("exact")
@@ -133,7 +133,7 @@ def export_contract_problems(
     """What breaks the app contract of a file this tool exports (README, "The app contract"):
     the shapes and dtypes the config implies, plus the names apps code against: signature
     ``serving_default`` (a bundle: ``seq_<T>``), inputs ``args_0`` keypoints, ``args_1`` mask."""
-    from signbart_parity.runtime.signature import signature_name
+    from signbart_parity.runtime.read.signature import signature_name
 
     problems = contract_problems(signature, config)
     if signature.seq_len != seq_len:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from signbart_parity.model.fingerprint import short_fingerprint
-from signbart_parity.runtime.provenance import UNKNOWN, Provenance, read_provenance
+from signbart_parity.runtime.read.provenance import UNKNOWN, Provenance, read_provenance
 from signbart_parity.targets import precision_label
 
 MATCHES, STALE, NOT_STAMPED, NOT_COMPARED = "matches", "stale", "unknown", "not compared"

@@ -150,4 +150,4 @@ def _fp16_gpu(runtime: str) -> bool:
     from signbart_parity.runtime_specs import parse_runtime_spec
 
     spec = parse_runtime_spec(runtime)
-    return spec.gpu and spec.gpu_precision is None
+    return spec.gpu and spec.accelerator_detail is None

@@ -85,7 +85,7 @@ def vector_clips(
     preprocessing in every bucket, with the model's fp32 logits there."""
     from signbart_parity.export.bundle import bucket_for
     from signbart_parity.inputs.raw_clips import raw_clips
-    from signbart_parity.runtime.signature import signature_name
+    from signbart_parity.runtime.read.signature import signature_name
 
     raws = [
         (clip.name, clip.description, "generated", clip.keypoints)
@@ -146,7 +146,7 @@ def _expected_in_bucket(model, raws, seq_len: int, num_keypoints: int) -> list[E
 def vectors_metadata(golden_metadata: dict, seq_lens: Sequence[int], golden: Path) -> dict:
     """What the vectors share with their golden file: model, checkpoint, buckets."""
     from signbart_parity.inputs.raw_clips import RAW_CLIP_SEED
-    from signbart_parity.runtime.signature import signature_name
+    from signbart_parity.runtime.read.signature import signature_name
 
     shared = ("num_keypoints", "num_labels", "checkpoint", "config", "versions")
     return {key: golden_metadata[key] for key in shared} | {

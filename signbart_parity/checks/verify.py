@@ -36,7 +36,7 @@ from signbart_parity.inputs.masks import BUCKET_MASK_KINDS, summarise
 if TYPE_CHECKING:
     from signbart_parity.model.config import SignBartConfig
     from signbart_parity.model.signbart import SignBart
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """``signbart-parity bench``: latency and size of PyTorch eager and each TFLite precision.
 
 All timings come from one process on one real-like input (batch 1): median and p90 of
-``iterations`` calls after a warm-up (``runtime/timing.py``). TFLite runs with and without
+``iterations`` calls after a warm-up (``runtime/run/timing.py``). TFLite runs with and without
 XNNPACK (its default delegate); the JSON summary quotes medians at the largest requested
 thread count <= 2. Several ``--seq-len`` make one bundle file per precision; each of its
 signatures is then timed too (``bucket_ms``).
@@ -18,8 +18,8 @@ from pathlib import Path
 from signbart_parity import argtypes
 from signbart_parity.cli import common
 from signbart_parity.options import add_to_cli
-from signbart_parity.runtime.signature import signature_name
-from signbart_parity.runtime.timing import (
+from signbart_parity.runtime.read.signature import signature_name
+from signbart_parity.runtime.run.timing import (
     Timing,
     bucket_timings,
     headline_threads,

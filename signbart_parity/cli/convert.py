@@ -121,7 +121,7 @@ def _check(result, model, model_config, tolerance, test: bool) -> int:
     """Every signature of the written file against PyTorch on the seed-guide inputs."""
     from signbart_parity.checks.properties import logits_parity
     from signbart_parity.inputs.generators import SEED_GUIDE_INPUT_NAMES, seed_guide_inputs
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     passed = True
     for name in result.signatures:

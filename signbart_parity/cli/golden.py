@@ -87,8 +87,8 @@ def create_command(args: argparse.Namespace, *, progress) -> int:
 
 def check_command(args: argparse.Namespace) -> int:
     """Every signature of the file against the golden bucket of its seq_len."""
-    from signbart_parity.runtime.precision import judged_precision
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.read.precision import judged_precision
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     goldens = {golden.seq_len: golden for golden in load_goldens(args.golden)}
     names = TFLiteModel.names_in(args.tflite)

@@ -2,7 +2,7 @@
 
 Its identity (the provenance stamp ``convert`` writes, or "no provenance recorded" for a
 file made elsewhere), its contract, ``min_runtime_version``, operator versions, precision
-and size (``runtime/identity.py``). Exit 0; a missing or unreadable file is exit 2.
+and size (``runtime/read/identity.py``). Exit 0; a missing or unreadable file is exit 2.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from signbart_parity.runtime.gpu import gpu_hazards
-    from signbart_parity.runtime.identity import identify
+    from signbart_parity.runtime.read.identity import identify
 
     identity = identify(args.tflite)
     hazards = gpu_hazards(identity.path)

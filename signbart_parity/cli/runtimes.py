@@ -36,7 +36,7 @@ def add_parser(commands) -> None:
 
 
 def prepare_command(specs: Sequence[str]) -> int:
-    from signbart_parity.runtime.envs import prepare
+    from signbart_parity.runtime.provision.venvs import prepare
 
     for text in specs:
         common.progress(f"preparing {text}")
@@ -72,7 +72,7 @@ def _gpu_device_line(text: str) -> str:
 
 
 def list_command() -> int:
-    from signbart_parity.runtime.envs import list_environments, runtimes_folder
+    from signbart_parity.runtime.provision.venvs import list_environments, runtimes_folder
 
     found = list_environments()
     if not found:
@@ -91,7 +91,7 @@ def _versions(text: str, manifest: dict) -> str:
     """Python and the runtime's and numpy's installed versions, from a manifest."""
     packages = manifest.get("packages", {})
     spec = parse_runtime_spec(text)
-    names = [name for name in (spec.package, f"{spec.package}-cpu", "numpy") if name in packages]
+    names = [name for name in (*spec.entry.distributions, "numpy") if name in packages]
     shown = [f"python {manifest.get('python', '?')}"]
     shown += [f"{name} {packages[name]}" for name in names]
     return ", ".join(shown)

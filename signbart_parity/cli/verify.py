@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from signbart_parity.checks.provenance import ProvenanceFinding
     from signbart_parity.model.config import SignBartConfig
     from signbart_parity.reports.model import Outcome, Report
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
 
 def add_parser(commands) -> None:
@@ -84,8 +84,8 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     from signbart_parity.inputs.samples import sample_paths
     from signbart_parity.model.checkpoint import load_model
     from signbart_parity.model.default import resolve_model_paths
-    from signbart_parity.runtime.precision import judged_precision
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.read.precision import judged_precision
+    from signbart_parity.runtime.run.tflite import TFLiteModel
     from signbart_parity.targets import precision_label
 
     started = time.perf_counter()
@@ -231,7 +231,7 @@ def _print_runtime(path, runtime: str, found: list[SignatureCheck], model, quant
 
 def _verify_in(runtime, first_files, names, model, quantization, samples, args):
     """Every signature of the file in one runtime build, with the bundle checks."""
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     files = first_files
     if runtime != first_files[0].runtime:

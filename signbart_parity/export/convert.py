@@ -19,7 +19,7 @@ from signbart_parity.export.flatbuffer import compact
 from signbart_parity.fileio import atomic_path
 from signbart_parity.model.config import SignBartConfig
 from signbart_parity.quiet import converter_quieted
-from signbart_parity.runtime.signature import Signature
+from signbart_parity.runtime.read.signature import Signature
 from signbart_parity.targets import QUANTIZATIONS
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def export_fp32(
     with a ``seq_<T>`` signature per length (``bundle.py``), compacted (``flatbuffer.py``).
     """
     from signbart_parity.export.bundle import as_seq_lens
-    from signbart_parity.runtime.signature import signature_name
+    from signbart_parity.runtime.read.signature import signature_name
 
     seq_lens = as_seq_lens(seq_len)
     with converter_quieted():
@@ -152,7 +152,7 @@ def convert(
     from signbart_parity.export.bundle import as_seq_lens
     from signbart_parity.export.exporter import Exporter
     from signbart_parity.outputs import output_file
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     seq_lens = as_seq_lens(model.config.check_seq_lens(seq_len))
     check_quantization(quantization)

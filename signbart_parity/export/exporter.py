@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from signbart_parity.export.cache import ExportCache
     from signbart_parity.inputs.calibration import CalibrationSet
     from signbart_parity.model.signbart import SignBart
-    from signbart_parity.runtime.provenance import Provenance
+    from signbart_parity.runtime.read.provenance import Provenance
 
 Progress = Callable[[str], None]
 # Static-int8 calibration for an export: one set per seq_len it holds.

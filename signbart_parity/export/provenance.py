@@ -1,4 +1,4 @@
-"""Stamping a file's provenance (``runtime/provenance.py`` reads it back).
+"""Stamping a file's provenance (``runtime/read/provenance.py`` reads it back).
 
 ``Exporter`` stamps every file it builds, as the last rewrite of the file: after
 quantization (ai-edge-quantizer copies its source's metadata, so a quantized file first
@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from signbart_parity.export.flatbuffer import set_metadata
-from signbart_parity.runtime.provenance import METADATA_NAME, Provenance
-from signbart_parity.runtime.signature import signature_name
+from signbart_parity.runtime.read.provenance import METADATA_NAME, Provenance
+from signbart_parity.runtime.read.signature import signature_name
 from signbart_parity.versions import installed_version, toolchain_versions
 
 if TYPE_CHECKING:

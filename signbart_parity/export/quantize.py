@@ -66,8 +66,8 @@ def quantize_file(
     inputs of a single-signature file, or of each bucket of a bundle keyed by seq_len."""
     from ai_edge_quantizer import quantizer as aeq
 
-    from signbart_parity.runtime.signature import signature_name
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.read.signature import signature_name
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     quantizer = aeq.Quantizer(str(fp32_path))
     _quantizer_setup(quantization)(quantizer)

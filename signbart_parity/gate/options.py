@@ -295,7 +295,7 @@ def _real_samples(given, min_keypoints: int) -> tuple[tuple[Path, ...], str | No
 def _baseline_seq_len(path: Path, bundle: bool) -> int | None:
     """The shipped file's seq_len (None for a multi-signature file, gated as a bundle)."""
     from signbart_parity.errors import TFLiteFileError
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     try:
         names = TFLiteModel.names_in(path)

@@ -391,8 +391,8 @@ def measure_latency(run: GateRun, report: Report) -> None:
 
 
 def _tflite_latency(row: Row, config) -> float:
-    from signbart_parity.runtime.tflite import TFLiteModel
-    from signbart_parity.runtime.timing import timing_input
+    from signbart_parity.runtime.run.tflite import TFLiteModel
+    from signbart_parity.runtime.run.timing import timing_input
 
     keypoints, masks = timing_input(config, row.target.seq_len)
     tflite = TFLiteModel(row.file, runtime=row.target.runtime, signature=row.signature)
@@ -402,7 +402,7 @@ def _tflite_latency(row: Row, config) -> float:
 def _torch_latency(model, config, seq_len: int) -> float:
     import torch
 
-    from signbart_parity.runtime.timing import measure, timing_input
+    from signbart_parity.runtime.run.timing import measure, timing_input
 
     keypoints, masks = timing_input(config, seq_len)
     inputs = torch.from_numpy(keypoints), torch.from_numpy(masks)

@@ -65,8 +65,8 @@ class GateSession:
         return calibration_sets(self.config, lengths, samples=given)
 
     def tflite(self, target: Target):
-        from signbart_parity.runtime.signature import signature_name
-        from signbart_parity.runtime.tflite import TFLiteModel
+        from signbart_parity.runtime.read.signature import signature_name
+        from signbart_parity.runtime.run.tflite import TFLiteModel
 
         if target not in self._runtimes:
             path = self.export_path(target.seq_len, target.quantization)

@@ -289,7 +289,7 @@ def test_no_regression_against_the_shipped_file(parity_session, parity_baseline_
     from dataclasses import replace
 
     from signbart_parity.checks.baseline import compare_files
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     session, options = parity_session, parity_session.options
     if parity_baseline_target is None:

@@ -105,7 +105,7 @@ class Row:
     def describe_file(self, tflite) -> None:
         """Record which file, signature and runtime build (a ``TFLiteModel``) the numbers
         came from, and the min_runtime_version the file claims."""
-        from signbart_parity.runtime.inspect import min_runtime_version
+        from signbart_parity.runtime.read.inspect import min_runtime_version
 
         self.file, self.size_bytes = str(tflite.path), tflite.path.stat().st_size
         self.signature = tflite.signature_key

@@ -1,3 +1,5 @@
-"""Running a .tflite file: the TFLite runners (Interpreter, tf.lite, CompiledModel), the
-file's app contract (its signatures), and latency measurement.
+"""Running a .tflite file with real TFLite runtimes, in four jobs: ``run/`` in-process runners,
+``read/`` file readers, ``worker/`` the out-of-process worker and its protocol, ``provision/``
+the environments pinned and emulated builds run in. The runtime kinds themselves are the
+registry in ``signbart_parity/runtime_specs.py``.
 """

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from signbart_parity.errors import RuntimeEnvironmentError
-from signbart_parity.runtime import backends
+from signbart_parity.runtime.run import backends
+from signbart_parity.runtime_specs import REGISTRY, parse_runtime_spec
 
 INSTALL = (
     "install a Vulkan driver: on Debian 12, apt-get install libvulkan1 and, from "
@@ -57,7 +58,7 @@ class GpuRefused(Exception):
 
 
 def gpu_folder() -> Path:
-    from signbart_parity.runtime.envs import default_cache_root
+    from signbart_parity.runtime.provision.venvs import default_cache_root
 
     return default_cache_root() / "gpu"
 
@@ -174,8 +175,6 @@ class GpuBackend(backends.CompiledBackend):
         from ai_edge_litert.hardware_accelerator import HardwareAccelerator
         from ai_edge_litert.options import CpuOptions, Options
 
-        from signbart_parity.runtime_specs import parse_runtime_spec
-
         if not xnnpack:
             raise ValueError("the GPU runtime runs XNNPACK for what falls back to the CPU")
         from signbart_parity.quiet import silence_teardown
@@ -186,7 +185,7 @@ class GpuBackend(backends.CompiledBackend):
         if not _PROBING:
             require_trusted_device()
         self.path = Path(path)
-        self.enforce_f32 = parse_runtime_spec(runtime).gpu_precision == "fp32"
+        self.enforce_f32 = parse_runtime_spec(runtime).accelerator_detail == "fp32"
         options = Options(
             hardware_accelerators=HardwareAccelerator.GPU | HardwareAccelerator.CPU,
             cpu_options=CpuOptions(num_threads=num_threads or 0),
@@ -226,7 +225,7 @@ class GpuBackend(backends.CompiledBackend):
         fully = bool(self._model.is_fully_accelerated())
         return {
             "runtime": "compiled",
-            "version": backends.runtime_version("compiled"),
+            "version": backends.runtime_version(REGISTRY["compiled"].worker_entry()),
             "arch": platform.machine(),
             "emulator": None,
             "accelerator": "gpu",
@@ -304,7 +303,11 @@ def probe_device(tolerance: float = PROBE_TOLERANCE) -> dict:
 
     key = hashlib.sha256(
         json.dumps(
-            [backends.runtime_version("compiled"), vulkan_drivers(), mesa_version()]
+            [
+                backends.runtime_version(REGISTRY["compiled"].worker_entry()),
+                vulkan_drivers(),
+                mesa_version(),
+            ]
         ).encode()
     ).hexdigest()[:16]
     stored = gpu_folder() / f"device-verdict-{key}.json"

@@ -54,7 +54,7 @@ def read_precision(path: str | Path) -> FilePrecision:
 
 
 def _census(model, schema) -> Counter:
-    from signbart_parity.runtime.identity import builtin_operator_names, operator_name
+    from signbart_parity.runtime.read.identity import builtin_operator_names, operator_name
 
     names = builtin_operator_names(schema)
     types = {value: key for key, value in vars(schema.TensorType).items() if key.isupper()}

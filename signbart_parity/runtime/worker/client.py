@@ -1,7 +1,7 @@
 """Running a file in a pinned runtime build, out of process (the client of ``worker_main``).
 
 One worker process per runtime spec per harness process, started on first use, reused for
-every file, closed at exit. ``WorkerBackend`` fits ``runtime/tflite.py``'s backend
+every file, closed at exit. ``WorkerBackend`` fits ``runtime/run/tflite.py``'s backend
 protocol, so ``TFLiteModel(path, runtime="tflite-runtime==2.14.0")`` runs the file there.
 
 A runtime that dies (a segfault or abort in its kernels) is a finding, not a harness
@@ -12,6 +12,7 @@ the next call starts a fresh worker.
 from __future__ import annotations
 
 import atexit
+import json
 import signal
 import subprocess
 from pathlib import Path
@@ -19,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from signbart_parity.errors import RuntimeCrashed, RuntimeEnvironmentError
-from signbart_parity.runtime.backends import WARMUP, NoInt64
-from signbart_parity.runtime.worker_main import read_message, write_message
+from signbart_parity.runtime.run.backends import WARMUP, NoInt64
+from signbart_parity.runtime.worker.server import read_message, write_message
 from signbart_parity.runtime_specs import RuntimeSpec, parse_runtime_spec
 
-WORKER_SCRIPT = Path(__file__).with_name("worker_main.py")
+WORKER_SCRIPT = Path(__file__).with_name("server.py")
 _EXIT_WAIT = 5.0  # seconds a worker gets to exit before it is killed
 
 
@@ -34,10 +35,11 @@ class WorkerProcess:
         import os
 
         from signbart_parity.quiet import toolchain_quieted
-        from signbart_parity.runtime.envs import worker_environment
+        from signbart_parity.runtime.provision.venvs import worker_environment
 
         self.spec = spec
         environment = worker_environment(spec, cache_root)
+        entry = json.dumps(spec.entry.worker_entry())
         # The runtime's stderr chatter is dropped when the toolchain is quieted (the CLI
         # without --verbose); otherwise it shows, as in-process runtimes' does.
         # -P: the script's folder (runtime/, with its own inspect.py) is not put on
@@ -45,7 +47,7 @@ class WorkerProcess:
         # site folder) reaches the worker, never the harness's, nor a PYTHONHOME.
         child_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
         self._process = subprocess.Popen(
-            [*environment.command, "-P", "-s", str(WORKER_SCRIPT), spec.kind],
+            [*environment.command, "-P", "-s", str(WORKER_SCRIPT), entry],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL if toolchain_quieted() else None,
@@ -168,7 +170,7 @@ def close_workers() -> None:
 
 
 class WorkerBackend:
-    """``runtime/tflite.py``'s backend protocol, served by a worker process."""
+    """``runtime/run/tflite.py``'s backend protocol, served by a worker process."""
 
     def __init__(self, path: Path, runtime: str, num_threads: int | None, xnnpack: bool):
         self._path, self._runtime = Path(path), runtime
@@ -218,7 +220,7 @@ class WorkerBackend:
 def intermediates(
     path: str | Path, keypoints, attention_mask, *, runtime: str, signature: str | None
 ) -> list[tuple[str, np.ndarray]]:
-    """``runtime/inspect.py``'s ``intermediates``, computed by ``runtime``'s worker."""
+    """``runtime/read/inspect.py``'s ``intermediates``, computed by ``runtime``'s worker."""
     header = {"op": "intermediates", "path": str(path), "signature": signature}
     arrays = (np.asarray(keypoints), np.asarray(attention_mask))
     reply, tensors = worker_for(runtime).request(header, arrays, doing="running", path=path)
@@ -226,7 +228,7 @@ def intermediates(
 
 
 def tensor_dtypes(path: str | Path, runtime: str) -> set[str]:
-    """``runtime/inspect.py``'s ``tensor_dtypes``, read by ``runtime``'s worker."""
+    """``runtime/read/inspect.py``'s ``tensor_dtypes``, read by ``runtime``'s worker."""
     header = {"op": "tensor_dtypes", "path": str(path)}
     try:
         reply, _ = worker_for(runtime).request(header, doing="loading", path=path)

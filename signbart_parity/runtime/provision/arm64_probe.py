@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signbart_parity.runtime.emulator import run_tool
+from signbart_parity.runtime.provision.emulator import run_tool
 
 IN_FEATURES, OUT_FEATURES, ROWS = 144, 96, 8
 # Share of max |output| two correct kernels may differ by: far above rounding (about 1e-7

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from signbart_parity.errors import TFLiteFileError
-from signbart_parity.runtime.precision import FilePrecision
-from signbart_parity.runtime.provenance import Provenance
-from signbart_parity.runtime.signature import Signature
+from signbart_parity.runtime.read.precision import FilePrecision
+from signbart_parity.runtime.read.provenance import Provenance
+from signbart_parity.runtime.read.signature import Signature
 
 NO_PROVENANCE = "no provenance recorded"
 
@@ -139,10 +139,10 @@ def _config_line(config: dict[str, Any]) -> str:
 def identify(path: str | Path) -> FileIdentity:
     """Read ``path``'s identity; TFLiteFileError when it is missing or not a SignBart file."""
     from signbart_parity.fileio import file_sha256
-    from signbart_parity.runtime.inspect import min_runtime_version
-    from signbart_parity.runtime.precision import read_precision
-    from signbart_parity.runtime.provenance import metadata_entries, read_provenance
-    from signbart_parity.runtime.tflite import TFLiteModel, check_tflite_file
+    from signbart_parity.runtime.read.inspect import min_runtime_version
+    from signbart_parity.runtime.read.precision import read_precision
+    from signbart_parity.runtime.read.provenance import metadata_entries, read_provenance
+    from signbart_parity.runtime.run.tflite import TFLiteModel, check_tflite_file
 
     path = check_tflite_file(path)
     signatures = tuple(

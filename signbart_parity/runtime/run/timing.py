@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from signbart_parity.runtime.backends import WARMUP, measure  # noqa: F401 (shared here)
-from signbart_parity.runtime.signature import signature_name
+from signbart_parity.runtime.read.signature import signature_name
+from signbart_parity.runtime.run.backends import WARMUP, measure  # noqa: F401 (shared here)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def tflite_timings(
     precision, path, keypoints, mask, threads, iterations, runtimes, *, signature=None
 ) -> list:
     """Every runtime at every thread count, with XNNPACK and (Interpreters) without it."""
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     timings = []
     for runtime in runtimes:
@@ -80,12 +80,12 @@ def tflite_timings(
 def _is_compiled(runtime: str) -> bool:
     from signbart_parity.runtime_specs import parse_runtime_spec
 
-    return parse_runtime_spec(runtime).kind == "compiled"
+    return parse_runtime_spec(runtime).entry.compiled
 
 
 def bucket_timings(path, config, seq_lens, threads: int, iterations: int) -> dict[str, float]:
     """Median latency of each ``seq_<T>`` signature of a bundle (XNNPACK, litert)."""
-    from signbart_parity.runtime.tflite import TFLiteModel
+    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     medians = {}
     for length in seq_lens:

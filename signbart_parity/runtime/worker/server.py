@@ -1,11 +1,12 @@
 """The out-of-process runtime worker: runs .tflite files in a pinned runtime build.
 
-Started as ``python -I worker_main.py KIND`` by the isolated environment's Python
-(``runtime/envs.py``), where this project is not installed: it imports only the standard
+Started as ``python -P -s worker_main.py ENTRY`` (the runtime kind's registry entry as
+JSON, ``RuntimeKind.worker_entry``) by the isolated environment's Python
+(``runtime/provision/venvs.py``), where this project is not installed: it imports only the standard
 library, numpy (1.x or 2.x) and the runtime package, and loads ``backends.py`` beside it by
 file path, so a file runs through the same code in process and here.
 
-Protocol (``runtime/worker.py`` is the client), over stdin and stdout: a message is one
+Protocol (``runtime/worker/client.py`` is the client), over stdin and stdout: a message is one
 frame holding a JSON header, whose ``arrays`` lists the dtype and shape of each array sent
 next, one frame each, as raw little-endian bytes (nothing is ever unpickled); a frame is an
 8-byte little-endian length and that many bytes. Every request gets one reply:
@@ -100,7 +101,7 @@ def plain_details(details: list[dict]) -> list[dict]:
 
 
 def _load_backends():
-    path = Path(__file__).with_name("backends.py")
+    path = Path(__file__).parent.parent / "run" / "backends.py"
     spec = importlib.util.spec_from_file_location("signbart_parity_backends", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -108,26 +109,26 @@ def _load_backends():
 
 
 class Worker:
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    def __init__(self, entry: dict) -> None:
+        self.entry = entry
         self.backends = _load_backends()
         self.models: dict[int, object] = {}
         self.next_handle = 1
 
     def hello(self, request: dict, arrays: list) -> tuple[dict, list]:
-        self.backends.interpreter_api(self.kind)  # imports the runtime: fails here if broken
+        self.backends.interpreter_api(self.entry)  # imports the runtime: fails here if broken
         return {
-            "runtime": self.kind,
-            "version": self.backends.runtime_version(self.kind),
+            "runtime": self.entry["name"],
+            "version": self.backends.runtime_version(self.entry),
             "python": platform.python_version(),
             "machine": platform.machine(),
             "numpy": np.__version__,
         }, []
 
     def load(self, request: dict, arrays: list) -> tuple[dict, list]:
-        backend_class = self.backends.backend_class(self.kind)
+        backend_class = self.backends.backend_class(self.entry)
         model = backend_class(
-            Path(request["path"]), self.kind, request["num_threads"], request["xnnpack"]
+            Path(request["path"]), self.entry, request["num_threads"], request["xnnpack"]
         )
         handle, self.next_handle = self.next_handle, self.next_handle + 1
         self.models[handle] = model
@@ -154,12 +155,12 @@ class Worker:
     def intermediates(self, request: dict, arrays: list) -> tuple[dict, list]:
         keypoints, mask = arrays
         tensors = self.backends.intermediates(
-            request["path"], keypoints, mask, self.kind, request["signature"]
+            request["path"], keypoints, mask, self.entry, request["signature"]
         )
         return {"names": [name for name, _ in tensors]}, [value for _, value in tensors]
 
     def tensor_dtypes(self, request: dict, arrays: list) -> tuple[dict, list]:
-        return {"dtypes": sorted(self.backends.tensor_dtypes(request["path"], self.kind))}, []
+        return {"dtypes": sorted(self.backends.tensor_dtypes(request["path"], self.entry))}, []
 
     def abort(self, request: dict, arrays: list) -> tuple[dict, list]:
         os.abort()  # what a crashing runtime does; the client's crash handling is tested on it
@@ -182,7 +183,7 @@ def _error_type(exc: Exception, backends) -> str:
     return "ValueError" if isinstance(exc, ValueError) else "RuntimeError"
 
 
-def serve(kind: str) -> None:
+def serve(entry: dict) -> None:
     # The protocol keeps the original stdout; everything else printing to fd 1 (the
     # runtime's notices, a stray print) lands on stderr instead.
     channel_out = os.fdopen(os.dup(1), "wb")
@@ -192,7 +193,7 @@ def serve(kind: str) -> None:
     os.dup2(devnull, 0)
     os.close(devnull)
     sys.stdout = sys.stderr
-    worker = Worker(kind)
+    worker = Worker(entry)
     while True:
         try:
             request, arrays = read_message(channel_in)
@@ -210,4 +211,4 @@ def serve(kind: str) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(json.loads(sys.argv[1]))

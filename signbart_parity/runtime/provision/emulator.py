@@ -5,7 +5,7 @@ Measured (toolchain.md, "ARM64 under emulation"): qemu 7.2 with a CPU model that
 (``max``) computes dynamic-int8 models wrong (max error 5.3, top-1 75%), while
 ``max,sme=off`` on 7.2 and ``max`` on 10.0.2 agree with x86. qemu 10.0.2 is trusted
 outright; qemu older than 8 with SME is refused outright; anything else is measured
-(``signbart_parity.runtime.arm64_probe``) before use.
+(``signbart_parity.runtime.provision.arm64_probe``) before use.
 
 qemu before 10 also hands the guest the host's x86 ``/proc/cpuinfo``, on which LiteRT's
 CPU detection crashes. ``cpuinfo_text`` writes the ARM one the chosen CPU model would

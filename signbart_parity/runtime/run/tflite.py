@@ -5,7 +5,7 @@ Runtimes: ``litert`` (ai_edge_litert's Interpreter), ``tensorflow`` (TensorFlow'
 ``CompiledModel`` on the CPU, the API current Android apps are told to use). Every runtime
 runs a signature by name, so each signature of a multi-signature file can be checked.
 A pinned build (``tflite-runtime==2.14.0``, ``litert==1.4.0``: ``runtime_specs.py``) runs
-out of process, in an isolated environment of its own (``runtime/worker.py``).
+out of process, in an isolated environment of its own (``runtime/worker/client.py``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import numpy as np
 from signbart_parity.errors import AcceleratorRefused, TFLiteFileError
 from signbart_parity.limits import check_elements
 from signbart_parity.quiet import notices_dropped, silence_teardown
-from signbart_parity.runtime import backends
-from signbart_parity.runtime.signature import Signature, TensorSpec
-from signbart_parity.runtime_specs import parse_runtime_spec
+from signbart_parity.runtime.read.signature import Signature, TensorSpec
+from signbart_parity.runtime.run import backends
+from signbart_parity.runtime_specs import RuntimeSpec, parse_runtime_spec
 
 # Every .tflite flatbuffer carries this file identifier at byte offset 4.
 _TFLITE_IDENTIFIER = b"TFL3"
@@ -44,27 +44,24 @@ def check_tflite_file(path: str | Path) -> Path:
 
 def interpreter_api(runtime: str):
     """(Interpreter class, the op resolver type that applies no delegate) of a runtime."""
-    return backends.interpreter_api(parse_runtime_spec(runtime).kind)
+    return backends.interpreter_api(parse_runtime_spec(runtime).entry.worker_entry())
 
 
-class _CompiledBackend(backends.CompiledBackend):
-    def __init__(self, path: Path, runtime: str, num_threads: int | None, xnnpack: bool):
-        silence_teardown()  # its accelerators log their destruction at process exit
-        super().__init__(path, runtime, num_threads, xnnpack)
-
-
-def _backend(runtime: str):
-    """The backend class of a runtime spec: in process, or a worker for a pinned build."""
-    spec = parse_runtime_spec(runtime)  # ValueError naming the accepted forms
-    if spec.gpu:
-        from signbart_parity.runtime.gpu import GpuBackend
-
-        return GpuBackend
+def _open_backend(path: Path, spec: RuntimeSpec, num_threads: int | None, xnnpack: bool):
+    """The spec's backend on ``path``: in process, on its accelerator, or in a worker for a
+    pinned build."""
+    if spec.on_accelerator is not None:
+        return _accelerator_backend(spec.on_accelerator.backend)(
+            path, str(spec), num_threads, xnnpack
+        )
     if not spec.in_process:
-        from signbart_parity.runtime.worker import WorkerBackend
+        from signbart_parity.runtime.worker.client import WorkerBackend
 
-        return WorkerBackend
-    return _CompiledBackend if spec.kind == "compiled" else backends.InterpreterBackend
+        return WorkerBackend(path, str(spec), num_threads, xnnpack)
+    entry = spec.entry.worker_entry()
+    if spec.entry.compiled:
+        silence_teardown()  # its accelerators log their destruction at process exit
+    return backends.backend_class(entry)(path, entry, num_threads, xnnpack)
 
 
 def _gpu_refused() -> type[Exception]:
@@ -77,6 +74,14 @@ def _gpu_refused() -> type[Exception]:
 
 class _NeverRaised(Exception):
     pass
+
+
+def _accelerator_backend(dotted: str):
+    """The backend class an accelerator's registry entry names (``module:Class``)."""
+    import importlib
+
+    module, name = dotted.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 # ---------------------------------------------------------------- the model
@@ -101,12 +106,11 @@ class TFLiteModel:
         xnnpack: bool = True,
     ) -> None:
         self.path = check_tflite_file(path)
-        backend_class = _backend(runtime)
-        self.spec = parse_runtime_spec(runtime)
+        self.spec = parse_runtime_spec(runtime)  # ValueError naming the accepted forms
         self.runtime = str(self.spec)  # the canonical text of the spec
         try:
             with notices_dropped():  # XNNPACK's and LiteRT's start-up notices
-                self._backend = backend_class(self.path, runtime, num_threads, xnnpack)
+                self._backend = _open_backend(self.path, self.spec, num_threads, xnnpack)
                 self.signature_names = self._backend.signature_names
                 self.signature_key = self._choose(signature)
                 inputs, outputs = self._backend.open(self.signature_key)
@@ -178,7 +182,7 @@ class TFLiteModel:
                 f"rank-2 mask input and one output; found {self.signature.describe()})."
             )
         keypoints = next(d for d in self._input_details if len(d["shape"]) == 4)
-        if self.spec.kind == "compiled" and np.dtype(keypoints["dtype"]).kind in "iu":
+        if self.spec.entry.compiled and np.dtype(keypoints["dtype"]).kind in "iu":
             raise TFLiteFileError(
                 f"{self.path}: integer-quantized keypoints input; the compiled runtime "
                 "exposes no quantization parameters: use --runtime litert."
@@ -194,7 +198,7 @@ class TFLiteModel:
 
         return {
             "runtime": self.spec.kind,
-            "version": backends.runtime_version(self.spec.kind),
+            "version": backends.runtime_version(self.spec.entry.worker_entry()),
             "arch": platform.machine(),
             "emulator": None,
         }

@@ -6,7 +6,7 @@ TensorFlow's tf.lite) with every tensor preserved and no delegate: a delegate co
 partitions internally and leaves intermediate tensors unfilled. CompiledModel exposes no
 intermediate tensors, so the ``compiled`` runtime is inspected through ai_edge_litert's
 Interpreter, which shares its kernels' file format but not its delegate. A pinned build
-(``tflite-runtime==2.14.0``) is inspected inside its worker process (``runtime/worker.py``).
+(``tflite-runtime==2.14.0``) is inspected inside its worker process (``runtime/worker/client.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from signbart_parity.quiet import notices_dropped
-from signbart_parity.runtime import backends
+from signbart_parity.runtime.run import backends
 from signbart_parity.runtime_specs import parse_runtime_spec
 
 
@@ -32,30 +32,32 @@ def intermediates(
     its ``signature`` (the only one when None), or of its only subgraph when it has none."""
     spec = parse_runtime_spec(runtime)
     if not spec.in_process:
-        from signbart_parity.runtime import worker
+        from signbart_parity.runtime.worker import client as worker
 
         return worker.intermediates(
             path, keypoints, attention_mask, runtime=str(spec), signature=signature
         )
     with notices_dropped():
-        return backends.intermediates(path, keypoints, attention_mask, spec.kind, signature)
+        return backends.intermediates(
+            path, keypoints, attention_mask, spec.entry.worker_entry(), signature
+        )
 
 
 def tensor_dtypes(path: str | Path, runtime: str = "litert") -> set[str]:
     """The dtypes of the tensors the file holds (empty when it cannot be read)."""
     spec = parse_runtime_spec(runtime)
     if not spec.in_process:
-        from signbart_parity.runtime import worker
+        from signbart_parity.runtime.worker import client as worker
 
         return worker.tensor_dtypes(path, str(spec))
     with notices_dropped():
-        return backends.tensor_dtypes(path, spec.kind)
+        return backends.tensor_dtypes(path, spec.entry.worker_entry())
 
 
 def min_runtime_version(path: str | Path) -> str | None:
     """The ``min_runtime_version`` a file's metadata claims (the converter writes it), or
     None when it records none. Read from the flatbuffer, without loading a runtime."""
-    from signbart_parity.runtime.provenance import metadata_entries
+    from signbart_parity.runtime.read.provenance import metadata_entries
 
     raw = metadata_entries(path).get("min_runtime_version", b"")
     text = raw.split(b"\0", 1)[0].decode("ascii", errors="replace")

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from signbart_parity.errors import RuntimeEnvironmentError
 from signbart_parity.fileio import atomic_directory, write_json_atomic
-from signbart_parity.runtime import emulator as qemu
+from signbart_parity.runtime.provision import emulator as qemu
 
 PYTHON_ENV = "SIGNBART_PARITY_ARM64_PYTHON"
 DEFAULT_CPU = "cortex-a76"  # armv8.2 with dot product: most phones of the last years
@@ -83,7 +83,7 @@ def spec_label(spec: Spec) -> str:
 def litert_version(spec: Spec) -> str:
     """The pinned version, or the harness's own ai-edge-litert; refused when no aarch64
     wheel of it exists."""
-    if spec.kind != "litert":
+    if not spec.entry.emulated:
         raise RuntimeEnvironmentError(
             f"{spec_label(spec)}: {spec.kind} has no aarch64 build for Python 3.11; on arm64 "
             f"only litert runs ({AARCH64_BUILDS})."
@@ -215,7 +215,7 @@ class _Context:
             return f"qemu >= {'.'.join(map(str, qemu.TRUSTED_FROM))}"
         record = self.folder / "trust" / re.sub(r"[^\w.-]", "_", f"{emulator.label}-{cpu}.json")
         if not record.exists():
-            from signbart_parity.runtime.arm64_probe import run_probe
+            from signbart_parity.runtime.provision.arm64_probe import run_probe
 
             result = run_probe(command, env)
             write_json_atomic(
@@ -233,7 +233,7 @@ class _Context:
 
 
 def _summary(measured: dict) -> str:
-    from signbart_parity.runtime.arm64_probe import ProbeResult
+    from signbart_parity.runtime.provision.arm64_probe import ProbeResult
 
     return ProbeResult(measured["errors"], measured.get("detail")).summary()
 

@@ -6,13 +6,14 @@ out-of-process worker (``worker_main.py``) loads it by file path inside an isola
 environment where this project is not installed, so the same code runs a file in process
 and in a pinned runtime build (ai-edge-litert 1.x, tflite-runtime 2.14, an old TensorFlow).
 
-A runtime ``kind`` is ``litert`` (ai_edge_litert's Interpreter), ``tflite-runtime``
-(tflite_runtime's Interpreter), ``tensorflow`` (``tf.lite.Interpreter``) or ``compiled``
-(ai_edge_litert's CompiledModel on the CPU).
+Nothing here names a runtime kind: each function takes the kind's registry entry as plain
+data (``RuntimeKind.worker_entry()``: its runner class, the module of its Interpreter, its
+package names), which the worker receives on its command line.
 """
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,26 +27,22 @@ class NoInt64(Exception):
     """LiteRT's TensorBuffer (Python and Kotlin) writes no int64 data."""
 
 
-def interpreter_api(kind: str):
-    """(Interpreter class, the op resolver type that applies no delegate) of a runtime."""
-    if kind in ("litert", "compiled"):  # compiled is inspected through its Interpreter
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    elif kind == "tflite-runtime":
-        from tflite_runtime.interpreter import Interpreter, OpResolverType
-    else:
-        import tensorflow as tf
-
-        Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
-    return Interpreter, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+def interpreter_api(entry: dict):
+    """(Interpreter class, the op resolver type that applies no delegate) of a runtime kind
+    (its registry entry): the ``Interpreter`` of its module, or TensorFlow's ``tf.lite``."""
+    module = importlib.import_module(entry["interpreter"])
+    if hasattr(module, "Interpreter"):
+        interpreter, resolver = module.Interpreter, module.OpResolverType
+    else:  # tensorflow: tf.lite.Interpreter
+        interpreter, resolver = module.lite.Interpreter, module.lite.experimental.OpResolverType
+    return interpreter, resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
 
 
-def runtime_version(kind: str) -> str:
-    """The version of the runtime package this process imports for ``kind``."""
+def runtime_version(entry: dict) -> str:
+    """The version of the runtime package this process imports for a kind."""
     from importlib import metadata
 
-    package = {"litert": "ai-edge-litert", "compiled": "ai-edge-litert"}.get(kind, kind)
-    names = ("tensorflow", "tensorflow-cpu") if kind == "tensorflow" else (package,)
-    for name in names:
+    for name in entry["distributions"]:
         try:
             return metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -56,8 +53,8 @@ def runtime_version(kind: str) -> str:
 class InterpreterBackend:
     """An Interpreter (litert, tflite-runtime or tensorflow), through a signature runner."""
 
-    def __init__(self, path: Path, kind: str, num_threads: int | None, xnnpack: bool):
-        interpreter_class, no_delegates = interpreter_api(kind)
+    def __init__(self, path: Path, entry: dict, num_threads: int | None, xnnpack: bool):
+        interpreter_class, no_delegates = interpreter_api(entry)
         # XNNPACK is the default delegate; the plain builtin kernels run without it.
         options = {} if xnnpack else {"experimental_op_resolver_type": no_delegates}
         self._interpreter = interpreter_class(
@@ -103,7 +100,7 @@ class InterpreterBackend:
 class CompiledBackend:
     """ai_edge_litert's CompiledModel on the CPU (it always uses XNNPACK there)."""
 
-    def __init__(self, path: Path, kind: str, num_threads: int | None, xnnpack: bool):
+    def __init__(self, path: Path, entry: dict, num_threads: int | None, xnnpack: bool):
         from ai_edge_litert.compiled_model import CompiledModel
         from ai_edge_litert.hardware_accelerator import HardwareAccelerator
         from ai_edge_litert.options import CpuOptions, Options
@@ -161,21 +158,20 @@ def shared_environment():
     return _ENVIRONMENT[0]
 
 
-def backend_class(kind: str):
-    """The backend that runs a file in a runtime of ``kind``."""
-    if kind in ("litert", "tflite-runtime", "tensorflow"):
-        return InterpreterBackend
-    if kind == "compiled":
-        return CompiledBackend
-    raise ValueError(f"unknown runtime kind {kind!r}")
+RUNNERS = {"InterpreterBackend": InterpreterBackend, "CompiledBackend": CompiledBackend}
+
+
+def backend_class(entry: dict):
+    """The backend that runs a file in a runtime kind (its registry entry)."""
+    return RUNNERS[entry["runner"]]
 
 
 # ---------------------------------------------------------------- looking inside
 
 
-def _inspecting_interpreter(path: str | Path, kind: str, **options):
+def _inspecting_interpreter(path: str | Path, entry: dict, **options):
     # A delegate computes its partitions internally and leaves their tensors unfilled.
-    interpreter_class, no_delegates = interpreter_api(kind)
+    interpreter_class, no_delegates = interpreter_api(entry)
     return interpreter_class(
         model_path=str(path), experimental_op_resolver_type=no_delegates, **options
     )
@@ -185,11 +181,11 @@ def intermediates(
     path: str | Path,
     keypoints: np.ndarray,
     attention_mask: np.ndarray,
-    kind: str,
+    entry: dict,
     signature: str | None,
 ) -> list[tuple[str, np.ndarray]]:
-    """Every float tensor of one invocation (see ``runtime/inspect.py``)."""
-    interpreter = _inspecting_interpreter(path, kind, experimental_preserve_all_tensors=True)
+    """Every float tensor of one invocation (see ``runtime/read/inspect.py``)."""
+    interpreter = _inspecting_interpreter(path, entry, experimental_preserve_all_tensors=True)
     names = list(interpreter.get_signature_list())
     key = signature or (names[0] if names else None)
     if key is None:
@@ -234,10 +230,10 @@ def _tensor_details(interpreter, subgraph: int) -> list[dict]:
         ) from None
 
 
-def tensor_dtypes(path: str | Path, kind: str) -> set[str]:
+def tensor_dtypes(path: str | Path, entry: dict) -> set[str]:
     """The dtypes of the tensors the file holds (empty when it cannot be read)."""
     try:
-        details = _inspecting_interpreter(path, kind).get_tensor_details()
+        details = _inspecting_interpreter(path, entry).get_tensor_details()
     except (ValueError, RuntimeError):
         return set()
     return {np.dtype(detail["dtype"]).name for detail in details}

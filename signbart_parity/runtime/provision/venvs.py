@@ -95,7 +95,7 @@ def worker_environment(
 
 
 def _arm64_environment(spec: RuntimeSpec, root: Path, create: bool) -> WorkerEnvironment:
-    from signbart_parity.runtime.arm64 import arm64_environment
+    from signbart_parity.runtime.provision.arm64 import arm64_environment
 
     command, env, description = arm64_environment(spec, root, create)
     return WorkerEnvironment(spec, list(command), dict(env), dict(description))
@@ -187,18 +187,14 @@ def _build(spec: RuntimeSpec, folder: Path) -> dict:
 def numpy_requirement(spec: RuntimeSpec) -> str:
     """numpy for ``spec``: builds compiled against numpy 1.x (every tflite-runtime,
     ai-edge-litert before 1.1) fail to import under numpy 2 but do not declare it."""
-    major_minor = tuple(int(part) for part in (spec.version or "0.0").split(".")[:2])
-    old = spec.kind == "tflite-runtime" or (spec.kind == "litert" and major_minor < (1, 1))
-    return "numpy<2" if old else "numpy"
+    return "numpy<2" if spec.entry.needs_numpy1(spec.version) else "numpy"
 
 
 def _install(spec: RuntimeSpec, folder: Path) -> str:
     """Make a venv in ``folder`` holding numpy and the runtime; the installer's name."""
     uv = _uv_binary()
     packages = [numpy_requirement(spec)]
-    candidates = [f"{spec.package}=={spec.version}"]
-    if spec.kind == "tensorflow":  # the CPU-only wheel, when that release has one
-        candidates.insert(0, f"tensorflow-cpu=={spec.version}")
+    candidates = spec.entry.pinned_wheels(spec.version)
     if uv:
         _run(spec, [uv, "venv", "--quiet", "--relocatable", "--python", sys.executable, folder])
         install = [uv, "pip", "install", "--quiet", "--python", _python(folder)]
@@ -314,7 +310,7 @@ def list_environments(cache_root: Path | None = None) -> list[dict]:
 
 
 def _arm64_manifest(folder: Path) -> dict | None:
-    """An aarch64 environment's manifest (``runtime/arm64.py`` writes its own form), in
+    """An aarch64 environment's manifest (``runtime/provision/arm64.py`` writes its own form), in
     the shape ``list`` shows: spec text, Python, package versions."""
     try:
         raw = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))

@@ -1,0 +1,61 @@
+"""A runtime kind is one registry entry: its words, package, runner and spec forms come
+from there, and an accelerator axis (``@gpu``, ``@gpu:fp32``) sits beside ``@arm64``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from signbart_parity import runtime_specs
+from signbart_parity.runtime.run import backends
+from signbart_parity.runtime_specs import REGISTRY, RuntimeSpec, parse_runtime_spec
+
+
+def test_every_kind_names_a_runner_the_backends_have() -> None:
+    for kind in REGISTRY.values():
+        assert backends.backend_class(kind.worker_entry()) is backends.RUNNERS[kind.runner]
+        assert kind.package in kind.distributions and kind.words
+        assert kind.name in runtime_specs.FORMS
+
+
+def test_the_in_process_interpreter_is_found_from_the_entry_alone() -> None:
+    interpreter, _ = backends.interpreter_api(REGISTRY["litert"].worker_entry())
+    assert interpreter.__name__ == "Interpreter"
+    assert backends.runtime_version(REGISTRY["litert"].worker_entry()) != "not installed"
+
+
+@pytest.fixture
+def accelerated(monkeypatch):
+    """A kind that takes an accelerator, as the GPU lane's entry will: one entry added."""
+    entry = dataclasses.replace(
+        REGISTRY["compiled"], name="compiled-accel", accelerators=("gpu",), words="accel"
+    )
+    monkeypatch.setitem(REGISTRY, entry.name, entry)
+    return entry
+
+
+@pytest.mark.parametrize(
+    "text, accelerator, detail, in_process",
+    [
+        ("compiled-accel@gpu", "gpu", None, True),
+        ("compiled-accel@gpu:fp32", "gpu", "fp32", True),
+        ("compiled-accel==2.3.0@gpu", "gpu", None, False),
+    ],
+)
+def test_an_accelerator_is_a_spec_form_of_a_kind_that_declares_it(
+    accelerated, text, accelerator, detail, in_process
+) -> None:
+    spec = parse_runtime_spec(text)
+    assert (spec.accelerator, spec.accelerator_detail, spec.arch) == (accelerator, detail, None)
+    assert str(spec) == text and parse_runtime_spec(str(spec)) == spec
+    assert spec.in_process is in_process and spec.entry is accelerated
+    assert "accel on the GPU" in spec.describe()
+
+
+def test_a_kind_without_that_accelerator_refuses_it() -> None:
+    with pytest.raises(ValueError, match="unknown architecture or accelerator"):
+        parse_runtime_spec("compiled@gpu")
+    assert parse_runtime_spec("litert@arm64:cortex-a76") == RuntimeSpec(
+        "litert", None, "arm64", "cortex-a76"
+    )
