@@ -187,3 +187,29 @@ def test_verify_and_the_gate_report_the_same_row_for_the_same_file_and_target(
     assert {"parity", "padding", "determinism"} <= shared
     for check in shared:
         assert set(verify_row["checks"][check]) == set(gate_row["checks"][check])
+
+
+WORKER_SIDE = ("runtime/worker/server.py", "runtime/worker/protocol.py", "runtime/run/backends.py")
+# What a worker's environment holds besides the standard library: numpy and the runtimes.
+WORKER_PACKAGES = {"numpy", "ai_edge_litert", "tflite_runtime", "tensorflow"}
+
+
+def _all_imports(path: Path) -> set[str]:
+    """The top-level names of every module ``path`` imports, function-local ones included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("module", WORKER_SIDE)
+def test_worker_side_modules_import_only_the_standard_library_numpy_and_runtimes(module):
+    """The worker runs where this project is not installed: a project import there (or
+    any third-party one but numpy) fails only inside a pinned build."""
+    import sys
+
+    outside = _all_imports(PACKAGE / module) - set(sys.stdlib_module_names) - WORKER_PACKAGES
+    assert outside == set(), f"{module} imports {sorted(outside)}"

@@ -9,6 +9,7 @@ input projection, the first int8 FULLY_CONNECTED), right in ai-edge-litert 1.4.0
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 
@@ -380,9 +381,42 @@ def test_a_crashing_worker_is_a_typed_finding_and_the_next_call_gets_a_fresh_one
     np.testing.assert_array_equal(pinned(points, mask), expected)  # a fresh worker
     second = worker.worker_for(LITERT_1)
     assert second.pid != first.pid and second.alive
+    os.kill(second.pid, signal.SIGABRT)  # what a runtime aborting in its kernels does
     with pytest.raises(RuntimeCrashed, match=r"crashed \(signal 6, SIGABRT\) running"):
-        second.request({"op": "abort"}, doing="running", path=genuine())
+        pinned(points, mask)
     assert worker.worker_for(LITERT_1).pid != second.pid
+
+
+@pytest.mark.slow
+def test_a_hung_runtime_is_stopped_after_the_call_timeout_and_is_a_finding(prepared):
+    points, mask = example()
+    pinned = TFLiteModel(genuine(), runtime=LITERT_1)
+    expected = pinned(points, mask)
+    hung = worker.worker_for(LITERT_1)
+    hung.call_timeout = 2.0
+    os.kill(hung.pid, signal.SIGSTOP)  # alive but never answering, as a deadlocked kernel
+    with pytest.raises(RuntimeCrashed) as caught:
+        pinned(points, mask)
+    message = str(caught.value)
+    assert message.startswith(f"the {LITERT_1} runtime hung running {genuine()} (no answer")
+    assert "within 2 s" in message and "\n" not in message and not hung.alive
+    np.testing.assert_array_equal(pinned(points, mask), expected)  # a fresh worker
+
+
+@pytest.mark.slow
+def test_a_dropped_model_is_closed_in_the_worker(prepared):
+    def loaded() -> int:
+        reply, _ = worker.worker_for(OLD_RUNTIME).request(
+            {"op": "hello"}, doing="starting", path=None
+        )
+        return reply["models"]
+
+    models = [TFLiteModel(genuine(), runtime=OLD_RUNTIME) for _ in range(3)]
+    before = loaded()
+    assert before >= 3
+    del models
+    gc.collect()
+    assert loaded() == before - 3
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 read its intermediate tensors.
 
 This module imports only the standard library, numpy and the runtime package itself: the
-out-of-process worker (``worker_main.py``) loads it by file path inside an isolated
+out-of-process worker (``runtime/worker/server.py``) loads it by file path inside an isolated
 environment where this project is not installed, so the same code runs a file in process
 and in a pinned runtime build (ai-edge-litert 1.x, tflite-runtime 2.14, an old TensorFlow).
 

@@ -1,43 +1,73 @@
-"""Running a file in a pinned runtime build, out of process (the client of ``worker_main``).
+"""Running a file in a pinned runtime build, out of process (the client of ``server.py``).
 
 One worker process per runtime spec per harness process, started on first use, reused for
 every file, closed at exit. ``WorkerBackend`` fits ``runtime/run/tflite.py``'s backend
 protocol, so ``TFLiteModel(path, runtime="tflite-runtime==2.14.0")`` runs the file there.
 
-A runtime that dies (a segfault or abort in its kernels) is a finding, not a harness
-failure: the call raises ``RuntimeCrashed`` naming the spec, the signal and the file, and
-the next call starts a fresh worker.
+A runtime that dies (a segfault or abort in its kernels) or hangs (no answer within
+``call_timeout`` seconds, then it is killed) is a finding, not a harness failure: the call
+raises ``RuntimeCrashed`` naming the spec, the signal or the wait, and the file, and the
+next call starts a fresh worker. A file's model is closed in the worker when its backend is
+dropped (sent before the next request).
 """
 
 from __future__ import annotations
 
 import atexit
 import json
+import os
 import signal
 import subprocess
+import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
 
 from signbart_parity.errors import RuntimeCrashed, RuntimeEnvironmentError
 from signbart_parity.runtime.run.backends import WARMUP, NoInt64
-from signbart_parity.runtime.worker.server import read_message, write_message
+from signbart_parity.runtime.worker.protocol import (
+    Op,
+    read_message,
+    refusal,
+    request,
+    write_message,
+)
 from signbart_parity.runtime_specs import RuntimeSpec, parse_runtime_spec
 
 WORKER_SCRIPT = Path(__file__).with_name("server.py")
 _EXIT_WAIT = 5.0  # seconds a worker gets to exit before it is killed
+# Seconds one call may take before the runtime is taken as hung and killed: generous, a
+# bench's timing call runs hundreds of inferences, and an emulated CPU is ~50x slower.
+TIMEOUT_VARIABLE = "SIGNBART_PARITY_CALL_TIMEOUT"
+CALL_TIMEOUT = 600.0
+EMULATED_CALL_TIMEOUT = 3600.0
+
+
+def call_timeout(spec: RuntimeSpec) -> float:
+    """Seconds one call to ``spec``'s worker may take ($SIGNBART_PARITY_CALL_TIMEOUT)."""
+    given = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if given:
+        try:
+            return float(given)
+        except ValueError:
+            raise RuntimeEnvironmentError(
+                f"${TIMEOUT_VARIABLE} is {given!r}; set it to a number of seconds."
+            ) from None
+    return EMULATED_CALL_TIMEOUT if spec.arch else CALL_TIMEOUT
 
 
 class WorkerProcess:
     """One running worker for one spec."""
 
     def __init__(self, spec: RuntimeSpec, cache_root: Path | None = None) -> None:
-        import os
-
         from signbart_parity.quiet import toolchain_quieted
         from signbart_parity.runtime.provision.venvs import worker_environment
 
         self.spec = spec
+        self.call_timeout = call_timeout(spec)
+        self._hung = False
+        self._to_close: list[int] = []  # handles of dropped models, closed before the next call
         environment = worker_environment(spec, cache_root)
         entry = json.dumps(spec.entry.worker_entry())
         # The runtime's stderr chatter is dropped when the toolchain is quieted (the CLI
@@ -54,7 +84,7 @@ class WorkerProcess:
             env={**child_env, **environment.env},
         )
         try:
-            hello, _ = self.request({"op": "hello"}, doing="starting", path=None)
+            hello, _ = self.request(request(Op.HELLO), doing="starting", path=None)
         except (ValueError, RuntimeError) as exc:  # the runtime does not even import
             self.close()
             raise RuntimeEnvironmentError(_broken(spec, str(exc))) from None
@@ -76,14 +106,36 @@ class WorkerProcess:
         self, header: dict, arrays=(), *, doing: str, path: Path | str | None
     ) -> tuple[dict, list[np.ndarray]]:
         """Send one request; its reply, or the runtime's refusal raised as an exception."""
+        while self._to_close:  # models dropped since the last call
+            handle = self._to_close.pop()
+            self._exchange(request(Op.CLOSE, handle=handle), (), "closing a model", None)
+        reply, results = self._exchange(header, arrays, doing, path)
+        if not reply.pop("ok"):
+            raise refusal(reply, NoInt64)
+        return reply, results
+
+    def _exchange(self, header: dict, arrays, doing: str, path) -> tuple[dict, list]:
+        """One request and its reply; the worker is killed when none comes in time."""
+        timer = threading.Timer(self.call_timeout, self._stop_hung)
+        timer.daemon = True
+        timer.start()
         try:
             write_message(self._process.stdin, header, arrays)
-            reply, results = read_message(self._process.stdout)
+            return read_message(self._process.stdout)
         except (EOFError, BrokenPipeError, OSError):
             raise self._crashed(doing, path) from None
-        if not reply.pop("ok"):
-            raise _refusal(reply)
-        return reply, results
+        finally:
+            timer.cancel()
+
+    def _stop_hung(self) -> None:
+        self._hung = True
+        self._process.kill()
+
+    def close_later(self, handle: int) -> None:
+        """Close a model at the next request (a dropped backend may go at any moment,
+        even in the middle of another request)."""
+        if self.alive:
+            self._to_close.append(handle)
 
     def _crashed(self, doing: str, path: Path | str | None) -> RuntimeCrashed:
         _forget(self)
@@ -93,6 +145,12 @@ class WorkerProcess:
             self._process.kill()
             code = self._process.wait()
         what = f" {path}" if path is not None else ""
+        if self._hung:
+            return RuntimeCrashed(
+                f"the {self.spec} runtime hung {doing}{what} (no answer within "
+                f"{self.call_timeout:g} s, ${TIMEOUT_VARIABLE}; stopped): a fault inside that "
+                "runtime build (a finding about the build, not a harness error)."
+            )
         return RuntimeCrashed(
             f"the {self.spec} runtime crashed ({_how(code)}) {doing}{what}: a fault inside "
             "that runtime build (a finding about the build, not a harness error)."
@@ -101,7 +159,7 @@ class WorkerProcess:
     def close(self) -> None:
         if self.alive:
             try:
-                write_message(self._process.stdin, {"op": "exit"})
+                write_message(self._process.stdin, request(Op.EXIT))
                 self._process.stdin.close()
                 self._process.wait(timeout=_EXIT_WAIT)
             except (OSError, subprocess.TimeoutExpired):
@@ -127,13 +185,6 @@ def _how(code: int) -> str:
         except ValueError:
             return f"signal {-code}"
     return f"exit code {code}"
-
-
-def _refusal(reply: dict) -> Exception:
-    message = reply.get("error", "no reason given")
-    if reply.get("type") == "NoInt64":
-        return NoInt64(message)
-    return ValueError(message) if reply.get("type") == "ValueError" else RuntimeError(message)
 
 
 # ---------------------------------------------------------------- one worker per spec
@@ -181,10 +232,9 @@ class WorkerBackend:
 
     def _load(self) -> None:
         self._worker = worker_for(self._runtime)
-        reply, _ = self._request(
-            {"op": "load", "path": str(self._path), **self._options}, "loading"
-        )
+        reply, _ = self._request(request(Op.LOAD, path=str(self._path), **self._options), "loading")
         self._handle = reply["handle"]
+        self._closed = weakref.finalize(self, self._worker.close_later, self._handle)
         self.signature_names = reply["signature_names"]
         self.build = dict(self._worker.build)
 
@@ -200,20 +250,20 @@ class WorkerBackend:
             self.open(self._key)
 
     def open(self, key: str | None) -> tuple[list[dict], list[dict]]:
-        reply, _ = self._request({"op": "open", "handle": self._handle, "key": key}, "loading")
+        reply, _ = self._request(request(Op.OPEN, handle=self._handle, key=key), "loading")
         self._key, self._opened = key, True
         return reply["inputs"], reply["outputs"]
 
     def run(self, feeds: list[np.ndarray]) -> np.ndarray:
         self._current()
-        _, (output,) = self._request({"op": "run", "handle": self._handle}, "running", feeds)
+        _, (output,) = self._request(request(Op.RUN, handle=self._handle), "running", feeds)
         return output
 
     def time(self, feeds: list[np.ndarray], iterations: int, warmup: int = WARMUP):
         """(median, p90) ms of ``run(feeds)``, measured inside the worker."""
         self._current()
-        header = {"op": "time", "handle": self._handle, "iterations": iterations}
-        reply, _ = self._request(header | {"warmup": warmup}, "timing", feeds)
+        header = request(Op.TIME, handle=self._handle, iterations=iterations, warmup=warmup)
+        reply, _ = self._request(header, "timing", feeds)
         return reply["median_ms"], reply["p90_ms"]
 
 
@@ -221,7 +271,7 @@ def intermediates(
     path: str | Path, keypoints, attention_mask, *, runtime: str, signature: str | None
 ) -> list[tuple[str, np.ndarray]]:
     """``runtime/read/inspect.py``'s ``intermediates``, computed by ``runtime``'s worker."""
-    header = {"op": "intermediates", "path": str(path), "signature": signature}
+    header = request(Op.INTERMEDIATES, path=str(path), signature=signature)
     arrays = (np.asarray(keypoints), np.asarray(attention_mask))
     reply, tensors = worker_for(runtime).request(header, arrays, doing="running", path=path)
     return list(zip(reply["names"], tensors, strict=True))
@@ -229,7 +279,7 @@ def intermediates(
 
 def tensor_dtypes(path: str | Path, runtime: str) -> set[str]:
     """``runtime/read/inspect.py``'s ``tensor_dtypes``, read by ``runtime``'s worker."""
-    header = {"op": "tensor_dtypes", "path": str(path)}
+    header = request(Op.TENSOR_DTYPES, path=str(path))
     try:
         reply, _ = worker_for(runtime).request(header, doing="loading", path=path)
     except (ValueError, RuntimeError):
