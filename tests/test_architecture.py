@@ -213,3 +213,26 @@ def test_worker_side_modules_import_only_the_standard_library_numpy_and_runtimes
 
     outside = _all_imports(PACKAGE / module) - set(sys.stdlib_module_names) - WORKER_PACKAGES
     assert outside == set(), f"{module} imports {sorted(outside)}"
+
+
+# ---------------------------------------------------------------- errors by whose fault
+
+
+def test_errors_have_one_root_split_by_whose_fault_they_are() -> None:
+    from signbart_parity import errors
+    from signbart_parity.cli.main import exit_for
+
+    faults = (errors.ParityInputError, errors.SetupError, errors.ToolchainError, errors.Finding)
+    for name, value in vars(errors).items():
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, errors.SignbartParityError), name
+            owners = [fault for fault in faults if issubclass(value, fault)]
+            assert len(owners) == (value is not errors.SignbartParityError), (name, owners)
+    # A runtime build that crashes, hangs or refuses a valid file: the file fails (1) on
+    # that build, never "bad input" (2); a missing environment is setup, naming the fix (2).
+    crashed = errors.RuntimeCrashed("the tflite-runtime==2.14.0 runtime crashed (signal 11)")
+    assert exit_for(crashed) == (1, f"signbart-parity: FAILED: {crashed}")
+    assert exit_for(errors.RuntimeRefused("x"))[0] == 1
+    assert exit_for(errors.RuntimeEnvironmentError("run: signbart-parity runtimes prepare"))[0] == 2
+    assert exit_for(errors.TFLiteFileError("x"))[0] == 2
+    assert exit_for(errors.ToolchainError("x"))[0] == 3

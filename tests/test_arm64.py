@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signbart_parity.errors import ParityInputError, RuntimeEnvironmentError
+from signbart_parity.errors import RuntimeEnvironmentError, SetupError
 from signbart_parity.inputs.generators import example_batch
 from signbart_parity.runtime.provision import emulator as qemu
 from signbart_parity.runtime.provision.arm64 import PYTHON_ENV, arm64_environment, litert_version
@@ -227,7 +227,7 @@ def test_qemu_7_2_with_sme_is_refused_naming_the_fix(emulated, cache_root, qemu_
     with pytest.raises(RuntimeEnvironmentError) as refused:
         arm64_environment(Spec(cpu="max"), cache_root, create=False)
     message = str(refused.value)
-    assert "\n" not in message and isinstance(refused.value, ParityInputError)
+    assert "\n" not in message and isinstance(refused.value, SetupError)
     assert "qemu-aarch64-static 7.2" in message and "SME" in message
     assert "10.0.2" in message and "bookworm-backports" in message and "cortex-a76" in message
 

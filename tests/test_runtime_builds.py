@@ -495,7 +495,7 @@ def test_verify_in_several_builds_shows_a_matrix_naming_the_failing_cell(prepare
     assert "the file claims min_runtime_version 2.9.0, which includes this build" in done.stdout
     assert "runtime-build: NOT CHECKED" not in done.stdout  # pinned builds ran
     markdown = (tmp_path / "parity.md").read_text()
-    assert f"on {OLD_RUNTIME}: PARITY VIOLATED" in markdown.splitlines()[0]  # the headline
+    assert f", {OLD_RUNTIME}: PARITY VIOLATED" in markdown.splitlines()[0]  # the headline
     assert "### Runtime builds" in markdown and "[tflite-runtime 2.14.0 on x86_64]" in markdown
     html = (tmp_path / "parity.html").read_text()
     assert "<h2>Runtime builds</h2>" in html and "PARITY VIOLATED" in html

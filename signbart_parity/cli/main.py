@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from signbart_parity.errors import ParityInputError, ToolchainError
+from signbart_parity.errors import Finding, ParityInputError, SetupError, ToolchainError
 from signbart_parity.interrupts import Terminated, terminate_as_interrupt
 from signbart_parity.validate import escaped_terminal
 
@@ -26,8 +26,9 @@ EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as 
 
 EXIT_CODES_HELP = """exit codes:
   0    parity holds (convert, verify, golden check, report merge) / the command succeeded
-  1    parity violated: a check failed (convert, verify, golden check, report merge)
-  2    bad input: one line naming the file or value and the fix, no partial output
+  1    parity violated: a check failed (convert, verify, golden check, report merge), or a
+       runtime build crashed, hung or refused the file
+  2    bad input or missing setup: one line naming the file, value or setup and the fix
   3    the toolchain (litert-torch, ai-edge-quantizer) failed on a valid model
   130  interrupted by Ctrl-C (SIGINT); 143 terminated (SIGTERM); no partial output"""
 
@@ -72,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def exit_for(exc: Exception) -> tuple[int, str]:
+    """(exit code, the one line) for an error, by whose fault it is."""
+    text = " ".join(str(exc).split())  # one line, whatever a runtime's own message spans
+    if isinstance(exc, ParityInputError | SetupError):
+        return EXIT_BAD_INPUT, f"signbart-parity: error: {text}"
+    if isinstance(exc, Finding):  # a runtime build crashed, hung or refused the file
+        return EXIT_PARITY_FAILED, f"signbart-parity: FAILED: {text}"
+    return EXIT_TOOLCHAIN, f"signbart-parity: toolchain failure: {text}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from signbart_parity import quiet
 
@@ -93,13 +104,10 @@ def _run(args: argparse.Namespace) -> int:
             return code
     except BrokenPipeError:
         return _reader_went_away()
-    except ParityInputError as exc:
-        # One line, whatever a runtime's own message (quoted in ours) spans.
-        print(f"signbart-parity: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ToolchainError as exc:
-        print(f"signbart-parity: toolchain failure: {exc}", file=sys.stderr)
-        return EXIT_TOOLCHAIN
+    except (ParityInputError, SetupError, Finding, ToolchainError) as exc:
+        code, line = exit_for(exc)
+        print(line, file=sys.stderr)
+        return code
     except KeyboardInterrupt as exc:
         left = "; ".join(getattr(exc, "__notes__", ())) or "no partial output was left"
         print(f"signbart-parity: interrupted; {left}.", file=sys.stderr)

@@ -22,7 +22,7 @@ from signbart_parity.checks.verify import (
     verify_signature,
 )
 from signbart_parity.cli import common
-from signbart_parity.errors import AcceleratorRefused, RuntimeCrashed, TFLiteFileError
+from signbart_parity.errors import AcceleratorRefused, Finding, RuntimeCrashed, TFLiteFileError
 from signbart_parity.options import add_to_cli
 from signbart_parity.reports.model import VERSUS_PYTORCH
 from signbart_parity.reports.text import (
@@ -133,8 +133,8 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         runtime_started = time.perf_counter()
         try:
             found = _verify_in(runtime, files, names, model, quantization, samples, args)
-        except RuntimeCrashed as exc:  # a finding about this build, not bad input
-            label = "FAILS ON THE GPU" if isinstance(exc, AcceleratorRefused) else "CRASHED"
+        except Finding as exc:  # about the file on this build, not bad input
+            label = _finding_label(exc)
             print(f"verify {args.tflite} ({runtime} runtime): {label}: {exc}")
             crashes.append((runtime, files[0].seq_len, str(exc)))
             continue
@@ -184,6 +184,13 @@ def _gpu_hazards(path) -> list[str]:
     from signbart_parity.runtime.gpu import gpu_hazards
 
     return gpu_hazards(path)
+
+
+def _finding_label(exc: Exception) -> str:
+    """verify's cell for a runtime build that could not run the file."""
+    if isinstance(exc, AcceleratorRefused):
+        return "FAILS ON THE GPU"
+    return "CRASHED" if isinstance(exc, RuntimeCrashed) else "FAILS TO LOAD"
 
 
 def _runtime_step(runtime: str, number: int, count: int) -> str:

@@ -163,6 +163,7 @@ def _cell(report: Report, row) -> str:
     failing = [o for o in report.failures if o.target == row.target]
     labels = (
         ("crashed", "CRASHED"),
+        ("hung", "HUNG"),
         ("cannot load", "FAILS TO LOAD"),
         ("does not load on the GPU", "FAILS TO LOAD ON THE GPU"),
         ("GPU accelerator failed", "FAILS ON THE GPU"),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signbart_parity.errors import AcceleratorRefused, TFLiteFileError
+from signbart_parity.errors import AcceleratorRefused, RuntimeRefused, TFLiteFileError
 from signbart_parity.limits import check_elements
 from signbart_parity.quiet import notices_dropped, silence_teardown
 from signbart_parity.runtime.read.signature import Signature, TensorSpec
@@ -130,9 +130,7 @@ class TFLiteModel:
                 f"{self.path}: does not load on the GPU accelerator: {exc}"
             ) from None
         except (ValueError, RuntimeError) as exc:
-            raise TFLiteFileError(
-                f"{self.path}: the {runtime} runtime cannot load this file ({exc}); re-export it."
-            ) from None
+            raise _refused(self.path, self.spec, exc) from None
         self._input_details = inputs
         self._output_detail = outputs[0]
         self.signature = Signature(
@@ -244,6 +242,19 @@ class TFLiteModel:
             _to_input(keypoints if len(detail["shape"]) == 4 else attention_mask, detail)
             for detail in self._input_details
         ]
+
+
+def _refused(path: Path, spec: RuntimeSpec, exc: Exception) -> Exception:
+    """A file the runtime will not load: bad input when it is the build installed here (the
+    reference for a valid file), a finding about that build when it is a pinned one."""
+    if spec.in_process:
+        return TFLiteFileError(
+            f"{path}: the {spec} runtime cannot load this file ({exc}); re-export it."
+        )
+    return RuntimeRefused(
+        f"{path}: the {spec} runtime cannot load this file ({exc}): a finding about that "
+        "runtime build, not bad input."
+    )
 
 
 def _spec(detail: dict) -> TensorSpec:
