@@ -41,7 +41,7 @@ def make_environment(spec_text: str, cache: Path, *, with_uv: bool) -> float:
 
 
 def default_file(folder: Path) -> Path:
-    from signbart_parity.export.convert import export_fp32
+    from signbart_parity.export.fp32 import export_fp32
     from signbart_parity.model.default import load_model_or_default
 
     model = load_model_or_default(None, None)[0]

@@ -126,7 +126,7 @@ def test_a_toolchain_failure_on_a_valid_model_is_not_called_bad_input(tmp_path) 
     import torch
 
     from signbart_parity.errors import ParityInputError, ToolchainError
-    from signbart_parity.export.convert import export_fp32
+    from signbart_parity.export.fp32 import export_fp32
     from signbart_parity.model.default import load_model_or_default
 
     model, _ = load_model_or_default(None, None)

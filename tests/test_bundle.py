@@ -95,8 +95,8 @@ def test_compacting_a_bundle_changes_no_output(tmp_path, default_files):
     """compact() shares identical vectors and shortens names: outputs stay bit-identical."""
     import litert_torch
 
-    from signbart_parity.export.convert import _export_module, sample_inputs
     from signbart_parity.export.flatbuffer import compact
+    from signbart_parity.export.fp32 import _export_module, sample_inputs
 
     model, _ = default_files
     builder = litert_torch
@@ -124,7 +124,7 @@ def mixed_bundle(model, broken, seq_lens, broken_seq_len: int, output: Path) -> 
     """A bundle whose seq_<broken_seq_len> signature was converted from ``broken``."""
     import litert_torch
 
-    from signbart_parity.export.convert import _export_module, sample_inputs
+    from signbart_parity.export.fp32 import _export_module, sample_inputs
 
     builder = litert_torch
     for seq_len in seq_lens:

@@ -158,7 +158,7 @@ def stages_module(model: SignBart) -> torch.nn.Module:
 def export_debug(model: SignBart, *, seq_len: int, output: str | Path) -> list[str]:
     """Convert ``model`` with every stage as an output; returns the stage names in order."""
     from signbart_parity.errors import ToolchainError
-    from signbart_parity.export.convert import sample_inputs
+    from signbart_parity.export.fp32 import sample_inputs
     from signbart_parity.fileio import atomic_path
     from signbart_parity.quiet import converter_quieted
 

@@ -54,7 +54,7 @@ def unstamped(tmp_path_factory):
     """Files made without the stamp, by the same toolchain: litert-torch directly (as
     export_fp32 calls it) and ai-edge-quantizer on that file. Fixture checkpoint at
     seq_len 16, and the 100-keypoint model as a bundle."""
-    from signbart_parity.export.convert import export_fp32
+    from signbart_parity.export.fp32 import export_fp32
     from signbart_parity.export.quantize import quantize_file
 
     folder = tmp_path_factory.mktemp("unstamped")

@@ -25,7 +25,7 @@ def convert_with_int64_mask(model, output: Path) -> Path:
     import litert_torch
     import torch
 
-    from signbart_parity.export.convert import _export_module
+    from signbart_parity.export.fp32 import _export_module
 
     keypoints = torch.rand(1, ORIGIN_SEQ_LEN, model.config.min_input_keypoints, 2)
     mask = torch.ones(1, ORIGIN_SEQ_LEN, dtype=torch.int64)

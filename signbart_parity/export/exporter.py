@@ -93,7 +93,7 @@ class Exporter:
 
     # -- building ------------------------------------------------------------------------
     def _build(self, lengths: tuple[int, ...], quantization: str) -> ExportedFile:
-        from signbart_parity.export.convert import export_fp32
+        from signbart_parity.export.fp32 import export_fp32
         from signbart_parity.export.provenance import stamp
         from signbart_parity.export.quantize import quantize_file
         from signbart_parity.inputs.calibration import as_quantizer_inputs, sets_fingerprint

@@ -86,7 +86,7 @@ def deselect_empty_replays(config: pytest.Config, items: list[pytest.Item]) -> N
     replays = [item for item in items if _is_replay(item)]
     if not replays:
         return
-    from signbart_parity.gate.run import start
+    from signbart_parity.gate.state import start
 
     run = start(config)
     stored = corpus.replayable(run.options.corpus_dir, **_fits(run.loaded.config, run.options))
@@ -116,7 +116,7 @@ def log_statuses(statuses: dict[str, str], user_properties) -> None:
 
 def report_summary(config: pytest.Config) -> dict:
     """The corpus as the report lists it (see ``checks.corpus.summary``)."""
-    from signbart_parity.gate.run import start
+    from signbart_parity.gate.state import start
 
     run = start(config)  # the xdist controller may not have loaded the model yet
     return corpus.summary(

@@ -12,6 +12,7 @@ import pytest
 
 from signbart_parity.gate import options as gate_options
 from signbart_parity.gate import run as gate_run
+from signbart_parity.gate import state as gate_state
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,7 +64,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if gate_options.uses_gate_parameters(metafunc):
-        run = gate_run.start_for_collection(metafunc.config)
+        run = gate_state.start_for_collection(metafunc.config)
         gate_options.parametrize(metafunc, run.options)
 
 
@@ -96,13 +97,13 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def parity_options(pytestconfig: pytest.Config):
     """The validated gate options (``GateOptions``)."""
-    return gate_run.start(pytestconfig).options
+    return gate_state.start(pytestconfig).options
 
 
 @pytest.fixture(scope="session")
 def parity_model(pytestconfig: pytest.Config):
     """``(model, config)``: the checkpoint under test, loaded as PyTorch, eval mode."""
-    loaded = gate_run.start(pytestconfig).loaded
+    loaded = gate_state.start(pytestconfig).loaded
     return loaded.model, loaded.config
 
 
@@ -120,7 +121,7 @@ def parity_session(pytestconfig, parity_options, parity_model, parity_export_sou
 
     model, config = parity_model
     session = GateSession(parity_options, model, config, export_model=parity_export_source)
-    gate_run.get_run(pytestconfig).session = session
+    gate_state.get_run(pytestconfig).session = session
     return session
 
 

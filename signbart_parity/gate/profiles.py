@@ -83,7 +83,7 @@ def _storage(config: pytest.Config, name: str, items: list[pytest.Item]) -> dict
     from hypothesis.database import DirectoryBasedExampleDatabase
 
     from signbart_parity.checks.corpus import HYPOTHESIS_FOLDER
-    from signbart_parity.gate.run import start
+    from signbart_parity.gate.state import start
 
     options = start(config).options
     if all(item.get_closest_marker("parity") is not None for item in items):

@@ -12,25 +12,24 @@ as an explicit step, in the process that writes the report.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pytest
 
+from signbart_parity.gate.corpus import log_statuses, report_summary
 from signbart_parity.gate.options import (
-    GateOptions,
     gate_requested,
     refuse_previous_names,
-    resolve_options,
     run_gate_only,
 )
+from signbart_parity.gate.profiles import choose
+from signbart_parity.gate.state import GateRun, get_run, is_worker, start
 from signbart_parity.reports.model import Outcome, Report, Row, first_line
 from signbart_parity.targets import Target
 
 if TYPE_CHECKING:
-    from signbart_parity.model.checkpoint import LoadedModel
+    pass
 
-_RUN = pytest.StashKey["GateRun"]()
 WORKER_OUTPUT_KEY = "signbart_parity"
 TIMING_ITERATIONS = 30
 # user_properties every gate test carries from collection on: they reach the controller
@@ -38,63 +37,7 @@ TIMING_ITERATIONS = 30
 CHECK_PROPERTY, TARGET_PROPERTY = "parity_check", "parity_target"
 
 
-@dataclass
-class GateRun:
-    options: GateOptions | None = None
-    loaded: LoadedModel | None = None  # the checkpoint under test
-    session: object | None = None  # the GateSession, once a gate test asked for it
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
-    worker_rows: list[Row] = field(default_factory=list)
-    # Cache entries xdist workers built and found (each file counts once across workers).
-    built_keys: set[str] = field(default_factory=set)
-    hit_keys: set[str] = field(default_factory=set)
-    lost_workers: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.perf_counter)
-    report: Report | None = None  # built at the end whenever gate tests ran
-    html: str | None = None  # where parity.html went (with --parity-report)
-    baseline_provenance: object | None = None  # checks.provenance.ProvenanceFinding
-    corpus: dict[str, str] = field(default_factory=dict)  # counterexample file -> status
-
-
-def get_run(config: pytest.Config) -> GateRun:
-    if _RUN not in config.stash:
-        config.stash[_RUN] = GateRun()
-    return config.stash[_RUN]
-
-
-def is_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
-
-
-# ---------------------------------------------------------------- start-up
-
-
-def start(config: pytest.Config) -> GateRun:
-    """Validate the options and load the model once; bad input is one ``pytest.UsageError``."""
-    from signbart_parity.gate.session import load_gate_model
-    from signbart_parity.quiet import toolchain_noise_dropped
-
-    run = get_run(config)
-    if run.options is None:
-        options = resolve_options(config)
-        with toolchain_noise_dropped():  # importing torch, outside any test
-            run.loaded = load_gate_model(options)
-        run.options = options
-    return run
-
-
-def start_for_collection(config: pytest.Config) -> GateRun:
-    """``start`` when the gate is first collected without any gate option named: a bad
-    default is then one collection error, not a traceback per test."""
-    try:
-        return start(config)
-    except pytest.UsageError as exc:
-        raise pytest.Collector.CollectError(str(exc)) from None
-
-
 def configure(config: pytest.Config) -> None:
-    from signbart_parity.gate.profiles import choose
-
     if config.option.help or config.option.version:
         return
     refuse_previous_names(config)
@@ -153,7 +96,6 @@ def log_report(config: pytest.Config, report: pytest.TestReport) -> None:
     properties = dict(report.user_properties)
     if CHECK_PROPERTY not in properties:
         return
-    from signbart_parity.gate.corpus import log_statuses
 
     log_statuses(get_run(config).corpus, report.user_properties)
     outcomes = get_run(config).outcomes
@@ -284,7 +226,6 @@ def summary_lines(config: pytest.Config) -> list[str]:
 
 
 def _corpus(config: pytest.Config) -> dict:
-    from signbart_parity.gate.corpus import report_summary
 
     return report_summary(config)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from signbart_parity.checks.compare import Comparison
 from signbart_parity.export.cache import ExportCache
@@ -19,20 +18,6 @@ from signbart_parity.export.exporter import Exporter
 from signbart_parity.gate.options import GateOptions
 from signbart_parity.reports.model import Row
 from signbart_parity.targets import Target
-
-
-def load_gate_model(options: GateOptions):
-    """The checkpoint under test (``checkpoint.LoadedModel``); a mismatch, an unreadable
-    file or non-finite weights are one usage error."""
-    from signbart_parity.errors import ParityInputError
-    from signbart_parity.model.checkpoint import load_model
-
-    try:
-        return load_model(options.config, options.checkpoint)
-    except ParityInputError as exc:
-        raise pytest.UsageError(
-            f"--parity-checkpoint {options.checkpoint} with --parity-config {options.config}: {exc}"
-        ) from None
 
 
 class GateSession:

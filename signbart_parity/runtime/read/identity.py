@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from signbart_parity.errors import TFLiteFileError
+from signbart_parity.runtime.read.operators import builtin_operator_names, operator_name
 from signbart_parity.runtime.read.precision import FilePrecision
 from signbart_parity.runtime.read.provenance import Provenance
 from signbart_parity.runtime.read.signature import Signature
@@ -30,20 +31,6 @@ class OperatorVersion:
 
     def describe(self) -> str:
         return f"{self.name} v{self.version} (x{self.uses})"
-
-
-def builtin_operator_names(schema) -> dict[int, str]:
-    """Builtin operator code -> name, from ``ai_edge_litert.schema_py_generated``."""
-    return {value: key for key, value in vars(schema.BuiltinOperator).items() if key.isupper()}
-
-
-def operator_name(code, names: dict[int, str]) -> str:
-    """The name of an ``OperatorCode``: files keep small codes in the deprecated field."""
-    builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-    name = names.get(builtin, f"BUILTIN_{builtin}")
-    if name == "CUSTOM" and code.CustomCode():
-        return f"CUSTOM:{code.CustomCode().decode('utf-8', errors='replace')}"
-    return name
 
 
 def operator_versions(path: str | Path) -> list[OperatorVersion]:

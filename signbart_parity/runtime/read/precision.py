@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from signbart_parity.errors import TFLiteFileError
+from signbart_parity.runtime.read.operators import builtin_operator_names, operator_name
 
 _MATMULS = ("FULLY_CONNECTED", "BATCH_MATMUL", "CONV_2D", "DEPTHWISE_CONV_2D")
 
@@ -54,8 +55,6 @@ def read_precision(path: str | Path) -> FilePrecision:
 
 
 def _census(model, schema) -> Counter:
-    from signbart_parity.runtime.read.identity import builtin_operator_names, operator_name
-
     names = builtin_operator_names(schema)
     types = {value: key for key, value in vars(schema.TensorType).items() if key.isupper()}
     found: Counter = Counter()
