@@ -236,3 +236,81 @@ def test_errors_have_one_root_split_by_whose_fault_they_are() -> None:
     assert exit_for(errors.RuntimeEnvironmentError("run: signbart-parity runtimes prepare"))[0] == 2
     assert exit_for(errors.TFLiteFileError("x"))[0] == 2
     assert exit_for(errors.ToolchainError("x"))[0] == 3
+
+
+# ---------------------------------------------------------------- no module cycles
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_graph(root: Path) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, function-local imports included (those
+    only for type checkers left out): ``from pkg import mod`` counts as importing ``mod``."""
+    modules = {_module_name(path, root): path for path in root.rglob("*.py")}
+
+    def resolved(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skipped = {
+            id(node)
+            for branch in ast.walk(tree)
+            if isinstance(branch, ast.If) and getattr(branch.test, "id", "") == "TYPE_CHECKING"
+            for inner in branch.body
+            for node in ast.walk(inner)
+        }
+        found = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                subs = {f"{node.module}.{alias.name}" for alias in node.names} & set(modules)
+                found |= subs or {resolved(node.module)}
+            elif isinstance(node, ast.Import):
+                found |= {resolved(alias.name) for alias in node.names}
+        graph[name] = found - {None, name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import cycle, as the path that closes it (depth-first, each reported once)."""
+    cycles, state = [], {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for imported in sorted(graph.get(module, ())):
+            if state.get(imported) == "open":
+                cycles.append(path[path.index(imported) :] + [imported])
+            elif imported not in state:
+                visit(imported, [*path, imported])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    return cycles
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    cycles = _cycles(_module_graph(PACKAGE))
+    assert cycles == [], "\n".join(" -> ".join(cycle) for cycle in cycles)
+
+
+def test_the_cycle_check_sees_function_local_imports(tmp_path) -> None:
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "a.py").write_text("from pkg.sub import b\n")
+    (package / "sub" / "b.py").write_text("def f():\n    from pkg import a\n")
+    (package / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import a\n"
+    )
+    assert _cycles(_module_graph(package)) == [["pkg.a", "pkg.sub.b", "pkg.a"]]
