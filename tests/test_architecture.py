@@ -16,9 +16,9 @@ FRONT_DOORS = ("gate", "cli")
 FACADES = {"__init__.py", "strategies.py"}
 
 
-def _runtime_imports(path: Path) -> set[str]:
-    """The project packages a module imports at run time, function-local imports included
-    (imports only for type checkers are left out: they create no dependency)."""
+def _runtime_import_nodes(path: Path) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement of a module, function-local ones included, but those only for
+    type checkers (they create no dependency)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     skipped = {
         id(node)
@@ -27,10 +27,18 @@ def _runtime_imports(path: Path) -> set[str]:
         for inner in branch.body
         for node in ast.walk(inner)
     }
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in skipped
+    ]
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """The project packages a module imports at run time, function-local imports included
+    (imports only for type checkers are left out: they create no dependency)."""
     found = set()
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
+    for node in _runtime_import_nodes(path):
         names = []
         if isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module]
@@ -258,18 +266,8 @@ def _module_graph(root: Path) -> dict[str, set[str]]:
 
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        skipped = {
-            id(node)
-            for branch in ast.walk(tree)
-            if isinstance(branch, ast.If) and getattr(branch.test, "id", "") == "TYPE_CHECKING"
-            for inner in branch.body
-            for node in ast.walk(inner)
-        }
         found = set()
-        for node in ast.walk(tree):
-            if id(node) in skipped:
-                continue
+        for node in _runtime_import_nodes(path):
             if isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 subs = {f"{node.module}.{alias.name}" for alias in node.names} & set(modules)
                 found |= subs or {resolved(node.module)}

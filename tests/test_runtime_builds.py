@@ -366,11 +366,17 @@ def test_an_int64_mask_file_runs_in_old_builds_and_compiled_refuses_it(prepared,
 # ---------------------------------------------------------------- a crashing build
 
 
-@pytest.mark.slow
-def test_a_crashing_worker_is_a_typed_finding_and_the_next_call_gets_a_fresh_one(prepared):
+@pytest.fixture
+def pinned_run(prepared):
+    """A file loaded in litert 1.x's worker, an input, and the logits it gave."""
     points, mask = example()
     pinned = TFLiteModel(genuine(), runtime=LITERT_1)
-    expected = pinned(points, mask)
+    return pinned, points, mask, pinned(points, mask)
+
+
+@pytest.mark.slow
+def test_a_crashing_worker_is_a_typed_finding_and_the_next_call_gets_a_fresh_one(pinned_run):
+    pinned, points, mask, expected = pinned_run
     first = worker.worker_for(LITERT_1)
     os.kill(first.pid, signal.SIGSEGV)
     with pytest.raises(RuntimeCrashed) as caught:
@@ -388,10 +394,8 @@ def test_a_crashing_worker_is_a_typed_finding_and_the_next_call_gets_a_fresh_one
 
 
 @pytest.mark.slow
-def test_a_hung_runtime_is_stopped_after_the_call_timeout_and_is_a_finding(prepared):
-    points, mask = example()
-    pinned = TFLiteModel(genuine(), runtime=LITERT_1)
-    expected = pinned(points, mask)
+def test_a_hung_runtime_is_stopped_after_the_call_timeout_and_is_a_finding(pinned_run):
+    pinned, points, mask, expected = pinned_run
     hung = worker.worker_for(LITERT_1)
     hung.call_timeout = 2.0
     os.kill(hung.pid, signal.SIGSTOP)  # alive but never answering, as a deadlocked kernel
