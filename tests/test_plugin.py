@@ -291,7 +291,7 @@ def test_gate_passes_on_the_upstream_fixture_checkpoint(pytester, tmp_path, monk
     cases = ElementTree.parse(pytester.path / "junit.xml").iter("testcase")
     case = next(c for c in cases if "test_logits_match_pytorch" in c.get("name"))
     properties = {p.get("name"): p.get("value") for p in case.iter("property")}
-    assert (properties["parity_check"], properties["parity_target"]) == ("parity", "16|none|litert")
+    assert (properties["parity_check"], properties["parity_target"]) == ("parity", "16|fp32|litert")
     assert int(properties["parity_examples"]) == 25
     assert int(properties["parity_failed_examples"]) == 0
     assert 0 < float(properties["parity_max_abs_err"]) < 1e-3
