@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from signbart_parity.errors import RuntimeEnvironmentError
 from signbart_parity.fileio import atomic_directory, write_json_atomic
 from signbart_parity.runtime.provision import emulator as qemu
+from signbart_parity.runtime_specs import REGISTRY
 
 PYTHON_ENV = "SIGNBART_PARITY_ARM64_PYTHON"
 DEFAULT_CPU = "cortex-a76"  # armv8.2 with dot product: most phones of the last years
@@ -83,7 +84,8 @@ def spec_label(spec: Spec) -> str:
 def litert_version(spec: Spec) -> str:
     """The pinned version, or the harness's own ai-edge-litert; refused when no aarch64
     wheel of it exists."""
-    if not spec.entry.emulated:
+    kind = REGISTRY.get(spec.kind)
+    if kind is None or not kind.emulated:
         raise RuntimeEnvironmentError(
             f"{spec_label(spec)}: {spec.kind} has no aarch64 build for Python 3.11; on arm64 "
             f"only litert runs ({AARCH64_BUILDS})."
