@@ -96,7 +96,7 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "cache",
-            "where exported files are cached across sessions (default: the per-user cache dir)",
+            "where exported files are cached across sessions. Default: the per-user cache dir",
             type=Path,
             metavar="DIR",
             gate=True,
@@ -104,8 +104,8 @@ OPTIONS: dict[str, Option] = {
         Option(
             "corpus",
             "the counterexample corpus: failing examples the gate finds are saved here as "
-            "golden .npz files and replayed first on every later run (default: corpus/ in "
-            "the cache dir)",
+            "golden .npz files and replayed first on every later run. Default: corpus/ in "
+            "the cache dir",
             type=Path,
             metavar="DIR",
             gate=True,
@@ -143,14 +143,14 @@ OPTIONS: dict[str, Option] = {
         Option(
             "bundle",
             "gate one file holding every --parity-seq-lens as a seq_<T> signature, as a "
-            "bucketed app ships it (cached like single files); default: one file per seq_len",
+            "bucketed app ships it (cached like single files). Default: one file per seq_len",
             gate=True,
             extra={"action": "store_true"},
         ),
         Option(
             "profile",
-            "examples per property: dev, ci, release (default: $SIGNBART_PARITY_PROFILE, "
-            "else ci when $CI is set, else dev)",
+            "examples per property: dev, ci, release. Default: $SIGNBART_PARITY_PROFILE, "
+            "else ci when $CI is set, else dev",
             metavar="NAME",
             gate=True,
             extra={"choices": ("dev", "ci", "release")},
@@ -182,7 +182,7 @@ def gate_options() -> list[Option]:
 
 
 def gate_help(option: Option) -> str:
-    if option.name in _COMPUTED:
+    if option.name in _COMPUTED or option.default is None:
         return option.help
     return f"{option.help}. Default: {option.default_text()}"
 
@@ -201,9 +201,9 @@ def add_to_cli(parser: argparse.ArgumentParser, name: str, **overrides: Any) -> 
     settings.update(overrides)
     if settings.get("action") == "store_true":
         settings.pop("type"), settings.pop("metavar")
-    if name not in _COMPUTED and "help" not in overrides:
-        default = settings["default"]
-        text = ",".join(map(str, default)) if isinstance(default, tuple) else repr(default)
+    default = settings["default"]
+    if name not in _COMPUTED and "help" not in overrides and default not in (None, []):
+        text = ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
         settings["help"] += f". Default: {text}"
     flags = settings.pop("flags", None) or [f"--{option.name}"]
     parser.add_argument(*flags, dest=settings.pop("dest", option.dest), **settings)
@@ -220,5 +220,5 @@ ONE_RUNTIME = {
     "type": argtypes.runtime,
     "default": "litert",
     "metavar": "R",
-    "help": f"TFLite runtime: {_RUNTIME_WORDS}. Default: %(default)r",
+    "help": f"TFLite runtime: {_RUNTIME_WORDS}. Default: %(default)s",
 }

@@ -25,12 +25,15 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_seq_len_option(
-    parser: argparse.ArgumentParser, *, required: bool = False, buckets: bool = False
+    parser: argparse.ArgumentParser,
+    *,
+    required: bool = False,
+    buckets: bool = False,
+    what: str = "frames per sequence the file takes",
 ) -> None:
     """``--seq-len T`` (also the seed guide's spelling ``--seq_len``); with ``buckets``,
     ``T,T,...`` makes one bundle file with a signature per length. The range check comes
     once the config is read, which knows max_position_embeddings."""
-    what = "frames per sequence the file takes"
     if buckets:
         what += "; several (16,32,64,128) make one file with a seq_<T> signature per length"
     parser.add_argument(
