@@ -229,10 +229,10 @@ class RuntimeSpec:
         """The build in words, for people."""
         api = self.entry.words
         accelerator = self.on_accelerator
-        if accelerator is not None:
-            words = accelerator.detail_words(self.accelerator_detail)
+        if accelerator is not None:  # "... CompiledModel (GPU accelerator, fp32 enforced; ...)"
+            words = f"{accelerator.words}, {accelerator.detail_words(self.accelerator_detail)}"
             fallback = f"; {accelerator.fallback}" if accelerator.fallback else ""
-            api = api.replace("(CPU)", f"({accelerator.words}, {words}{fallback})")
+            api = f"{api.removesuffix(' (CPU)')} ({words}{fallback})"
         where = f" {self.version}" if self.version else " (the build installed here)"
         if self.arch:
             cpu = f", CPU {self.cpu}" if self.cpu else ""

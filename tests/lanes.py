@@ -31,7 +31,7 @@ LAVAPIPE_ICDS = "/usr/share/vulkan/icd.d/lvp_icd*.json"
 
 def _qemu() -> str | None:
     from signbart_parity.errors import RuntimeEnvironmentError
-    from signbart_parity.runtime import emulator
+    from signbart_parity.runtime.provision import emulator
 
     try:
         found = emulator.find_emulator()

@@ -27,7 +27,7 @@ def test_the_in_process_interpreter_is_found_from_the_entry_alone() -> None:
 
 @pytest.fixture
 def accelerated(monkeypatch):
-    """A kind that takes an accelerator, as the GPU lane's entry will: one entry added."""
+    """A kind that takes an accelerator, as ``compiled`` takes the GPU: one entry added."""
     entry = dataclasses.replace(
         REGISTRY["compiled"], name="compiled-accel", accelerators=("gpu",), words="accel"
     )
@@ -40,7 +40,6 @@ def accelerated(monkeypatch):
     [
         ("compiled-accel@gpu", "gpu", None, True),
         ("compiled-accel@gpu:fp32", "gpu", "fp32", True),
-        ("compiled-accel==2.3.0@gpu", "gpu", None, False),
     ],
 )
 def test_an_accelerator_is_a_spec_form_of_a_kind_that_declares_it(
@@ -50,12 +49,25 @@ def test_an_accelerator_is_a_spec_form_of_a_kind_that_declares_it(
     assert (spec.accelerator, spec.accelerator_detail, spec.arch) == (accelerator, detail, None)
     assert str(spec) == text and parse_runtime_spec(str(spec)) == spec
     assert spec.in_process is in_process and spec.entry is accelerated
-    assert "accel on the GPU" in spec.describe()
+    assert "accel (GPU accelerator, " in spec.describe()
+
+
+def test_the_gpu_is_one_accelerator_entry_that_compiled_declares() -> None:
+    assert REGISTRY["compiled"].accelerators == ("gpu",)
+    assert runtime_specs.ACCELERATORS["gpu"].backend.endswith(":GpuBackend")
+    assert "compiled@gpu, compiled@gpu:fp32" in runtime_specs.FORMS
+    assert (
+        parse_runtime_spec("compiled@gpu:fp32")
+        .describe()
+        .startswith("ai-edge-litert's CompiledModel (GPU accelerator, fp32 enforced; CPU fallback)")
+    )
 
 
 def test_a_kind_without_that_accelerator_refuses_it() -> None:
+    with pytest.raises(ValueError, match="runs through compiled@gpu"):
+        parse_runtime_spec("litert@gpu")
     with pytest.raises(ValueError, match="unknown architecture or accelerator"):
-        parse_runtime_spec("compiled@gpu")
+        parse_runtime_spec("compiled@tpu")
     assert parse_runtime_spec("litert@arm64:cortex-a76") == RuntimeSpec(
         "litert", None, "arm64", "cortex-a76"
     )

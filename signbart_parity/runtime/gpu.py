@@ -299,7 +299,7 @@ def probe_device(tolerance: float = PROBE_TOLERANCE) -> dict:
     import hashlib
     import json
 
-    from signbart_parity.runtime import arm64_probe
+    from signbart_parity.runtime.provision import arm64_probe
 
     key = hashlib.sha256(
         json.dumps(
