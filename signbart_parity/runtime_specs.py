@@ -33,6 +33,7 @@ class Accelerator:
     backend: str  # "module:Class"
     details: dict[str | None, str]  # detail -> its words; None: the default
     fallback: str = ""  # what runs the ops the accelerator cannot take, for people
+    detail_kind: str = "setting"  # what ``:DETAIL`` sets, for people
     pinned: bool = False  # whether a pinned build can run it (out of process)
 
     def detail_words(self, detail: str | None) -> str:
@@ -47,6 +48,7 @@ GPU = Accelerator(
     "signbart_parity.runtime.gpu:GpuBackend",
     {None: "default precision, fp16", "fp32": "fp32 enforced"},
     fallback="CPU fallback",
+    detail_kind="precision",
 )
 ACCELERATORS: dict[str, Accelerator] = {GPU.name: GPU}
 
@@ -287,7 +289,10 @@ def _accelerated_spec(
             f"{forms}:{d}" if d else f"{forms} ({words})"
             for d, words in accelerator.details.items()
         )
-        raise ValueError(f"unknown {accelerator.words} setting in runtime {text!r}; use {known}")
+        raise ValueError(
+            f"unknown {accelerator.name.upper()} {accelerator.detail_kind} in runtime {text!r}; "
+            f"use {known}"
+        )
     return RuntimeSpec(kind, version, accelerator=accelerator.name, accelerator_detail=detail)
 
 
