@@ -68,7 +68,10 @@ def test_from_an_empty_folder_the_gate_is_quiet_and_says_what_it_did(model_100, 
     (tmp_path / "test_theirs.py").write_text(THEIR_TEST)
     # Cold: the conversions are where torch.export warns (LeafSpec...).
     cache = tmp_path / "cold-cache"
-    output, code = gate_elsewhere(tmp_path, model_100, "test_theirs.py", cache=cache)
+    # A folder name that would clear the screen if printed raw: shown escaped.
+    corpus = "--parity-corpus=" + str(tmp_path / "corpus-\x1b[2J")
+    output, code = gate_elsewhere(tmp_path, model_100, "test_theirs.py", corpus, cache=cache)
+    assert "\x1b" not in output and "corpus-\\x1b[2J" in output, output[-4000:]
     assert code == 0, output[-4000:]
     assert not TOOLCHAIN_WARNING.findall(output), output[-4000:]
     assert not TOOLCHAIN_LINE.findall(output), output[-4000:]

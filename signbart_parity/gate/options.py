@@ -222,6 +222,7 @@ def resolve_options(config: pytest.Config) -> GateOptions:
     cache_dir = option("parity_cache") or Path(user_cache_dir("signbart-parity"))
     corpus_dir = option("parity_corpus") or cache_dir / corpus.DEFAULT_FOLDER
     _check_folders(cache=cache_dir, corpus=corpus_dir, report=option("parity_report"))
+    _check_corpus(corpus_dir, given=option("parity_corpus") is not None)
     return GateOptions(
         config=config_path,
         checkpoint=checkpoint_path,
@@ -253,6 +254,23 @@ def _check_folders(**folders: Path | None) -> None:
             output_folder(folder)
         except OutputPathError as exc:
             raise pytest.UsageError(f"--parity-{name}: {exc}") from None
+
+
+def _check_corpus(folder: Path, *, given: bool) -> None:
+    """Every ``.npz`` in the corpus must be a counterexample the run can read: one it cannot
+    would go unreplayed, so it stops the gate before any test runs (exit 4), naming it."""
+    from signbart_parity.checks.corpus import load_corpus
+
+    if not folder.is_dir():
+        return
+    unreadable = load_corpus(folder)[1]
+    if unreadable:
+        option = "--parity-corpus" if given else "the counterexample corpus"
+        more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+        raise pytest.UsageError(
+            f"{option}: {unreadable[0]}{more}; move it out of {folder} or delete it, "
+            "then run the gate again"
+        )
 
 
 def bundled_sample() -> Path:

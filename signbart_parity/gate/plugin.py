@@ -84,11 +84,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    from signbart_parity.validate import printable
+
     lines = gate_run.summary_lines(config)
     if lines:
         terminalreporter.section("signbart-parity")
-        for line in lines:
-            terminalreporter.write_line(line)
+        for line in lines:  # names and messages read from files cannot drive the terminal
+            terminalreporter.write_line(printable(line, limit=len(line)))
 
 
 # ---------------------------------------------------------------- fixtures
