@@ -147,11 +147,17 @@ def prepare(spec: RuntimeSpec, cache_root: Path | None = None) -> dict:
     folder = environment_folder(spec, cache_root)
     folder.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with FileLock(str(folder) + ".lock"):
-        manifest = read_manifest(folder)
-        made = manifest is None
-        if made:
-            manifest = _build(spec, folder)
+    lock = Path(str(folder) + ".lock")
+    try:
+        with FileLock(str(lock)):
+            manifest = read_manifest(folder)
+            made = manifest is None
+            if made:
+                manifest = _build(spec, folder)
+    except BaseException:
+        if read_manifest(folder) is None:  # nothing was made: no empty lock left behind
+            lock.unlink(missing_ok=True)
+        raise
     return {
         "path": folder,
         "manifest": manifest,
