@@ -602,7 +602,8 @@ FIRST_SCREEN = (1280, 800)
 MEASURE = """<script>
 const box = (e) => { const r = e.getBoundingClientRect(); return [r.right, r.bottom]; };
 const cell = (header) => {
-  const table = document.querySelector("table");
+  const has = (t) => [...t.querySelectorAll("th")].some((th) => th.textContent === header);
+  const table = [...document.querySelectorAll("table")].find(has);
   const index = [...table.querySelectorAll("th")].findIndex((th) => th.textContent === header);
   return [...table.querySelectorAll("tbody tr")].map((tr) => tr.children[index]);
 };
@@ -611,6 +612,7 @@ const found = {
   headroom: cell("worst / bound").map(box),
   result: cell("result").map(box),
   not_checked: [...document.querySelectorAll(".notchecked")].map(box),
+  failing_cell: [...document.querySelectorAll("table.matrix td.FAIL")].map(box),
   headroom_text: cell("worst / bound").map((td) => td.textContent),
   scroll_width: document.documentElement.scrollWidth,
 };
@@ -619,7 +621,7 @@ document.body.setAttribute("data-measured", JSON.stringify(found));
 
 
 @pytest.mark.needs_chromium
-def test_a_reviewer_reads_verdict_headroom_and_not_checked_on_the_first_screen(
+def test_a_reviewer_reads_verdict_failing_cell_headroom_and_not_checked_on_the_first_screen(
     tmp_path: Path, single_run: Report
 ) -> None:
     data = copy.deepcopy(single_run)
@@ -642,11 +644,12 @@ def test_a_reviewer_reads_verdict_headroom_and_not_checked_on_the_first_screen(
 
     boxes = json.loads(html_module.unescape(found.group(1)))
     assert len(boxes["verdict"]) == 1 and len(boxes["not_checked"]) == 2
+    assert len(boxes["failing_cell"]) == 1  # fp32 at 64 in tensorflow, the matrix's one FAIL
     assert len(boxes["headroom"]) == len(boxes["result"]) == len(ALL_RESULTS)
     assert all(text.endswith("x bound") for text in boxes["headroom_text"])
     width, height = FIRST_SCREEN
     assert boxes["scroll_width"] <= width, "the page scrolls sideways at 1280x800"
-    for what in ("verdict", "headroom", "result", "not_checked"):
+    for what in ("verdict", "failing_cell", "headroom", "result", "not_checked"):
         for right, bottom in boxes[what]:
             assert right <= width and bottom <= height, (what, right, bottom, FIRST_SCREEN)
     # And the screenshot of that first screen shows the FAIL badge (its solid red).
