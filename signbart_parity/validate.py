@@ -205,6 +205,11 @@ class _EscapingStream:
         return getattr(self._stream, name)
 
 
+def escaping(stream):
+    """``stream`` writing control characters escaped (as within ``escaped_terminal``)."""
+    return _EscapingStream(stream)
+
+
 def _escape(match: re.Match) -> str:
     return ascii(match.group())[1:-1]
 
@@ -216,7 +221,7 @@ def escaped_terminal() -> Iterator[None]:
     shows as ``\\x1b[...`` instead of recolouring, moving the cursor or faking a line. The
     tool itself prints no control characters."""
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _EscapingStream(sys.stdout), _EscapingStream(sys.stderr)
+    sys.stdout, sys.stderr = escaping(sys.stdout), escaping(sys.stderr)
     try:
         yield
     finally:

@@ -268,6 +268,60 @@ def test_verify_reports_progress_per_runtime_on_stderr():
         i for i, line in enumerate(lines) if line.startswith("... litert: done in ")
     )
     assert "runtime 1/2" not in done.stdout
+    # --quiet: the same results, no progress.
+    quiet = run_in_process(
+        "verify", *tflite_files.MODEL_ARGS, "--tflite", tflite_files.genuine(),
+        "--examples", "6", "--runtime", "litert,tensorflow", "--quiet",
+    )  # fmt: skip
+    assert quiet.returncode == 0 and "... " not in quiet.stderr, quiet.stderr
+    assert _verdicts(quiet.stdout) == _verdicts(done.stdout) != []
+
+
+def _verdicts(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith("verify ")]
+
+
+@pytest.mark.slow
+def test_on_a_terminal_progress_is_one_live_line_and_each_finished_step_stays():
+    """Where a person watches (stderr a terminal, not CI): rich's live line while a step
+    runs, and each finished step left as a line with its time; results still on stdout."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests import tflite_files
+
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"TERM": "xterm"}
+    command = [sys.executable, "-m", "signbart_parity.cli", "verify", *tflite_files.MODEL_ARGS]
+    command += ["--tflite", str(tflite_files.genuine()), "--examples", "6"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=follower, env=env, text=True
+    ) as process:
+        os.close(follower)
+        shown = _read_all(leader)
+        stdout = process.stdout.read()
+    assert process.returncode == 0, shown[-3000:]
+    assert "✓ runtime 1/1: litert (" in shown and "... runtime" not in shown, shown[-3000:]
+    assert "\x1b[" in shown  # drawn live (cursor and colour), not printed as plain lines
+    assert _verdicts(stdout) and "runtime 1/1" not in stdout
+
+
+def _read_all(descriptor: int) -> str:
+    import os
+
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(descriptor, 65536)
+        except OSError:  # the other end closed (EIO on Linux)
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(descriptor)
+    return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 def test_an_emulated_runtime_step_says_it_takes_longer():

@@ -66,7 +66,7 @@ def add_parser(commands) -> None:
         action="store_true",
         help="also print the summary as one JSON object on the last line",
     )
-    common.add_verbose_option(parser)
+    common.add_output_options(parser)
     parser.set_defaults(
         handler=lambda args: bench_command(
             config=args.config,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from signbart_parity import argtypes
 from signbart_parity.options import (
@@ -15,8 +14,10 @@ from signbart_parity.options import (
 
 
 def progress(message: str) -> None:
-    """A progress line on stderr, apart from the results on stdout."""
-    print(f"... {message}", file=sys.stderr, flush=True)
+    """A long step begins: shown as ``cli/progress.py`` chose (live, a line, or nothing)."""
+    from signbart_parity.cli import progress as shown
+
+    shown.say(message)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -74,12 +75,20 @@ def add_runtime_option(parser: argparse.ArgumentParser) -> None:
     add_to_cli(parser, "runtime", **ONE_RUNTIME)
 
 
-def add_verbose_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--verbose`` (the toolchain's logs through) and ``--quiet`` (no progress)."""
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument(
         "--verbose",
         "-v",
         action="store_true",
         help="let the toolchain's own logs (TensorFlow, TFLite, torch, the quantizer) through",
+    )
+    shown.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress lines: only results, warnings and errors",
     )
 
 

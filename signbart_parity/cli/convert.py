@@ -32,7 +32,7 @@ def add_parser(commands) -> None:
         action="store_true",
         help="also run the file on random inputs and print its signature",
     )
-    common.add_verbose_option(parser)
+    common.add_output_options(parser)
     parser.set_defaults(handler=run)
 
 

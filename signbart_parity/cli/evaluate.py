@@ -30,7 +30,7 @@ def add_parser(commands) -> None:
     common.add_seq_len_option(parser)
     add_to_cli(parser, "quantization")
     add_to_cli(parser, "report", help="write evaluate.json and evaluate.html into DIR")
-    common.add_verbose_option(parser)
+    common.add_output_options(parser)
     parser.set_defaults(
         handler=lambda args: evaluate_command(
             config=args.config,

@@ -38,7 +38,7 @@ def add_parser(commands) -> None:
         help="where to write the golden .npz (written atomically)",
     )
     common.add_samples_option(create, "real .pkl samples or folders of them to include")
-    common.add_verbose_option(create)
+    common.add_output_options(create)
     create.set_defaults(handler=lambda args: create_command(args, progress=common.progress))
     check = actions.add_parser("check", help="compare a .tflite file with a golden .npz")
     check.add_argument(
@@ -53,7 +53,7 @@ def add_parser(commands) -> None:
     )
     common.add_file_precision_option(check)
     common.add_runtime_option(check)
-    common.add_verbose_option(check)
+    common.add_output_options(check)
     check.set_defaults(handler=check_command)
     add_check_preprocessing(actions)
 

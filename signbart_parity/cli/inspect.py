@@ -24,7 +24,7 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON document instead of text"
     )
-    common.add_verbose_option(parser)
+    common.add_output_options(parser)
     parser.set_defaults(handler=run)
 
 

@@ -84,6 +84,7 @@ def exit_for(exc: Exception) -> tuple[int, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from signbart_parity import quiet
+    from signbart_parity.cli import progress
 
     with escaped_terminal():  # text read from files cannot drive the terminal
         args = build_parser().parse_args(argv)
@@ -91,7 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             quiet.let_toolchain_speak()
         else:
             quiet.quiet_toolchain()
-        return _run(args)
+        progress.configure(quiet=getattr(args, "quiet", False))
+        try:
+            return _run(args)
+        finally:
+            progress.close()
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ def add_check_preprocessing(actions) -> None:
         metavar="OUT",
         help="the JSON the app's device test wrote for the raw clips",
     )
-    common.add_verbose_option(check)
+    common.add_output_options(check)
     check.set_defaults(handler=check_preprocessing_command)
 
 

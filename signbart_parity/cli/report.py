@@ -32,7 +32,7 @@ def add_parser(commands) -> None:
         metavar="DIR",
         help="folder for the merged parity.json, parity.md and parity.html",
     )
-    common.add_verbose_option(merge)
+    common.add_output_options(merge)
     merge.set_defaults(handler=lambda args: merge_command(args.reports, args.output))
 
 

@@ -28,10 +28,10 @@ def add_parser(commands) -> None:
         help="pinned builds, e.g. tflite-runtime==2.14.0 litert==1.4.0 compiled==2.1.0; "
         "litert@arm64 (or litert==X.Y.Z@arm64[:CPU]) prepares the emulated aarch64 build",
     )
-    common.add_verbose_option(prepare)
+    common.add_output_options(prepare)
     prepare.set_defaults(handler=lambda args: prepare_command(args.specs))
     listing = actions.add_parser("list", help="the prepared environments, versions and sizes")
-    common.add_verbose_option(listing)
+    common.add_output_options(listing)
     listing.set_defaults(handler=lambda args: list_command())
 
 

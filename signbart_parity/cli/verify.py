@@ -61,7 +61,7 @@ def add_parser(commands) -> None:
     add_to_cli(parser, "baseline", metavar="OLD_TFLITE")
     add_to_cli(parser, "max-flip-rate")
     add_to_cli(parser, "runtime")  # several: the file in each build, one matrix
-    common.add_verbose_option(parser)
+    common.add_output_options(parser)
     parser.set_defaults(handler=run)
 
 
