@@ -25,7 +25,12 @@ import pytest
 from signbart_parity.errors import RuntimeEnvironmentError, SetupError
 from signbart_parity.inputs.generators import example_batch
 from signbart_parity.runtime.provision import emulator as qemu
-from signbart_parity.runtime.provision.arm64 import PYTHON_ENV, arm64_environment, litert_version
+from signbart_parity.runtime.provision.arm64 import (
+    PYTHON_ENV,
+    arm64_environment,
+    folder_name,
+    litert_version,
+)
 from signbart_parity.runtime.run.tflite import TFLiteModel
 from tests import tflite_files
 from tests.tflite_files import SEQ_LEN, scratch
@@ -165,7 +170,7 @@ def qemu_at_least_10() -> qemu.Emulator:
 def test_the_written_cpuinfo_is_what_qemu_10_emulates(emulated, cache_root, cpu):
     """qemu 10 emulates /proc/cpuinfo; the file written for older qemu must say the same."""
     emulator = qemu_at_least_10()
-    sysroot = cache_root / "runtimes" / "litert-2.3.0-aarch64" / "sysroot"
+    sysroot = cache_root / "runtimes" / folder_name("litert", "2.3.0") / "sysroot"
     python = sysroot / "usr" / "bin" / "python3.11"
     guest = qemu.guest_cpu(emulator, sysroot, python, cpu)
     read = "print(open('/proc/cpuinfo').read(), end='')"
@@ -241,7 +246,9 @@ def test_an_untrusted_qemu_is_measured_and_refused_with_the_numbers(
     """qemu 7.2 relabelled 9.2: nothing is known about it, so the probe decides; with SME
     its dynamic-int8 products are wrong and the refusal gives the measured error."""
     monkeypatch.setenv(qemu.QEMU_ENV, str(relabelled(qemu_7_2, "9.2.0", tmp_path)))
-    for record in (cache_root / "runtimes" / "litert-2.3.0-aarch64" / "trust").glob("*9.2.0*"):
+    for record in (cache_root / "runtimes" / folder_name("litert", "2.3.0") / "trust").glob(
+        "*9.2.0*"
+    ):
         record.unlink()  # measure now, not a verdict from an earlier run
     with pytest.raises(RuntimeEnvironmentError) as refused:
         arm64_environment(Spec(cpu="max"), cache_root, create=False)
@@ -292,7 +299,7 @@ def test_an_aarch64_python_named_by_the_environment_variable_gets_only_the_wheel
     external_command, external_env, description = arm64_environment(Spec(), other_root, True)
     assert external_command == [str(script)]
     assert description["emulator"] is None and description["arch"] == "aarch64"
-    folder = other_root / "runtimes" / "litert-2.3.0-aarch64"
+    folder = other_root / "runtimes" / folder_name("litert", "2.3.0")
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "site-cp311"]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert any(
@@ -413,6 +420,21 @@ def arm64_cache(cache_root, emulated, monkeypatch):
     monkeypatch.setenv("SIGNBART_PARITY_CACHE", str(cache_root))
     yield cache_root
     worker.close_workers()
+
+
+@pytest.mark.needs_qemu
+@needs_x86
+def test_prepare_and_list_name_the_emulated_build_one_way(arm64_cache):
+    """litert@arm64 is prepared, listed and stored under one name: litert==2.3.0@arm64."""
+    from tests.cli import run_in_process
+
+    prepared = run_in_process("runtimes", "prepare", "litert@arm64:cortex-a76")
+    assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+    line = prepared.stdout.splitlines()[0]
+    folder = arm64_cache / "runtimes" / folder_name("litert", "2.3.0")
+    assert line.startswith(f"litert==2.3.0@arm64:cortex-a76: {folder} ("), line
+    listed = run_in_process("runtimes", "list")
+    assert "litert==2.3.0@arm64" in listed.stdout and "aarch64 (" not in folder.name
 
 
 def verify_arm64(path, quantization: str, *extra: str):

@@ -8,6 +8,7 @@ a run that needs one and cannot make it stops with exit 2 and says to run this),
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from signbart_parity import argtypes
 from signbart_parity.cli import common
@@ -48,13 +49,23 @@ def prepare_command(specs: Sequence[str]) -> int:
         state = "made" if made.get("made", True) else "already there"
         if parse_runtime_spec(text).arch:  # the description of the emulated build
             shown = ", ".join(f"{k} {v}" for k, v in manifest.items() if v is not None)
-            print(f"{text}: {made['path']} (ready in {made['seconds']:.1f} s; {shown})")
+            ready = f"ready in {made['seconds']:.1f} s"
+            print(f"{_emulated_build(text)}: {made['path']} ({ready}; {shown})")
             continue
         print(
             f"{text}: {made['path']} ({state} in {made['seconds']:.1f} s; "
             f"{_versions(text, manifest)})"
         )
     return 0
+
+
+def _emulated_build(text: str) -> str:
+    """The emulated build as ``runtimes list`` and the folder name it: its version resolved
+    (``litert@arm64`` is ``litert==2.3.0@arm64``), the CPU model kept."""
+    from signbart_parity.runtime.provision.arm64 import litert_version, spec_label
+
+    spec = parse_runtime_spec(text)
+    return spec_label(replace(spec, version=litert_version(spec)))
 
 
 def _gpu_device_line(text: str) -> str:

@@ -5,11 +5,11 @@ sysroot and run under qemu-user; on an aarch64 host it is the host's own Python;
 $SIGNBART_PARITY_ARM64_PYTHON it is the Python named there (a container, a board). The
 LiteRT and numpy wheels for aarch64 are installed beside it with pip's ``--platform``.
 
-Everything lives under ``<cache_root>/runtimes/<kind>-<version>-aarch64/``: ``sysroot/``,
-``site-cp3XX/`` (each built in a temporary sibling and renamed into place, under a file
-lock, so concurrent sessions build it once), ``roots/<cpu>/`` (the sysroot plus the ARM
-/proc/cpuinfo a qemu before 10 does not emulate), ``trust/`` (measured emulator verdicts)
-and ``manifest.json``.
+Everything lives under ``<cache_root>/runtimes/<kind>==<version>@arm64-cp311-linux_aarch64/``:
+``sysroot/``, ``site-cp3XX/`` (each built in a temporary sibling and renamed into place,
+under a file lock, so concurrent sessions build it once), ``roots/<cpu>/`` (the sysroot
+plus the ARM /proc/cpuinfo a qemu before 10 does not emulate), ``trust/`` (measured
+emulator verdicts) and ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def arm64_environment(
     environment variables, description). ``create=False`` never builds: a missing
     environment is a ``RuntimeEnvironmentError`` naming ``signbart-parity runtimes prepare``."""
     version = litert_version(spec)
-    folder = Path(cache_root) / "runtimes" / f"{spec.kind}-{version}-aarch64"
+    folder = Path(cache_root) / "runtimes" / folder_name(spec.kind, version)
     context = _Context(spec, version, folder, create)
     external = os.environ.get(PYTHON_ENV)
     if external:
@@ -72,6 +72,13 @@ def arm64_environment(
     if platform.machine().lower() in ("aarch64", "arm64"):
         return context.direct([shutil.which("python3.11") or sys.executable], source="host")
     return context.emulated()
+
+
+def folder_name(kind: str, version: str) -> str:
+    """The environment's folder, named as a user writes the build (``litert==2.3.0@arm64``)
+    and as pinned environments are (Python and platform tags after it); every emulated CPU
+    model shares it."""
+    return f"{kind}=={version}@arm64-cp311-linux_aarch64"
 
 
 def spec_label(spec: Spec) -> str:

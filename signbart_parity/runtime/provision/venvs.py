@@ -308,7 +308,7 @@ def list_environments(cache_root: Path | None = None) -> list[dict]:
     found = []
     for entry in sorted(folder.iterdir()):
         manifest = read_manifest(entry) if entry.is_dir() else None
-        if manifest is None and entry.is_dir() and entry.name.endswith("-aarch64"):
+        if manifest is None and entry.is_dir() and entry.name.endswith("linux_aarch64"):
             manifest = _arm64_manifest(entry)
         if manifest is not None:
             found.append({"path": entry, "manifest": manifest, "size_bytes": _size(entry)})
