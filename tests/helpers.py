@@ -70,11 +70,13 @@ def write_model(
     layers: int = 1,
     seed: int = 0,
     training_layout: bool = True,
+    **config: object,
 ) -> tuple[Path, Path]:
     """A config and a random-weight checkpoint for a model unlike the embedded default
     (100 keypoints, d_model 96, 6 heads, 7 labels by default), saved as the published
     training loop saves it (``{"model": ..., "optimizer": ..., "epoch": ...}``). The
     classifier is scaled so logits have a realistic top-2 margin, as in the upstream fixture.
+    ``config`` sets other config keys (e.g. max_position_embeddings).
     """
     import torch
 
@@ -93,6 +95,7 @@ def write_model(
         encoder_layers=layers,
         decoder_layers=layers,
         num_labels=labels,
+        **config,
     )
     torch.manual_seed(seed)
     model = SignBart(load_config(config_path))

@@ -75,3 +75,36 @@ def test_yaml_error_reports_the_line(tmp_path):
     path = write_text(tmp_path, "c.yaml", "d_model: 144\nheads: [8\nnum_labels: 10\n")
     with pytest.raises(ConfigError, match=r"not valid YAML at line \d+"):
         load_config(path)
+
+
+def test_a_long_seq_len_is_warned_about_with_its_memory_before_any_work(tmp_path):
+    from signbart_parity.errors import LongSequenceWarning
+
+    config = load_config(write_config(tmp_path, max_position_embeddings=4096))
+    with pytest.warns(LongSequenceWarning, match=r"seq_len 4096 needs about 12 GB of memory"):
+        assert config.check_seq_lens((16, 4096)) == (16, 4096)
+    with pytest.warns(LongSequenceWarning, match=r"seq_len 2048 needs about 3 GB"):
+        config.check_seq_lens(2048)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a usual length: nothing said
+        config.check_seq_lens((16, 64, 1024))
+
+
+def test_the_cli_says_the_warning_as_one_line(tmp_path):
+    from tests.cli import run_in_process
+    from tests.helpers import write_model
+
+    config, checkpoint = write_model(tmp_path, max_position_embeddings=4096)
+    done = run_in_process(
+        "evaluate", "--config", config, "--checkpoint", checkpoint, "--seq-len", "4096",
+        "--data", tmp_path / "no-such-folder",
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    warned = [line for line in done.stderr.splitlines() if "warning:" in line]
+    assert warned == [
+        "signbart-parity: warning: seq_len 4096 needs about 12 GB of memory at the default "
+        "model's size (attention grows with the square of the length; 12 GB measured at 4096); "
+        "check the machine has it, or use the length the app sends"
+    ]

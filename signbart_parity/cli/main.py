@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from signbart_parity.errors import Finding, ParityInputError, SetupError, ToolchainError
 from signbart_parity.interrupts import Terminated, terminate_as_interrupt
 from signbart_parity.validate import escaped_terminal
 
+_python_warning = warnings.showwarning
 EXIT_OK, EXIT_PARITY_FAILED, EXIT_BAD_INPUT, EXIT_TOOLCHAIN = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report
 
@@ -93,10 +95,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             quiet.quiet_toolchain()
         progress.configure(quiet=getattr(args, "quiet", False))
+        _say_own_warnings()
         try:
             return _run(args)
         finally:
             progress.close()
+
+
+def _say_own_warnings() -> None:
+    """The project's warnings shown (whatever filters the host set) as one line each."""
+    from signbart_parity.errors import LongSequenceWarning
+
+    warnings.filterwarnings("default", category=LongSequenceWarning)
+    warnings.showwarning = _warning_line
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """The project's own warnings as one line (not Python's file:line and source)."""
+    from signbart_parity.errors import LongSequenceWarning
+
+    if not issubclass(category, LongSequenceWarning):
+        return _python_warning(message, category, filename, lineno, file, line)
+    print(f"signbart-parity: warning: {message}", file=file or sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from signbart_parity.errors import ConfigError, ConversionError
+from signbart_parity.errors import ConfigError, ConversionError, LongSequenceWarning
 from signbart_parity.fileio import read_text
 from signbart_parity.validate import InvalidDocument, parse_yaml
 
@@ -22,6 +23,10 @@ _INT_KEYS = (
     "max_position_embeddings",
     "num_labels",
 )
+# Measured: converting and checking the default model at seq_len 4096 took 12 GB; attention's
+# scores grow with the square of the length. Above LONG_SEQ_LEN the estimate is said first.
+MEASURED_GB_AT_4096 = 12.0
+LONG_SEQ_LEN = 1024
 _FLOAT_KEYS = ("dropout", "attention_dropout", "activation_dropout", "classifier_dropout")
 
 
@@ -64,6 +69,18 @@ class SignBartConfig:
                     f"seq_len {seq_len} is outside 1..{self.max_position_embeddings} "
                     "(max_position_embeddings in the config); choose a length in that range."
                 )
+        longest = max(values, default=0)
+        if longest > LONG_SEQ_LEN:
+            gigabytes = MEASURED_GB_AT_4096 * (longest / 4096) ** 2
+            warnings.warn(
+                LongSequenceWarning(
+                    f"seq_len {longest} needs about {gigabytes:.0f} GB of memory at the default "
+                    f"model's size (attention grows with the square of the length; "
+                    f"{MEASURED_GB_AT_4096:.0f} GB measured at 4096); check the machine has "
+                    f"it, or use the length the app sends"
+                ),
+                stacklevel=2,
+            )
         return values
 
     def to_dict(self) -> dict[str, Any]:
