@@ -79,6 +79,30 @@ if __name__ == "__main__":
 """
 
 
+def repro_folder(raw: str | os.PathLike, *, inputs=()) -> Path:
+    """The folder ``--repro`` names, refused now (``OutputPathError``) if it cannot be
+    written, is a file, holds one of ``inputs``, or is a non-empty folder that is not a
+    repro bundle (a bundle replaces the folder whole)."""
+    from signbart_parity.errors import OutputPathError
+    from signbart_parity.outputs import output_folder
+
+    if not os.fspath(raw).strip():
+        raise OutputPathError("the --repro folder is empty: give a folder name, e.g. repro/.")
+    path = output_folder(raw, inputs=inputs)
+    resolved = path.resolve()
+    for given in inputs:
+        if given is not None and resolved in Path(given).resolve().parents:
+            raise OutputPathError(
+                f"{path}: holds {given}, which a repro bundle would replace; give a new folder."
+            )
+    if path.is_dir() and any(path.iterdir()) and not (path / "repro.json").is_file():
+        raise OutputPathError(
+            f"{path}: not empty and not a repro bundle (a bundle replaces its folder whole); "
+            "give a new folder."
+        )
+    return path
+
+
 def write_repro(table: OpTable, folder: str | Path) -> Path:
     """Write the repro bundle of ``table.first`` into ``folder`` (replaced whole if it
     exists); ValueError when no operator departs."""
@@ -88,6 +112,9 @@ def write_repro(table: OpTable, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".partial"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp, 0o777 & ~umask)  # mkdtemp makes it 0700; a plain mkdir would not
     try:
         _fill(temp, table, row)
         _replace_folder(temp, folder)
