@@ -386,25 +386,34 @@ def _tensors_wanted(graph: Graph) -> list[int]:
 
 
 def _index_map(graph: Graph, reference: Graph, same_file: bool) -> dict[int, int]:
-    """Tensor index in ``graph`` -> index of the same tensor in ``reference``: itself for
-    the same file; else the tensor of the same (unique) name and shape."""
+    """Tensor index in ``graph`` -> index of the same tensor in ``reference``.
+
+    The same file: itself. Two graphs with the same operators in the same order (a
+    seeded fault, another export of the same model): position by position. Otherwise by
+    name (without the Python package paths, which move with the code that exported it)
+    and shape, for names that occur once."""
     if same_file:
         return {t: t for t in range(len(graph.names))}
+    mapping = dict(zip(graph.inputs, reference.inputs, strict=False))  # the model's inputs
+    if [op.type for op in graph.operators] == [op.type for op in reference.operators]:
+        for mine, theirs in zip(graph.operators, reference.operators, strict=True):
+            for a, b in zip(mine.outputs, theirs.outputs, strict=False):
+                if graph.shapes[a] == reference.shapes[b]:
+                    mapping[a] = b
+        return mapping
+    names = [_short(name) for name in reference.names]
     counts: dict[str, int] = {}
-    for name in reference.names:
+    for name in names:
         counts[name] = counts.get(name, 0) + 1
     by_name = {
         name: index
-        for index, name in enumerate(reference.names)
+        for index, name in enumerate(names)
         if counts[name] == 1 and index not in reference.constant
     }
-    mapping = {}
     for index, name in enumerate(graph.names):
-        other = by_name.get(name)
+        other = by_name.get(_short(name))
         if other is not None and reference.shapes[other] == graph.shapes[index]:
-            mapping[index] = other
-    for mine, theirs in zip(graph.inputs, reference.inputs, strict=False):
-        mapping[mine] = theirs  # the model's inputs, in order, whatever their names
+            mapping.setdefault(index, other)
     return mapping
 
 
