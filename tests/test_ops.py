@@ -251,3 +251,24 @@ def test_verify_localises_a_seeded_fault_against_the_checkpoints_fp32_export(tmp
     rerun = subprocess.run([sys.executable, "repro.py"], cwd=tmp_path / "repro",
                            capture_output=True, text=True, timeout=300)  # fmt: skip
     assert rerun.returncode == 1 and "REPRODUCED" in rerun.stdout, rerun.stdout + rerun.stderr
+
+
+# ---------------------------------------------------------------- the GPU lane
+
+
+@pytest.mark.slow
+@pytest.mark.needs_vulkan
+def test_on_the_gpu_each_op_runs_alone_and_the_ffn_output_projection_departs():
+    """The GPU keeps no intermediate tensors: only the isolated column is measured. The
+    dynamic-int8 file (which fails parity on the GPU at its default precision) departs
+    first at encoder layer 0's fc2, a FULLY_CONNECTED with int8 weights; every op ran."""
+    path = genuine(quantization="dynamic-int8")
+    table = localise(path, "compiled@gpu", *example(), precision="dynamic-int8")
+    assert not table.cumulative_measured and table.first_cumulative is None
+    assert all(row.isolated_err is not None for row in table.rows)
+    first = table.first_isolated
+    assert first is not None, table.lines()
+    assert (first.type, first.stage) == ("FULLY_CONNECTED", "encoder_layer_0")
+    assert short_name(first.output.encode()).decode().endswith("EncoderLayer_0/Linear_fc2;2")
+    assert table.rtol == 5e-2, "dynamic-int8 stage bound (wider than the GPU fp16 widening)"
+    assert table.lines()[0].endswith("cumulative not measured (against litert on the same file)")
