@@ -233,6 +233,8 @@ def test_verify_names_the_failing_op_after_the_stage_line_and_writes_the_bundle(
     tables = [row["op_table"] for row in report["results"] if row.get("op_table")]
     assert len(tables) == 1 and tables[0]["first_isolated"] == 2
     assert tables[0]["runtime"] == OLD_RUNTIME and len(tables[0]["ops"]) == 322
+    markdown = (tmp_path / "report" / "parity.md").read_text()
+    assert f"{OLD_RUNTIME}: first failing op: FULLY_CONNECTED (op 2" in markdown
 
 
 @pytest.mark.slow
@@ -272,3 +274,29 @@ def test_on_the_gpu_each_op_runs_alone_and_the_ffn_output_projection_departs():
     assert short_name(first.output.encode()).decode().endswith("EncoderLayer_0/Linear_fc2;2")
     assert table.rtol == 5e-2, "dynamic-int8 stage bound (wider than the GPU fp16 widening)"
     assert table.lines()[0].endswith("cumulative not measured (against litert on the same file)")
+
+
+# ---------------------------------------------------------------- the phone's CPU
+
+
+@pytest.mark.slow
+@pytest.mark.needs_qemu
+def test_on_an_emulated_arm64_cpu_every_op_is_compared_both_ways(monkeypatch):
+    """``litert@arm64`` runs in its emulated worker: the whole file with every tensor kept,
+    and each op alone. The dynamic-int8 file is right there, op by op."""
+    from signbart_parity.runtime.provision.venvs import CACHE_VARIABLE
+    from signbart_parity.runtime.worker import client as worker
+
+    monkeypatch.setenv(CACHE_VARIABLE, str(scratch() / "arm64"))  # test_arm64.py's builds
+    try:
+        table = localise(
+            genuine(quantization="dynamic-int8"), "litert@arm64", *example(),
+            precision="dynamic-int8",
+        )  # fmt: skip
+    finally:
+        worker.close_workers()
+    assert table.cumulative_measured and len(table.rows) == 322
+    assert all(row.cumulative_err is not None and row.isolated_err is not None
+               for row in table.rows)  # fmt: skip
+    assert table.first is None, table.lines()
+    assert max(row.isolated_ratio for row in table.rows) < 0.5

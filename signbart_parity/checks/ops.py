@@ -26,6 +26,7 @@ tensors, so there only the isolated column is measured; the cumulative one is le
 from __future__ import annotations
 
 import re
+import sys
 import tempfile
 from collections import deque
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from signbart_parity.checks.tolerances import TOLERANCES, tolerance_for
+from signbart_parity.errors import Finding, RuntimeCrashed
 from signbart_parity.runtime.read.graph import ONE_OP_SIGNATURE, Graph, OpCutter, Operator
 
 # Integer tensors quantized to 8 or 16 bits may differ by one step between kernels.
@@ -440,11 +442,23 @@ def _run_isolated(table: OpTable, graph: Graph, reference: dict, runtime: str, s
             path.write_bytes(cutter.cut(op.index))
             try:
                 got = run_one_op(path, runtime, feeds)
-            except (ValueError, RuntimeError):  # an op the runtime will not run alone
+            except RuntimeCrashed:  # the op alone kills the runtime: it departs, unbounded
+                row.isolated_err = float("inf")
+                continue
+            except _refusals():  # an op the runtime (or accelerator) will not run alone
                 continue
             row.isolated_err = max_abs_err(table.expected[op.index], got)
             table.isolated_inputs[op.index] = feeds
             table.isolated_observed[op.index] = got
+
+
+def _refusals() -> tuple[type[Exception], ...]:
+    """What a runtime raises for a one-op file it will not load or run (not a finding)."""
+    refused: list[type[Exception]] = [ValueError, RuntimeError, Finding]
+    module = sys.modules.get("signbart_parity.runtime.gpu")  # imported only on the GPU lane
+    if module is not None:
+        refused.append(module.GpuRefused)
+    return tuple(refused)
 
 
 def run_one_op(path: str | Path, runtime: str, feeds: list[np.ndarray]) -> np.ndarray:
