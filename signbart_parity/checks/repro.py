@@ -158,11 +158,11 @@ def _replace_folder(new: Path, folder: Path) -> None:
     os.replace(folder, old / "previous")
     try:
         os.replace(new, folder)
-    except OSError:
+    except BaseException:  # put the previous bundle back, even on Ctrl-C
         os.replace(old / "previous", folder)
-        raise
-    finally:
         shutil.rmtree(old, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def reproduce_command(runtime: str) -> str:

@@ -329,16 +329,16 @@ class OpLocaliser:
         self._references: dict[int, Path] = {}
 
     def fp32_reference(self, seq_len: int) -> Path:
-        """The checkpoint's fp32 export at ``seq_len`` (cached across runs)."""
+        """The checkpoint's fp32 export at ``seq_len``, cached across runs where pinned
+        builds are ($SIGNBART_PARITY_CACHE, else the per-user cache dir)."""
         if seq_len not in self._references:
-            from platformdirs import user_cache_dir
-
             from signbart_parity.export.cache import ExportCache
             from signbart_parity.export.exporter import Exporter
+            from signbart_parity.runtime.provision.venvs import default_cache_root
 
             self.progress(f"exporting the checkpoint's fp32 file at seq_len {seq_len} "
                           "as the op-level reference")  # fmt: skip
-            cache = ExportCache(Path(user_cache_dir("signbart-parity")))
+            cache = ExportCache(default_cache_root())  # $SIGNBART_PARITY_CACHE, as builds
             exported = Exporter(self.model, cache=cache).export(seq_len, "none")
             self._references[seq_len] = exported.path
         return self._references[seq_len]
