@@ -300,3 +300,42 @@ def test_on_an_emulated_arm64_cpu_every_op_is_compared_both_ways(monkeypatch):
                for row in table.rows)  # fmt: skip
     assert table.first is None, table.lines()
     assert max(row.isolated_ratio for row in table.rows) < 0.5
+
+
+@pytest.mark.slow
+def test_the_failing_op_alone_is_right_in_2_14_with_per_tensor_weight_scales(prepared, tmp_path):
+    """What makes 2.14 wrong: the per-channel weight scales. The first hybrid
+    FULLY_CONNECTED, cut out, returns zeros in 2.14; the same op with its weights
+    re-quantized per tensor (one scale) is right there, as in LiteRT."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    from signbart_parity.checks.ops import run_one_op
+
+    model = schema.ModelT.InitFromPackedBuf(
+        bytearray(cut_op(genuine(quantization="dynamic-int8"), 2)), 0
+    )
+    weights = model.subgraphs[0].tensors[model.subgraphs[0].operators[0].inputs[1]]
+    int8 = np.frombuffer(bytes(model.buffers[weights.buffer].data), np.int8)
+    scales = np.asarray(weights.quantization.scale, np.float32)
+    assert len(scales) == weights.shape[0] > 1, "per-channel scales, one per output"
+    real = int8.reshape(weights.shape).astype(np.float32) * scales[:, None]
+    x = np.random.default_rng(0).random((1, 16, real.shape[1]), dtype=np.float32)
+    expected = x @ real.T
+
+    def run(path, runtime) -> float:
+        return max_abs_err(expected, run_one_op(path, runtime, [x])) / np.abs(expected).max()
+
+    as_exported = tmp_path / "per-channel.tflite"
+    as_exported.write_bytes(cut_op(genuine(quantization="dynamic-int8"), 2))
+    assert run(as_exported, "litert") < 0.01 and run(as_exported, OLD_RUNTIME) > 0.99
+    scale = float(np.abs(real).max() / 127)
+    requantized = np.clip(np.round(real / scale), -127, 127).astype(np.int8)
+    model.buffers[weights.buffer].data = np.frombuffer(requantized.tobytes(), np.uint8)
+    weights.quantization.scale = np.array([scale], np.float32)
+    weights.quantization.zeroPoint = np.array([0], np.int64)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    per_tensor = tmp_path / "per-tensor.tflite"
+    per_tensor.write_bytes(bytes(builder.Output()))
+    assert run(per_tensor, OLD_RUNTIME) < 0.01 and run(per_tensor, "litert") < 0.01
