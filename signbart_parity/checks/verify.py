@@ -15,7 +15,8 @@ plus any real samples:
 Every signature of a multi-signature file is checked with every property, and has its own
 row in the output and the report; a fault in one signature fails the file and names it.
 When a check fails, the first diverging stage is localised in the file's own intermediate
-tensors (``divergence.py``). With ``--baseline`` the shipped file is compared with this one:
+tensors (``divergence.py``), and the first departing operator on the same example
+(``ops.py``, ``op_localisation``). With ``--baseline`` the shipped file is compared with this one:
 contract changes fail; prediction flips on golden-style inputs fail above ``--max-flip-rate``.
 
 The command (``cli/verify.py``) prints and reports what these checks find.

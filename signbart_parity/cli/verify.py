@@ -1,7 +1,8 @@
 """``signbart-parity verify``: does this .tflite file compute what this checkpoint computes?
 
 The checks are ``checks/verify.py``'s; this module reads the file's signatures, runs them,
-prints one line per property per signature, localises failures and writes the report.
+prints one line per property per signature, localises failures (the stage, then the
+operator: ``OpLocaliser``), writes the report and, with ``--repro``, the failing op's bundle.
 
 Exit codes: 0 parity holds, 1 violated, 2 bad input.
 """
