@@ -145,12 +145,13 @@ class OpTable:
             return [f"first failing op: {op_words(isolated)}: {error_words(isolated)} ({against})"]
         lines = []
         if cumulative is not None:
-            lines.append(f"first failing op (cumulative): {op_words(cumulative)}: "
-                         f"{error_words(cumulative)} ({against})")  # fmt: skip
+            words = f"{op_words(cumulative)}: {error_words(cumulative)} ({against})"
+            lines.append(f"first failing op (cumulative): {words}")
         if isolated is not None:
-            lines.append(f"first failing op (isolated): {op_words(isolated)}: "
-                         f"{error_words(isolated)}")  # fmt: skip
-        elif self.isolated_observed or any(r.isolated_err is not None for r in self.rows):
+            lines.append(
+                f"first failing op (isolated): {op_words(isolated)}: " + error_words(isolated)
+            )
+        elif any(row.isolated_err is not None for row in self.rows):
             lines.append("no operator departs in isolation: the departure builds up over ops")
         return lines
 
@@ -318,9 +319,10 @@ def localise(
     ``attention_mask`` (1, T)); pick one the file gets wrong.
 
     The reference is ``reference_path`` (default: the same file) run on
-    ``reference_runtime`` in process; tensors of another file are matched by name and
-    shape. ``isolated`` also runs each operator alone on ``runtime`` (a single-op file fed
-    the reference's input values).
+    ``reference_runtime`` in process; tensors of another file are matched op by op when
+    both hold the same operators in order, else by name and shape. ``isolated`` also
+    runs each operator alone on ``runtime`` (a single-op file fed the reference's input
+    values).
 
     Raises:
         TFLiteFileError: a file whose graph cannot be read.
@@ -347,16 +349,12 @@ def localise(
     )
     wanted = _tensors_wanted(graph)
     to_reference = _index_map(graph, ref_graph, same_file)
-    reference = _values(
-        ref_graph.path,
-        keypoints,
-        attention_mask,
-        [to_reference[t] for t in wanted if t in to_reference],  # fmt: skip
-        reference_runtime,
-        None if not same_file else signature,
+    asked = [to_reference[t] for t in wanted if t in to_reference]
+    ref_signature = signature if same_file else None
+    values = _values(
+        ref_graph.path, keypoints, attention_mask, asked, reference_runtime, ref_signature
     )
-    reference = {t: reference[to_reference[t]] for t in wanted
-                 if t in to_reference and to_reference[t] in reference}  # fmt: skip
+    reference = {t: values[to_reference[t]] for t in wanted if to_reference.get(t) in values}
     observed = {}
     if table.cumulative_measured:
         observed = _values(graph.path, keypoints, attention_mask, wanted, str(spec), signature)

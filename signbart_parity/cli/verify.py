@@ -337,8 +337,8 @@ class OpLocaliser:
             from signbart_parity.export.exporter import Exporter
             from signbart_parity.runtime.provision.venvs import default_cache_root
 
-            self.progress(f"exporting the checkpoint's fp32 file at seq_len {seq_len} "
-                          "as the op-level reference")  # fmt: skip
+            what = f"the checkpoint's fp32 file at seq_len {seq_len}"
+            self.progress(f"exporting {what} as the op-level reference")
             cache = ExportCache(default_cache_root())  # $SIGNBART_PARITY_CACHE, as builds
             exported = Exporter(self.model, cache=cache).export(seq_len, "none")
             self._references[seq_len] = exported.path
