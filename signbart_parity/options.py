@@ -156,6 +156,14 @@ OPTIONS: dict[str, Option] = {
             extra={"choices": ("dev", "ci", "release")},
         ),
         Option(
+            "repro",
+            "write a repro bundle of the first failing target's first failing operator into "
+            "DIR: the operator alone as a .tflite, its inputs, the reference and observed "
+            "outputs, the command that reproduces it, Model Explorer node data of every op",
+            type=Path,
+            metavar="DIR",
+        ),
+        Option(
             "examples",
             "generated examples per signature for the fixed-batch checks (cycling every "
             "keypoint x mask kind)",

@@ -15,7 +15,8 @@ plus any real samples:
 Every signature of a multi-signature file is checked with every property, and has its own
 row in the output and the report; a fault in one signature fails the file and names it.
 When a check fails, the first diverging stage is localised in the file's own intermediate
-tensors (``divergence.py``). With ``--baseline`` the shipped file is compared with this one:
+tensors (``divergence.py``), and the first departing operator on the same example
+(``ops.py``, ``op_localisation``). With ``--baseline`` the shipped file is compared with this one:
 contract changes fail; prediction flips on golden-style inputs fail above ``--max-flip-rate``.
 
 The command (``cli/verify.py``) prints and reports what these checks find.
@@ -23,6 +24,7 @@ The command (``cli/verify.py``) prints and reports what these checks find.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +35,11 @@ from signbart_parity.checks.compare import Comparison
 from signbart_parity.checks.tolerances import tolerance_for
 from signbart_parity.inputs.masks import BUCKET_MASK_KINDS, summarise
 
+# The runtime op-level localisation takes as the reference: the build installed here.
+REFERENCE_RUNTIME = "litert"
+
 if TYPE_CHECKING:
+    from signbart_parity.checks.ops import OpTable
     from signbart_parity.model.config import SignBartConfig
     from signbart_parity.model.signbart import SignBart
     from signbart_parity.runtime.run.tflite import TFLiteModel
@@ -170,17 +176,24 @@ def worst_example(check: Check) -> int:
     return 0
 
 
+def failing_example(checks: list[Check]) -> tuple[Check, int] | None:
+    """The worst example of the first failing input-dependent check (None: none failed)."""
+    order = ("parity", "real-sample", "padding", "bucket")
+    failed = [c for name in order for c in checks if c.name == name and not c.passed]
+    if not failed:
+        return None
+    return failed[0], worst_example(failed[0])
+
+
 def divergence_text(model, tflite: TFLiteModel, checks: list[Check], quantization: str) -> str:
     """The first diverging stage, on the worst example of the first failing
     input-dependent check, in the checked signature, through the runtime it was checked with."""
     from signbart_parity.checks.divergence import divergence_line
 
-    order = ("parity", "real-sample", "padding", "bucket")
-    failed = [c for name in order for c in checks if c.name == name and not c.passed]
-    if not failed:
+    found = failing_example(checks)
+    if found is None:
         return "no input-dependent check failed; divergence not localised"
-    check = failed[0]
-    index = worst_example(check)
+    check, index = found
     where = check.descriptions[index] if index < len(check.descriptions) else f"example {index}"
     return divergence_line(
         model,
@@ -190,6 +203,38 @@ def divergence_text(model, tflite: TFLiteModel, checks: list[Check], quantizatio
         precision=quantization,
         where=f"worst failing {check.name} example: {where}; {summarise(check.masks[index])}",
     )
+
+
+def op_localisation(
+    tflite: TFLiteModel,
+    checks: list[Check],
+    quantization: str,
+    fp32_reference: Callable[[], Path],
+) -> OpTable | None:
+    """The per-op table of a failing signature, on the example ``divergence_text`` uses.
+
+    The reference is the same file in the LiteRT installed here, unless that is the runtime
+    that failed or no operator departs from it (the file itself is wrong): then the
+    checkpoint's fp32 export (``fp32_reference()``), matched by tensor name. None when no
+    input-dependent check failed.
+    """
+    from signbart_parity.checks.ops import localise
+
+    found = failing_example(checks)
+    if found is None:
+        return None
+    check, index = found
+    keypoints, masks = check.keypoints[index : index + 1], check.masks[index : index + 1]
+    args = dict(signature=tflite.signature_key, precision=quantization)
+    table = None
+    if tflite.runtime != REFERENCE_RUNTIME:
+        table = localise(tflite.path, tflite.runtime, keypoints, masks, **args)
+    if table is None or table.first is None:
+        reference = fp32_reference()
+        table = localise(
+            tflite.path, tflite.runtime, keypoints, masks, reference_path=reference, **args
+        )
+    return table
 
 
 # ---------------------------------------------------------------- report
@@ -203,6 +248,7 @@ class SignatureCheck:
     checks: list[Check]
     divergence: str | None = None
     oracle: tuple[float, float] | None = None
+    op_table: OpTable | None = None
 
     @property
     def passed(self) -> bool:

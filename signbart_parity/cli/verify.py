@@ -1,7 +1,8 @@
 """``signbart-parity verify``: does this .tflite file compute what this checkpoint computes?
 
 The checks are ``checks/verify.py``'s; this module reads the file's signatures, runs them,
-prints one line per property per signature, localises failures and writes the report.
+prints one line per property per signature, localises failures (the stage, then the
+operator: ``OpLocaliser``), writes the report and, with ``--repro``, the failing op's bundle.
 
 Exit codes: 0 parity holds, 1 violated, 2 bad input.
 """
@@ -61,6 +62,7 @@ def add_parser(commands) -> None:
     add_to_cli(parser, "baseline", metavar="OLD_TFLITE")
     add_to_cli(parser, "max-flip-rate")
     add_to_cli(parser, "runtime")  # several: the file in each build, one matrix
+    add_to_cli(parser, "repro")
     common.add_output_options(parser)
     parser.set_defaults(handler=run)
 
@@ -92,6 +94,11 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     first_runtime = args.runtime[0]
     if args.report is not None:
         args.report = _report_folder(args)
+    if args.repro is not None:
+        from signbart_parity.checks.repro import repro_folder
+
+        inputs = (args.tflite, args.baseline, args.config, args.checkpoint, args.report)
+        args.repro = repro_folder(args.repro, inputs=inputs)
     # Cheap input checks first, so a bad path fails before PyTorch loads; in the runtime
     # installed here, so that a pinned build crashing on the file is a finding, not bad input.
     names = TFLiteModel.names_in(args.tflite)
@@ -128,6 +135,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         f"[{tolerance_for(quantization, first_runtime).describe()}]"
     )
     results, crashes = [], []
+    ops = OpLocaliser(model, args.repro, progress)
     for number, runtime in enumerate(args.runtime, 1):
         progress(_runtime_step(runtime, number, len(args.runtime)))
         runtime_started = time.perf_counter()
@@ -140,7 +148,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
             continue
         results += found
         progress(f"{runtime}: done in {time.perf_counter() - runtime_started:.1f} s")
-        _print_runtime(args.tflite, runtime, found, model, quantization)
+        _print_runtime(args.tflite, runtime, found, model, quantization, ops)
 
     baseline_result = None
     if baseline is not None:
@@ -167,6 +175,8 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         path=Path(args.tflite),
         provenance=provenance,
     )
+    if args.repro is not None and ops.bundle_written is None:
+        print(f"repro bundle: not written to {args.repro} (no operator departs)")
     if provenance.stale:
         print(f"STALE: re-export {args.tflite} (the checks above ran on other weights)")
     for line in compatibility_findings(report) + not_checked_lines(report) + gpu_lines(report):
@@ -213,7 +223,9 @@ def _provenance(path: Path, model, config_path: Path, checkpoint_path: Path) -> 
     )
 
 
-def _print_runtime(path, runtime: str, found: list[SignatureCheck], model, quantization) -> None:
+def _print_runtime(
+    path, runtime: str, found: list[SignatureCheck], model, quantization, ops: OpLocaliser
+) -> None:
     """What one runtime build found: the file, the build, a line per check, localisation."""
     from signbart_parity.targets import precision_label
 
@@ -232,6 +244,7 @@ def _print_runtime(path, runtime: str, found: list[SignatureCheck], model, quant
     failing = [each for each in found if not each.passed]
     for each in failing:
         _localise_failure(model, each, quantization, bundle=bundle)
+        ops.localise(each, quantization)
     if not failing:
         print("parity holds")
 
@@ -305,6 +318,63 @@ def _localise_failure(model, found: SignatureCheck, quantization: str, *, bundle
     print(found.divergence)
 
 
+class OpLocaliser:
+    """Op-level localisation of failing signatures (``checks/ops.py``), printed after the
+    stage line, and the repro bundle of the first one when ``--repro`` names a folder.
+
+    A diagnosis: it never raises, so it never hides the verdict it explains."""
+
+    def __init__(self, model, repro: Path | None, progress) -> None:
+        self.model, self.repro, self.progress = model, repro, progress
+        self.bundle_written: Path | None = None
+        self._references: dict[int, Path] = {}
+
+    def fp32_reference(self, seq_len: int) -> Path:
+        """The checkpoint's fp32 export at ``seq_len``, cached across runs where pinned
+        builds are ($SIGNBART_PARITY_CACHE, else the per-user cache dir)."""
+        if seq_len not in self._references:
+            from signbart_parity.export.cache import ExportCache
+            from signbart_parity.export.exporter import Exporter
+            from signbart_parity.runtime.provision.venvs import default_cache_root
+
+            what = f"the checkpoint's fp32 file at seq_len {seq_len}"
+            self.progress(f"exporting {what} as the op-level reference")
+            cache = ExportCache(default_cache_root())  # $SIGNBART_PARITY_CACHE, as builds
+            exported = Exporter(self.model, cache=cache).export(seq_len, "none")
+            self._references[seq_len] = exported.path
+        return self._references[seq_len]
+
+    def localise(self, found: SignatureCheck, quantization: str) -> None:
+        from signbart_parity.checks.verify import op_localisation
+
+        tflite = found.tflite
+        self.progress(f"{tflite.runtime}: localising the first failing operator")
+        try:
+            table = op_localisation(
+                tflite,
+                found.checks,
+                quantization,
+                lambda: self.fp32_reference(tflite.seq_len),
+            )
+        except Exception as exc:  # a diagnosis never hides the verdict
+            print(f"op-level localisation failed ({type(exc).__name__}: {exc})")
+            return
+        if table is None:
+            return
+        found.op_table = table
+        for line in table.lines():
+            print(line)
+        if self.repro is not None and self.bundle_written is None and table.first is not None:
+            from signbart_parity.checks.repro import write_repro
+
+            try:
+                self.bundle_written = write_repro(table, self.repro)
+            except OSError as exc:
+                print(f"repro bundle: not written ({exc})")
+                return
+            print(f"repro bundle: {self.bundle_written} (see its README.txt)")
+
+
 def build_report(
     *,
     results: list[SignatureCheck],
@@ -335,6 +405,7 @@ def build_report(
         row = Row(target)
         row.describe_file(tflite)
         row.divergence = found.divergence
+        row.op_table = found.op_table.to_dict() if found.op_table is not None else None
         several = len({each.tflite.seq_len for each in results}) > 1
         prefix = f"verify {path}::" + (f"{found.where}::" if several else "")
         prefix += f"{tflite.runtime}::" if len(runtimes) > 1 else ""

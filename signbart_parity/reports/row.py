@@ -38,6 +38,8 @@ class Row:
     tflite_oracle_max_abs_err: float | None = None
     checks: dict[str, dict[str, int]] = field(default_factory=dict)
     divergence: str | None = None
+    # The per-op table of a failing target (``checks/ops.py``'s ``OpTable.to_dict``).
+    op_table: dict | None = None
     file: str | None = None
     signature: str | None = None  # which signature of ``file`` (set for bundles)
     size_bytes: int | None = None
@@ -130,6 +132,7 @@ class Row:
             for key in ("examples", "failed"):
                 mine[key] += int(tally.get(key, 0))
         combined.divergence = self.divergence or other.divergence
+        combined.op_table = self.op_table or other.op_table
         combined.file = self.file or other.file
         combined.signature = self.signature or other.signature
         combined.size_bytes = self.size_bytes or other.size_bytes

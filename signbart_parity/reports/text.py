@@ -111,9 +111,17 @@ def provenance_lines(report: Report) -> list[str]:
 
 
 def divergence_lines(report: Report) -> list[str]:
+    """Per failing row: its stage line, then the first failing op (``checks/ops.py``)."""
     from signbart_parity.reports.columns import sorted_rows
 
-    return [f"{row.target}: {row.divergence}" for row in sorted_rows(report) if row.divergence]
+    lines = []
+    for row in sorted_rows(report):
+        if row.divergence:
+            lines.append(f"{row.target}: {row.divergence}")
+        table = row.op_table if isinstance(row.op_table, dict) else {}
+        ops = table.get("lines") if isinstance(table.get("lines"), list) else []
+        lines += [f"{row.target}: {line}" for line in ops if isinstance(line, str)]
+    return lines
 
 
 # ---------------------------------------------------------------- runtime builds

@@ -43,6 +43,37 @@ def intermediates(
         )
 
 
+def tensor_values(
+    path: str | Path,
+    keypoints: np.ndarray,
+    attention_mask: np.ndarray,
+    indices: list[int],
+    *,
+    runtime: str = "litert",
+    signature: str | None = None,
+) -> dict[int, np.ndarray]:
+    """Tensor index -> value, for the ``indices`` of the signature's subgraph
+    (``runtime/read/graph.py`` numbers them) after one invocation on a single example, as
+    the file stores them (an int8 tensor stays int8); tensors without data are left out."""
+    spec = parse_runtime_spec(runtime)
+    if not spec.in_process:
+        from signbart_parity.runtime.worker import client as worker
+
+        return worker.tensor_values(
+            path,
+            keypoints,
+            attention_mask,
+            runtime=str(spec),
+            signature=signature,
+            indices=indices,
+        )
+    with notices_dropped():
+        found, values = backends.tensor_values(
+            path, keypoints, attention_mask, spec.entry.worker_entry(), signature, indices
+        )
+    return dict(zip(found, values, strict=True))
+
+
 def tensor_dtypes(path: str | Path, runtime: str = "litert") -> set[str]:
     """The dtypes of the tensors the file holds (empty when it cannot be read)."""
     spec = parse_runtime_spec(runtime)

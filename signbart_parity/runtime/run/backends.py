@@ -177,14 +177,11 @@ def _inspecting_interpreter(path: str | Path, entry: dict, **options):
     )
 
 
-def intermediates(
-    path: str | Path,
-    keypoints: np.ndarray,
-    attention_mask: np.ndarray,
-    entry: dict,
-    signature: str | None,
-) -> list[tuple[str, np.ndarray]]:
-    """Every float tensor of one invocation (see ``runtime/read/inspect.py``)."""
+def _run_preserving(
+    path: str | Path, keypoints: np.ndarray, attention_mask: np.ndarray, entry: dict, signature
+):
+    """(interpreter, subgraph) after one invocation with every tensor preserved and no
+    delegate, fed ``keypoints`` (the rank-4 input) and ``attention_mask`` (the rank-2)."""
     interpreter = _inspecting_interpreter(path, entry, experimental_preserve_all_tensors=True)
     names = list(interpreter.get_signature_list())
     key = signature or (names[0] if names else None)
@@ -194,18 +191,28 @@ def intermediates(
             value = keypoints if len(detail["shape"]) == 4 else attention_mask
             interpreter.set_tensor(detail["index"], np.ascontiguousarray(value, detail["dtype"]))
         interpreter.invoke()
-        subgraph = 0
-    else:
-        runner = interpreter.get_signature_runner(key)
-        feed = {
-            name: np.ascontiguousarray(
-                keypoints if len(detail["shape"]) == 4 else attention_mask, detail["dtype"]
-            )
-            for name, detail in runner.get_input_details().items()
-        }
-        runner(**feed)
-        # Signatures are subgraphs in file order (the runner knows its own index).
-        subgraph = getattr(runner, "_subgraph_index", names.index(key))
+        return interpreter, 0
+    runner = interpreter.get_signature_runner(key)
+    feed = {
+        name: np.ascontiguousarray(
+            keypoints if len(detail["shape"]) == 4 else attention_mask, detail["dtype"]
+        )
+        for name, detail in runner.get_input_details().items()
+    }
+    runner(**feed)
+    # Signatures are subgraphs in file order (the runner knows its own index).
+    return interpreter, getattr(runner, "_subgraph_index", names.index(key))
+
+
+def intermediates(
+    path: str | Path,
+    keypoints: np.ndarray,
+    attention_mask: np.ndarray,
+    entry: dict,
+    signature: str | None,
+) -> list[tuple[str, np.ndarray]]:
+    """Every float tensor of one invocation (see ``runtime/read/inspect.py``)."""
+    interpreter, subgraph = _run_preserving(path, keypoints, attention_mask, entry, signature)
     tensors = []
     for detail in _tensor_details(interpreter, subgraph):
         if np.dtype(detail["dtype"]) not in (np.float32, np.float16):
@@ -217,6 +224,39 @@ def intermediates(
         with np.errstate(invalid="ignore", over="ignore"):  # scratch tensors hold garbage
             tensors.append((detail["name"], np.array(value, dtype=np.float32)))
     return tensors
+
+
+def tensor_values(
+    path: str | Path,
+    keypoints: np.ndarray,
+    attention_mask: np.ndarray,
+    entry: dict,
+    signature: str | None,
+    indices: list[int],
+) -> tuple[list[int], list[np.ndarray]]:
+    """The values of the tensors ``indices`` (of the signature's subgraph) after one
+    invocation, as the file stores them; those without data are left out."""
+    interpreter, subgraph = _run_preserving(path, keypoints, attention_mask, entry, signature)
+    found, values = [], []
+    for index in indices:
+        try:
+            value = _get_tensor(interpreter, index, subgraph)
+        except ValueError:  # no data (an optional input, a tensor the runtime freed)
+            continue
+        found.append(index)
+        values.append(np.array(value))
+    return found, values
+
+
+def _get_tensor(interpreter, index: int, subgraph: int):
+    try:
+        return interpreter.get_tensor(index, subgraph)
+    except TypeError:  # runtimes before 2.15 read the primary subgraph only
+        if subgraph == 0:
+            return interpreter.get_tensor(index)
+        raise ValueError(
+            "this runtime reads the tensors of a file's first signature only"
+        ) from None
 
 
 def _tensor_details(interpreter, subgraph: int) -> list[dict]:

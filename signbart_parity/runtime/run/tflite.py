@@ -64,6 +64,14 @@ def _open_backend(path: Path, spec: RuntimeSpec, num_threads: int | None, xnnpac
     return backends.backend_class(entry)(path, entry, num_threads, xnnpack)
 
 
+def open_backend(
+    path: str | Path, runtime: str, num_threads: int | None = None, xnnpack: bool = True
+):
+    """The backend ``runtime`` runs ``path`` with (``open(signature)``, ``run(feeds)``),
+    for files that are not SignBart models (op-level localisation's single-op files)."""
+    return _open_backend(Path(path), parse_runtime_spec(runtime), num_threads, xnnpack)
+
+
 def _gpu_refused() -> type[Exception]:
     """The GPU backend's refusal, imported only where the GPU lane is in use."""
     import sys

@@ -277,6 +277,18 @@ def intermediates(
     return list(zip(reply["names"], tensors, strict=True))
 
 
+def tensor_values(
+    path: str | Path, keypoints, attention_mask, *, runtime: str, signature: str | None, indices
+) -> dict[int, np.ndarray]:
+    """``runtime/read/inspect.py``'s ``tensor_values``, computed by ``runtime``'s worker."""
+    header = request(
+        Op.TENSOR_VALUES, path=str(path), signature=signature, indices=[int(i) for i in indices]
+    )
+    arrays = (np.asarray(keypoints), np.asarray(attention_mask))
+    reply, values = worker_for(runtime).request(header, arrays, doing="running", path=path)
+    return dict(zip(reply["indices"], values, strict=True))
+
+
 def tensor_dtypes(path: str | Path, runtime: str) -> set[str]:
     """``runtime/read/inspect.py``'s ``tensor_dtypes``, read by ``runtime``'s worker."""
     header = request(Op.TENSOR_DTYPES, path=str(path))

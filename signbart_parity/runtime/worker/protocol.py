@@ -34,6 +34,7 @@ class Op(enum.StrEnum):
     TIME = "time"  # time that run inside the worker; reply with median and p90 ms
     CLOSE = "close"  # forget a loaded file (its handle)
     INTERMEDIATES = "intermediates"  # every float tensor of one invocation of a file
+    TENSOR_VALUES = "tensor_values"  # the tensors asked for (by index) of one invocation
     TENSOR_DTYPES = "tensor_dtypes"  # the dtypes of a file's tensors
     EXIT = "exit"  # end the worker (no reply)
 

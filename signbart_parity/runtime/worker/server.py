@@ -55,6 +55,7 @@ class Worker:
             Op.TIME: self.time,
             Op.CLOSE: self.close,
             Op.INTERMEDIATES: self.intermediates,
+            Op.TENSOR_VALUES: self.tensor_values,
             Op.TENSOR_DTYPES: self.tensor_dtypes,
         }
 
@@ -103,6 +104,13 @@ class Worker:
             request["path"], keypoints, mask, self.entry, request["signature"]
         )
         return {"names": [name for name, _ in tensors]}, [value for _, value in tensors]
+
+    def tensor_values(self, request: dict, arrays: list) -> tuple[dict, list]:
+        keypoints, mask = arrays
+        found, values = self.backends.tensor_values(
+            request["path"], keypoints, mask, self.entry, request["signature"], request["indices"]
+        )
+        return {"indices": found}, values
 
     def tensor_dtypes(self, request: dict, arrays: list) -> tuple[dict, list]:
         return {"dtypes": sorted(self.backends.tensor_dtypes(request["path"], self.entry))}, []
