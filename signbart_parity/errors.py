@@ -102,8 +102,3 @@ class AcceleratorRefused(Finding):
 
 class OutputPathError(ParityInputError):
     """An output path that cannot be written, or whose writing would destroy an input."""
-
-
-class LongSequenceWarning(UserWarning):
-    """A seq_len whose memory (attention grows with its square) may exceed the machine's:
-    said before the work starts, not found as an out-of-memory kill after it."""

@@ -66,6 +66,7 @@ def parse_yaml(text: str, *, name: str = "YAML document") -> Any:
         InvalidDocument: not YAML, a duplicate key, or beyond a limit (named).
     """
     _check_length(text, MAX_JSON_BYTES, name)
+    _check_flow_nesting(text)
     try:
         value = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except RecursionError:
@@ -78,6 +79,20 @@ def parse_yaml(text: str, *, name: str = "YAML document") -> Any:
         raise InvalidDocument(f"is not valid YAML{line}") from None
     _check_structure(value, name)
     return value
+
+
+def _check_flow_nesting(text: str) -> None:
+    """Refuse deep ``[``/``{`` nesting before the parser sees it: PyYAML's scanner takes
+    seconds on 100,000 open brackets before its recursion gives up (a bracket inside a quoted
+    string counts too, which only a file nested beyond any real config can notice)."""
+    depth = 0
+    for bracket in _FLOW_BRACKETS.finditer(text):
+        depth += 1 if bracket.group() in "[{" else -1
+        if depth > MAX_NESTING:
+            raise InvalidDocument(f"is nested more than {MAX_NESTING} levels deep")
+
+
+_FLOW_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 def validated(schema: type, data: Any, *, name: str) -> Any:

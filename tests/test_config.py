@@ -78,7 +78,7 @@ def test_yaml_error_reports_the_line(tmp_path):
 
 
 def test_a_long_seq_len_is_warned_about_with_its_memory_before_any_work(tmp_path):
-    from signbart_parity.errors import LongSequenceWarning
+    from signbart_parity.model.config import LongSequenceWarning
 
     config = load_config(write_config(tmp_path, max_position_embeddings=4096))
     with pytest.warns(LongSequenceWarning, match=r"seq_len 4096 needs about 12 GB of memory"):

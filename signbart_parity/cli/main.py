@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _say_own_warnings() -> None:
     """The project's warnings shown (whatever filters the host set) as one line each."""
-    from signbart_parity.errors import LongSequenceWarning
+    from signbart_parity.model.config import LongSequenceWarning
 
     warnings.filterwarnings("default", category=LongSequenceWarning)
     warnings.showwarning = _warning_line
@@ -112,7 +112,7 @@ def _say_own_warnings() -> None:
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
     """The project's own warnings as one line (not Python's file:line and source)."""
-    from signbart_parity.errors import LongSequenceWarning
+    from signbart_parity.model.config import LongSequenceWarning
 
     if not issubclass(category, LongSequenceWarning):
         return _python_warning(message, category, filename, lineno, file, line)
