@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING
 from signbart_parity.checks.verify import (
     Check,
     SignatureCheck,
-    bundle_checks,
     divergence_text,
     real_inputs,
-    verify_signature,
+    verify_files,
 )
 from signbart_parity.cli import common
 from signbart_parity.errors import AcceleratorRefused, Finding, RuntimeCrashed, TFLiteFileError
@@ -243,21 +242,15 @@ def _verify_in(runtime, first_files, names, model, quantization, samples, args):
     files = first_files
     if runtime != first_files[0].runtime:
         files = [TFLiteModel(args.tflite, runtime=runtime, signature=name) for name in names]
-    results = [
-        verify_signature(
-            model,
-            tflite,
-            quantization=quantization,
-            examples=args.examples,
-            seed=args.seed,
-            samples=samples,
-            oracle=quantization == "none" and args.report is not None,
-        )
-        for tflite in files
-    ]
-    if len(results) > 1:
-        bundle_checks(results, quantization=quantization, seed=args.seed)
-    return results
+    return verify_files(
+        files,
+        model,
+        quantization=quantization,
+        examples=args.examples,
+        seed=args.seed,
+        samples=samples,
+        oracle=quantization == "none" and args.report is not None,
+    )
 
 
 def _check_fits(tflite: TFLiteModel, config: SignBartConfig, config_path: Path, path) -> None:

@@ -1,0 +1,270 @@
+"""Repair: the smallest quantized file that passes every target the app ships.
+
+Candidates are quantizer recipes (``export/recipes.py``) applied to the model's fp32 file;
+each is built (cheap: well under a second), files with the same bytes are judged once,
+and they are judged smallest first, so the first that passes every target is the smallest
+that passes. A candidate passes a target when verify's checks pass there
+(``checks/verify.py``'s ``verify_files``: one measurement, the rule in one place). The
+search stops at the first passing candidate or when the time budget is spent.
+
+Guidance: where a candidate fails, the first diverging stage (``divergence.py``'s stage
+localisation, on verify's worst failing example) names a stage of the model; candidates
+that change that stage go first among files of the same size. ``suspect_scopes`` is the
+seam where an op-level table would name the op and its stage instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from signbart_parity.errors import Finding
+from signbart_parity.export.recipes import Recipe, candidates
+
+if TYPE_CHECKING:
+    from signbart_parity.checks.verify import SignatureCheck
+    from signbart_parity.model.signbart import SignBart
+
+# The precisions repair searches recipes for (weights quantized without calibration).
+REPAIRABLE = ("dynamic-int8", "weight-only-int8")
+_WEIGHTED_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL", "CONV_2D", "DEPTHWISE_CONV_2D")
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TargetVerdict:
+    """One candidate on one target: verify's checks there, summed up."""
+
+    runtime: str
+    passed: bool
+    bound_ratio: float  # the worst check's error as a multiple of its bound (>1 fails)
+    top1: float | None  # parity's top-1 agreement with PyTorch (worst signature)
+    stage: str | None = None  # where a failing candidate first departs (divergence.py)
+    note: str = ""  # the runtime build crashed or refused the file
+
+    @property
+    def headroom(self) -> str:
+        """How much of the bound the worst check left unused, or how far over it went."""
+        if self.note:
+            return self.note
+        if self.bound_ratio <= 1:
+            return f"{1 - self.bound_ratio:.0%}"
+        return f"over {self.bound_ratio:.3g}x"
+
+
+@dataclass
+class Candidate:
+    recipe: Recipe
+    path: Path
+    size_bytes: int
+    verdicts: list[TargetVerdict] = field(default_factory=list)
+
+    @property
+    def judged(self) -> bool:
+        return bool(self.verdicts)
+
+    @property
+    def passed(self) -> bool:
+        return self.judged and all(v.passed for v in self.verdicts)
+
+    @property
+    def worst_ratio(self) -> float:
+        return max((v.bound_ratio for v in self.verdicts), default=float("inf"))
+
+
+@dataclass
+class RepairResult:
+    tried: list[Candidate]  # judged, in the order they were tried
+    left: list[Candidate]  # built but not judged (larger than the chosen one, or no time)
+    chosen: Candidate | None
+    out_of_time: bool
+
+    @property
+    def best(self) -> Candidate | None:
+        """The chosen candidate, else the judged one closest to passing."""
+        if self.chosen is not None:
+            return self.chosen
+        return min(self.tried, key=lambda c: c.worst_ratio, default=None)
+
+
+@dataclass(frozen=True)
+class Judge:
+    """How each candidate is judged: verify's checks, its defaults, on every target."""
+
+    model: SignBart
+    quantization: str
+    runtimes: tuple[str, ...]
+    examples: int
+    seed: int
+
+
+def search(
+    fp32_path: Path,
+    judge: Judge,
+    *,
+    folder: Path,
+    deadline: float,
+    progress: Progress,
+    suspects: Iterable[str] = (),
+) -> RepairResult:
+    """Build the candidates for ``judge.quantization`` from ``fp32_path`` into ``folder``
+    and judge them smallest first until one passes every target or ``deadline`` (a
+    ``time.monotonic()`` value) passes."""
+    recipes = candidates(judge.quantization, weighted_op_types(fp32_path), suspects=suspects)
+    built = build_candidates(fp32_path, recipes, judge.quantization, folder, progress)
+    pending = sorted(built, key=lambda c: c.size_bytes)
+    tried: list[Candidate] = []
+    while pending:
+        if time.monotonic() >= deadline:
+            return RepairResult(tried, pending, None, out_of_time=True)
+        candidate = pending.pop(0)
+        progress(
+            f"judging candidate {len(tried) + 1} ({candidate.size_bytes / 1e6:.2f} MB, "
+            f"{len(pending)} left): {candidate.recipe.text}"
+        )
+        candidate.verdicts = judge_candidate(candidate.path, judge)
+        tried.append(candidate)
+        if candidate.passed:
+            return RepairResult(tried, pending, candidate, out_of_time=False)
+        stages = [v.stage for v in candidate.verdicts if v.stage]
+        pending = rerank(pending, suspect_scopes(stages))
+    return RepairResult(tried, [], None, out_of_time=False)
+
+
+def build_candidates(
+    fp32_path: Path, recipes: Sequence[Recipe], quantization: str, folder: Path, progress
+) -> list[Candidate]:
+    """Each recipe's file, once per distinct content, kept if it still holds the
+    precision asked for (read from the file, as verify reads it)."""
+    from signbart_parity.export.quantize import quantize_file
+    from signbart_parity.runtime.read.precision import read_precision
+
+    progress(f"building {len(recipes)} candidate recipes from {fp32_path.name}")
+    seen: set[str] = set()
+    built = []
+    for number, recipe in enumerate(recipes, 1):
+        path = folder / f"candidate-{number}.tflite"
+        quantize_file(fp32_path, output=path, quantization=quantization, recipe=recipe)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest in seen or read_precision(path).quantization != quantization:
+            path.unlink()
+            continue
+        seen.add(digest)
+        built.append(Candidate(recipe, path, path.stat().st_size))
+    return built
+
+
+def judge_candidate(path: Path, judge: Judge) -> list[TargetVerdict]:
+    """Verify's checks of ``path`` on each target, in order, until one fails (the rest
+    are not judged: the candidate has failed)."""
+    verdicts = []
+    for runtime in judge.runtimes:
+        verdict = judge_on(path, runtime, judge)
+        verdicts.append(verdict)
+        if not verdict.passed:
+            break
+    return verdicts
+
+
+def judge_on(path: Path, runtime: str, judge: Judge) -> TargetVerdict:
+    from signbart_parity.checks.verify import verify_files
+    from signbart_parity.runtime.run.tflite import TFLiteModel
+
+    try:
+        files = [
+            TFLiteModel(path, runtime=runtime, signature=name)
+            for name in TFLiteModel.names_in(path)
+        ]
+        found = verify_files(
+            files,
+            judge.model,
+            quantization=judge.quantization,
+            examples=judge.examples,
+            seed=judge.seed,
+        )
+    except Finding as exc:  # the build crashed on the file or refused it: a failed target
+        return TargetVerdict(runtime, False, float("inf"), None, note=type(exc).__name__)
+    ratios = [check.comparison.bound_ratio for each in found for check in each.checks]
+    parity = [
+        c.comparison.top1_agreement for each in found for c in each.checks if c.name == "parity"
+    ]
+    passed = all(each.passed for each in found)
+    stage = None if passed else first_diverging_stage(judge, found)
+    return TargetVerdict(runtime, passed, max(ratios), min(parity, default=None), stage)
+
+
+def first_diverging_stage(judge: Judge, found: list[SignatureCheck]) -> str | None:
+    """The stage where the first failing signature departs, on verify's worst failing
+    example (``None`` when it cannot be told: a diagnosis never hides the verdict)."""
+    from signbart_parity.checks.divergence import localise_in_file
+    from signbart_parity.checks.verify import worst_example
+
+    failing = next(each for each in found if not each.passed)
+    check = next(c for c in failing.checks if not c.passed and c.name != "determinism")
+    index = worst_example(check)
+    try:
+        divergence = localise_in_file(
+            judge.model,
+            failing.tflite.path,
+            check.keypoints[index : index + 1],
+            check.masks[index : index + 1],
+            precision=judge.quantization,
+            signature=failing.tflite.signature.name or None,
+            runtime=failing.tflite.runtime,
+        )
+    except Exception:  # noqa: BLE001 - see the docstring
+        return None
+    return divergence.first
+
+
+def suspect_scopes(stages: Iterable[str]) -> list[str]:
+    """The recipe scopes (``export/recipes.SCOPES``) the given model stages lie in.
+
+    Today's evidence is ``divergence.py``'s stage names (projection_x, encoder_layer_0,
+    ..., pooled, logits); an op-level table naming an op's stage maps the same way."""
+    scopes = []
+    for stage in stages:
+        if stage.startswith("projection"):
+            scopes.append("projection")
+        elif re.match(r"(encoder|decoder)", stage):
+            scopes.append(stage.split("_", 1)[0])
+        elif stage in ("pooled", "logits"):
+            scopes.append("head")
+    return list(dict.fromkeys(scopes))
+
+
+def rerank(pending: list[Candidate], scopes: list[str]) -> list[Candidate]:
+    """Smallest first still; among equal sizes, the candidates changing a suspect first."""
+
+    def rank(candidate: Candidate) -> int:
+        touched = [rule.scope for rule in candidate.recipe.rules]
+        return min((scopes.index(s) for s in touched if s in scopes), default=len(scopes))
+
+    return sorted(pending, key=lambda c: (c.size_bytes, rank(c)))
+
+
+def weighted_op_types(path: Path) -> list[str]:
+    """The matmul-like op types of ``path`` with a constant weight (what the quantizer
+    quantizes), in the order they first appear."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from signbart_parity.runtime.read.operators import builtin_operator_names, operator_name
+
+    model = schema.Model.GetRootAsModel(Path(path).read_bytes(), 0)
+    names = builtin_operator_names(schema)
+    found = []
+    for index in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(index)
+        for position in range(graph.OperatorsLength()):
+            op = graph.Operators(position)
+            name = operator_name(model.OperatorCodes(op.OpcodeIndex()), names)
+            if name in _WEIGHTED_OPS and op.InputsLength() > 1 and op.Inputs(1) >= 0:
+                buffer = model.Buffers(graph.Tensors(op.Inputs(1)).Buffer())
+                if buffer.DataLength() or buffer.Size():
+                    found.append(name)
+    return list(dict.fromkeys(found))
