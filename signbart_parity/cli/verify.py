@@ -170,12 +170,40 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         print(f"STALE: re-export {args.tflite} (the checks above ran on other weights)")
     for line in compatibility_findings(report) + not_checked_lines(report) + gpu_lines(report):
         print(line)
+    if not report.passed and not provenance.stale:
+        failed = [r.tflite for r in results if not r.passed] + [c[0] for c in crashes]
+        fix = repair_line(args, quantization, config_path, checkpoint_path, files)
+        if failed and fix:
+            print(fix)
     if args.report is not None:
         from signbart_parity.reports.write import write_report
 
         paths = write_report(report, args.report)
         print(f"report: {paths['parity.html']}")
     return 0 if report.passed else 1
+
+
+def repair_line(args, quantization, config_path, checkpoint_path, files) -> str | None:
+    """For a quantized file failing a target: the repair command that searches for a
+    recipe passing every runtime verify ran (one line)."""
+    import shlex
+
+    from signbart_parity.checks.repair import REPAIRABLE
+
+    if quantization not in REPAIRABLE:
+        return None
+    lengths = ",".join(str(n) for n in sorted({tflite.seq_len for tflite in files}))
+    output = Path(args.tflite).with_name(Path(args.tflite).stem + "-repaired.tflite")
+    words = [
+        "signbart-parity", "repair", "--config", str(config_path),
+        "--checkpoint", str(checkpoint_path), "--seq-len", lengths,
+        "--quantization", quantization, "--runtime", ",".join(args.runtime),
+        "--output", str(output),
+    ]  # fmt: skip
+    return (
+        f"fix: repair searches quantizer recipes for the smallest {quantization} file that "
+        f"passes every runtime above: {shlex.join(words)}"
+    )
 
 
 def _gpu_hazards(path) -> list[str]:
