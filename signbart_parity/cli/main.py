@@ -27,8 +27,7 @@ EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as 
 
 EXIT_CODES_HELP = """exit codes:
   0    parity holds (convert, verify, golden check, report merge) / the command succeeded
-  1    parity violated: a check failed, or a runtime build crashed, hung or refused the file;
-       repair: no candidate passed every target within the budget (nothing written)
+  1    parity violated: a check failed, a build crashed, hung or refused it; no repair passed
   2    bad input or missing setup: one line naming the file, value or setup and the fix
   3    the toolchain (litert-torch, ai-edge-quantizer) failed on a valid model
   130  interrupted by Ctrl-C (SIGINT); 143 terminated (SIGTERM); no partial output"""
