@@ -111,6 +111,44 @@ def test_verify_names_the_repair_command_where_a_quantized_target_fails(old_runt
     ) in fixes[0]
 
 
+@pytest.mark.slow
+def test_the_search_skips_a_smaller_failing_candidate_for_a_larger_passing_one(
+    old_runtime, tmp_path
+):
+    """Today's recipe (per-channel) is the smaller file and fails in 2.14 at the first
+    FULLY_CONNECTED; weight-only int8 with a per-tensor dynamic head passes both."""
+    import time
+
+    from signbart_parity.checks.repair import Judge, search
+    from signbart_parity.cli.repair import table_lines
+    from tests.tflite_files import fixture_model
+
+    today = default_recipe("dynamic-int8")
+    mixed = Recipe((Rule("weight-only-int8/channel"), Rule("dynamic-int8/tensor", scope="head")))
+    judge = Judge(fixture_model()[0], "dynamic-int8", ("litert", OLD_RUNTIME), 24, 0)
+    said = []
+    result = search(
+        genuine(),
+        judge,
+        folder=tmp_path,
+        deadline=time.monotonic() + 900,
+        progress=said.append,
+        recipes=[mixed, today],
+    )
+    assert [c.recipe for c in result.tried] == [today, mixed]
+    assert result.tried[0].size_bytes < result.tried[1].size_bytes
+    assert result.chosen is result.tried[1] and not result.out_of_time
+    litert, old = result.tried[0].verdicts
+    assert litert.passed and not old.passed and old.top1 < 0.95 and old.bound_ratio > 1
+    assert old.stage == "projection_x"
+    table = "\n".join(table_lines(result, judge.runtimes, genuine().stat().st_size))
+    assert re.search(r"^\s+1 .*over [\d.]+x, top-1 \d+%, at projection_x\s+FAIL", table, re.M)
+    assert re.search(
+        r"^\s+2 .*PASS\s+every op weight-only-int8/channel; every op in head dyn", table, re.M
+    )
+    assert len(said) == 3, said  # building, then each candidate judged
+
+
 @pytest.mark.parametrize(
     "args, words",
     [

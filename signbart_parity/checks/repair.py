@@ -111,11 +111,15 @@ def search(
     deadline: float,
     progress: Progress,
     suspects: Iterable[str] = (),
+    recipes: Sequence[Recipe] | None = None,
 ) -> RepairResult:
     """Build the candidates for ``judge.quantization`` from ``fp32_path`` into ``folder``
     and judge them smallest first until one passes every target or ``deadline`` (a
-    ``time.monotonic()`` value) passes."""
-    recipes = candidates(judge.quantization, weighted_op_types(fp32_path), suspects=suspects)
+    ``time.monotonic()`` value) passes. ``recipes`` narrows the search space (by default
+    ``export/recipes.candidates`` for the file's weighted op types)."""
+    if recipes is None:
+        ops = weighted_op_types(fp32_path)
+        recipes = candidates(judge.quantization, ops, suspects=suspects)
     built = build_candidates(fp32_path, recipes, judge.quantization, folder, progress)
     pending = sorted(built, key=lambda c: c.size_bytes)
     tried: list[Candidate] = []
