@@ -170,7 +170,7 @@ def test_the_search_space_starts_at_todays_recipe_and_keeps_the_precision():
     found = candidates("dynamic-int8", ["FULLY_CONNECTED"], suspects=["decoder"])
     assert found[0] == default_recipe("dynamic-int8")
     assert found[1] == Recipe.uniform("dynamic-int8/tensor")
-    assert len(found) == len(set(found)) == 2 + 3 * (len(SCOPES) - 1)
+    assert len(found) == len(set(found)) == 2 + 2 * 3 * (len(SCOPES) - 1)
     assert found[2].rules[-1] == Rule("weight-only-int8/channel", scope="decoder")
     assert all(r.rules[0].setting.startswith("dynamic-int8") for r in found)
     weight_only = candidates("weight-only-int8", ["FULLY_CONNECTED", "BATCH_MATMUL"])

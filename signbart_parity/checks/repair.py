@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from signbart_parity.errors import Finding
+from signbart_parity.errors import Finding, ToolchainError
 from signbart_parity.export.recipes import Recipe, candidates
 
 if TYPE_CHECKING:
@@ -153,7 +153,11 @@ def build_candidates(
     built = []
     for number, recipe in enumerate(recipes, 1):
         path = folder / f"candidate-{number}.tflite"
-        quantize_file(fp32_path, output=path, quantization=quantization, recipe=recipe)
+        try:
+            quantize_file(fp32_path, output=path, quantization=quantization, recipe=recipe)
+        except ToolchainError as exc:  # the quantizer refuses this recipe: not a candidate
+            progress(f"the quantizer refused {recipe.text}: {exc}")
+            continue
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest in seen or read_precision(path).quantization != quantization:
             path.unlink()
@@ -209,7 +213,9 @@ def first_diverging_stage(judge: Judge, found: list[SignatureCheck]) -> str | No
     from signbart_parity.checks.verify import worst_example
 
     failing = next(each for each in found if not each.passed)
-    check = next(c for c in failing.checks if not c.passed and c.name != "determinism")
+    check = next((c for c in failing.checks if not c.passed and c.name != "determinism"), None)
+    if check is None:
+        return None
     index = worst_example(check)
     try:
         divergence = localise_in_file(

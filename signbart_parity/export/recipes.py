@@ -16,14 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-# Where a rule applies: a regex over an op's output tensor name (litert-torch names tensors
-# by the module path; the classifier head's ops are outside the three stage modules).
+# Where a rule applies: a regex over an op's output tensor name. litert-torch names tensors
+# by module path, ``<Class>_<attribute>`` (``Encoder_encoder``) in single files and bundles
+# alike; the classifier head's ops are outside the three stage modules.
 SCOPES = {
     "all": ".*",
-    "projection": r".*signbart\.Projection.*",
-    "encoder": r".*signbart\.Encoder.*",
-    "decoder": r".*signbart\.Decoder.*",
-    "head": r"^(?!.*signbart\.(Projection|Encoder|Decoder)).*",
+    "projection": ".*Projection_projection.*",
+    "encoder": ".*Encoder_encoder.*",
+    "decoder": ".*Decoder_decoder.*",
+    "head": "^(?!.*(Projection_projection|Encoder_encoder|Decoder_decoder)).*",
 }
 # What a rule does to the weights of the ops it matches.
 SETTINGS = (
@@ -78,19 +79,22 @@ def candidates(
     quantization: str, ops: Sequence[str], *, suspects: Iterable[str] = ()
 ) -> list[Recipe]:
     """The recipes repair tries for ``quantization`` (dynamic-int8 or weight-only-int8) on a
-    file whose weighted op types are ``ops``: each op type at the mode's other granularity,
-    then one stage at a time (``suspects`` first: the stages a failure points at) falling
-    back to weight-only int8, fp16 or float. Every recipe keeps some of the file in the
-    mode asked for, so the file still reads as that precision."""
+    file whose weighted op types are ``ops``: the mode per-channel (today's) and per-tensor,
+    each op type per-tensor, then either granularity with one stage (``suspects`` first: the
+    stages a failure points at) falling back to weight-only int8, fp16 or float. Every
+    recipe keeps some of the file in the mode asked for, so it still reads as that
+    precision."""
     base = default_recipe(quantization)
-    found = [base, Recipe.uniform(f"{quantization}/tensor")]
+    tensorwise = Recipe.uniform(f"{quantization}/tensor")
+    found = [base, tensorwise]
     if len(ops) > 1:  # granularity per op type
         found += [base.then(Rule(f"{quantization}/tensor", op)) for op in ops]
     stages = [s for s in suspects if s in SCOPES and s != "all"]
     stages += [s for s in SCOPES if s not in stages and s != "all"]
     fallbacks = [s for s in FALLBACKS if not s.startswith(quantization)]
-    for stage in stages:
-        found += [base.then(Rule(setting, scope=stage)) for setting in fallbacks]
+    for start in (base, tensorwise):
+        for stage in stages:
+            found += [start.then(Rule(setting, scope=stage)) for setting in fallbacks]
     return list(dict.fromkeys(found))  # in order, each once
 
 
