@@ -1,9 +1,10 @@
 """Repair: the smallest quantized file that passes every target the app ships.
 
-Candidates are quantizer recipes (``export/recipes.py``) applied to the model's fp32 file;
-each is built (cheap: well under a second), files with the same bytes are judged once,
-and they are judged smallest first, so the first that passes every target is the smallest
-that passes. A candidate passes a target when verify's checks pass there
+Candidates are quantizer recipes (``export/recipes.py``) applied to the model's fp32 file.
+They are judged smallest first, so the first that passes every target is the smallest that
+passes. A file is built (about a second) only when it could be the smallest left (a recipe
+adding a fallback to another is never smaller than it), and files with the same bytes are
+judged once. A candidate passes a target when verify's checks pass there
 (``checks/verify.py``'s ``verify_files``: one measurement, the rule in one place). The
 search stops at the first passing candidate or when the time budget is spent.
 
@@ -62,6 +63,7 @@ class Candidate:
     recipe: Recipe
     path: Path
     size_bytes: int
+    rank: int = 0  # its place in the search space's order (ties of size go by it)
     verdicts: list[TargetVerdict] = field(default_factory=list)
 
     @property
@@ -80,7 +82,7 @@ class Candidate:
 @dataclass
 class RepairResult:
     tried: list[Candidate]  # judged, in the order they were tried
-    left: list[Candidate]  # built but not judged (larger than the chosen one, or no time)
+    left: list[Recipe]  # not judged (no smaller than the chosen one, or no time), smallest first
     chosen: Candidate | None
     out_of_time: bool
 
@@ -113,58 +115,86 @@ def search(
     suspects: Iterable[str] = (),
     recipes: Sequence[Recipe] | None = None,
 ) -> RepairResult:
-    """Build the candidates for ``judge.quantization`` from ``fp32_path`` into ``folder``
-    and judge them smallest first until one passes every target or ``deadline`` (a
+    """Judge the candidates for ``judge.quantization``, made from ``fp32_path`` in
+    ``folder``, smallest first until one passes every target or ``deadline`` (a
     ``time.monotonic()`` value) passes. ``recipes`` narrows the search space (by default
     ``export/recipes.candidates`` for the file's weighted op types)."""
     if recipes is None:
         ops = weighted_op_types(fp32_path)
         recipes = candidates(judge.quantization, ops, suspects=suspects)
-    built = build_candidates(fp32_path, recipes, judge.quantization, folder, progress)
-    pending = sorted(built, key=lambda c: c.size_bytes)
-    tried: list[Candidate] = []
-    while pending:
+    progress(
+        f"{len(recipes)} candidate recipes from {fp32_path.name}; each is built only when "
+        "it could be the smallest left"
+    )
+    builder = _Builder(fp32_path, judge.quantization, folder, progress)
+    unbuilt, built, tried = list(recipes), [], []
+    while unbuilt or built:
+        smallest = min((c.size_bytes for c in built), default=None)
+        floor = min(unbuilt, key=builder.floor, default=None)
+        if floor is not None and (smallest is None or builder.floor(floor) < smallest):
+            unbuilt.remove(floor)
+            built += builder.build(floor)
+            continue
         if time.monotonic() >= deadline:
-            return RepairResult(tried, pending, None, out_of_time=True)
-        candidate = pending.pop(0)
+            left = [c.recipe for c in sorted(built, key=_size)] + unbuilt
+            return RepairResult(tried, left, None, out_of_time=True)
+        candidate = min(built, key=_size)
+        built.remove(candidate)
         progress(
-            f"judging candidate {len(tried) + 1} ({candidate.size_bytes / 1e6:.2f} MB, "
-            f"{len(pending)} left): {candidate.recipe.text}"
+            f"judging candidate {len(tried) + 1} ({candidate.size_bytes / 1e6:.2f} MB): "
+            f"{candidate.recipe.text}"
         )
         candidate.verdicts = judge_candidate(candidate.path, judge)
         tried.append(candidate)
         if candidate.passed:
-            return RepairResult(tried, pending, candidate, out_of_time=False)
+            left = [c.recipe for c in sorted(built, key=_size)] + unbuilt
+            return RepairResult(tried, left, candidate, out_of_time=False)
         stages = [v.stage for v in candidate.verdicts if v.stage]
-        pending = rerank(pending, suspect_scopes(stages))
+        built = [c for c in rerank(built, suspect_scopes(stages))]
     return RepairResult(tried, [], None, out_of_time=False)
 
 
-def build_candidates(
-    fp32_path: Path, recipes: Sequence[Recipe], quantization: str, folder: Path, progress
-) -> list[Candidate]:
-    """Each recipe's file, once per distinct content, kept if it still holds the
-    precision asked for (read from the file, as verify reads it)."""
-    from signbart_parity.export.quantize import quantize_file
-    from signbart_parity.runtime.read.precision import read_precision
+def _size(candidate: Candidate) -> tuple[int, int]:
+    return (candidate.size_bytes, candidate.rank)
 
-    progress(f"building {len(recipes)} candidate recipes from {fp32_path.name}")
-    seen: set[str] = set()
-    built = []
-    for number, recipe in enumerate(recipes, 1):
-        path = folder / f"candidate-{number}.tflite"
+
+class _Builder:
+    """Candidate files, made on demand, each distinct content once, kept only while they
+    still hold the precision asked for (read from the file, as verify reads it).
+
+    ``floor`` is what a recipe's file weighs at least: a recipe that adds a fallback rule
+    to another recipe (``export/recipes.candidates``) is never smaller than it (the
+    fallbacks store weights in as many bytes or more), so it waits until that size is the
+    smallest left."""
+
+    def __init__(self, fp32_path: Path, quantization: str, folder: Path, progress) -> None:
+        self.fp32_path, self.quantization, self.folder = fp32_path, quantization, folder
+        self._say = progress
+        self.sizes: dict[Recipe, int] = {}
+        self._seen: set[str] = set()
+
+    def floor(self, recipe: Recipe) -> int:
+        return self.sizes.get(Recipe(recipe.rules[:-1]), 0)
+
+    def build(self, recipe: Recipe) -> list[Candidate]:
+        from signbart_parity.export.quantize import quantize_file
+        from signbart_parity.runtime.read.precision import read_precision
+
+        path = self.folder / f"candidate-{len(self.sizes) + 1}.tflite"
         try:
-            quantize_file(fp32_path, output=path, quantization=quantization, recipe=recipe)
+            quantize_file(
+                self.fp32_path, output=path, quantization=self.quantization, recipe=recipe
+            )
         except ToolchainError as exc:  # the quantizer refuses this recipe: not a candidate
-            progress(f"the quantizer refused {recipe.text}: {exc}")
-            continue
+            self._say(f"the quantizer refused {recipe.text}: {exc}")
+            return []
+        self.sizes[recipe] = path.stat().st_size
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest in seen or read_precision(path).quantization != quantization:
+        if digest in self._seen or read_precision(path).quantization != self.quantization:
             path.unlink()
-            continue
-        seen.add(digest)
-        built.append(Candidate(recipe, path, path.stat().st_size))
-    return built
+            return []
+        self._seen.add(digest)
+        return [Candidate(recipe, path, self.sizes[recipe], rank=len(self.sizes))]
 
 
 def judge_candidate(path: Path, judge: Judge) -> list[TargetVerdict]:
@@ -249,13 +279,13 @@ def suspect_scopes(stages: Iterable[str]) -> list[str]:
 
 
 def rerank(pending: list[Candidate], scopes: list[str]) -> list[Candidate]:
-    """Smallest first still; among equal sizes, the candidates changing a suspect first."""
-
-    def rank(candidate: Candidate) -> int:
+    """Among files of equal size, the candidates that change a suspect stage go first."""
+    for candidate in pending:
         touched = [rule.scope for rule in candidate.recipe.rules]
-        return min((scopes.index(s) for s in touched if s in scopes), default=len(scopes))
-
-    return sorted(pending, key=lambda c: (c.size_bytes, rank(c)))
+        hits = [scopes.index(s) for s in touched if s in scopes]
+        if hits:
+            candidate.rank = -len(scopes) + min(hits)
+    return pending
 
 
 def weighted_op_types(path: Path) -> list[str]:

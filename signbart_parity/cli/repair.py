@@ -143,8 +143,8 @@ def table_lines(result, runtimes: tuple[str, ...], fp32_bytes: int) -> list[str]
     if not result.tried:
         lines.append("  (none: the budget ran out before the first candidate was judged)")
     if result.left:
-        why = "no time left" if result.out_of_time else "larger than the chosen one"
-        lines.append(f"  {len(result.left)} more candidates built, not judged ({why})")
+        why = "no time left" if result.out_of_time else "none smaller than the chosen one"
+        lines.append(f"  {len(result.left)} more candidates not judged ({why})")
     return lines
 
 
@@ -164,7 +164,7 @@ def nothing_passed(result, budget: float) -> str:
     """The plain sentence when no candidate passed, naming the best one."""
     best = result.best
     if best is None:
-        first = result.left[0].recipe.text if result.left else "none"
+        first = result.left[0].text if result.left else "none"
         return (
             f"NOTHING PASSED: the {budget:g} s budget ran out before any candidate was "
             f"judged (the first would have been: {first}); give repair a larger --budget."
