@@ -136,8 +136,7 @@ def search(
             built += builder.build(floor)
             continue
         if time.monotonic() >= deadline:
-            left = [c.recipe for c in sorted(built, key=_size)] + unbuilt
-            return RepairResult(tried, left, None, out_of_time=True)
+            return RepairResult(tried, _left(built, unbuilt), None, out_of_time=True)
         candidate = min(built, key=_size)
         built.remove(candidate)
         progress(
@@ -147,15 +146,18 @@ def search(
         candidate.verdicts = judge_candidate(candidate.path, judge)
         tried.append(candidate)
         if candidate.passed:
-            left = [c.recipe for c in sorted(built, key=_size)] + unbuilt
-            return RepairResult(tried, left, candidate, out_of_time=False)
-        stages = [v.stage for v in candidate.verdicts if v.stage]
-        built = [c for c in rerank(built, suspect_scopes(stages))]
+            return RepairResult(tried, _left(built, unbuilt), candidate, out_of_time=False)
+        rerank(built, suspect_scopes(v.stage for v in candidate.verdicts if v.stage))
     return RepairResult(tried, [], None, out_of_time=False)
 
 
 def _size(candidate: Candidate) -> tuple[int, int]:
     return (candidate.size_bytes, candidate.rank)
+
+
+def _left(built: list[Candidate], unbuilt: list[Recipe]) -> list[Recipe]:
+    """What was not judged: the files built, smallest first, then the recipes not built."""
+    return [c.recipe for c in sorted(built, key=_size)] + unbuilt
 
 
 class _Builder:
@@ -278,14 +280,13 @@ def suspect_scopes(stages: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(scopes))
 
 
-def rerank(pending: list[Candidate], scopes: list[str]) -> list[Candidate]:
+def rerank(pending: list[Candidate], scopes: list[str]) -> None:
     """Among files of equal size, the candidates that change a suspect stage go first."""
     for candidate in pending:
         touched = [rule.scope for rule in candidate.recipe.rules]
         hits = [scopes.index(s) for s in touched if s in scopes]
         if hits:
             candidate.rank = -len(scopes) + min(hits)
-    return pending
 
 
 def weighted_op_types(path: Path) -> list[str]:
