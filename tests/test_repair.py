@@ -149,6 +149,22 @@ def test_the_search_skips_a_smaller_failing_candidate_for_a_larger_passing_one(
     assert len(said) == 3, said  # building, then each candidate judged
 
 
+@pytest.mark.slow
+def test_a_fallback_never_makes_a_file_smaller_than_the_recipe_it_extends(tmp_path):
+    """What lets repair build a candidate only when it could be the smallest left (and
+    still return the smallest passing file): every recipe of the space, built."""
+    from signbart_parity.checks.repair import CandidateBuilder, weighted_op_types
+
+    fp32 = genuine()
+    builder = CandidateBuilder(fp32, "dynamic-int8", tmp_path, print)
+    recipes = candidates("dynamic-int8", weighted_op_types(fp32))
+    built = [candidate for recipe in recipes for candidate in builder.build(recipe)]
+    assert len(built) == len(recipes) == 26  # every recipe a distinct file
+    for recipe in recipes:
+        assert builder.sizes[recipe] >= builder.floor(recipe), recipe.text
+    assert min(built, key=lambda c: c.size_bytes).recipe == Recipe.uniform("dynamic-int8/tensor")
+
+
 @pytest.mark.parametrize(
     "args, words",
     [

@@ -126,7 +126,7 @@ def search(
         f"{len(recipes)} candidate recipes from {fp32_path.name}; each is built only when "
         "it could be the smallest left"
     )
-    builder = _Builder(fp32_path, judge.quantization, folder, progress)
+    builder = CandidateBuilder(fp32_path, judge.quantization, folder, progress)
     unbuilt, built, tried = list(recipes), [], []
     while unbuilt or built:
         smallest = min((c.size_bytes for c in built), default=None)
@@ -160,7 +160,7 @@ def _left(built: list[Candidate], unbuilt: list[Recipe]) -> list[Recipe]:
     return [c.recipe for c in sorted(built, key=_size)] + unbuilt
 
 
-class _Builder:
+class CandidateBuilder:
     """Candidate files, made on demand, each distinct content once, kept only while they
     still hold the precision asked for (read from the file, as verify reads it).
 
