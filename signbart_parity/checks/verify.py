@@ -23,6 +23,7 @@ The command (``cli/verify.py``) prints and reports what these checks find.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -301,7 +302,7 @@ def verify_files(
     quantization: str,
     examples: int,
     seed: int,
-    samples: list[Path] = (),
+    samples: Sequence[Path] = (),
     oracle: bool = False,
 ) -> list[SignatureCheck]:
     """Every signature of one file in one runtime build (``files``: a runner per signature),
