@@ -59,6 +59,17 @@ def rate(text: str) -> float:
     return value
 
 
+def seconds(text: str) -> float:
+    """A positive time in seconds (a time budget)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 def choice_list(allowed: tuple[str, ...], aliases: dict[str, str] | None = None) -> Callable:
     """A comma-separated list of ``allowed`` names, in the order given, without repeats."""
     aliases = aliases or {}

@@ -178,6 +178,14 @@ OPTIONS: dict[str, Option] = {
             type=int,
             metavar="S",
         ),
+        Option(
+            "budget",
+            "seconds repair may spend (the fp32 export included); it stops judging "
+            "candidates when they run out",
+            default=1800.0,
+            type=argtypes.seconds,
+            metavar="SECONDS",
+        ),
     )
 }
 # Options whose default is computed where the door validates them (the embedded model, the

@@ -61,6 +61,7 @@ class Stamp(BaseModel):
     versions: dict[Short, Short]
     batch_size: Annotated[StrictInt, Field(ge=1, le=4096)] = 1
     calibration: Short = ""
+    recipe: Short = ""
 
 
 # ---------------------------------------------------------------- parity.json

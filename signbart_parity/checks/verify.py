@@ -24,7 +24,7 @@ The command (``cli/verify.py``) prints and reports what these checks find.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -338,3 +338,33 @@ def verify_signature(
     )
     errors = oracle_errors(model, tflite, keypoints, masks) if oracle else None
     return SignatureCheck(tflite, checks, oracle=errors)
+
+
+def verify_files(
+    files: list[TFLiteModel],
+    model: SignBart,
+    *,
+    quantization: str,
+    examples: int,
+    seed: int,
+    samples: Sequence[Path] = (),
+    oracle: bool = False,
+) -> list[SignatureCheck]:
+    """Every signature of one file in one runtime build (``files``: a runner per signature),
+    with the bundle checks: what ``verify`` measures on one target, and what ``repair``
+    judges each candidate with."""
+    results = [
+        verify_signature(
+            model,
+            tflite,
+            quantization=quantization,
+            examples=examples,
+            seed=seed,
+            samples=list(samples),
+            oracle=oracle,
+        )
+        for tflite in files
+    ]
+    if len(results) > 1:
+        bundle_checks(results, quantization=quantization, seed=seed)
+    return results

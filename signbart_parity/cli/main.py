@@ -1,8 +1,9 @@
 """``signbart-parity``: convert, check and inspect SignBart TFLite files.
 
-Each command lives in its own module (``convert``, ``verify``, ``inspect``, ``golden``,
-``report``, ``evaluate``, ``bench``), which adds its parser and runs it. This module builds
-the parser, silences the toolchain unless ``--verbose``, and turns errors into exit codes.
+Each command lives in its own module (``convert``, ``verify``, ``repair``, ``inspect``,
+``golden``, ``report``, ``evaluate``, ``bench``), which adds its parser and runs it. This
+module builds the parser, silences the toolchain unless ``--verbose``, and turns errors
+into exit codes.
 
 Exit codes: 0 success, 1 parity check failed, 2 bad input (one line, no traceback),
 3 the toolchain failed on valid input (converter or quantizer; one line with its message
@@ -28,7 +29,7 @@ EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as 
 
 EXIT_CODES_HELP = """exit codes:
   0    parity holds (convert, verify, golden check, report merge) / the command succeeded
-  1    parity violated: a check failed, or a runtime build crashed, hung or refused the file
+  1    parity violated: a check failed, a build crashed, hung or refused it; no repair passed
   2    bad input or missing setup: one line naming the file, value or setup and the fix
   3    the toolchain (litert-torch, ai-edge-quantizer) failed on a valid model
   130  interrupted by Ctrl-C (SIGINT); 143 terminated (SIGTERM); no partial output"""
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         evaluate,
         golden,
         inspect,
+        repair,
         report,
         runtimes,
         verify,
@@ -69,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=_version_text())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (convert, verify, inspect, golden, report, evaluate, bench, runtimes):
+    for command in (convert, verify, repair, inspect, golden, report, evaluate, bench, runtimes):
         command.add_parser(commands)
     return parser
 

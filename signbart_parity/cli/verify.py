@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING
 from signbart_parity.checks.verify import (
     Check,
     SignatureCheck,
-    bundle_checks,
     divergence_text,
     real_inputs,
-    verify_signature,
+    verify_files,
 )
 from signbart_parity.cli import common
 from signbart_parity.errors import AcceleratorRefused, Finding, RuntimeCrashed, TFLiteFileError
@@ -181,12 +180,40 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         print(f"STALE: re-export {args.tflite} (the checks above ran on other weights)")
     for line in compatibility_findings(report) + not_checked_lines(report) + gpu_lines(report):
         print(line)
+    if not report.passed and not provenance.stale:
+        failed = [r.tflite for r in results if not r.passed] + [c[0] for c in crashes]
+        fix = repair_line(args, quantization, config_path, checkpoint_path, files)
+        if failed and fix:
+            print(fix)
     if args.report is not None:
         from signbart_parity.reports.write import write_report
 
         paths = write_report(report, args.report)
         print(f"report: {paths['parity.html']}")
     return 0 if report.passed else 1
+
+
+def repair_line(args, quantization, config_path, checkpoint_path, files) -> str | None:
+    """For a quantized file failing a target: the repair command that searches for a
+    recipe passing every runtime verify ran (one line)."""
+    import shlex
+
+    from signbart_parity.checks.repair import REPAIRABLE
+
+    if quantization not in REPAIRABLE:
+        return None
+    lengths = ",".join(str(n) for n in sorted({tflite.seq_len for tflite in files}))
+    output = Path(args.tflite).with_name(Path(args.tflite).stem + "-repaired.tflite")
+    words = [
+        "signbart-parity", "repair", "--config", str(config_path),
+        "--checkpoint", str(checkpoint_path), "--seq-len", lengths,
+        "--quantization", quantization, "--runtime", ",".join(args.runtime),
+        "--output", str(output),
+    ]  # fmt: skip
+    return (
+        f"fix: repair searches quantizer recipes for the smallest {quantization} file that "
+        f"passes every runtime above: {shlex.join(words)}"
+    )
 
 
 def _gpu_hazards(path) -> list[str]:
@@ -256,21 +283,15 @@ def _verify_in(runtime, first_files, names, model, quantization, samples, args):
     files = first_files
     if runtime != first_files[0].runtime:
         files = [TFLiteModel(args.tflite, runtime=runtime, signature=name) for name in names]
-    results = [
-        verify_signature(
-            model,
-            tflite,
-            quantization=quantization,
-            examples=args.examples,
-            seed=args.seed,
-            samples=samples,
-            oracle=quantization == "none" and args.report is not None,
-        )
-        for tflite in files
-    ]
-    if len(results) > 1:
-        bundle_checks(results, quantization=quantization, seed=args.seed)
-    return results
+    return verify_files(
+        files,
+        model,
+        quantization=quantization,
+        examples=args.examples,
+        seed=args.seed,
+        samples=samples,
+        oracle=quantization == "none" and args.report is not None,
+    )
 
 
 def _check_fits(tflite: TFLiteModel, config: SignBartConfig, config_path: Path, path) -> None:

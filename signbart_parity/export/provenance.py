@@ -28,6 +28,7 @@ def provenance_of(
     quantization: str,
     batch_size: int = 1,
     calibration: str = "",
+    recipe: str = "",
 ) -> Provenance:
     """The stamp of ``model`` exported at ``seq_lens`` and ``quantization``; ``weights`` is
     its ``weights_fingerprint`` (computed once per model by the caller)."""
@@ -43,6 +44,7 @@ def provenance_of(
         versions={"signbart-parity": installed_version("signbart-parity"), **toolchain_versions()},
         batch_size=batch_size,
         calibration=calibration,
+        recipe=recipe,
     )
 
 

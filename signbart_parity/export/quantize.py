@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +13,9 @@ from signbart_parity.errors import ConversionError, ToolchainError
 from signbart_parity.export.flatbuffer import compact
 from signbart_parity.fileio import atomic_path
 from signbart_parity.quiet import notices_dropped
+
+if TYPE_CHECKING:
+    from signbart_parity.export.recipes import Recipe
 
 # Part of every cache key (cache.py): bump it whenever a quantization recipe below changes,
 # so files quantized by the old recipe are never served again.
@@ -61,16 +65,23 @@ def quantize_file(
     output: Path,
     quantization: str,
     calibration: Calibration | Mapping[int, Calibration] | None = None,
+    recipe: Recipe | None = None,
 ) -> None:
     """Derive a quantized file from an fp32 one; ``calibration`` feeds static modes: the
-    inputs of a single-signature file, or of each bucket of a bundle keyed by seq_len."""
+    inputs of a single-signature file, or of each bucket of a bundle keyed by seq_len.
+    ``recipe`` (``export/recipes.py``, what ``repair`` found) replaces the mode's own."""
     from ai_edge_quantizer import quantizer as aeq
 
     from signbart_parity.runtime.read.signature import signature_name
     from signbart_parity.runtime.run.tflite import TFLiteModel
 
     quantizer = aeq.Quantizer(str(fp32_path))
-    _quantizer_setup(quantization)(quantizer)
+    if recipe is not None:
+        from signbart_parity.export.recipes import apply_recipe
+
+        apply_recipe(quantizer, recipe)
+    else:
+        _quantizer_setup(quantization)(quantizer)
     if quantizer.need_calibration and not calibration:
         raise ConversionError(
             f"quantization {quantization} needs calibration inputs; pass representative samples."

@@ -105,6 +105,8 @@ class FileIdentity:
                 f"  toolchain: {', '.join(f'{k} {v}' for k, v in stamp.versions.items())}",
                 f"  config: {_config_line(stamp.config)}",
             ]
+            if stamp.recipe:
+                lines.append(f"  quantizer recipe (chosen by repair): {stamp.recipe}")
         label = precision_label(self.precision.quantization)
         lines.append(f"precision: {label} (read from the file: {self.precision.evidence})")
         for signature in self.signatures:

@@ -39,6 +39,7 @@ class Provenance:
     versions: dict[str, str]
     batch_size: int = 1
     calibration: str = ""  # static-int8: the calibration sets' content fingerprint
+    recipe: str = ""  # the quantizer recipe ``repair`` chose (``export/recipes.py``' text)
     schema: int = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict)  # keys a newer schema added
 
@@ -77,7 +78,7 @@ class Provenance:
         """KeyError/TypeError/ValueError when a field this version needs is missing."""
         known = {
             "weights", "quantization", "seq_lens", "signatures", "num_labels", "config",
-            "versions", "batch_size", "calibration", "schema", "precision",
+            "versions", "batch_size", "calibration", "recipe", "schema", "precision",
         }  # fmt: skip
         return cls(
             weights=str(data["weights"]),
@@ -89,6 +90,7 @@ class Provenance:
             versions={str(k): str(v) for k, v in dict(data["versions"]).items()},
             batch_size=int(data.get("batch_size", 1)),
             calibration=str(data.get("calibration", "")),
+            recipe=str(data.get("recipe", "")),
             schema=int(data["schema"]),
             extra={key: value for key, value in data.items() if key not in known},
         )

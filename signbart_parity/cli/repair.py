@@ -1,0 +1,177 @@
+"""``signbart-parity repair``: the smallest file at a precision that passes every target.
+
+The search is ``checks/repair.py``'s; this module checks the input, exports the fp32 file
+(through the export cache), prints the table of the candidates tried and writes the chosen
+one atomically, its recipe in the provenance stamp.
+
+Exit codes: 0 a file was written, 1 nothing passed within the budget (nothing written),
+2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+
+from signbart_parity.cli import common
+from signbart_parity.options import ONE_QUANTIZATION, add_to_cli
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "repair",
+        help="search quantizer recipes for the smallest file that passes every runtime "
+        "(exit 0 written, 1 none passed)",
+    )
+    common.add_model_options(parser)
+    common.add_seq_len_option(parser, required=True, buckets=True)
+    add_to_cli(
+        parser,
+        "quantization",
+        **ONE_QUANTIZATION
+        | {
+            "default": "dynamic-int8",
+            "help": "the precision the file must keep: dynamic-int8 or weight-only-int8. "
+            "Default: dynamic-int8",
+        },
+    )
+    add_to_cli(parser, "runtime", help="the targets the app ships; every one must pass")
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=str,
+        required=True,
+        metavar="TFLITE",
+        help="where to write the chosen file (atomically; nothing is written if none passes)",
+    )
+    add_to_cli(parser, "budget")
+    add_to_cli(parser, "examples")
+    add_to_cli(parser, "seed")
+    common.add_verbose_option(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return repair_command(args, progress=common.progress)
+
+
+def repair_command(args: argparse.Namespace, *, progress) -> int:
+    from signbart_parity.checks.repair import Judge, search
+    from signbart_parity.export.cache import ExportCache
+    from signbart_parity.export.exporter import Exporter
+    from signbart_parity.model.default import load_model_or_default, resolve_model_paths
+    from signbart_parity.outputs import output_file
+    from signbart_parity.runtime.provision.venvs import default_cache_root
+
+    started = time.monotonic()
+    _check_precision(args.quantization)
+    config_path, checkpoint_path = resolve_model_paths(args.config, args.checkpoint)
+    output = output_file(args.output, inputs=(config_path, checkpoint_path))
+    model, config = load_model_or_default(args.config, args.checkpoint, progress=progress)
+    config.check_seq_lens(args.seq_len)
+    exporter = Exporter(model, cache=ExportCache(default_cache_root()), progress=progress)
+    fp32 = exporter.export(args.seq_len, "none")
+    judge = Judge(model, args.quantization, tuple(args.runtime), args.examples, args.seed)
+    with tempfile.TemporaryDirectory(prefix="signbart-parity-repair-") as folder:
+        result = search(
+            fp32.path,
+            judge,
+            folder=Path(folder),
+            deadline=started + args.budget,
+            progress=progress,
+        )
+        print("\n".join(table_lines(result, judge.runtimes, fp32.size_bytes)))
+        if result.chosen is None:
+            print(nothing_passed(result, args.budget))
+            return 1
+        _write(result.chosen, exporter, args.seq_len, args.quantization, output)
+    chosen = result.chosen
+    share = chosen.size_bytes / fp32.size_bytes
+    print(
+        f"wrote {output} ({chosen.size_bytes / 1e6:.2f} MB, {share:.0%} of fp32; recipe: "
+        f"{chosen.recipe.text}); it passes {', '.join(judge.runtimes)}"
+    )
+    return 0
+
+
+def _check_precision(quantization: str) -> None:
+    from signbart_parity.checks.repair import REPAIRABLE
+    from signbart_parity.errors import ParityInputError
+    from signbart_parity.targets import precision_label
+
+    if quantization not in REPAIRABLE:
+        raise ParityInputError(
+            f"repair searches int8 weight recipes; --quantization "
+            f"{precision_label(quantization)} has none to vary: pass one of "
+            f"{', '.join(REPAIRABLE)}."
+        )
+
+
+def _write(chosen, exporter, seq_len, quantization: str, output: Path) -> None:
+    """The chosen candidate, stamped with its recipe, moved into place atomically."""
+    from signbart_parity.export.provenance import stamp
+    from signbart_parity.fileio import atomic_path
+
+    provenance = exporter.provenance(tuple(seq_len), quantization)
+    stamp(chosen.path, dataclasses.replace(provenance, recipe=chosen.recipe.text))
+    with atomic_path(output) as temp:
+        temp.write_bytes(chosen.path.read_bytes())
+
+
+def table_lines(result, runtimes: tuple[str, ...], fp32_bytes: int) -> list[str]:
+    """One row per candidate tried: size, each target's worst headroom and top-1 agreement
+    (and where a failing one first departs), the verdict and the recipe."""
+    width = max(28, *(len(runtime) for runtime in runtimes))
+    header = f"  {'#':>2}  {'size':>12}  " + "  ".join(f"{r:<{width}}" for r in runtimes)
+    lines = [
+        f"candidates tried, smallest first (fp32 file: {fp32_bytes / 1e6:.2f} MB; headroom: "
+        "the share of verify's bound the worst check left unused):",
+        header + "  verdict  recipe",
+    ]
+    for number, candidate in enumerate(result.tried, 1):
+        cells = [_cell(candidate, runtime) for runtime in runtimes]
+        size = f"{candidate.size_bytes / 1e6:.2f} MB {candidate.size_bytes / fp32_bytes:.0%}"
+        verdict = "PASS" if candidate.passed else "FAIL"
+        lines.append(
+            f"  {number:>2}  {size:>12}  "
+            + "  ".join(f"{c:<{width}}" for c in cells)
+            + f"  {verdict:<7}  {candidate.recipe.text}"
+        )
+    if not result.tried:
+        lines.append("  (none: the budget ran out before the first candidate was judged)")
+    if result.left:
+        why = "no time left" if result.out_of_time else "none smaller than the chosen one"
+        lines.append(f"  {len(result.left)} more candidates not judged ({why})")
+    return lines
+
+
+def _cell(candidate, runtime: str) -> str:
+    verdict = next((v for v in candidate.verdicts if v.runtime == runtime), None)
+    if verdict is None:
+        return "not judged (failed elsewhere)"
+    text = f"headroom {verdict.headroom}"
+    if verdict.top1 is not None:
+        text += f", top-1 {verdict.top1:.0%}"
+    if verdict.stage:
+        text += f", at {verdict.stage}"
+    return text
+
+
+def nothing_passed(result, budget: float) -> str:
+    """The plain sentence when no candidate passed, naming the best one."""
+    best = result.best
+    if best is None:
+        first = result.left[0].text if result.left else "none"
+        return (
+            f"NOTHING PASSED: the {budget:g} s budget ran out before any candidate was "
+            f"judged (the first would have been: {first}); give repair a larger --budget."
+        )
+    cause = f"within the {budget:g} s budget" if result.out_of_time else "among the candidates"
+    return (
+        f"NOTHING PASSED {cause}: no file was written; the best candidate was "
+        f"{best.recipe.text} ({best.size_bytes / 1e6:.2f} MB, worst error "
+        f"{best.worst_ratio:.3g}x verify's bound)."
+    )

@@ -1,0 +1,206 @@
+"""``signbart-parity repair``: the smallest file at a precision that passes every target.
+
+Real conversions and the real tflite-runtime 2.14 build (made once per machine, as in
+``test_runtime_builds.py``). The finding repair turns into a file: 2.14's hybrid
+FULLY_CONNECTED kernel ignores per-channel int8 weights (its output does not depend on
+its input), so the default dynamic-int8 file is wrong there; per-tensor weights are right.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from signbart_parity.export.recipes import SCOPES, Recipe, Rule, candidates, default_recipe
+from signbart_parity.runtime.provision.venvs import CACHE_VARIABLE, prepare
+from signbart_parity.runtime_specs import parse_runtime_spec
+from tests.cli import run_cli, run_in_process
+from tests.helpers import CHECKPOINT, CONFIG, write_model
+from tests.tflite_files import MODEL_ARGS, genuine, scratch
+
+OLD_RUNTIME = "tflite-runtime==2.14.0"
+TARGETS = f"litert,{OLD_RUNTIME}"
+
+
+@pytest.fixture(scope="module")
+def old_runtime():
+    """The shared test cache (the 2.14 environment, made once; exports) for this module."""
+    from signbart_parity.runtime.worker import client as worker
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_VARIABLE, str(scratch() / "runtime-cache"))
+        prepare(parse_runtime_spec(OLD_RUNTIME))
+        yield
+    worker.close_workers()
+
+
+def repair(*args, output):
+    return run_in_process(
+        "repair", *args, "--seq-len", "16", "--runtime", TARGETS, "--output", output
+    )
+
+
+def verify_cli(model_args, path):
+    return run_cli("verify", *model_args, "--tflite", path, "--runtime", TARGETS)
+
+
+def fp32_size(model_args) -> int:
+    from signbart_parity.export.cache import ExportCache
+    from signbart_parity.export.exporter import Exporter
+    from signbart_parity.model.checkpoint import load_signbart_model
+    from signbart_parity.runtime.provision.venvs import default_cache_root
+
+    model, _ = load_signbart_model(model_args[1], model_args[3])
+    return Exporter(model, cache=ExportCache(default_cache_root())).export(16, "none").size_bytes
+
+
+def check_repaired(model_args, output):
+    done = repair(*model_args, output=output)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^\s+1 .* PASS\s+every op dynamic-int8/tensor$", done.stdout, re.M), (
+        done.stdout
+    )
+    assert "judging candidate 1" in done.stderr  # progress on stderr
+    assert output.stat().st_size < fp32_size(model_args) / 2
+    checked = verify_cli(model_args, output)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count("parity holds") == 2, checked.stdout
+    shown = run_cli("inspect", "--tflite", output)
+    assert "quantizer recipe (chosen by repair): every op dynamic-int8/tensor" in shown.stdout
+
+
+@pytest.mark.slow
+def test_repair_makes_a_dynamic_int8_file_verify_passes_in_litert_and_2_14(old_runtime, tmp_path):
+    check_repaired(MODEL_ARGS, tmp_path / "repaired.tflite")
+
+
+@pytest.mark.slow
+def test_repair_works_on_a_model_unlike_the_default(old_runtime, tmp_path):
+    config, checkpoint = write_model(tmp_path, keypoints=100)
+    check_repaired(["--config", config, "--checkpoint", checkpoint], tmp_path / "out.tflite")
+
+
+@pytest.mark.slow
+def test_an_impossible_budget_says_nothing_passed_and_writes_nothing(old_runtime, tmp_path):
+    output = tmp_path / "never.tflite"
+    done = run_in_process(
+        "repair", *MODEL_ARGS, "--seq-len", "16", "--runtime", TARGETS,
+        "--output", output, "--budget", "0.01",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "NOTHING PASSED: the 0.01 s budget ran out before any candidate was judged" in (
+        done.stdout
+    )
+    assert "the first would have been: every op dynamic-int8/tensor" in done.stdout
+    assert not output.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_verify_names_the_repair_command_where_a_quantized_target_fails(old_runtime):
+    path = genuine(quantization="dynamic-int8")
+    done = run_in_process(
+        "verify", *MODEL_ARGS, "--tflite", path, "--examples", "12", "--runtime", OLD_RUNTIME
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    fixes = [line for line in done.stdout.splitlines() if line.startswith("fix: ")]
+    assert len(fixes) == 1, done.stdout
+    assert (
+        f"signbart-parity repair --config {CONFIG} --checkpoint {CHECKPOINT} --seq-len 16 "
+        f"--quantization dynamic-int8 --runtime {OLD_RUNTIME} --output "
+    ) in fixes[0]
+
+
+@pytest.mark.slow
+def test_the_search_skips_a_smaller_failing_candidate_for_a_larger_passing_one(
+    old_runtime, tmp_path
+):
+    """Today's recipe (per-channel) is the smaller file and fails in 2.14 at the first
+    FULLY_CONNECTED; weight-only int8 with a per-tensor dynamic head passes both."""
+    import time
+
+    from signbart_parity.checks.repair import Judge, search
+    from signbart_parity.cli.repair import table_lines
+    from tests.tflite_files import fixture_model
+
+    today = default_recipe("dynamic-int8")
+    mixed = Recipe((Rule("weight-only-int8/channel"), Rule("dynamic-int8/tensor", scope="head")))
+    judge = Judge(fixture_model()[0], "dynamic-int8", ("litert", OLD_RUNTIME), 24, 0)
+    said = []
+    result = search(
+        genuine(),
+        judge,
+        folder=tmp_path,
+        deadline=time.monotonic() + 900,
+        progress=said.append,
+        recipes=[mixed, today],
+    )
+    assert [c.recipe for c in result.tried] == [today, mixed]
+    assert result.tried[0].size_bytes < result.tried[1].size_bytes
+    assert result.chosen is result.tried[1] and not result.out_of_time
+    litert, old = result.tried[0].verdicts
+    assert litert.passed and not old.passed and old.top1 < 0.95 and old.bound_ratio > 1
+    assert old.stage == "projection_x"
+    table = "\n".join(table_lines(result, judge.runtimes, genuine().stat().st_size))
+    assert re.search(r"^\s+1 .*over [\d.]+x, top-1 \d+%, at projection_x\s+FAIL", table, re.M)
+    assert re.search(
+        r"^\s+2 .*PASS\s+every op weight-only-int8/channel; every op in head dyn", table, re.M
+    )
+    assert len(said) == 3, said  # building, then each candidate judged
+
+
+@pytest.mark.slow
+def test_a_fallback_never_makes_a_file_smaller_than_the_recipe_it_extends(tmp_path):
+    """What lets repair build a candidate only when it could be the smallest left (and
+    still return the smallest passing file): every recipe of the space, built."""
+    from signbart_parity.checks.repair import CandidateBuilder, weighted_op_types
+
+    fp32 = genuine()
+    builder = CandidateBuilder(fp32, "dynamic-int8", tmp_path, print)
+    recipes = candidates("dynamic-int8", weighted_op_types(fp32))
+    built = [candidate for recipe in recipes for candidate in builder.build(recipe)]
+    assert len(built) == len(recipes) == 26  # every recipe a distinct file
+    for recipe in recipes:
+        assert builder.sizes[recipe] >= builder.floor(recipe), recipe.text
+    assert min(built, key=lambda c: c.size_bytes).recipe == Recipe.uniform("dynamic-int8/tensor")
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--quantization", "fp16"], "repair searches int8 weight recipes"),
+        (["--budget", "-5"], "argument --budget: expected a positive number of seconds"),
+        (["--output", str(CHECKPOINT)], "writing it would destroy the input"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, words, tmp_path):
+    output = ["--output", str(tmp_path / "x.tflite")] if "--output" not in args else []
+    done = run_cli("repair", *MODEL_ARGS, "--seq-len", "16", *output, *args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("... ")]
+    assert len(lines) == 1 and words in lines[0], done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_search_space_starts_at_todays_recipe_and_keeps_the_precision():
+    found = candidates("dynamic-int8", ["FULLY_CONNECTED"], suspects=["decoder"])
+    assert found[0] == default_recipe("dynamic-int8")
+    assert found[1] == Recipe.uniform("dynamic-int8/tensor")
+    assert len(found) == len(set(found)) == 2 + 2 * 3 * (len(SCOPES) - 1)
+    assert found[2].rules[-1] == Rule("weight-only-int8/channel", scope="decoder")
+    assert all(r.rules[0].setting.startswith("dynamic-int8") for r in found)
+    weight_only = candidates("weight-only-int8", ["FULLY_CONNECTED", "BATCH_MATMUL"])
+    assert (
+        Recipe.uniform("weight-only-int8/channel").then(
+            Rule("weight-only-int8/tensor", "BATCH_MATMUL")
+        )
+        in weight_only
+    )
+    assert not any(r.rules[-1].setting == "weight-only-int8/channel" for r in weight_only[1:])
+
+
+def test_the_stamp_keeps_the_recipe():
+    from signbart_parity.runtime.read.provenance import Provenance
+
+    stamp = Provenance("w" * 64, "dynamic-int8", (16,), ("serving_default",), 7, {}, {}, recipe="r")
+    assert Provenance.from_dict(stamp.to_dict()).recipe == "r"
