@@ -50,7 +50,7 @@ def add_parser(commands) -> None:
     add_to_cli(parser, "budget")
     add_to_cli(parser, "examples")
     add_to_cli(parser, "seed")
-    common.add_verbose_option(parser)
+    common.add_output_options(parser)
     parser.set_defaults(handler=run)
 
 
