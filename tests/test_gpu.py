@@ -151,6 +151,54 @@ def test_the_report_names_the_device_and_the_partition():
     assert f"{build['ops']} ops, all on the GPU" in text, text
 
 
+# ---------------------------------------------------------------- a pinned build on the GPU
+
+PINNED_GPU = "compiled==2.3.0@gpu"
+
+
+@pytest.fixture
+def pinned_gpu(monkeypatch):
+    """compiled==2.3.0's environment in the shared test folder (as test_runtime_builds makes
+    its pinned builds: once per machine), its workers stopped afterwards."""
+    from signbart_parity.runtime.provision.venvs import CACHE_VARIABLE, prepare
+    from signbart_parity.runtime.worker import client
+    from signbart_parity.runtime_specs import parse_runtime_spec
+    from tests.tflite_files import scratch
+
+    monkeypatch.setenv(CACHE_VARIABLE, str(scratch() / "runtime-cache"))
+    prepare(parse_runtime_spec(PINNED_GPU))
+    yield
+    client.close_workers()
+
+
+def test_a_pinned_litert_build_on_the_gpu_runs_in_its_worker_and_agrees(pinned_gpu):
+    from signbart_parity.runtime.run.tflite import TFLiteModel
+    from signbart_parity.runtime.worker import client
+
+    in_process = TFLiteModel(genuine(), runtime=GPU_FP32)
+    pinned = TFLiteModel(genuine(), runtime=f"{PINNED_GPU}:fp32")
+    build = pinned.runtime_build
+    assert "python" in build, build  # the worker's own description of its build
+    assert build["version"] == "2.3.0" and build["gpu_precision"] == "fp32 enforced", build
+    assert build["device"]["backend"] == "Vulkan" and build["fully_accelerated"], build
+    assert client.worker_for(f"{PINNED_GPU}:fp32").alive
+    keypoints, masks = every_mask_kind(pinned.signature.num_keypoints)
+    masks = masks.astype(np.int32)
+    np.testing.assert_allclose(pinned(keypoints, masks), in_process(keypoints, masks), atol=1e-5)
+    # The accelerator's own refusal comes back from the worker, as in process.
+    from signbart_parity.errors import AcceleratorRefused
+
+    with pytest.raises(AcceleratorRefused, match="GPU accelerator: INVALID_ARGUMENT: Unable"):
+        TFLiteModel(genuine(SEQ_LEN, "dynamic-int8"), runtime=f"{PINNED_GPU}:fp32")
+
+
+def test_verify_runs_a_pinned_build_on_the_gpu_at_its_default_precision(pinned_gpu):
+    done = run_cli("verify", "--tflite", genuine(), *MODEL_ARGS, "--runtime", PINNED_GPU)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "compiled 2.3.0 on x86_64, GPU accelerator, default (fp16) precision" in done.stdout
+    assert "a software GPU" in done.stdout and "parity holds" in done.stdout, done.stdout
+
+
 # ---------------------------------------------------------------- the command line
 
 

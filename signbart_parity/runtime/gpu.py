@@ -75,6 +75,9 @@ def prepare_environment() -> None:
     os.environ.setdefault("MESA_SHADER_CACHE_DIR", str(shader_cache))
 
 
+ENVIRONMENT_VARIABLES = ("XDG_RUNTIME_DIR", "MESA_SHADER_CACHE_DIR")
+
+
 def vulkan_drivers() -> list[str]:
     """The Vulkan driver manifests (ICD json files) the Vulkan loader will use: those its
     own override variables name when set, else those installed (lavapipe's among them)."""
@@ -166,68 +169,79 @@ def op_names(path: Path, signature: str | None) -> list[str]:
     return found
 
 
-class GpuBackend(backends.CompiledBackend):
-    """CompiledModel with the GPU accelerator first and the CPU for what it cannot take."""
+class GpuBackend:
+    """CompiledModel with the GPU accelerator first and the CPU for what it cannot take: the
+    build installed here in process (``compiled@gpu``), a pinned build
+    (``compiled==2.3.0@gpu``) in its worker, through the same ``backends.CompiledBackend``."""
 
     def __init__(self, path: Path, runtime: str, num_threads: int | None, xnnpack: bool):
-        from ai_edge_litert.compiled_model import CompiledModel
-        from ai_edge_litert.gpu_options import GpuOptions
-        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
-        from ai_edge_litert.options import CpuOptions, Options
+        from signbart_parity.quiet import silence_teardown
 
         if not xnnpack:
             raise ValueError("the GPU runtime runs XNNPACK for what falls back to the CPU")
-        from signbart_parity.quiet import silence_teardown
-
+        self.spec = parse_runtime_spec(runtime)
         check_vulkan()
         prepare_environment()
         silence_teardown()  # the accelerators log their destruction at process exit
         if not _PROBING:
-            require_trusted_device()
+            require_trusted_device(runtime=str(self.spec))
         self.path = Path(path)
-        self.enforce_f32 = parse_runtime_spec(runtime).accelerator_detail == "fp32"
-        options = Options(
-            hardware_accelerators=HardwareAccelerator.GPU | HardwareAccelerator.CPU,
-            cpu_options=CpuOptions(num_threads=num_threads or 0),
-            gpu_options=GpuOptions(enforce_f32=self.enforce_f32),
-        )
+        self.enforce_f32 = self.spec.accelerator_detail == "fp32"
         self._log: list[str] = []
         try:
-            with native_log(self._log):
-                self._model = CompiledModel.from_file(
-                    str(path), environment=backends.shared_environment(), options=options
-                )
+            self._inner = self._load(num_threads)
         except RuntimeError as exc:
             raise GpuRefused(self._reason(exc)) from None
-        self.signature_names = list(self._model.get_signature_list())
+        self.signature_names = list(self._inner.signature_names)
         self.build: dict = {}
 
+    def _load(self, num_threads: int | None):
+        if not self.spec.in_process:
+            from signbart_parity.runtime.worker.client import WorkerBackend
+
+            inner = WorkerBackend(self.path, str(self.spec), num_threads, True)
+            self._log.append(inner.accelerator["log"])
+            return inner
+        with native_log(self._log):
+            return backends.CompiledBackend(self.path, self.spec.worker_entry(), num_threads, True)
+
     def open(self, key: str | None) -> tuple[list[dict], list[dict]]:
-        inputs, outputs = super().open(key)
+        inputs, outputs = self._inner.open(key)
         self.build = self._describe(key)
         return inputs, outputs
 
     def run(self, feeds: list[np.ndarray]) -> np.ndarray:
         try:
+            if not self.spec.in_process:
+                return self._inner.run(feeds)
             with native_log(self._log):
-                return super().run(feeds)
+                return self._inner.run(feeds)
         except RuntimeError as exc:
             raise GpuRefused(self._reason(exc)) from None
 
+    def time(self, feeds: list[np.ndarray], iterations: int, warmup: int = backends.WARMUP):
+        """(median, p90) ms of ``run(feeds)``, inside the worker for a pinned build."""
+        if not self.spec.in_process:
+            return self._inner.time(feeds, iterations, warmup)
+        return backends.measure(lambda: self.run(feeds), iterations, warmup)
+
     def _reason(self, exc: Exception) -> str:
-        found = _REASON.search(self._log[-1] if self._log else "")
-        return found["reason"].strip() if found else _first_line(exc)
+        for text in (self._log[-1] if self._log else "", str(exc)):
+            found = _REASON.search(text)
+            if found:
+                return found["reason"].strip()
+        return _first_line(exc)
+
+    def _fully_accelerated(self) -> bool:
+        if self.spec.in_process:
+            return self._inner.fully_accelerated()
+        return bool(self._inner.accelerator["fully_accelerated"])
 
     def _describe(self, key: str | None) -> dict:
-        import platform
-
         ops = op_names(self.path, key)
-        fully = bool(self._model.is_fully_accelerated())
+        fully = self._fully_accelerated()
         return {
-            "runtime": "compiled",
-            "version": backends.runtime_version(REGISTRY["compiled"].worker_entry()),
-            "arch": platform.machine(),
-            "emulator": None,
+            **self._build_of_runtime(),
             "accelerator": "gpu",
             "gpu_precision": "fp32 enforced" if self.enforce_f32 else "default (fp16)",
             "device": _device("".join(self._log)),
@@ -236,6 +250,28 @@ class GpuBackend(backends.CompiledBackend):
             # CompiledModel tells whether every op went to the GPU, not which did not.
             "cpu_fallback": [] if fully else sorted(set(ops) - GPU_OPS),
         }
+
+    def _build_of_runtime(self) -> dict:
+        """The LiteRT build that ran it: the worker's own description for a pinned one."""
+        if not self.spec.in_process:
+            return dict(self._inner.build)
+        import platform
+
+        return {
+            "runtime": "compiled",
+            "version": backends.runtime_version(REGISTRY["compiled"].worker_entry()),
+            "arch": platform.machine(),
+            "emulator": None,
+        }
+
+
+def worker_setup(spec) -> dict:
+    """Readies this machine for a pinned build's worker on the GPU (``Accelerator.worker_setup``):
+    a Vulkan device (GpuUnavailable naming what to install), the runtime dir and shader cache
+    inside the cache dir; returns those variables, which the worker's backend sets."""
+    check_vulkan()
+    prepare_environment()
+    return {"environment": {name: os.environ[name] for name in ENVIRONMENT_VARIABLES}}
 
 
 # The builtin ops a SignBart file holds that LiteRT's GPU accelerator takes (measured on
@@ -285,30 +321,38 @@ def describe_gpu_build(build: dict) -> str:
 # rank-2 constant add this project met was off by 100% of scale).
 PROBE_TOLERANCE = 1e-4
 _PROBING: list[bool] = []
-_VERDICT: dict[float, dict] = {}
+_VERDICT: dict[tuple[float, str], dict] = {}
 
 
 class GpuUntrusted(RuntimeEnvironmentError):
     """The device computed a known small graph wrong with fp32 enforced."""
 
 
-def probe_device(tolerance: float = PROBE_TOLERANCE) -> dict:
-    """Run the known matrix product (``arm64_probe``'s model) on the GPU with fp32 enforced
-    and on the CPU: the device, the relative error and whether it is within ``tolerance``.
-    The verdict is kept per device and LiteRT version in the cache dir."""
+def probe_runtime(runtime: str | None = None) -> str:
+    """The target the probe runs: ``runtime``'s LiteRT build on the GPU with fp32 enforced
+    (``compiled==2.3.0@gpu`` -> ``compiled==2.3.0@gpu:fp32``; default the build here)."""
+    spec = parse_runtime_spec(runtime or "compiled@gpu")
+    return str(spec.build) + "@gpu:fp32"
+
+
+def _litert_version(runtime: str) -> str:
+    spec = parse_runtime_spec(runtime)
+    return spec.version or backends.runtime_version(REGISTRY[spec.kind].worker_entry())
+
+
+def probe_device(tolerance: float = PROBE_TOLERANCE, runtime: str | None = None) -> dict:
+    """Run the known matrix product (``arm64_probe``'s model) on the GPU with fp32 enforced,
+    in ``runtime``'s LiteRT build (a pinned one in its worker), and on the CPU: the device,
+    the relative error and whether it is within ``tolerance``. The verdict is kept per
+    device and LiteRT version in the cache dir."""
     import hashlib
     import json
 
     from signbart_parity.runtime.provision import arm64_probe
 
+    target = probe_runtime(runtime)
     key = hashlib.sha256(
-        json.dumps(
-            [
-                backends.runtime_version(REGISTRY["compiled"].worker_entry()),
-                vulkan_drivers(),
-                mesa_version(),
-            ]
-        ).encode()
+        json.dumps([_litert_version(target), vulkan_drivers(), mesa_version()]).encode()
     ).hexdigest()[:16]
     stored = gpu_folder() / f"device-verdict-{key}.json"
     if stored.is_file():
@@ -321,7 +365,7 @@ def probe_device(tolerance: float = PROBE_TOLERANCE) -> dict:
         inputs = arm64_probe.probe_inputs()
         _PROBING.append(True)
         try:
-            backend = GpuBackend(model, "compiled@gpu:fp32", None, True)
+            backend = GpuBackend(model, target, None, True)
             backend.open(backend.signature_names[0])
             on_gpu = backend.run([inputs])
         finally:
@@ -335,11 +379,13 @@ def probe_device(tolerance: float = PROBE_TOLERANCE) -> dict:
     return verdict | {"tolerance": tolerance, "agrees": error <= tolerance, "cached": None}
 
 
-def require_trusted_device(tolerance: float = PROBE_TOLERANCE) -> dict:
-    """The probe's verdict; GpuUntrusted with the numbers when the device disagrees."""
-    if tolerance not in _VERDICT:
-        _VERDICT[tolerance] = probe_device(tolerance)
-    verdict = _VERDICT[tolerance]
+def require_trusted_device(tolerance: float = PROBE_TOLERANCE, runtime: str | None = None) -> dict:
+    """The probe's verdict for ``runtime``'s LiteRT build (default the build installed here);
+    GpuUntrusted with the numbers when the device disagrees."""
+    remembered = (tolerance, _litert_version(probe_runtime(runtime)))
+    if remembered not in _VERDICT:
+        _VERDICT[remembered] = probe_device(tolerance, runtime)
+    verdict = _VERDICT[remembered]
     if not verdict["agrees"]:
         raise GpuUntrusted(
             f"the GPU device ({device_words(verdict['device'])}) is not trusted: a known "

@@ -14,11 +14,13 @@ saved copy of the original stdout.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import platform
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -71,12 +73,24 @@ class Worker:
 
     def load(self, request: dict, arrays: list) -> tuple[dict, list]:
         backend_class = self.backends.backend_class(self.entry)
-        model = backend_class(
-            Path(request["path"]), self.entry, request["num_threads"], request["xnnpack"]
-        )
+        log: list[str] = []
+        try:
+            with _stderr_copied(log, self.entry.get("accelerator") is not None):
+                model = backend_class(
+                    Path(request["path"]), self.entry, request["num_threads"], request["xnnpack"]
+                )
+        except Exception as exc:
+            if not log:
+                raise
+            # The accelerator's own reason is in its log, not in the exception.
+            kind = ValueError if isinstance(exc, ValueError) else RuntimeError
+            raise kind(f"{exc}\n{log[0]}".strip()) from None
         handle, self.next_handle = self.next_handle, self.next_handle + 1
         self.models[handle] = model
-        return {"handle": handle, "signature_names": model.signature_names}, []
+        reply = {"handle": handle, "signature_names": model.signature_names}
+        if self.entry.get("accelerator") is not None:  # what the accelerator did, its log
+            reply["accelerator"] = {"fully_accelerated": model.fully_accelerated(), "log": log[0]}
+        return reply, []
 
     def open(self, request: dict, arrays: list) -> tuple[dict, list]:
         inputs, outputs = self.models[request["handle"]].open(request["key"])
@@ -113,6 +127,28 @@ class Worker:
         except (ValueError, KeyError):
             raise ValueError(f"unknown request {request.get('op')!r}") from None
         return operation(request, arrays)
+
+
+@contextlib.contextmanager
+def _stderr_copied(into: list[str], wanted: bool):
+    """What native code writes to stderr (fd 2) inside the block, appended to ``into`` and
+    written back to fd 2 after it (an accelerator names its device and its refusals there)."""
+    if not wanted:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as copy:
+        os.dup2(copy.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            copy.seek(0)
+            text = copy.read()
+            into.append(text.decode("utf-8", errors="replace"))
+            os.write(2, text)
 
 
 def serve(entry: dict) -> None:
