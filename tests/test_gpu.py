@@ -238,17 +238,45 @@ def test_runtimes_prepare_names_the_device_and_trusts_it():
     done = run_cli("runtimes", "prepare", GPU)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Vulkan device llvmpipe" in done.stdout or "Vulkan device" in done.stdout
-    assert "trusted: a known matrix product with fp32 enforced agrees" in done.stdout
+    assert "trusted: known small graphs with fp32 enforced agree with the CPU" in done.stdout
+    assert "matrix product " in done.stdout and "attention block " in done.stdout, done.stdout
 
 
-def test_the_device_check_refuses_a_device_that_misses_its_bound():
+def test_the_device_check_runs_an_attention_block_and_refuses_a_device_that_misses_its_bound(
+    tmp_path, monkeypatch
+):
     from signbart_parity.runtime import gpu
+    from signbart_parity.runtime.provision.venvs import CACHE_VARIABLE
 
+    # A fresh cache dir and no remembered verdict: the probes really run here.
+    monkeypatch.setenv(CACHE_VARIABLE, str(tmp_path))
+    monkeypatch.setattr(gpu, "_VERDICT", {})
     verdict = gpu.require_trusted_device()
-    assert verdict["relative_error"] <= gpu.PROBE_TOLERANCE, verdict
-    # A bound below what this device measured: the same check must refuse, with numbers.
-    with pytest.raises(gpu.GpuUntrusted, match=r"differs from LiteRT's CPU by .* \(allowed"):
-        gpu.require_trusted_device(tolerance=verdict["relative_error"] / 2 - 1e-30)
+    assert verdict["cached"] is None, verdict
+    assert set(verdict["checks"]) == {"matrix product", "attention block"}, verdict
+    assert all(verdict["fully_accelerated"].values()), verdict  # the GPU computed them
+    for name, error in verdict["checks"].items():
+        assert error <= gpu.PROBE_TOLERANCE, f"{name}: {verdict}"
+    # A bound of 0 (no device's fp32 rounding meets it): the same check must refuse, with
+    # every probe's number.
+    with pytest.raises(gpu.GpuUntrusted, match="disagree with LiteRT's CPU") as refused:
+        gpu.require_trusted_device(tolerance=0.0)
+    message = str(refused.value)
+    for name, error in verdict["checks"].items():
+        assert f"{name} {error:.2g}" in message, message
+    assert "allowed 0;" in message or "allowed 0," in message, message
+
+
+def test_the_attention_probe_is_attention_in_the_form_the_gpu_computes_right(tmp_path):
+    from signbart_parity.runtime.gpu import gpu_hazards, op_names
+    from signbart_parity.runtime.provision.gpu_probe import attention_block
+
+    path, (x, mask) = attention_block(tmp_path)
+    ops = op_names(path, "serving_default")
+    for op in ("FULLY_CONNECTED", "BATCH_MATMUL", "SOFTMAX", "ADD", "MUL"):
+        assert op in ops, ops
+    assert gpu_hazards(path) == []  # no fp16-overflowing fill, no #8593 shape
+    assert 0 < mask.sum() < mask.size  # some keys masked: the mask is exercised
 
 
 # ---------------------------------------------------------------- the gate

@@ -68,9 +68,9 @@ def _gpu_device_line(text: str) -> str:
     gpu.prepare_environment()
     verdict = gpu.require_trusted_device(runtime=text)
     return (
-        f"{text}: Vulkan device {gpu.device_words(verdict['device'])}; trusted: a known "
-        f"matrix product with fp32 enforced agrees with the CPU to "
-        f"{verdict['relative_error']:.2g} of its scale (allowed {verdict['tolerance']:g})"
+        f"{text}: Vulkan device {gpu.device_words(verdict['device'])}; trusted: known small "
+        f"graphs with fp32 enforced agree with the CPU ({gpu.checks_words(verdict)}, as a "
+        "share of their scale)"
     )
 
 

@@ -316,9 +316,11 @@ def describe_gpu_build(build: dict) -> str:
 
 # ---------------------------------------------------------------- trusting the device
 
-# Share of max |output| a GPU fp32 matrix product may differ from LiteRT's CPU by: far above
-# fp32 rounding over 144 terms (measured 0 to 1e-7) and far below a wrong kernel (the
-# rank-2 constant add this project met was off by 100% of scale).
+# Share of max |output| a known small graph computed on the GPU with fp32 enforced may differ
+# from LiteRT's CPU by: far above fp32 rounding (measured on lavapipe: 4e-7 for the matrix
+# product over 144 terms, 2e-7 for the attention block) and far below a wrong kernel (the
+# rank-2 constant add this project met was off by 100% of scale, LiteRT #8593's attention
+# shape by 0.97).
 PROBE_TOLERANCE = 1e-4
 _PROBING: list[bool] = []
 _VERDICT: dict[tuple[float, str], dict] = {}
@@ -341,42 +343,75 @@ def _litert_version(runtime: str) -> str:
 
 
 def probe_device(tolerance: float = PROBE_TOLERANCE, runtime: str | None = None) -> dict:
-    """Run the known matrix product (``arm64_probe``'s model) on the GPU with fp32 enforced,
-    in ``runtime``'s LiteRT build (a pinned one in its worker), and on the CPU: the device,
-    the relative error and whether it is within ``tolerance``. The verdict is kept per
-    device and LiteRT version in the cache dir."""
+    """Run the known small graphs (``gpu_probe.PROBES``: a matrix product, an attention
+    block) on the GPU with fp32 enforced, in ``runtime``'s LiteRT build (a pinned one in its
+    worker), and on LiteRT's CPU: the device, each graph's relative error, the largest, and
+    whether it is within ``tolerance``. The measurement is kept per device and LiteRT
+    version in the cache dir."""
     import hashlib
     import json
 
-    from signbart_parity.runtime.provision import arm64_probe
+    from signbart_parity.runtime.provision.gpu_probe import PROBES
 
     target = probe_runtime(runtime)
-    key = hashlib.sha256(
-        json.dumps([_litert_version(target), vulkan_drivers(), mesa_version()]).encode()
-    ).hexdigest()[:16]
+    identity = [_litert_version(target), vulkan_drivers(), mesa_version(), list(PROBES)]
+    key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
     stored = gpu_folder() / f"device-verdict-{key}.json"
-    if stored.is_file():
+    cached = str(stored) if stored.is_file() else None
+    if cached:
         verdict = json.loads(stored.read_text(encoding="utf-8"))
-        verdict["agrees"] = verdict["relative_error"] <= tolerance
-        return verdict | {"tolerance": tolerance, "cached": str(stored)}
-    with tempfile.TemporaryDirectory(prefix="signbart-gpu-probe-") as scratch:
-        model = Path(scratch) / "probe.tflite"
-        model.write_bytes(arm64_probe.probe_model_bytes())
-        inputs = arm64_probe.probe_inputs()
-        _PROBING.append(True)
-        try:
-            backend = GpuBackend(model, target, None, True)
-            backend.open(backend.signature_names[0])
-            on_gpu = backend.run([inputs])
-        finally:
-            _PROBING.pop()
-        on_cpu = arm64_probe.run_on_host(model, inputs)["fp32"]
-    error = arm64_probe._relative_error(on_gpu, on_cpu)
-    verdict = {"device": backend.build.get("device"), "relative_error": error}
-    from signbart_parity.fileio import write_json_atomic
+    else:
+        verdict = _measure(target)
+        from signbart_parity.fileio import write_json_atomic
 
-    write_json_atomic(stored, verdict)
-    return verdict | {"tolerance": tolerance, "agrees": error <= tolerance, "cached": None}
+        write_json_atomic(stored, verdict)
+    agrees = verdict["relative_error"] <= tolerance
+    return verdict | {"tolerance": tolerance, "agrees": agrees, "cached": cached}
+
+
+def _measure(target: str) -> dict:
+    """Each probe's relative error on ``target`` against LiteRT's CPU, whether the GPU took
+    all of its ops (a probe that fell back to the CPU would prove nothing), the device."""
+    from signbart_parity.runtime.provision import gpu_probe
+
+    errors, accelerated, device = {}, {}, None
+    with tempfile.TemporaryDirectory(prefix="signbart-gpu-probe-") as scratch:
+        for name, make in gpu_probe.PROBES.items():
+            path, feeds = make(Path(scratch))
+            _PROBING.append(True)
+            try:
+                backend = GpuBackend(path, target, None, True)
+                on_gpu = _run_once(backend, feeds)
+            finally:
+                _PROBING.pop()
+            device = device or backend.build.get("device")
+            accelerated[name] = backend.build["fully_accelerated"]
+            cpu = backends.InterpreterBackend(path, REGISTRY["litert"].worker_entry(), 1, True)
+            errors[name] = gpu_probe.relative_error(on_gpu, _run_once(cpu, feeds))
+            if not accelerated[name]:  # the CPU computed it: nothing about the GPU was shown
+                errors[name] = float("inf")
+    return {
+        "device": device,
+        "checks": errors,
+        "fully_accelerated": accelerated,
+        "relative_error": max(errors.values()),
+    }
+
+
+def _run_once(backend, feeds: list[np.ndarray]) -> np.ndarray:
+    """One run of a probe file's one signature, each feed going to the input of its rank."""
+    names = backend.signature_names  # CompiledModel names a file's primary subgraph too
+    inputs, _ = backend.open(names[0] if names else None)
+    by_rank = {array.ndim: array for array in feeds}
+    return np.array(backend.run([by_rank[len(detail["shape"])] for detail in inputs]))
+
+
+def checks_words(verdict: dict) -> str:
+    """``relative error: matrix product 4e-07, attention block 1.9e-07; allowed 0.0001``."""
+    errors = ", ".join(f"{name} {error:.2g}" for name, error in verdict["checks"].items())
+    fallback = [name for name, on in verdict.get("fully_accelerated", {}).items() if not on]
+    shown = f"relative error: {errors}; allowed {verdict['tolerance']:g}"
+    return shown + "".join(f"; the {name} fell back to the CPU" for name in fallback)
 
 
 def require_trusted_device(tolerance: float = PROBE_TOLERANCE, runtime: str | None = None) -> dict:
@@ -388,10 +423,10 @@ def require_trusted_device(tolerance: float = PROBE_TOLERANCE, runtime: str | No
     verdict = _VERDICT[remembered]
     if not verdict["agrees"]:
         raise GpuUntrusted(
-            f"the GPU device ({device_words(verdict['device'])}) is not trusted: a known "
-            f"matrix product with fp32 enforced differs from LiteRT's CPU by "
-            f"{verdict['relative_error']:.3g} of its scale (allowed {tolerance:g}); results "
-            "on it would say nothing about the file: use another Vulkan driver."
+            f"the GPU device ({device_words(verdict['device'])}) is not trusted: known small "
+            f"graphs with fp32 enforced disagree with LiteRT's CPU ({checks_words(verdict)}, "
+            "as a share of their scale); results on it would say nothing about the file: use "
+            "another Vulkan driver."
         )
     return verdict
 
