@@ -199,6 +199,36 @@ def test_verify_runs_a_pinned_build_on_the_gpu_at_its_default_precision(pinned_g
     assert "a software GPU" in done.stdout and "parity holds" in done.stdout, done.stdout
 
 
+# ---------------------------------------------------------------- what fell back to the CPU
+
+
+class _Gathers(torch.nn.Module):
+    """Picks a frame by a runtime index: a GATHER_ND, which LiteRT's GPU does not take."""
+
+    def forward(self, x, index):
+        picked = x[torch.arange(1), index[:, 0]]
+        return x.sum(-1) * 2.0 + picked.sum(-1, keepdim=True)
+
+
+def test_the_cpu_fallback_is_what_the_accelerator_says(tmp_path):
+    from signbart_parity.runtime.gpu import partition_words
+    from signbart_parity.runtime.run.tflite import _open_backend
+    from signbart_parity.runtime_specs import parse_runtime_spec
+
+    index = torch.zeros(1, 8, dtype=torch.int32)
+    path = _convert(_Gathers(), (torch.rand(1, 8, 4), index), tmp_path / "gathers.tflite")
+    backend = _open_backend(path, parse_runtime_spec(GPU_FP32), None, True)
+    backend.open(backend.signature_names[0])
+    build = backend.build
+    assert not build["fully_accelerated"], build
+    assert build["cpu_fallback_source"] == "accelerator", build
+    assert build["cpu_fallback"] == ["GATHER_ND"], build
+    assert build["cpu_fallback_reasons"]["GATHER_ND"] == "Operation is not supported", build
+    assert build["gpu_ops"] + build["cpu_ops"] == build["ops"] and build["cpu_ops"] >= 1, build
+    words = partition_words(build)
+    assert f"{build['cpu_ops']} on the CPU; the accelerator does not support GATHER_ND" in words
+
+
 # ---------------------------------------------------------------- the command line
 
 

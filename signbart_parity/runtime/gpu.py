@@ -247,8 +247,7 @@ class GpuBackend:
             "device": _device("".join(self._log)),
             "ops": len(ops),
             "fully_accelerated": fully,
-            # CompiledModel tells whether every op went to the GPU, not which did not.
-            "cpu_fallback": [] if fully else sorted(set(ops) - GPU_OPS),
+            **({} if fully else fallback_of("".join(self._log), ops)),
         }
 
     def _build_of_runtime(self) -> dict:
@@ -274,13 +273,49 @@ def worker_setup(spec) -> dict:
     return {"environment": {name: os.environ[name] for name in ENVIRONMENT_VARIABLES}}
 
 
+# The accelerator's own account of a partial partition, in its log at load (TFLite's GPU
+# delegate, inside libLiteRtWebGpuAccelerator.so; CompiledModel's API only says whether the
+# file was fully accelerated):
+#   ERROR: Following operations are not supported by GPU delegate:
+#   GATHER_ND: Operation is not supported.
+#   11 operations will run on the GPU, and the remaining 3 operations will run on the CPU.
+_UNSUPPORTED = re.compile(
+    r"Following operations are not supported by GPU delegate:\n(?P<ops>(?:[A-Z_0-9]+: [^\n]*\n)*)"
+)
+_UNSUPPORTED_OP = re.compile(r"^(?P<name>[A-Z_0-9]+): (?P<reason>.*)$", re.MULTILINE)
+_COUNTS = re.compile(
+    r"(?P<gpu>\d+) operations will run on the GPU, and the remaining (?P<cpu>\d+) operations "
+    r"will run on the CPU|No operations will run on the GPU, and all (?P<all>\d+) operations"
+)
 # The builtin ops a SignBart file holds that LiteRT's GPU accelerator takes (measured on
-# ai-edge-litert 2.3.0: every op of this exporter's files; BROADCAST_TO and GATHER_ND, which
-# older exports held, fall back to the CPU).
+# ai-edge-litert 2.3.0): what the fallback is inferred from when the accelerator's log does
+# not say (another LiteRT build's wording).
 GPU_OPS = frozenset(
     "ADD BATCH_MATMUL CAST EQUAL FULLY_CONNECTED GELU MEAN MUL REDUCE_MAX RESHAPE RSQRT "
     "SLICE SOFTMAX SQUARED_DIFFERENCE SUB SUM TRANSPOSE".split()
 )
+
+
+def fallback_of(log: str, ops: list[str]) -> dict:
+    """What fell back to the CPU, as the accelerator logged it at load: the op types it
+    does not support (and why), how many ops ran on the GPU and on the CPU. Without that
+    log, the op types outside ``GPU_OPS``, marked as inferred."""
+    counts = _COUNTS.search(log)
+    if counts is None:
+        return {"cpu_fallback": sorted(set(ops) - GPU_OPS), "cpu_fallback_source": "inferred"}
+    listed = _UNSUPPORTED.search(log)
+    reasons = {
+        found["name"]: found["reason"].strip().rstrip(".")
+        for found in _UNSUPPORTED_OP.finditer(listed["ops"] if listed else "")
+    }
+    on_cpu = int(counts["cpu"] or counts["all"])
+    return {
+        "cpu_fallback": sorted(reasons),
+        "cpu_fallback_reasons": reasons,
+        "cpu_fallback_source": "accelerator",
+        "gpu_ops": int(counts["gpu"] or 0),
+        "cpu_ops": on_cpu,
+    }
 
 
 def _device(log: str) -> dict | None:
@@ -298,12 +333,26 @@ def _first_line(exc: Exception) -> str:
 
 
 def partition_words(build: dict) -> str:
-    """``325 ops, all on the GPU`` / ``... not fully accelerated: CPU fallback for X, Y``."""
+    """``322 ops, all on the GPU (fully accelerated)``, or what fell back to the CPU: ``14
+    ops, not fully accelerated: 11 on the GPU, 3 on the CPU; the accelerator does not
+    support GATHER_ND (Operation is not supported)``."""
     ops = build.get("ops")
     if build.get("fully_accelerated"):
         return f"{ops} ops, all on the GPU (fully accelerated)"
-    fallback = ", ".join(build.get("cpu_fallback") or []) or "ops it does not name"
-    return f"{ops} ops, not fully accelerated: CPU fallback for {fallback}"
+    names = build.get("cpu_fallback") or []
+    if build.get("cpu_fallback_source") != "accelerator":
+        fallback = ", ".join(names) or "ops it does not name"
+        return (
+            f"{ops} ops, not fully accelerated: CPU fallback for {fallback} (inferred from "
+            "the op types: the accelerator did not say)"
+        )
+    text = f"{ops} ops, not fully accelerated: {build['gpu_ops']} on the GPU, "
+    text += f"{build['cpu_ops']} on the CPU"
+    reasons = build.get("cpu_fallback_reasons") or {}
+    if names:
+        listed = ", ".join(f"{name} ({reasons.get(name, 'no reason given')})" for name in names)
+        text += f"; the accelerator does not support {listed}"
+    return text
 
 
 def describe_gpu_build(build: dict) -> str:
