@@ -197,6 +197,8 @@ def test_verify_runs_a_pinned_build_on_the_gpu_at_its_default_precision(pinned_g
     assert done.returncode == 0, done.stdout + done.stderr
     assert "compiled 2.3.0 on x86_64, GPU accelerator, default (fp16) precision" in done.stdout
     assert "a software GPU" in done.stdout and "parity holds" in done.stdout, done.stdout
+    for stream in (done.stdout, done.stderr):  # the worker's chatter stays out too
+        assert "OpenCL" not in stream and "INFO:" not in stream, stream
 
 
 # ---------------------------------------------------------------- what fell back to the CPU
@@ -237,6 +239,9 @@ def test_verify_on_the_gpu_passes_the_exporters_file():
     assert done.returncode == 0, done.stdout + done.stderr
     assert "GPU accelerator, default (fp16) precision" in done.stdout
     assert "parity holds" in done.stdout
+    # The accelerator's start-up chatter (its OpenCL look-up prints to stdout) is filtered.
+    for stream in (done.stdout, done.stderr):
+        assert "OpenCL" not in stream and "INFO:" not in stream, stream
 
 
 def test_verify_names_a_gpu_refusal_as_a_finding():

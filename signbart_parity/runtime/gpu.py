@@ -135,18 +135,22 @@ def device_words(device: dict | None) -> str:
 
 @contextlib.contextmanager
 def native_log(into: list[str]) -> Iterator[None]:
-    """Read what native code writes to stderr (fd 2) around a call into ``into``, and write
-    it back unless the toolchain is quieted."""
+    """Read what native code writes around a call into ``into`` (one entry): its stderr,
+    then its stdout (the accelerator prints "INFO: Failed to load OpenCL library ..." to fd
+    1, where it would land among a command's own lines). Written back to stderr, a log and
+    never the command's output, unless the toolchain is quieted (``quiet.py``)."""
     from signbart_parity import quiet
 
-    before = len(into)
+    logged: list[str] = []
+    printed: list[str] = []
     try:
-        with quiet.captured_fd2(into):
+        with quiet.captured_fd2(logged), quiet.captured_fd(1, printed):
             yield
     finally:
-        kept = "".join(into[before:]) if not quiet.toolchain_quieted() else ""
-        if kept:
-            sys.stderr.write(kept)
+        text = "".join(logged + printed)
+        into.append(text)
+        if text and not quiet.toolchain_quieted():
+            sys.stderr.write(text)
             sys.stderr.flush()
 
 
