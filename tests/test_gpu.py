@@ -266,6 +266,32 @@ def test_no_vulkan_driver_is_one_line_naming_what_to_install(tmp_path, monkeypat
     assert "no Vulkan driver" in line and "mesa-vulkan-drivers" in line, line
 
 
+def test_golden_check_runs_on_the_gpu(tmp_path):
+    from tests.cli import run_in_process
+
+    golden = tmp_path / "golden-16.npz"
+    made = run_in_process("golden", "create", *MODEL_ARGS, "--seq-len", "16", "--output", golden)
+    assert made.returncode == 0, made.stdout + made.stderr
+    done = run_in_process(
+        "golden", "check", "--tflite", genuine(), "--golden", golden, "--runtime", GPU
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"({GPU} runtime)" in done.stdout and "parity holds" in done.stdout, done.stdout
+
+
+def test_bench_times_the_gpu():
+    from tests.cli import run_in_process
+
+    done = run_in_process(
+        "bench", *MODEL_ARGS, "--seq-len", str(SEQ_LEN), "--threads", "1",
+        "--quantization", "none", "--iterations", "3", "--runtime", GPU, "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"TFLite fp32 [{GPU}]" in done.stdout, done.stdout
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["runtime"] == GPU and summary["tflite_ms"]["fp32"] > 0, summary
+
+
 # ---------------------------------------------------------------- trusting the device
 
 
