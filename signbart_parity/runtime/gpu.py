@@ -4,7 +4,9 @@ ai-edge-litert's wheel ships the accelerator over WebGPU (Dawn), which runs on a
 device; on a machine without a GPU that is Mesa's software device, lavapipe (llvmpipe).
 ``compiled@gpu`` is ``CompiledModel`` with ``HardwareAccelerator.GPU | CPU`` at the
 accelerator's default precision (fp16 arithmetic, what apps get), ops it cannot take falling
-back to the CPU; ``compiled@gpu:fp32`` enforces fp32 arithmetic.
+back to the CPU; ``compiled@gpu:fp32`` enforces fp32 arithmetic. A pinned build
+(``compiled==2.3.0@gpu``) runs in its worker through the same ``backends.CompiledBackend``,
+handed the accelerator's data (``worker_setup``).
 
 What this proves and what not (README, "The GPU lane"): LiteRT's GPU graph building, op
 support, precision policy and kernels run for real; phones run the same accelerator over
@@ -284,12 +286,15 @@ def worker_setup(spec) -> dict:
 #   GATHER_ND: Operation is not supported.
 #   11 operations will run on the GPU, and the remaining 3 operations will run on the CPU.
 _UNSUPPORTED = re.compile(
-    r"Following operations are not supported by GPU delegate:\n(?P<ops>(?:[A-Z_0-9]+: [^\n]*\n)*)"
+    r"(?:Following|Next) operations are not supported by GPU delegate:\n"
+    r"(?P<ops>(?:[A-Z_0-9]+: [^\n]*\n)*)"
 )
 _UNSUPPORTED_OP = re.compile(r"^(?P<name>[A-Z_0-9]+): (?P<reason>.*)$", re.MULTILINE)
+# (older TFLite builds: "First 65 operations will run on the GPU, and the remaining 3 on the CPU")
 _COUNTS = re.compile(
-    r"(?P<gpu>\d+) operations will run on the GPU, and the remaining (?P<cpu>\d+) operations "
-    r"will run on the CPU|No operations will run on the GPU, and all (?P<all>\d+) operations"
+    r"(?P<gpu>\d+) operations will run on the GPU, and the remaining (?P<cpu>\d+) "
+    r"(?:operations will run )?on the CPU|No operations will run on the GPU, and all "
+    r"(?P<all>\d+) operations"
 )
 # The builtin ops a SignBart file holds that LiteRT's GPU accelerator takes (measured on
 # ai-edge-litert 2.3.0): what the fallback is inferred from when the accelerator's log does

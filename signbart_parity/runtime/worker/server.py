@@ -7,6 +7,11 @@ standard library and numpy (1.x or 2.x) and, through the backends, the runtime p
 loads ``protocol.py`` beside it and ``runtime/run/backends.py`` by file path, so a file runs
 through the same code in process and here.
 
+A kind on an accelerator (``compiled==2.3.0@gpu``) gets the accelerator's data in its entry
+(``entry["accelerator"]``: e.g. fp32 enforced, the variables its drivers read); loading a
+file there replies with whether it was fully accelerated and what the accelerator logged
+(its device, its partition, its refusals), which the harness reads.
+
 It answers each request of ``protocol.py`` in turn. The runtime's own prints go to stderr:
 file descriptor 1 is pointed at 2 before the runtime is imported, and the protocol uses a
 saved copy of the original stdout.
@@ -146,9 +151,10 @@ def _stderr_copied(into: list[str], wanted: bool):
             os.dup2(saved, 2)
             os.close(saved)
             copy.seek(0)
-            text = copy.read()
-            into.append(text.decode("utf-8", errors="replace"))
-            os.write(2, text)
+            text = memoryview(copy.read())
+            into.append(bytes(text).decode("utf-8", errors="replace"))
+            while text:  # a pipe may take part of it per call
+                text = text[os.write(2, text) :]
 
 
 def serve(entry: dict) -> None:
