@@ -9,7 +9,9 @@ Each source is silenced where it starts, never by swallowing stderr wholesale:
 - two things have no switch: TFLite prints "Created TensorFlow Lite XNNPACK delegate" from
   C++, and ai-edge-quantizer draws a tqdm progress bar while quantizing even when asked not
   to. Around those calls only, stderr (fd 2) is read back and those lines dropped; every
-  other line (a real error) passes through unchanged.
+  other line (a real error) passes through unchanged. LiteRT's GPU accelerator also prints
+  "INFO: Failed to load OpenCL library ..." to stdout (fd 1): ``runtime/gpu.py`` reads both
+  descriptors around its calls (``captured_fd``).
 
 LiteRT's CompiledModel also logs its accelerators' destruction from C++ after Python has
 finished (static destructors at process exit); once this tool's output is complete and
@@ -173,14 +175,22 @@ _CATEGORIES = {
 def captured_fd2(into: list[str]) -> Iterator[None]:
     """What native code writes to stderr (fd 2) inside the block, appended to ``into``
     (and not shown: the caller decides what to write back)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
+    with captured_fd(2, into):
+        yield
+
+
+@contextlib.contextmanager
+def captured_fd(fd: int, into: list[str]) -> Iterator[None]:
+    """What native code writes to file descriptor ``fd`` (1: stdout, 2: stderr) inside the
+    block, appended to ``into`` (and not shown: the caller decides what to write back)."""
+    (sys.stdout if fd == 1 else sys.stderr).flush()
+    saved = os.dup(fd)
     with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
+        os.dup2(captured.fileno(), fd)
         try:
             yield
         finally:
-            os.dup2(saved, 2)
+            os.dup2(saved, fd)
             os.close(saved)
             captured.seek(0)
             into.append(captured.read().decode("utf-8", errors="replace"))

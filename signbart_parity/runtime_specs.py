@@ -17,7 +17,7 @@ string. Nothing heavy is imported here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,10 @@ class Accelerator:
 
     ``backend`` is the dotted path of the class that runs a file there (imported only when
     that accelerator is asked for); ``details`` the accepted ``:DETAIL`` values and their
-    words, ``None`` being the accelerator's default."""
+    words, ``None`` being the accelerator's default; ``options`` what each detail asks of
+    the runtime, as data a pinned build's worker receives (``RuntimeSpec.worker_entry``).
+    ``worker_setup`` names the function (``module:function``, run in the harness) that readies
+    this machine for a pinned build's worker and returns what its backend needs besides."""
 
     name: str
     words: str  # for people, e.g. "GPU accelerator"
@@ -35,9 +38,15 @@ class Accelerator:
     fallback: str = ""  # what runs the ops the accelerator cannot take, for people
     detail_kind: str = "setting"  # what ``:DETAIL`` sets, for people
     pinned: bool = False  # whether a pinned build can run it (out of process)
+    options: dict[str | None, dict] = field(default_factory=dict)  # detail -> runtime options
+    worker_setup: str = ""  # "module:function", spec -> dict of data for the worker
 
     def detail_words(self, detail: str | None) -> str:
         return self.details[detail]
+
+    def worker_entry(self, detail: str | None) -> dict:
+        """What a worker's backend needs to run a file here (plain data)."""
+        return {"name": self.name, **self.options.get(detail, {})}
 
 
 # LiteRT's GPU accelerator (CompiledModel with HardwareAccelerator.GPU | CPU): fp16 arithmetic
@@ -49,6 +58,9 @@ GPU = Accelerator(
     {None: "default precision, fp16", "fp32": "fp32 enforced"},
     fallback="CPU fallback",
     detail_kind="precision",
+    pinned=True,
+    options={None: {"enforce_f32": False}, "fp32": {"enforce_f32": True}},
+    worker_setup="signbart_parity.runtime.gpu:worker_setup",
 )
 ACCELERATORS: dict[str, Accelerator] = {GPU.name: GPU}
 
@@ -165,11 +177,18 @@ def _forms() -> str:
         for accelerator in kind.accelerators
         for detail in ACCELERATORS[accelerator].details
     ]
+    pinned = [
+        f"{name}==X.Y.Z@{accelerator}"
+        for name, kind in REGISTRY.items()
+        for accelerator in kind.accelerators
+        if ACCELERATORS[accelerator].pinned
+    ]
     return (
         f"{', '.join(RUNTIMES)} (in process); "
         + ", ".join(f"{name}==X.Y.Z" for name in KINDS)
         + " (a pinned build); optionally followed by @arm64 or @arm64:CPU"
         + (f"; or {', '.join(accelerated)}" if accelerated else "")
+        + (f" (pinned: {', '.join(pinned)}[:DETAIL])" if pinned else "")
     )
 
 
@@ -226,6 +245,19 @@ class RuntimeSpec:
     @property
     def package(self) -> str:
         return self.entry.package
+
+    @property
+    def build(self) -> RuntimeSpec:
+        """The runtime build alone, without the accelerator (what an environment holds:
+        ``compiled==2.3.0@gpu`` runs in ``compiled==2.3.0``'s)."""
+        return RuntimeSpec(self.kind, self.version, self.arch, self.cpu)
+
+    def worker_entry(self) -> dict:
+        """The kind's registry entry as a worker takes it, with the accelerator's data."""
+        entry = self.entry.worker_entry()
+        if self.on_accelerator is not None:
+            entry["accelerator"] = self.on_accelerator.worker_entry(self.accelerator_detail)
+        return entry
 
     def describe(self) -> str:
         """The build in words, for people."""

@@ -151,6 +151,86 @@ def test_the_report_names_the_device_and_the_partition():
     assert f"{build['ops']} ops, all on the GPU" in text, text
 
 
+# ---------------------------------------------------------------- a pinned build on the GPU
+
+PINNED_GPU = "compiled==2.3.0@gpu"
+
+
+@pytest.fixture
+def pinned_gpu(monkeypatch):
+    """compiled==2.3.0's environment in the shared test folder (as test_runtime_builds makes
+    its pinned builds: once per machine), its workers stopped afterwards."""
+    from signbart_parity.runtime.provision.venvs import CACHE_VARIABLE, prepare
+    from signbart_parity.runtime.worker import client
+    from signbart_parity.runtime_specs import parse_runtime_spec
+    from tests.tflite_files import scratch
+
+    monkeypatch.setenv(CACHE_VARIABLE, str(scratch() / "runtime-cache"))
+    prepare(parse_runtime_spec(PINNED_GPU))
+    yield
+    client.close_workers()
+
+
+def test_a_pinned_litert_build_on_the_gpu_runs_in_its_worker_and_agrees(pinned_gpu):
+    from signbart_parity.runtime.run.tflite import TFLiteModel
+    from signbart_parity.runtime.worker import client
+
+    in_process = TFLiteModel(genuine(), runtime=GPU_FP32)
+    pinned = TFLiteModel(genuine(), runtime=f"{PINNED_GPU}:fp32")
+    build = pinned.runtime_build
+    assert "python" in build, build  # the worker's own description of its build
+    assert build["version"] == "2.3.0" and build["gpu_precision"] == "fp32 enforced", build
+    assert build["device"]["backend"] == "Vulkan" and build["fully_accelerated"], build
+    assert client.worker_for(f"{PINNED_GPU}:fp32").alive
+    keypoints, masks = every_mask_kind(pinned.signature.num_keypoints)
+    masks = masks.astype(np.int32)
+    np.testing.assert_allclose(pinned(keypoints, masks), in_process(keypoints, masks), atol=1e-5)
+    # The accelerator's own refusal comes back from the worker, as in process.
+    from signbart_parity.errors import AcceleratorRefused
+
+    with pytest.raises(AcceleratorRefused, match="GPU accelerator: INVALID_ARGUMENT: Unable"):
+        TFLiteModel(genuine(SEQ_LEN, "dynamic-int8"), runtime=f"{PINNED_GPU}:fp32")
+
+
+def test_verify_runs_a_pinned_build_on_the_gpu_at_its_default_precision(pinned_gpu):
+    done = run_cli("verify", "--tflite", genuine(), *MODEL_ARGS, "--runtime", PINNED_GPU)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "compiled 2.3.0 on x86_64, GPU accelerator, default (fp16) precision" in done.stdout
+    assert "a software GPU" in done.stdout and "parity holds" in done.stdout, done.stdout
+    for stream in (done.stdout, done.stderr):  # the worker's chatter stays out too
+        assert "OpenCL" not in stream and "INFO:" not in stream, stream
+
+
+# ---------------------------------------------------------------- what fell back to the CPU
+
+
+class _Gathers(torch.nn.Module):
+    """Picks a frame by a runtime index: a GATHER_ND, which LiteRT's GPU does not take."""
+
+    def forward(self, x, index):
+        picked = x[torch.arange(1), index[:, 0]]
+        return x.sum(-1) * 2.0 + picked.sum(-1, keepdim=True)
+
+
+def test_the_cpu_fallback_is_what_the_accelerator_says(tmp_path):
+    from signbart_parity.runtime.gpu import partition_words
+    from signbart_parity.runtime.run.tflite import _open_backend
+    from signbart_parity.runtime_specs import parse_runtime_spec
+
+    index = torch.zeros(1, 8, dtype=torch.int32)
+    path = _convert(_Gathers(), (torch.rand(1, 8, 4), index), tmp_path / "gathers.tflite")
+    backend = _open_backend(path, parse_runtime_spec(GPU_FP32), None, True)
+    backend.open(backend.signature_names[0])
+    build = backend.build
+    assert not build["fully_accelerated"], build
+    assert build["cpu_fallback_source"] == "accelerator", build
+    assert build["cpu_fallback"] == ["GATHER_ND"], build
+    assert build["cpu_fallback_reasons"]["GATHER_ND"] == "Operation is not supported", build
+    assert build["gpu_ops"] + build["cpu_ops"] == build["ops"] and build["cpu_ops"] >= 1, build
+    words = partition_words(build)
+    assert f"{build['cpu_ops']} on the CPU; the accelerator does not support GATHER_ND" in words
+
+
 # ---------------------------------------------------------------- the command line
 
 
@@ -159,6 +239,9 @@ def test_verify_on_the_gpu_passes_the_exporters_file():
     assert done.returncode == 0, done.stdout + done.stderr
     assert "GPU accelerator, default (fp16) precision" in done.stdout
     assert "parity holds" in done.stdout
+    # The accelerator's start-up chatter (its OpenCL look-up prints to stdout) is filtered.
+    for stream in (done.stdout, done.stderr):
+        assert "OpenCL" not in stream and "INFO:" not in stream, stream
 
 
 def test_verify_names_a_gpu_refusal_as_a_finding():
@@ -172,7 +255,8 @@ def test_an_unknown_gpu_precision_is_one_line_exit_2():
     done = run_cli("verify", "--tflite", genuine(), *MODEL_ARGS, "--runtime", "compiled@gpu:fp8")
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2 and len(lines) == 1, done.stderr
-    assert "unknown GPU precision" in lines[0] and "compiled@gpu:fp32" in lines[0], lines[0]
+    assert "unknown GPU accelerator setting" in lines[0], lines[0]
+    assert "compiled@gpu:fp32" in lines[0], lines[0]
 
 
 def test_no_vulkan_driver_is_one_line_naming_what_to_install(tmp_path, monkeypatch):
@@ -183,6 +267,32 @@ def test_no_vulkan_driver_is_one_line_naming_what_to_install(tmp_path, monkeypat
     assert "no Vulkan driver" in line and "mesa-vulkan-drivers" in line, line
 
 
+def test_golden_check_runs_on_the_gpu(tmp_path):
+    from tests.cli import run_in_process
+
+    golden = tmp_path / "golden-16.npz"
+    made = run_in_process("golden", "create", *MODEL_ARGS, "--seq-len", "16", "--output", golden)
+    assert made.returncode == 0, made.stdout + made.stderr
+    done = run_in_process(
+        "golden", "check", "--tflite", genuine(), "--golden", golden, "--runtime", GPU
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"({GPU} runtime)" in done.stdout and "parity holds" in done.stdout, done.stdout
+
+
+def test_bench_times_the_gpu():
+    from tests.cli import run_in_process
+
+    done = run_in_process(
+        "bench", *MODEL_ARGS, "--seq-len", str(SEQ_LEN), "--threads", "1",
+        "--quantization", "none", "--iterations", "3", "--runtime", GPU, "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"TFLite fp32 [{GPU}]" in done.stdout, done.stdout
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["runtime"] == GPU and summary["tflite_ms"]["fp32"] > 0, summary
+
+
 # ---------------------------------------------------------------- trusting the device
 
 
@@ -190,17 +300,45 @@ def test_runtimes_prepare_names_the_device_and_trusts_it():
     done = run_cli("runtimes", "prepare", GPU)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Vulkan device llvmpipe" in done.stdout or "Vulkan device" in done.stdout
-    assert "trusted: a known matrix product with fp32 enforced agrees" in done.stdout
+    assert "trusted: known small graphs with fp32 enforced agree with the CPU" in done.stdout
+    assert "matrix product " in done.stdout and "attention block " in done.stdout, done.stdout
 
 
-def test_the_device_check_refuses_a_device_that_misses_its_bound():
+def test_the_device_check_runs_an_attention_block_and_refuses_a_device_that_misses_its_bound(
+    tmp_path, monkeypatch
+):
     from signbart_parity.runtime import gpu
+    from signbart_parity.runtime.provision.venvs import CACHE_VARIABLE
 
+    # A fresh cache dir and no remembered verdict: the probes really run here.
+    monkeypatch.setenv(CACHE_VARIABLE, str(tmp_path))
+    monkeypatch.setattr(gpu, "_VERDICT", {})
     verdict = gpu.require_trusted_device()
-    assert verdict["relative_error"] <= gpu.PROBE_TOLERANCE, verdict
-    # A bound below what this device measured: the same check must refuse, with numbers.
-    with pytest.raises(gpu.GpuUntrusted, match=r"differs from LiteRT's CPU by .* \(allowed"):
-        gpu.require_trusted_device(tolerance=verdict["relative_error"] / 2 - 1e-30)
+    assert verdict["cached"] is None, verdict
+    assert set(verdict["checks"]) == {"matrix product", "attention block"}, verdict
+    assert all(verdict["fully_accelerated"].values()), verdict  # the GPU computed them
+    for name, error in verdict["checks"].items():
+        assert error <= gpu.PROBE_TOLERANCE, f"{name}: {verdict}"
+    # A bound of 0 (no device's fp32 rounding meets it): the same check must refuse, with
+    # every probe's number.
+    with pytest.raises(gpu.GpuUntrusted, match="disagree with LiteRT's CPU") as refused:
+        gpu.require_trusted_device(tolerance=0.0)
+    message = str(refused.value)
+    for name, error in verdict["checks"].items():
+        assert f"{name} {error:.2g}" in message, message
+    assert "allowed 0;" in message or "allowed 0," in message, message
+
+
+def test_the_attention_probe_is_attention_in_the_form_the_gpu_computes_right(tmp_path):
+    from signbart_parity.runtime.gpu import gpu_hazards, op_names
+    from signbart_parity.runtime.provision.gpu_probe import attention_block
+
+    path, (x, mask) = attention_block(tmp_path)
+    ops = op_names(path, "serving_default")
+    for op in ("FULLY_CONNECTED", "BATCH_MATMUL", "SOFTMAX", "ADD", "MUL"):
+        assert op in ops, ops
+    assert gpu_hazards(path) == []  # no fp16-overflowing fill, no #8593 shape
+    assert 0 < mask.sum() < mask.size  # some keys masked: the mask is exercised
 
 
 # ---------------------------------------------------------------- the gate

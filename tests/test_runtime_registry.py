@@ -71,3 +71,22 @@ def test_a_kind_without_that_accelerator_refuses_it() -> None:
     assert parse_runtime_spec("litert@arm64:cortex-a76") == RuntimeSpec(
         "litert", None, "arm64", "cortex-a76"
     )
+
+
+def test_a_pinned_build_on_the_gpu_runs_in_its_builds_environment_with_the_accelerators_data():
+    from signbart_parity.runtime.provision.venvs import environment_folder
+
+    spec = parse_runtime_spec("compiled==2.3.0@gpu:fp32")
+    assert str(spec) == "compiled==2.3.0@gpu:fp32" and not spec.in_process
+    assert str(spec.build) == "compiled==2.3.0"
+    assert environment_folder(spec) == environment_folder(parse_runtime_spec("compiled==2.3.0"))
+    entry = spec.worker_entry()
+    assert entry["runner"] == "CompiledBackend"
+    assert entry["accelerator"] == {"name": "gpu", "enforce_f32": True}
+    assert parse_runtime_spec("compiled==2.3.0@gpu").worker_entry()["accelerator"] == {
+        "name": "gpu",
+        "enforce_f32": False,
+    }
+    assert "compiled==X.Y.Z@gpu" in runtime_specs.FORMS
+    with pytest.raises(ValueError, match="first shipped in ai-edge-litert 2.0"):
+        parse_runtime_spec("compiled==1.4.0@gpu")

@@ -41,10 +41,11 @@ def prepare_command(specs: Sequence[str]) -> int:
 
     for text in specs:
         common.progress(f"preparing {text}")
-        if parse_runtime_spec(text).gpu:
+        spec = parse_runtime_spec(text)
+        if spec.gpu and spec.in_process:
             print(_gpu_device_line(text))
             continue
-        made = prepare(parse_runtime_spec(text))
+        made = prepare(spec)  # a pinned build on the GPU: its environment, then its device
         manifest = made["manifest"]
         state = "made" if made.get("made", True) else "already there"
         if parse_runtime_spec(text).arch:  # the description of the emulated build
@@ -56,6 +57,8 @@ def prepare_command(specs: Sequence[str]) -> int:
             f"{text}: {made['path']} ({state} in {made['seconds']:.1f} s; "
             f"{_versions(text, manifest)})"
         )
+        if spec.gpu:
+            print(_gpu_device_line(text))
     return 0
 
 
@@ -74,11 +77,11 @@ def _gpu_device_line(text: str) -> str:
 
     gpu.check_vulkan()
     gpu.prepare_environment()
-    verdict = gpu.require_trusted_device()
+    verdict = gpu.require_trusted_device(runtime=text)
     return (
-        f"{text}: Vulkan device {gpu.device_words(verdict['device'])}; trusted: a known "
-        f"matrix product with fp32 enforced agrees with the CPU to "
-        f"{verdict['relative_error']:.2g} of its scale (allowed {verdict['tolerance']:g})"
+        f"{text}: Vulkan device {gpu.device_words(verdict['device'])}; trusted: known small "
+        f"graphs with fp32 enforced agree with the CPU ({gpu.checks_words(verdict)}, as a "
+        "share of their scale)"
     )
 
 

@@ -4,7 +4,9 @@ ai-edge-litert's wheel ships the accelerator over WebGPU (Dawn), which runs on a
 device; on a machine without a GPU that is Mesa's software device, lavapipe (llvmpipe).
 ``compiled@gpu`` is ``CompiledModel`` with ``HardwareAccelerator.GPU | CPU`` at the
 accelerator's default precision (fp16 arithmetic, what apps get), ops it cannot take falling
-back to the CPU; ``compiled@gpu:fp32`` enforces fp32 arithmetic.
+back to the CPU; ``compiled@gpu:fp32`` enforces fp32 arithmetic. A pinned build
+(``compiled==2.3.0@gpu``) runs in its worker through the same ``backends.CompiledBackend``,
+handed the accelerator's data (``worker_setup``).
 
 What this proves and what not (README, "The GPU lane"): LiteRT's GPU graph building, op
 support, precision policy and kernels run for real; phones run the same accelerator over
@@ -75,6 +77,9 @@ def prepare_environment() -> None:
     os.environ.setdefault("MESA_SHADER_CACHE_DIR", str(shader_cache))
 
 
+ENVIRONMENT_VARIABLES = ("XDG_RUNTIME_DIR", "MESA_SHADER_CACHE_DIR")
+
+
 def vulkan_drivers() -> list[str]:
     """The Vulkan driver manifests (ICD json files) the Vulkan loader will use: those its
     own override variables name when set, else those installed (lavapipe's among them)."""
@@ -132,18 +137,22 @@ def device_words(device: dict | None) -> str:
 
 @contextlib.contextmanager
 def native_log(into: list[str]) -> Iterator[None]:
-    """Read what native code writes to stderr (fd 2) around a call into ``into``, and write
-    it back unless the toolchain is quieted."""
+    """Read what native code writes around a call into ``into`` (one entry): its stderr,
+    then its stdout (the accelerator prints "INFO: Failed to load OpenCL library ..." to fd
+    1, where it would land among a command's own lines). Written back to stderr, a log and
+    never the command's output, unless the toolchain is quieted (``quiet.py``)."""
     from signbart_parity import quiet
 
-    before = len(into)
+    logged: list[str] = []
+    printed: list[str] = []
     try:
-        with quiet.captured_fd2(into):
+        with quiet.captured_fd2(logged), quiet.captured_fd(1, printed):
             yield
     finally:
-        kept = "".join(into[before:]) if not quiet.toolchain_quieted() else ""
-        if kept:
-            sys.stderr.write(kept)
+        text = "".join(logged + printed)
+        into.append(text)
+        if text and not quiet.toolchain_quieted():
+            sys.stderr.write(text)
             sys.stderr.flush()
 
 
@@ -166,85 +175,156 @@ def op_names(path: Path, signature: str | None) -> list[str]:
     return found
 
 
-class GpuBackend(backends.CompiledBackend):
-    """CompiledModel with the GPU accelerator first and the CPU for what it cannot take."""
+class GpuBackend:
+    """CompiledModel with the GPU accelerator first and the CPU for what it cannot take: the
+    build installed here in process (``compiled@gpu``), a pinned build
+    (``compiled==2.3.0@gpu``) in its worker, through the same ``backends.CompiledBackend``."""
 
     def __init__(self, path: Path, runtime: str, num_threads: int | None, xnnpack: bool):
-        from ai_edge_litert.compiled_model import CompiledModel
-        from ai_edge_litert.gpu_options import GpuOptions
-        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
-        from ai_edge_litert.options import CpuOptions, Options
+        from signbart_parity.quiet import silence_teardown
 
         if not xnnpack:
             raise ValueError("the GPU runtime runs XNNPACK for what falls back to the CPU")
-        from signbart_parity.quiet import silence_teardown
-
+        self.spec = parse_runtime_spec(runtime)
         check_vulkan()
         prepare_environment()
         silence_teardown()  # the accelerators log their destruction at process exit
         if not _PROBING:
-            require_trusted_device()
+            require_trusted_device(runtime=str(self.spec))
         self.path = Path(path)
-        self.enforce_f32 = parse_runtime_spec(runtime).accelerator_detail == "fp32"
-        options = Options(
-            hardware_accelerators=HardwareAccelerator.GPU | HardwareAccelerator.CPU,
-            cpu_options=CpuOptions(num_threads=num_threads or 0),
-            gpu_options=GpuOptions(enforce_f32=self.enforce_f32),
-        )
+        self.enforce_f32 = self.spec.accelerator_detail == "fp32"
         self._log: list[str] = []
         try:
-            with native_log(self._log):
-                self._model = CompiledModel.from_file(
-                    str(path), environment=backends.shared_environment(), options=options
-                )
+            self._inner = self._load(num_threads)
         except RuntimeError as exc:
             raise GpuRefused(self._reason(exc)) from None
-        self.signature_names = list(self._model.get_signature_list())
+        self.signature_names = list(self._inner.signature_names)
         self.build: dict = {}
 
+    def _load(self, num_threads: int | None):
+        if not self.spec.in_process:
+            from signbart_parity.runtime.worker.client import WorkerBackend
+
+            inner = WorkerBackend(self.path, str(self.spec), num_threads, True)
+            self._log.append(inner.accelerator["log"])
+            return inner
+        with native_log(self._log):
+            return backends.CompiledBackend(self.path, self.spec.worker_entry(), num_threads, True)
+
     def open(self, key: str | None) -> tuple[list[dict], list[dict]]:
-        inputs, outputs = super().open(key)
+        inputs, outputs = self._inner.open(key)
         self.build = self._describe(key)
         return inputs, outputs
 
     def run(self, feeds: list[np.ndarray]) -> np.ndarray:
         try:
+            if not self.spec.in_process:
+                return self._inner.run(feeds)
             with native_log(self._log):
-                return super().run(feeds)
+                return self._inner.run(feeds)
         except RuntimeError as exc:
             raise GpuRefused(self._reason(exc)) from None
 
+    def time(self, feeds: list[np.ndarray], iterations: int, warmup: int = backends.WARMUP):
+        """(median, p90) ms of ``run(feeds)``, inside the worker for a pinned build."""
+        if not self.spec.in_process:
+            return self._inner.time(feeds, iterations, warmup)
+        return backends.measure(lambda: self.run(feeds), iterations, warmup)
+
     def _reason(self, exc: Exception) -> str:
-        found = _REASON.search(self._log[-1] if self._log else "")
-        return found["reason"].strip() if found else _first_line(exc)
+        for text in (self._log[-1] if self._log else "", str(exc)):
+            found = _REASON.search(text)
+            if found:
+                return found["reason"].strip()
+        return _first_line(exc)
+
+    def _fully_accelerated(self) -> bool:
+        if self.spec.in_process:
+            return self._inner.fully_accelerated()
+        return bool(self._inner.accelerator["fully_accelerated"])
 
     def _describe(self, key: str | None) -> dict:
-        import platform
-
         ops = op_names(self.path, key)
-        fully = bool(self._model.is_fully_accelerated())
+        fully = self._fully_accelerated()
         return {
-            "runtime": "compiled",
-            "version": backends.runtime_version(REGISTRY["compiled"].worker_entry()),
-            "arch": platform.machine(),
-            "emulator": None,
+            **self._build_of_runtime(),
             "accelerator": "gpu",
             "gpu_precision": "fp32 enforced" if self.enforce_f32 else "default (fp16)",
             "device": _device("".join(self._log)),
             "ops": len(ops),
             "fully_accelerated": fully,
-            # CompiledModel tells whether every op went to the GPU, not which did not.
-            "cpu_fallback": [] if fully else sorted(set(ops) - GPU_OPS),
+            **({} if fully else fallback_of("".join(self._log), ops)),
+        }
+
+    def _build_of_runtime(self) -> dict:
+        """The LiteRT build that ran it: the worker's own description for a pinned one."""
+        if not self.spec.in_process:
+            return dict(self._inner.build)
+        import platform
+
+        return {
+            "runtime": "compiled",
+            "version": backends.runtime_version(REGISTRY["compiled"].worker_entry()),
+            "arch": platform.machine(),
+            "emulator": None,
         }
 
 
+def worker_setup(spec) -> dict:
+    """Readies this machine for a pinned build's worker on the GPU (``Accelerator.worker_setup``):
+    a Vulkan device (GpuUnavailable naming what to install), the runtime dir and shader cache
+    inside the cache dir; returns those variables, which the worker's backend sets."""
+    check_vulkan()
+    prepare_environment()
+    return {"environment": {name: os.environ[name] for name in ENVIRONMENT_VARIABLES}}
+
+
+# The accelerator's own account of a partial partition, in its log at load (TFLite's GPU
+# delegate, inside libLiteRtWebGpuAccelerator.so; CompiledModel's API only says whether the
+# file was fully accelerated):
+#   ERROR: Following operations are not supported by GPU delegate:
+#   GATHER_ND: Operation is not supported.
+#   11 operations will run on the GPU, and the remaining 3 operations will run on the CPU.
+_UNSUPPORTED = re.compile(
+    r"(?:Following|Next) operations are not supported by GPU delegate:\n"
+    r"(?P<ops>(?:[A-Z_0-9]+: [^\n]*\n)*)"
+)
+_UNSUPPORTED_OP = re.compile(r"^(?P<name>[A-Z_0-9]+): (?P<reason>.*)$", re.MULTILINE)
+# (older TFLite builds: "First 65 operations will run on the GPU, and the remaining 3 on the CPU")
+_COUNTS = re.compile(
+    r"(?P<gpu>\d+) operations will run on the GPU, and the remaining (?P<cpu>\d+) "
+    r"(?:operations will run )?on the CPU|No operations will run on the GPU, and all "
+    r"(?P<all>\d+) operations"
+)
 # The builtin ops a SignBart file holds that LiteRT's GPU accelerator takes (measured on
-# ai-edge-litert 2.3.0: every op of this exporter's files; BROADCAST_TO and GATHER_ND, which
-# older exports held, fall back to the CPU).
+# ai-edge-litert 2.3.0): what the fallback is inferred from when the accelerator's log does
+# not say (another LiteRT build's wording).
 GPU_OPS = frozenset(
     "ADD BATCH_MATMUL CAST EQUAL FULLY_CONNECTED GELU MEAN MUL REDUCE_MAX RESHAPE RSQRT "
     "SLICE SOFTMAX SQUARED_DIFFERENCE SUB SUM TRANSPOSE".split()
 )
+
+
+def fallback_of(log: str, ops: list[str]) -> dict:
+    """What fell back to the CPU, as the accelerator logged it at load: the op types it
+    does not support (and why), how many ops ran on the GPU and on the CPU. Without that
+    log, the op types outside ``GPU_OPS``, marked as inferred."""
+    counts = _COUNTS.search(log)
+    if counts is None:
+        return {"cpu_fallback": sorted(set(ops) - GPU_OPS), "cpu_fallback_source": "inferred"}
+    listed = _UNSUPPORTED.search(log)
+    reasons = {
+        found["name"]: found["reason"].strip().rstrip(".")
+        for found in _UNSUPPORTED_OP.finditer(listed["ops"] if listed else "")
+    }
+    on_cpu = int(counts["cpu"] or counts["all"])
+    return {
+        "cpu_fallback": sorted(reasons),
+        "cpu_fallback_reasons": reasons,
+        "cpu_fallback_source": "accelerator",
+        "gpu_ops": int(counts["gpu"] or 0),
+        "cpu_ops": on_cpu,
+    }
 
 
 def _device(log: str) -> dict | None:
@@ -262,12 +342,26 @@ def _first_line(exc: Exception) -> str:
 
 
 def partition_words(build: dict) -> str:
-    """``325 ops, all on the GPU`` / ``... not fully accelerated: CPU fallback for X, Y``."""
+    """``322 ops, all on the GPU (fully accelerated)``, or what fell back to the CPU: ``14
+    ops, not fully accelerated: 11 on the GPU, 3 on the CPU; the accelerator does not
+    support GATHER_ND (Operation is not supported)``."""
     ops = build.get("ops")
     if build.get("fully_accelerated"):
         return f"{ops} ops, all on the GPU (fully accelerated)"
-    fallback = ", ".join(build.get("cpu_fallback") or []) or "ops it does not name"
-    return f"{ops} ops, not fully accelerated: CPU fallback for {fallback}"
+    names = build.get("cpu_fallback") or []
+    if build.get("cpu_fallback_source") != "accelerator":
+        fallback = ", ".join(names) or "ops it does not name"
+        return (
+            f"{ops} ops, not fully accelerated: CPU fallback for {fallback} (inferred from "
+            "the op types: the accelerator did not say)"
+        )
+    text = f"{ops} ops, not fully accelerated: {build['gpu_ops']} on the GPU, "
+    text += f"{build['cpu_ops']} on the CPU"
+    reasons = build.get("cpu_fallback_reasons") or {}
+    if names:
+        listed = ", ".join(f"{name} ({reasons.get(name, 'no reason given')})" for name in names)
+        text += f"; the accelerator does not support {listed}"
+    return text
 
 
 def describe_gpu_build(build: dict) -> str:
@@ -280,72 +374,117 @@ def describe_gpu_build(build: dict) -> str:
 
 # ---------------------------------------------------------------- trusting the device
 
-# Share of max |output| a GPU fp32 matrix product may differ from LiteRT's CPU by: far above
-# fp32 rounding over 144 terms (measured 0 to 1e-7) and far below a wrong kernel (the
-# rank-2 constant add this project met was off by 100% of scale).
+# Share of max |output| a known small graph computed on the GPU with fp32 enforced may differ
+# from LiteRT's CPU by: far above fp32 rounding (measured on lavapipe: 4e-7 for the matrix
+# product over 144 terms, 2e-7 for the attention block) and far below a wrong kernel (the
+# rank-2 constant add this project met was off by 100% of scale, LiteRT #8593's attention
+# shape by 0.97).
 PROBE_TOLERANCE = 1e-4
 _PROBING: list[bool] = []
-_VERDICT: dict[float, dict] = {}
+_VERDICT: dict[tuple[float, str], dict] = {}
 
 
 class GpuUntrusted(RuntimeEnvironmentError):
     """The device computed a known small graph wrong with fp32 enforced."""
 
 
-def probe_device(tolerance: float = PROBE_TOLERANCE) -> dict:
-    """Run the known matrix product (``arm64_probe``'s model) on the GPU with fp32 enforced
-    and on the CPU: the device, the relative error and whether it is within ``tolerance``.
-    The verdict is kept per device and LiteRT version in the cache dir."""
+def probe_runtime(runtime: str | None = None) -> str:
+    """The target the probe runs: ``runtime``'s LiteRT build on the GPU with fp32 enforced
+    (``compiled==2.3.0@gpu`` -> ``compiled==2.3.0@gpu:fp32``; default the build here)."""
+    spec = parse_runtime_spec(runtime or "compiled@gpu")
+    return str(spec.build) + "@gpu:fp32"
+
+
+def _litert_version(runtime: str) -> str:
+    spec = parse_runtime_spec(runtime)
+    return spec.version or backends.runtime_version(REGISTRY[spec.kind].worker_entry())
+
+
+def probe_device(tolerance: float = PROBE_TOLERANCE, runtime: str | None = None) -> dict:
+    """Run the known small graphs (``gpu_probe.PROBES``: a matrix product, an attention
+    block) on the GPU with fp32 enforced, in ``runtime``'s LiteRT build (a pinned one in its
+    worker), and on LiteRT's CPU: the device, each graph's relative error, the largest, and
+    whether it is within ``tolerance``. The measurement is kept per device and LiteRT
+    version in the cache dir."""
     import hashlib
     import json
 
-    from signbart_parity.runtime.provision import arm64_probe
+    from signbart_parity.runtime.provision.gpu_probe import PROBES
 
-    key = hashlib.sha256(
-        json.dumps(
-            [
-                backends.runtime_version(REGISTRY["compiled"].worker_entry()),
-                vulkan_drivers(),
-                mesa_version(),
-            ]
-        ).encode()
-    ).hexdigest()[:16]
+    target = probe_runtime(runtime)
+    identity = [_litert_version(target), vulkan_drivers(), mesa_version(), list(PROBES)]
+    key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
     stored = gpu_folder() / f"device-verdict-{key}.json"
-    if stored.is_file():
+    cached = str(stored) if stored.is_file() else None
+    if cached:
         verdict = json.loads(stored.read_text(encoding="utf-8"))
-        verdict["agrees"] = verdict["relative_error"] <= tolerance
-        return verdict | {"tolerance": tolerance, "cached": str(stored)}
+    else:
+        verdict = _measure(target)
+        from signbart_parity.fileio import write_json_atomic
+
+        write_json_atomic(stored, verdict)
+    agrees = verdict["relative_error"] <= tolerance
+    return verdict | {"tolerance": tolerance, "agrees": agrees, "cached": cached}
+
+
+def _measure(target: str) -> dict:
+    """Each probe's relative error on ``target`` against LiteRT's CPU, whether the GPU took
+    all of its ops (a probe that fell back to the CPU would prove nothing), the device."""
+    from signbart_parity.runtime.provision import gpu_probe
+
+    errors, accelerated, device = {}, {}, None
     with tempfile.TemporaryDirectory(prefix="signbart-gpu-probe-") as scratch:
-        model = Path(scratch) / "probe.tflite"
-        model.write_bytes(arm64_probe.probe_model_bytes())
-        inputs = arm64_probe.probe_inputs()
-        _PROBING.append(True)
-        try:
-            backend = GpuBackend(model, "compiled@gpu:fp32", None, True)
-            backend.open(backend.signature_names[0])
-            on_gpu = backend.run([inputs])
-        finally:
-            _PROBING.pop()
-        on_cpu = arm64_probe.run_on_host(model, inputs)["fp32"]
-    error = arm64_probe._relative_error(on_gpu, on_cpu)
-    verdict = {"device": backend.build.get("device"), "relative_error": error}
-    from signbart_parity.fileio import write_json_atomic
+        for name, make in gpu_probe.PROBES.items():
+            path, feeds = make(Path(scratch))
+            _PROBING.append(True)
+            try:
+                backend = GpuBackend(path, target, None, True)
+                on_gpu = _run_once(backend, feeds)
+            finally:
+                _PROBING.pop()
+            device = device or backend.build.get("device")
+            accelerated[name] = backend.build["fully_accelerated"]
+            cpu = backends.InterpreterBackend(path, REGISTRY["litert"].worker_entry(), 1, True)
+            errors[name] = gpu_probe.relative_error(on_gpu, _run_once(cpu, feeds))
+            if not accelerated[name]:  # the CPU computed it: nothing about the GPU was shown
+                errors[name] = float("inf")
+    return {
+        "device": device,
+        "checks": errors,
+        "fully_accelerated": accelerated,
+        "relative_error": max(errors.values()),
+    }
 
-    write_json_atomic(stored, verdict)
-    return verdict | {"tolerance": tolerance, "agrees": error <= tolerance, "cached": None}
+
+def _run_once(backend, feeds: list[np.ndarray]) -> np.ndarray:
+    """One run of a probe file's one signature, each feed going to the input of its rank."""
+    names = backend.signature_names  # CompiledModel names a file's primary subgraph too
+    inputs, _ = backend.open(names[0] if names else None)
+    by_rank = {array.ndim: array for array in feeds}
+    return np.array(backend.run([by_rank[len(detail["shape"])] for detail in inputs]))
 
 
-def require_trusted_device(tolerance: float = PROBE_TOLERANCE) -> dict:
-    """The probe's verdict; GpuUntrusted with the numbers when the device disagrees."""
-    if tolerance not in _VERDICT:
-        _VERDICT[tolerance] = probe_device(tolerance)
-    verdict = _VERDICT[tolerance]
+def checks_words(verdict: dict) -> str:
+    """``relative error: matrix product 4e-07, attention block 1.9e-07; allowed 0.0001``."""
+    errors = ", ".join(f"{name} {error:.2g}" for name, error in verdict["checks"].items())
+    fallback = [name for name, on in verdict.get("fully_accelerated", {}).items() if not on]
+    shown = f"relative error: {errors}; allowed {verdict['tolerance']:g}"
+    return shown + "".join(f"; the {name} fell back to the CPU" for name in fallback)
+
+
+def require_trusted_device(tolerance: float = PROBE_TOLERANCE, runtime: str | None = None) -> dict:
+    """The probe's verdict for ``runtime``'s LiteRT build (default the build installed here);
+    GpuUntrusted with the numbers when the device disagrees."""
+    remembered = (tolerance, _litert_version(probe_runtime(runtime)))
+    if remembered not in _VERDICT:
+        _VERDICT[remembered] = probe_device(tolerance, runtime)
+    verdict = _VERDICT[remembered]
     if not verdict["agrees"]:
         raise GpuUntrusted(
-            f"the GPU device ({device_words(verdict['device'])}) is not trusted: a known "
-            f"matrix product with fp32 enforced differs from LiteRT's CPU by "
-            f"{verdict['relative_error']:.3g} of its scale (allowed {tolerance:g}); results "
-            "on it would say nothing about the file: use another Vulkan driver."
+            f"the GPU device ({device_words(verdict['device'])}) is not trusted: known small "
+            f"graphs with fp32 enforced disagree with LiteRT's CPU ({checks_words(verdict)}, "
+            "as a share of their scale); results on it would say nothing about the file: use "
+            "another Vulkan driver."
         )
     return verdict
 

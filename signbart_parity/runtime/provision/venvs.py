@@ -65,8 +65,10 @@ def python_tag() -> str:
 
 
 def environment_folder(spec: RuntimeSpec, cache_root: Path | None = None) -> Path:
+    """The folder of ``spec``'s build (an accelerator runs in its build's environment:
+    ``compiled==2.3.0@gpu`` in ``compiled==2.3.0``'s)."""
     platform_tag = sysconfig.get_platform().replace("-", "_").replace(".", "_")
-    return runtimes_folder(cache_root) / f"{spec}-{python_tag()}-{platform_tag}"
+    return runtimes_folder(cache_root) / f"{spec.build}-{python_tag()}-{platform_tag}"
 
 
 def worker_environment(
@@ -175,7 +177,7 @@ def _build(spec: RuntimeSpec, folder: Path) -> dict:
         installer = _install(spec, temp)
         manifest = {
             "format": MANIFEST_FORMAT,
-            "spec": str(spec),
+            "spec": str(spec.build),
             "python": _env_python_version(temp),
             "platform": sysconfig.get_platform(),
             "packages": _installed_packages(temp),

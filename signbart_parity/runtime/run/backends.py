@@ -14,6 +14,7 @@ package names), which the worker receives on its command line.
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -98,23 +99,30 @@ class InterpreterBackend:
 
 
 class CompiledBackend:
-    """ai_edge_litert's CompiledModel on the CPU (it always uses XNNPACK there)."""
+    """ai_edge_litert's CompiledModel on the CPU (it always uses XNNPACK there), or on an
+    accelerator its registry entry names: ``entry["accelerator"]``, plain data such as
+    ``{"name": "gpu", "enforce_f32": True, "environment": {...}}`` (the GPU accelerator, the
+    CPU taking what it cannot; ``environment``: variables its drivers read, set unless the
+    caller set them)."""
 
     def __init__(self, path: Path, entry: dict, num_threads: int | None, xnnpack: bool):
         from ai_edge_litert.compiled_model import CompiledModel
-        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
-        from ai_edge_litert.options import CpuOptions, Options
 
         if not xnnpack:
             raise ValueError("the compiled runtime always runs XNNPACK on the CPU")
-        options = Options(
-            hardware_accelerators=HardwareAccelerator.CPU,
-            cpu_options=CpuOptions(num_threads=num_threads or 0),  # 0: the runtime's default
-        )
+        accelerator = entry.get("accelerator")
+        for name, value in (accelerator or {}).get("environment", {}).items():
+            os.environ.setdefault(name, value)
         self._model = CompiledModel.from_file(
-            str(path), environment=shared_environment(), options=options
+            str(path),
+            environment=shared_environment(),
+            options=compiled_options(accelerator, num_threads),
         )
         self.signature_names = list(self._model.get_signature_list())
+
+    def fully_accelerated(self) -> bool:
+        """Whether every op went to the accelerator (LiteRT says whether, not which)."""
+        return bool(self._model.is_fully_accelerated())
 
     def open(self, key: str | None) -> tuple[list[dict], list[dict]]:
         if key is None:
@@ -142,6 +150,26 @@ class CompiledBackend:
         shape = tuple(self._output["shape"])
         dtype = np.dtype(self._output["dtype"])
         return self._output_buffers[0].read(int(np.prod(shape)), dtype).reshape(shape)
+
+
+def compiled_options(accelerator: dict | None, num_threads: int | None):
+    """CompiledModel's options: the CPU alone, or the GPU accelerator first (fp32 enforced
+    when the accelerator's data asks) and the CPU for the ops it cannot take."""
+    from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+    from ai_edge_litert.options import CpuOptions, Options
+
+    cpu = CpuOptions(num_threads=num_threads or 0)  # 0: the runtime's default
+    if accelerator is None:
+        return Options(hardware_accelerators=HardwareAccelerator.CPU, cpu_options=cpu)
+    if accelerator["name"] != "gpu":
+        raise ValueError(f"the compiled runtime has no {accelerator['name']!r} accelerator")
+    from ai_edge_litert.gpu_options import GpuOptions
+
+    return Options(
+        hardware_accelerators=HardwareAccelerator.GPU | HardwareAccelerator.CPU,
+        cpu_options=cpu,
+        gpu_options=GpuOptions(enforce_f32=bool(accelerator.get("enforce_f32"))),
+    )
 
 
 _ENVIRONMENT = []

@@ -69,7 +69,7 @@ class WorkerProcess:
         self._hung = False
         self._to_close: list[int] = []  # handles of dropped models, closed before the next call
         environment = worker_environment(spec, cache_root)
-        entry = json.dumps(spec.entry.worker_entry())
+        entry = json.dumps(worker_entry(spec))
         # The runtime's stderr chatter is dropped when the toolchain is quieted (the CLI
         # without --verbose); otherwise it shows, as in-process runtimes' does.
         # -P: the script's folder (runtime/, with its own inspect.py) is not put on
@@ -171,6 +171,19 @@ class WorkerProcess:
         return self._process.pid
 
 
+def worker_entry(spec: RuntimeSpec) -> dict:
+    """What the worker of ``spec`` is started with: its kind's registry entry and, on an
+    accelerator, that entry's data and what its ``worker_setup`` readied on this machine."""
+    entry = spec.worker_entry()
+    accelerator = spec.on_accelerator
+    if accelerator is not None and accelerator.worker_setup:
+        import importlib
+
+        module, name = accelerator.worker_setup.split(":")
+        entry["accelerator"] |= getattr(importlib.import_module(module), name)(spec)
+    return entry
+
+
 def _broken(spec: RuntimeSpec, reason: str) -> str:
     return (
         f"the {spec} runtime environment is broken ({reason}); delete its folder (see "
@@ -237,6 +250,7 @@ class WorkerBackend:
         self._closed = weakref.finalize(self, self._worker.close_later, self._handle)
         self.signature_names = reply["signature_names"]
         self.build = dict(self._worker.build)
+        self.accelerator = reply.get("accelerator")  # what it did and logged, on one
 
     def _request(self, header: dict, doing: str, arrays=()) -> tuple[dict, list]:
         return self._worker.request(header, arrays, doing=doing, path=self._path)

@@ -7,6 +7,11 @@ standard library and numpy (1.x or 2.x) and, through the backends, the runtime p
 loads ``protocol.py`` beside it and ``runtime/run/backends.py`` by file path, so a file runs
 through the same code in process and here.
 
+A kind on an accelerator (``compiled==2.3.0@gpu``) gets the accelerator's data in its entry
+(``entry["accelerator"]``: e.g. fp32 enforced, the variables its drivers read); loading a
+file there replies with whether it was fully accelerated and what the accelerator logged
+(its device, its partition, its refusals), which the harness reads.
+
 It answers each request of ``protocol.py`` in turn. The runtime's own prints go to stderr:
 file descriptor 1 is pointed at 2 before the runtime is imported, and the protocol uses a
 saved copy of the original stdout.
@@ -14,11 +19,13 @@ saved copy of the original stdout.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import platform
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -72,12 +79,24 @@ class Worker:
 
     def load(self, request: dict, arrays: list) -> tuple[dict, list]:
         backend_class = self.backends.backend_class(self.entry)
-        model = backend_class(
-            Path(request["path"]), self.entry, request["num_threads"], request["xnnpack"]
-        )
+        log: list[str] = []
+        try:
+            with _stderr_copied(log, self.entry.get("accelerator") is not None):
+                model = backend_class(
+                    Path(request["path"]), self.entry, request["num_threads"], request["xnnpack"]
+                )
+        except Exception as exc:
+            if not log:
+                raise
+            # The accelerator's own reason is in its log, not in the exception.
+            kind = ValueError if isinstance(exc, ValueError) else RuntimeError
+            raise kind(f"{exc}\n{log[0]}".strip()) from None
         handle, self.next_handle = self.next_handle, self.next_handle + 1
         self.models[handle] = model
-        return {"handle": handle, "signature_names": model.signature_names}, []
+        reply = {"handle": handle, "signature_names": model.signature_names}
+        if self.entry.get("accelerator") is not None:  # what the accelerator did, its log
+            reply["accelerator"] = {"fully_accelerated": model.fully_accelerated(), "log": log[0]}
+        return reply, []
 
     def open(self, request: dict, arrays: list) -> tuple[dict, list]:
         inputs, outputs = self.models[request["handle"]].open(request["key"])
@@ -121,6 +140,29 @@ class Worker:
         except (ValueError, KeyError):
             raise ValueError(f"unknown request {request.get('op')!r}") from None
         return operation(request, arrays)
+
+
+@contextlib.contextmanager
+def _stderr_copied(into: list[str], wanted: bool):
+    """What native code writes to stderr (fd 2) inside the block, appended to ``into`` and
+    written back to fd 2 after it (an accelerator names its device and its refusals there)."""
+    if not wanted:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as copy:
+        os.dup2(copy.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            copy.seek(0)
+            text = memoryview(copy.read())
+            into.append(bytes(text).decode("utf-8", errors="replace"))
+            while text:  # a pipe may take part of it per call
+                text = text[os.write(2, text) :]
 
 
 def serve(entry: dict) -> None:
