@@ -22,6 +22,7 @@ from signbart_parity.errors import OutputPathError
 from signbart_parity.export.flatbuffer import short_name
 from signbart_parity.runtime.read.graph import OpCutter, cut_op, read_graph
 from tests.cli import one_error_line, run_in_process
+from tests.helpers import CHECKPOINT, CONFIG
 from tests.tflite_files import MODEL_ARGS, broken, genuine, hundred_keypoint, scratch
 
 OLD_RUNTIME = "tflite-runtime==2.14.0"
@@ -274,6 +275,21 @@ def test_on_the_gpu_each_op_runs_alone_and_the_ffn_output_projection_departs():
     assert short_name(first.output.encode()).decode().endswith("EncoderLayer_0/Linear_fc2;2")
     assert table.rtol == 5e-2, "dynamic-int8 stage bound (wider than the GPU fp16 widening)"
     assert table.lines()[0].endswith("cumulative not measured (against litert on the same file)")
+
+
+@pytest.mark.needs_vulkan
+def test_on_the_gpu_the_stage_line_says_stages_were_not_measured_there():
+    """Stages read on the CPU interpreter said "no divergence" about the dynamic-int8 file
+    the GPU gets wrong; the line now says they cannot be measured on the accelerator."""
+    from signbart_parity.checks.divergence import divergence_line
+    from signbart_parity.model.default import load_model_or_default
+    from signbart_parity.runtime.run.tflite import TFLiteModel
+
+    model, _ = load_model_or_default(CONFIG, CHECKPOINT)
+    tflite = TFLiteModel(genuine(quantization="dynamic-int8"), runtime="compiled@gpu")
+    line = divergence_line(model, tflite, *example(), precision="dynamic-int8")
+    assert line.startswith("first divergence: stages not measured on the GPU accelerator")
+    assert "no divergence" not in line
 
 
 # ---------------------------------------------------------------- the phone's CPU

@@ -212,6 +212,9 @@ def divergence_line(
     """The first diverging stage of one signature (a ``TFLiteModel``) on one example, as
     the line failure messages and reports show. A diagnosis: it never raises, so it can
     never hide the verdict it explains."""
+    unmeasured = _stages_not_measured(tflite.runtime)
+    if unmeasured:
+        return unmeasured + (f" [{where}]" if where else "")
     try:
         found = localise_in_file(
             model,
@@ -225,6 +228,21 @@ def divergence_line(
     except Exception as exc:
         return f"divergence localisation failed ({type(exc).__name__}: {exc})"
     return found.summary() + (f" [{where}]" if where else "")
+
+
+def _stages_not_measured(runtime: str) -> str | None:
+    """Why stages cannot be compared on ``runtime``: an accelerator keeps no intermediate
+    tensors, and reading them from the CPU interpreter instead would say "no divergence"
+    about a file the accelerator gets wrong."""
+    from signbart_parity.runtime_specs import parse_runtime_spec
+
+    accelerator = parse_runtime_spec(runtime).on_accelerator
+    if accelerator is None:
+        return None
+    return (
+        f"first divergence: stages not measured on the {accelerator.words} (it keeps no "
+        "intermediate tensors); the op line compares each op alone there"
+    )
 
 
 def localise_in_file(
