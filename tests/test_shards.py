@@ -144,7 +144,7 @@ def test_shards_merge_in_shard_order_into_the_whole_run(monkeypatch):
 @pytest.mark.parametrize(
     ("pick", "expected"),
     [
-        ((0, 2), "missing shard 2/3 of the run (given: 1/3, 3/3)"),
+        ((0, 2), "missing shard 2/3 of the run (given: 1/3 {0}, 3/3 {1})"),
         ((0, 1, 1, 2), "shard 2/3 is given twice ({1} and {2})"),
     ],
 )

@@ -402,3 +402,18 @@ def _baseline_id(target) -> str:
 
 def _pair_id(pair) -> str:
     return "no pair" if pair is None else f"{pair[0].seq_len} in {pair[1]}"
+
+
+def item_target(item: pytest.Item) -> Target | None:
+    """The target a collected gate test is about (a bucket pair's longer one; None for
+    the skipped placeholders that have none)."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if isinstance(params.get("parity_target"), Target):
+        return params["parity_target"]
+    bucket = params.get("parity_bucket")
+    if isinstance(bucket, tuple):
+        return bucket[1]  # the bucket test records on the longer file
+    for name in ("parity_baseline_target", "parity_pinned_target"):
+        if isinstance(params.get(name), Target):
+            return params[name]
+    return None

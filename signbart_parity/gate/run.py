@@ -19,6 +19,7 @@ import pytest
 from signbart_parity.gate.corpus import log_statuses, report_summary
 from signbart_parity.gate.options import (
     gate_requested,
+    item_target,
     refuse_previous_names,
     run_gate_only,
 )
@@ -73,19 +74,6 @@ def label_items(items: list[pytest.Item]) -> bool:
         if target is not None:
             item.user_properties.append((TARGET_PROPERTY, target.id))
     return found
-
-
-def item_target(item: pytest.Item) -> Target | None:
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    if isinstance(params.get("parity_target"), Target):
-        return params["parity_target"]
-    bucket = params.get("parity_bucket")
-    if isinstance(bucket, tuple):
-        return bucket[1]  # the bucket test records on the longer file
-    for name in ("parity_baseline_target", "parity_pinned_target"):
-        if isinstance(params.get(name), Target):
-            return params[name]
-    return None
 
 
 # ---------------------------------------------------------------- outcomes

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from signbart_parity.gate.options import item_target
 from signbart_parity.gate.state import GateRun, start
 from signbart_parity.targets import precision_label
 
@@ -31,15 +32,13 @@ def keep_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect the gate tests of the other shards (nothing when no shard is asked for)."""
     if config.getoption("parity_shard", None) is None:
         return
-    from signbart_parity.gate.run import CHECK_PROPERTY, item_target
-
     options = start(config).options
     mine = set(options.shard_targets())
     shared = options.shard[0] == SHARED_CHECKS_SHARD
     kept, dropped = [], []
     for item in items:
-        if CHECK_PROPERTY not in dict(item.user_properties):
-            kept.append(item)  # not a gate test
+        if not _is_gate_test(item):
+            kept.append(item)
             continue
         target = item_target(item)
         ours = shared if target is None else target in mine
@@ -47,6 +46,11 @@ def keep_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def _is_gate_test(item: pytest.Item) -> bool:
+    fixtures = getattr(item, "fixturenames", ())
+    return "parity_session" in fixtures and item.get_closest_marker("parity") is not None
 
 
 def run_identity(run: GateRun, profile: str | None) -> dict:

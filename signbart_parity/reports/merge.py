@@ -182,7 +182,7 @@ def _refuse_repeated_or_missing(ordered: list[tuple[Report, str]]) -> None:
     if missing:
         raise ReportError(
             f"missing shard{'s' * (len(missing) > 1)} {', '.join(missing)} of the run "
-            f"(given: {', '.join(f'{number}/{total}' for number in seen)}); "
+            f"(given: {', '.join(f'{number}/{total} {name}' for number, name in seen.items())}); "
             "pass every shard's parity.json."
         )
 
