@@ -78,7 +78,7 @@ def main() -> None:
             f"({' + '.join(map(str, found['shard_conversions']))} conversions); "
             f"ratio {found['ratio']}"
         )
-    ratio = statistics.median(r["ratio"] for r in rounds)
+    ratio = round(statistics.median(r["ratio"] for r in rounds), 3)
     verdict = "meets" if ratio <= RATIO_TARGET else "misses"
     print(f"median ratio {ratio} {verdict} the target (<= {RATIO_TARGET})")
     print(json.dumps({"shards": args.shards, "ratio": ratio, "rounds": rounds}))
