@@ -1,5 +1,5 @@
-"""The CI matrix, run here: the workflow passes GitHub's workflow schema, and its steps (ci/shard.sh,
-ci/merge.sh) run real gates as shards whose merged report is the one run's report."""
+"""The CI matrix, run here: the workflow passes GitHub's workflow schema, and its steps
+(ci/shard.sh, ci/merge.sh) run real gates as shards whose merged report is the one run's report."""
 
 from __future__ import annotations
 
