@@ -131,3 +131,17 @@ def thread_counts(text: str) -> tuple[int, ...]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected thread counts like 1,2; got {text!r}")
     return values
+
+
+def shard(text: str) -> tuple[int, int]:
+    """``K/N``: this job runs shard K of N (1 <= K <= N)."""
+    parts = text.split("/")
+    try:
+        number, total = (int(part) for part in parts) if len(parts) == 2 else (0, 0)
+    except ValueError:
+        number, total = 0, 0
+    if not 1 <= number <= total:
+        raise argparse.ArgumentTypeError(
+            f"expected K/N with 1 <= K <= N (shard K of N jobs), e.g. 2/3; got {text!r}"
+        )
+    return number, total

@@ -148,6 +148,16 @@ OPTIONS: dict[str, Option] = {
             extra={"action": "store_true"},
         ),
         Option(
+            "shard",
+            "run shard K of N: a deterministic share of the targets (seq_len x precision x "
+            "runtime), balanced by expected cost, each job converting only the files its "
+            "targets need; merge the N reports with `signbart-parity report merge`. "
+            "Default: the whole matrix",
+            type=argtypes.shard,
+            metavar="K/N",
+            gate=True,
+        ),
+        Option(
             "profile",
             "examples per property: dev, ci, release. Default: $SIGNBART_PARITY_PROFILE, "
             "else ci when $CI is set, else dev",

@@ -83,3 +83,5 @@ class ReportDocument(BaseModel):
     model_config = _OPEN
     results: list[_Target]
     outcomes: list[_Outcome] | None = None
+    run: dict | None = None
+    shard: Annotated[StrictStr, Field(pattern=r"^[1-9][0-9]{0,5}/[1-9][0-9]{0,5}$")] | None = None

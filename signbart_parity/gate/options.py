@@ -156,6 +156,15 @@ class GateOptions:
     max_flip_rate: float = 0.0
     bundle: bool = False  # one multi-signature export instead of a file per seq_len
     corpus_dir: Path | None = None  # the counterexample corpus (--parity-corpus)
+    shard: tuple[int, int] | None = None  # (K, N): this job runs shard K of N
+
+    def shard_targets(self) -> list[Target]:
+        """The targets this job runs: its shard's (``shards.plan``), or all of them."""
+        if self.shard is None:
+            return self.targets
+        from signbart_parity.shards import plan
+
+        return plan(self.targets, self.shard[1], bundle=self.bundle)[self.shard[0] - 1]
 
     @property
     def targets(self) -> list[Target]:
@@ -223,7 +232,7 @@ def resolve_options(config: pytest.Config) -> GateOptions:
     corpus_dir = option("parity_corpus") or cache_dir / corpus.DEFAULT_FOLDER
     _check_folders(cache=cache_dir, corpus=corpus_dir, report=option("parity_report"))
     _check_corpus(corpus_dir, given=option("parity_corpus") is not None)
-    return GateOptions(
+    options = GateOptions(
         config=config_path,
         checkpoint=checkpoint_path,
         seq_lens=tuple(seq_lens),
@@ -238,6 +247,22 @@ def resolve_options(config: pytest.Config) -> GateOptions:
         max_flip_rate=OPTIONS["max-flip-rate"].default if max_flip_rate is None else max_flip_rate,
         bundle=bundle,
         corpus_dir=corpus_dir,
+        shard=option("parity_shard"),
+    )
+    _check_shard(options)
+    return options
+
+
+def _check_shard(options: GateOptions) -> None:
+    """More shards than targets would leave a job with nothing to check: a usage error."""
+    if options.shard is None or options.shard[1] <= len(options.targets):
+        return
+    number, total = options.shard
+    raise pytest.UsageError(
+        f"--parity-shard {number}/{total}: the gate has {len(options.targets)} target(s) "
+        f"({len(options.seq_lens)} seq_len(s) x {len(options.quantizations)} precision(s) x "
+        f"{len(options.runtimes)} runtime(s)); split it into at most {len(options.targets)} "
+        "shards."
     )
 
 
@@ -395,3 +420,18 @@ def _baseline_id(target) -> str:
 
 def _pair_id(pair) -> str:
     return "no pair" if pair is None else f"{pair[0].seq_len} in {pair[1]}"
+
+
+def item_target(item: pytest.Item) -> Target | None:
+    """The target a collected gate test is about (a bucket pair's longer one; None for
+    the skipped placeholders that have none)."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if isinstance(params.get("parity_target"), Target):
+        return params["parity_target"]
+    bucket = params.get("parity_bucket")
+    if isinstance(bucket, tuple):
+        return bucket[1]  # the bucket test records on the longer file
+    for name in ("parity_baseline_target", "parity_pinned_target"):
+        if isinstance(params.get(name), Target):
+            return params[name]
+    return None

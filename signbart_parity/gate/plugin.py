@@ -72,10 +72,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     from signbart_parity.gate.corpus import deselect_empty_replays
     from signbart_parity.gate.profiles import apply_profile
+    from signbart_parity.gate.shard import keep_shard
 
     apply_profile(config, items)
     deselect_empty_replays(config, items)
     gate_run.label_items(items)
+    keep_shard(config, items)
 
 
 @pytest.hookimpl(tryfirst=True)  # workers: before xdist sends their output

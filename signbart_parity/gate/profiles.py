@@ -40,6 +40,11 @@ def choose(config: pytest.Config) -> str:
     return name
 
 
+def chosen(config: pytest.Config) -> str | None:
+    """The profile ``choose`` picked for this run (None before it ran)."""
+    return config.stash.get(_PROFILE, None)
+
+
 def gate_settings(test):
     """Decorator: the test takes the run's gate profile, applied when it is collected
     (``apply_profile``), on hypothesis's defaults, not the user's."""

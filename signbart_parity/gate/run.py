@@ -19,6 +19,7 @@ import pytest
 from signbart_parity.gate.corpus import log_statuses, report_summary
 from signbart_parity.gate.options import (
     gate_requested,
+    item_target,
     refuse_previous_names,
     run_gate_only,
 )
@@ -69,23 +70,10 @@ def label_items(items: list[pytest.Item]) -> bool:
         for spec in GATE_WARNING_FILTERS:
             item.add_marker(pytest.mark.filterwarnings(spec))
         item.user_properties.append((CHECK_PROPERTY, marker.args[0] if marker.args else ""))
-        target = _item_target(item)
+        target = item_target(item)
         if target is not None:
             item.user_properties.append((TARGET_PROPERTY, target.id))
     return found
-
-
-def _item_target(item: pytest.Item) -> Target | None:
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    if isinstance(params.get("parity_target"), Target):
-        return params["parity_target"]
-    bucket = params.get("parity_bucket")
-    if isinstance(bucket, tuple):
-        return bucket[1]  # the bucket test records on the longer file
-    for name in ("parity_baseline_target", "parity_pinned_target"):
-        if isinstance(params.get(name), Target):
-            return params[name]
-    return None
 
 
 # ---------------------------------------------------------------- outcomes
@@ -257,6 +245,7 @@ def build_report(
         conversions=len(built),
         cache_hits=len(hit - built),  # a file one worker built and another found: built
     )
+    _identify(report, run, session.config)
     found = baseline_provenance(run)
     if found is not None:
         report.provenance = {"baseline": found.to_dict()}
@@ -265,6 +254,16 @@ def build_report(
         measure_latency(run, report)
     report.duration_s = round(time.perf_counter() - run.started, 2)
     return report
+
+
+def _identify(report: Report, run: GateRun, config: pytest.Config) -> None:
+    """The run's identity and, with --parity-shard, which shard this report is."""
+    from signbart_parity.gate.profiles import chosen
+    from signbart_parity.gate.shard import run_identity
+    from signbart_parity.shards import shard_text
+
+    report.run = run_identity(run, chosen(config))
+    report.shard = shard_text(run.options.shard) if run.options.shard else None
 
 
 def baseline_provenance(run: GateRun):

@@ -110,6 +110,10 @@ class Report:
     # shipped file): checks/provenance.py's findings, each with its "line" for people.
     provenance: dict[str, dict] | None = None
     corpus: dict | None = None  # the gate's counterexample corpus (gate/corpus.py)
+    # The gate run's identity (gate/shard.py: weights, config, options, tool version), which
+    # ``report merge`` compares; None in files written before it was recorded.
+    run: dict | None = None
+    shard: str | None = None  # "K/N" for one shard of a run (--parity-shard), else None
 
     # ------------------------------------------------------------------ the verdict
     @property
@@ -201,6 +205,8 @@ class Report:
             "contract": self.contract,
             "provenance": self.provenance,
             "corpus": self.corpus,
+            "run": self.run,
+            "shard": self.shard,
         }
 
     @classmethod
@@ -244,6 +250,8 @@ class Report:
             contract=data.get("contract"),
             provenance=data.get("provenance"),
             corpus=data.get("corpus"),
+            run=data.get("run"),
+            shard=data.get("shard"),
         )
         if data.get("passed") is not True and report.passed:
             # A file that says FAIL stays FAIL, whatever its rows say.
