@@ -156,9 +156,12 @@ def test_a_checkpoint_with_a_non_finite_weight_exits_2_and_writes_nothing(model,
 
 @pytest.mark.parametrize("quantization", ["none", "dynamic-int8", "static-int8"])
 def test_convert_prints_only_its_own_lines(tmp_path, quantization):
-    """Conversion, quantization (calibration for static-int8), the TFLite runtime (--test)."""
+    """Conversion, quantization (calibration for static-int8), the TFLite runtime (--test);
+    an empty export cache, so the file is converted."""
     done = run_cli(
         "convert",
+        "--cache",
+        str(tmp_path / "cache"),
         "--output",
         str(tmp_path / "m.tflite"),
         "--seq-len",
@@ -177,6 +180,8 @@ def test_verbose_lets_the_toolchain_speak(tmp_path):
     """The same kind of run with --verbose: the silence above is the filter's doing."""
     done = run_cli(
         "convert",
+        "--cache",
+        str(tmp_path / "cache"),
         "--output",
         str(tmp_path / "m.tflite"),
         "--seq-len",
@@ -245,6 +250,8 @@ def test_sigterm_during_convert_leaves_the_output_folder_as_it_was(model, tmp_pa
             str(config),
             "--checkpoint",
             str(checkpoint),
+            "--cache",  # empty: the signal comes during the conversion
+            str(tmp_path / "cache"),
             "--output",
             str(folder / "model.tflite"),
             "--quantization",
