@@ -25,6 +25,7 @@ from signbart_parity.model.checkpoint import load_signbart_model, read_state_dic
 from signbart_parity.runtime.run.tflite import TFLiteModel
 from tests.cli import one_error_line, run_cli
 from tests.helpers import write_model
+from tests.tflite_files import exports
 
 pytestmark = pytest.mark.slow
 LAYOUTS = {
@@ -63,7 +64,8 @@ def resave(checkpoint: Path, layout: str, folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def converted(model, tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
-    """Each training-loop layout converted by the CLI, once per module."""
+    """Each training-loop layout converted by the CLI, once per module, through the tests'
+    shared export cache: the weights are ``hundred_keypoint_model``'s, however saved."""
     config, checkpoint = model
     folder = tmp_path_factory.mktemp("layouts")
     results = {}
@@ -76,6 +78,8 @@ def converted(model, tmp_path_factory) -> dict[str, tuple[Path, subprocess.Compl
             str(config),
             "--checkpoint",
             str(saved),
+            "--cache",
+            str(exports()),
             "--output",
             str(output),
             "--seq-len",
