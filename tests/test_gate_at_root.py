@@ -185,13 +185,15 @@ def test_a_checkout_below_the_paths_common_folder_is_told_where_pytest_rooted_th
     """A checkout in the same temporary folder as the paths (``/tmp/repo`` with
     ``/tmp/data/best.pth``): pytest roots the run at their common folder, which holds no
     ini file, so the checkout's own pytest.ini is not read; the header says so."""
-    config, checkpoint, cache = model_100
+    config, checkpoint, _ = model_100
     checkout = tmp_path / "checkout"
     checkout.mkdir()
     (checkout / "pytest.ini").write_text((ROOT / "pytest.ini").read_text())
+    # Collection converts nothing; a cache beside the checkpoint keeps the paths' common
+    # folder what this test is about (pytest counts a path-valued option's value among them).
     done = pytest_at_root(
         "--collect-only", "--checkpoint", str(checkpoint), "--config", str(config),
-        "--parity-cache", str(cache), "--parity-corpus", str(tmp_path / "corpus"),
+        "--parity-cache", str(checkpoint.parent / "cache"),
         "--pyargs", "signbart_parity.gate", cwd=checkout,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
