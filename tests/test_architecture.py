@@ -174,13 +174,14 @@ def test_verify_and_the_gate_report_the_same_row_for_the_same_file_and_target(
 
     from tests.cli import run_cli
     from tests.helpers import write_model
+    from tests.tflite_files import shared_gate_cache
 
     config, checkpoint = write_model(tmp_path)
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--pyargs", "signbart_parity.gate",
         f"--parity-config={config}", f"--parity-checkpoint={checkpoint}",
         "--parity-seq-lens=16", "--parity-quantization=none",
-        f"--parity-cache={tmp_path / 'cache'}", "--parity-report=report",
+        *shared_gate_cache(tmp_path / "corpus"), "--parity-report=report",
     )  # fmt: skip
     assert result.ret == 0, result.stdout.str()
     (gate_row,) = json.loads((pytester.path / "report" / "parity.json").read_text())["results"]

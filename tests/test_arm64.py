@@ -480,7 +480,9 @@ def test_golden_check_on_arm64_of_a_100_keypoint_model(arm64_cache, tmp_path):
     config, checkpoint = write_model(tmp_path)
     path = tmp_path / "m.tflite"
     model = ["--config", config, "--checkpoint", checkpoint]
-    made = run_in_process("convert", *model, "--seq-len", "8", "--output", path)
+    made = run_in_process(
+        "convert", *model, "--seq-len", "8", "--output", path, "--cache", tflite_files.exports()
+    )
     assert made.returncode == 0, made.stderr
     golden = tmp_path / "g.npz"
     created = run_in_process("golden", "create", *model, "--seq-len", "8", "--output", golden)
@@ -504,7 +506,8 @@ def test_the_gate_runs_the_arm64_lane_on_a_fixed_batch(arm64_cache, pytester, tm
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--pyargs", "signbart_parity.gate",
         "--parity-seq-lens=16", "--parity-quantization=none,dynamic-int8",
-        "--parity-runtime=litert,litert@arm64", f"--parity-cache={tmp_path / 'cache'}",
+        "--parity-runtime=litert,litert@arm64",
+        *tflite_files.shared_gate_cache(tmp_path / "corpus"),
         "--parity-report=report", "--parity-profile=ci",
     )  # fmt: skip
     report = json.loads((pytester.path / "report" / "parity.json").read_text())

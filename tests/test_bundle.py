@@ -17,6 +17,7 @@ from signbart_parity.runtime.read.signature import signature_name
 from signbart_parity.runtime.run.tflite import TFLiteModel
 from tests.cli import one_error_line, run_cli, run_in_process
 from tests.helpers import assert_gate_ran, write_model
+from tests.tflite_files import _cache, exports
 
 pytestmark = pytest.mark.slow
 BUCKETS = (16, 32, 64, 128)
@@ -45,8 +46,9 @@ def test_app_bucket_choice_is_the_smallest_that_holds_the_clip():
 
 
 @pytest.fixture(scope="module")
-def default_files(tmp_path_factory):
-    """The embedded default as a 4-bucket bundle and a single seq_len-64 file, every mode."""
+def default_files():
+    """The embedded default as a 4-bucket bundle and a single seq_len-64 file, every mode,
+    in the tests' shared export cache (test_cli_convert's seq_len-64 files are these)."""
     from signbart_parity.export.exporter import Exporter
     from signbart_parity.inputs.calibration import calibration_sets
     from signbart_parity.model.default import load_model_or_default
@@ -56,9 +58,7 @@ def default_files(tmp_path_factory):
     files = {}
     for name, lengths in (("bundle", BUCKETS), ("single", (64,))):
         exporter = Exporter(
-            model,
-            directory=tmp_path_factory.mktemp(name),
-            calibrate=lambda each: calibration_sets(config, each),
+            model, cache=_cache(), calibrate=lambda each: calibration_sets(config, each)
         )
         files[name] = exporter.export_all(lengths, modes)
     return model, files
@@ -147,7 +147,9 @@ def other_model(tmp_path_factory):
     config, checkpoint = write_model(folder, keypoints=100)
     args = ["--config", str(config), "--checkpoint", str(checkpoint)]
     bundle = folder / "bundle.tflite"
-    done = run_cli("convert", *args, "--output", str(bundle), "--seq-len", "16,32,64")
+    done = run_cli(
+        "convert", *args, "--output", str(bundle), "--seq-len", "16,32,64", "--cache", exports()
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     model, _ = load_signbart_model(config, checkpoint)
     broken = mixed_bundle(
@@ -238,7 +240,14 @@ def test_a_baseline_with_other_signatures_is_a_contract_change(other_model, tmp_
     single = tmp_path / "single.tflite"
     assert (
         run_cli(
-            "convert", *other_model["args"], "--output", str(single), "--seq-len", "64"
+            "convert",
+            *other_model["args"],
+            "--output",
+            str(single),
+            "--seq-len",
+            "64",
+            "--cache",
+            str(exports()),  # the 100-keypoint model's seq_len-64 file, shared
         ).returncode
         == 0
     )

@@ -27,6 +27,7 @@ from tests.helpers import (
     write_config,
     write_text,
 )
+from tests.tflite_files import MODEL_ARGS, exports, fixture_model
 
 ERROR_PREFIX = "signbart-parity: error:"
 MB = 1e6
@@ -79,7 +80,7 @@ def run(request, tmp_path_factory):
     out, err = io.StringIO(), io.StringIO()
     # capsys is function-scoped; a module-scoped conversion captures its own output.
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["convert", "--output", str(path), *argv])
+        code = main(["convert", "--output", str(path), "--cache", str(exports()), *argv])
     model, _ = load_signbart_model(config, checkpoint)
     return Run(request.param, code, out.getvalue(), err.getvalue(), path, quantization, model)
 
@@ -167,6 +168,10 @@ BAD_INPUTS = {
     ),
     "seq-len 0": (lambda d: ["--seq-len", "0"], "seq_len 0 is outside 1..256"),
     "seq-len 257": (lambda d: ["--seq-len", "257"], "seq_len 257 is outside 1..256"),
+    "export cache is a file": (
+        lambda d: ["--cache", str(write_text(d, "cache", "not a folder"))],
+        "is a file, not a folder; give --cache a folder",
+    ),
 }
 
 
@@ -189,3 +194,47 @@ def test_bad_input_exits_2_with_one_error_line(case, tmp_path, capsys):
     assert not output.exists()
     assert not list(tmp_path.glob(".out.tflite*"))
     assert not (tmp_path / "pwned").exists()
+
+
+# ---------------------------------------------------------------- the export cache
+
+
+def _convert(output: Path, cache: Path, *model_args) -> str:
+    from tests.cli import run_in_process
+
+    done = run_in_process(
+        "convert", *(model_args or MODEL_ARGS), "--seq-len", "8", "--output", output,
+        "--cache", cache,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (wrote,) = [line for line in done.stdout.splitlines() if line.startswith("wrote ")]
+    return wrote
+
+
+@pytest.mark.slow
+def test_convert_serves_the_export_cache_with_the_bytes_a_fresh_conversion_writes(tmp_path):
+    """The same inputs twice: the second file comes from the cache (and says so), byte for
+    byte the first and the file a conversion without the cache writes. A changed checkpoint
+    is converted, into the cache, and served from it the next time."""
+    from signbart_parity.export.convert import convert
+
+    fresh = convert(fixture_model()[0], seq_len=8, output=tmp_path / "fresh.tflite").path
+    _convert(tmp_path / "first.tflite", exports())  # the tests' cache: it may hold it already
+    second = _convert(tmp_path / "second.tflite", exports())
+    assert f"from the export cache, not converted again: {exports()}" in second, second
+    data = (tmp_path / "second.tflite").read_bytes()
+    assert data == (tmp_path / "first.tflite").read_bytes() == fresh.read_bytes()
+
+    state = dict(torch.load(CHECKPOINT, weights_only=True))
+    state["classification_head.out_proj.bias"] = state["classification_head.out_proj.bias"] + 0.5
+    changed = tmp_path / "changed.pth"
+    torch.save(state, changed)
+    model, cache = ("--config", CONFIG, "--checkpoint", changed), tmp_path / "cache"
+    again = _convert(tmp_path / "changed.tflite", cache, *model)
+    assert "converted in" in again, again
+    assert (tmp_path / "changed.tflite").read_bytes() != data
+    served = _convert(tmp_path / "changed-again.tflite", cache, *model)
+    assert f"from the export cache, not converted again: {cache}" in served, served
+    assert (tmp_path / "changed-again.tflite").read_bytes() == (
+        tmp_path / "changed.tflite"
+    ).read_bytes()

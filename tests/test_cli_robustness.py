@@ -25,6 +25,7 @@ from signbart_parity.model.checkpoint import load_signbart_model, read_state_dic
 from signbart_parity.runtime.run.tflite import TFLiteModel
 from tests.cli import one_error_line, run_cli
 from tests.helpers import write_model
+from tests.tflite_files import exports
 
 pytestmark = pytest.mark.slow
 LAYOUTS = {
@@ -63,7 +64,8 @@ def resave(checkpoint: Path, layout: str, folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def converted(model, tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
-    """Each training-loop layout converted by the CLI, once per module."""
+    """Each training-loop layout converted by the CLI, once per module, through the tests'
+    shared export cache: the weights are ``hundred_keypoint_model``'s, however saved."""
     config, checkpoint = model
     folder = tmp_path_factory.mktemp("layouts")
     results = {}
@@ -76,6 +78,8 @@ def converted(model, tmp_path_factory) -> dict[str, tuple[Path, subprocess.Compl
             str(config),
             "--checkpoint",
             str(saved),
+            "--cache",
+            str(exports()),
             "--output",
             str(output),
             "--seq-len",
@@ -156,9 +160,12 @@ def test_a_checkpoint_with_a_non_finite_weight_exits_2_and_writes_nothing(model,
 
 @pytest.mark.parametrize("quantization", ["none", "dynamic-int8", "static-int8"])
 def test_convert_prints_only_its_own_lines(tmp_path, quantization):
-    """Conversion, quantization (calibration for static-int8), the TFLite runtime (--test)."""
+    """Conversion, quantization (calibration for static-int8), the TFLite runtime (--test);
+    an empty export cache, so the file is converted."""
     done = run_cli(
         "convert",
+        "--cache",
+        str(tmp_path / "cache"),
         "--output",
         str(tmp_path / "m.tflite"),
         "--seq-len",
@@ -177,6 +184,8 @@ def test_verbose_lets_the_toolchain_speak(tmp_path):
     """The same kind of run with --verbose: the silence above is the filter's doing."""
     done = run_cli(
         "convert",
+        "--cache",
+        str(tmp_path / "cache"),
         "--output",
         str(tmp_path / "m.tflite"),
         "--seq-len",
@@ -245,6 +254,8 @@ def test_sigterm_during_convert_leaves_the_output_folder_as_it_was(model, tmp_pa
             str(config),
             "--checkpoint",
             str(checkpoint),
+            "--cache",  # empty: the signal comes during the conversion
+            str(tmp_path / "cache"),
             "--output",
             str(folder / "model.tflite"),
             "--quantization",

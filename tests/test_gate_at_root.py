@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import write_model, write_sample
+from tests.tflite_files import exports
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def model_100(tmp_path_factory) -> tuple[Path, Path, Path]:
     folder = tmp_path_factory.mktemp("model-100")
     config, checkpoint = write_model(folder, keypoints=100)
-    return config, checkpoint, folder / "cache"
+    # The tests' shared export cache: its files are the ones ``hundred_keypoint`` makes.
+    return config, checkpoint, exports()
 
 
 def gate_at_root(config: Path, checkpoint: Path, cache: Path, report: Path, *extra: str):
@@ -38,6 +40,7 @@ def gate_at_root(config: Path, checkpoint: Path, cache: Path, report: Path, *ext
         f"--checkpoint={checkpoint}",
         f"--config={config}",
         f"--parity-cache={cache}",
+        f"--parity-corpus={report.parent / 'corpus'}",  # the run's own, not the shared cache's
         f"--parity-report={report}",
         *extra,
     ]
@@ -127,7 +130,7 @@ def test_space_separated_paths_outside_the_repository_run_exactly_the_gate(model
     shipped = tmp_path / "shipped.tflite"
     made = run_cli(
         "convert", "--config", config, "--checkpoint", checkpoint, "--seq-len", "16",
-        "--output", shipped,
+        "--output", shipped, "--cache", cache,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     report = tmp_path / "report"
@@ -135,6 +138,7 @@ def test_space_separated_paths_outside_the_repository_run_exactly_the_gate(model
     done = pytest_at_root(
         "--checkpoint", str(checkpoint), "--config", str(config),
         "--parity-report", str(report), "--parity-cache", str(cache),
+        "--parity-corpus", str(tmp_path / "corpus"),
         "--parity-baseline", str(shipped), "--parity-samples", str(sample),
         "--parity-seq-lens", "16", "--parity-quantization", "none",
     )  # fmt: skip
@@ -166,7 +170,8 @@ def test_pyargs_from_another_project_runs_only_the_gate(model_100, tmp_path):
     (tmp_path / "tests" / "test_theirs.py").write_text("def test_theirs():\n    assert False\n")
     done = pytest_at_root(
         "--pyargs", "signbart_parity.gate", "--checkpoint", str(checkpoint), "--config",
-        str(config), "--parity-cache", str(cache), "--parity-seq-lens", "16",
+        str(config), "--parity-cache", str(cache), "--parity-corpus", str(tmp_path / "corpus"),
+        "--parity-seq-lens", "16",
         "--parity-quantization", "none", cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -180,13 +185,16 @@ def test_a_checkout_below_the_paths_common_folder_is_told_where_pytest_rooted_th
     """A checkout in the same temporary folder as the paths (``/tmp/repo`` with
     ``/tmp/data/best.pth``): pytest roots the run at their common folder, which holds no
     ini file, so the checkout's own pytest.ini is not read; the header says so."""
-    config, checkpoint, cache = model_100
+    config, checkpoint, _ = model_100
     checkout = tmp_path / "checkout"
     checkout.mkdir()
     (checkout / "pytest.ini").write_text((ROOT / "pytest.ini").read_text())
+    # Collection converts nothing; a cache beside the checkpoint keeps the paths' common
+    # folder what this test is about (pytest counts a path-valued option's value among them).
     done = pytest_at_root(
         "--collect-only", "--checkpoint", str(checkpoint), "--config", str(config),
-        "--parity-cache", str(cache), "--pyargs", "signbart_parity.gate", cwd=checkout,
+        "--parity-cache", str(checkpoint.parent / "cache"),
+        "--pyargs", "signbart_parity.gate", cwd=checkout,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rootdir = Path(os.path.commonpath([checkout, checkpoint.parent]))

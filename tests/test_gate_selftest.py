@@ -1,18 +1,21 @@
 """The gate proves its power: it fails on deliberately broken conversions and passes on
-the genuine one. Each case runs the installed gate in a fresh pytester directory, as a
-user's repo would: the genuine case with ``--pyargs signbart_parity.gate``, the broken
-ones through a test module that re-exports the gate's tests beside a conftest that makes
-the plugin convert a broken model instead of the checkpoint's."""
+the genuine one. Each case runs the installed gate on the upstream fixture checkpoint in a
+fresh pytester directory, as a user's repo would: the genuine case with ``--pyargs
+signbart_parity.gate``, the broken ones through a test module that re-exports the gate's
+tests beside a conftest that makes the plugin convert a broken model instead of the
+checkpoint's."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from signbart_parity.checks.faults import FAULTS
 from signbart_parity.runtime_specs import app_builds_not_checked
-from tests.helpers import assert_gate_ran
+from tests.helpers import CHECKPOINT, CONFIG, assert_gate_ran
+from tests.tflite_files import shared_gate_cache
 
 pytestmark = pytest.mark.slow
 
@@ -45,24 +48,23 @@ def pytest_sessionfinish(session):
 MASK_FAULTS = {"mask-ignored-in-encoder", "last-frame-pooling"}
 
 
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("parity-cache")
-
-
 GATE_COPY = "from signbart_parity.gate.test_gate import *  # noqa: F403\n"
 
 
-def run_gate(pytester, cache, *extra):
+def run_gate(pytester, *extra):
     # A subprocess per run: torch and litert-torch register global state on import that an
-    # in-process pytester run (which unloads what it imported) cannot register twice.
+    # in-process pytester run (which unloads what it imported) cannot register twice. The
+    # upstream fixture checkpoint, converted into the tests' shared export cache: the genuine
+    # file and each fault's broken one are the files ``tflite_files`` makes for other tests.
     return pytester.runpytest_subprocess(
         "-p",
         "no:cacheprovider",
         "-rfs",
+        f"--parity-checkpoint={CHECKPOINT}",
+        f"--parity-config={CONFIG}",
         "--parity-seq-lens=16",
         "--parity-quantization=none",
-        f"--parity-cache={cache}",
+        *shared_gate_cache(pytester.path / "corpus"),
         "--parity-report=report",
         *extra,
     )
@@ -91,8 +93,8 @@ def ci_profile(monkeypatch):
 RUNTIMES = "--parity-runtime=litert,compiled"
 
 
-def test_gate_passes_on_the_genuine_conversion(pytester, shared_cache, ci_profile):
-    result = run_gate(pytester, shared_cache, "--pyargs", "signbart_parity.gate", RUNTIMES)
+def test_gate_passes_on_the_genuine_conversion(pytester, ci_profile):
+    result = run_gate(pytester, "--pyargs", "signbart_parity.gate", RUNTIMES)
     # One seq_len here (to keep conversions few), so bucket consistency has no pair; and
     # no --baseline was given. Two runtimes: two targets.
     assert_gate_ran(result, read_report(pytester), targets=2, skipped=3)
@@ -118,10 +120,10 @@ def test_gate_passes_on_the_genuine_conversion(pytester, shared_cache, ci_profil
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_gate_fails_on_a_broken_conversion(pytester, shared_cache, ci_profile, fault):
+def test_gate_fails_on_a_broken_conversion(pytester, ci_profile, fault):
     pytester.makeconftest(BROKEN_SOURCE.format(fault=fault))
     pytester.makepyfile(test_release_gate=GATE_COPY)
-    result = run_gate(pytester, shared_cache, RUNTIMES)
+    result = run_gate(pytester, RUNTIMES)
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) >= 2, result.stdout.str()
     result.stdout.fnmatch_lines(["*PARITY VIOLATED*max abs err*"])
@@ -160,12 +162,12 @@ def break_the_padding_check(request):
 """
 
 
-def test_an_erroring_check_fails_the_report(pytester, shared_cache, ci_profile):
+def test_an_erroring_check_fails_the_report(pytester, ci_profile):
     """A check that errors before recording any number still fails the report, the exit
     code and the row of its target."""
     pytester.makeconftest(ERRORING_CHECK)
     pytester.makepyfile(test_release_gate=GATE_COPY)
-    result = run_gate(pytester, shared_cache)
+    result = run_gate(pytester)
     assert result.parseoutcomes().get("errors") == 1, result.stdout.str()
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert written_verdicts(pytester) == (False, "FAIL", "FAIL")
@@ -179,41 +181,35 @@ def test_an_erroring_check_fails_the_report(pytester, shared_cache, ci_profile):
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory):
-    """Files "shipped" earlier, converted once per module. Module-scoped, so the converter is
-    imported before any pytester snapshot (which would unload it after each test)."""
-    from signbart_parity.checks.faults import broken_model
-    from signbart_parity.export.convert import convert
-    from signbart_parity.model.default import load_model_or_default
+    """Files "shipped" earlier: the default model's exports (the upstream fixture checkpoint,
+    ``tflite_files``), copied out of the shared cache as an app's folder would hold them.
+    Module-scoped, so the converter is imported before any pytester snapshot (which would
+    unload it after each test)."""
+    import shutil
 
-    model = load_model_or_default(None, None)[0]
+    from tests.tflite_files import broken, genuine
+
     folder = tmp_path_factory.mktemp("shipped")
-    variants = {
-        "same": (model, 16),
-        "flipped": (broken_model(model, "inverted-mask"), 16),
-        "seq_len_8": (model, 8),
-    }
+    variants = {"same": genuine(16), "flipped": broken("inverted-mask"), "seq_len_8": genuine(8)}
     return {
-        name: convert(m, seq_len=t, output=folder / f"{name}.tflite").path
-        for name, (m, t) in variants.items()
+        name: Path(shutil.copy(path, folder / f"{name}.tflite")) for name, path in variants.items()
     }
 
 
-def run_with_baseline(pytester, cache, baseline):
-    return run_gate(
-        pytester, cache, "--pyargs", "signbart_parity.gate", f"--parity-baseline={baseline}"
-    )
+def run_with_baseline(pytester, baseline):
+    return run_gate(pytester, "--pyargs", "signbart_parity.gate", f"--parity-baseline={baseline}")
 
 
-def test_baseline_of_the_same_model_passes(pytester, shared_cache, ci_profile, shipped):
-    result = run_with_baseline(pytester, shared_cache, shipped["same"])
+def test_baseline_of_the_same_model_passes(pytester, ci_profile, shipped):
+    result = run_with_baseline(pytester, shipped["same"])
     assert_gate_ran(result, read_report(pytester), targets=1, skipped=2)
     assert "baseline" in {
         o["check"] for o in read_report(pytester)["outcomes"] if o["outcome"] == "passed"
     }
 
 
-def test_baseline_whose_predictions_differ_fails(pytester, shared_cache, ci_profile, shipped):
-    result = run_with_baseline(pytester, shared_cache, shipped["flipped"])
+def test_baseline_whose_predictions_differ_fails(pytester, ci_profile, shipped):
+    result = run_with_baseline(pytester, shipped["flipped"])
     assert_gate_ran(result, read_report(pytester), targets=1, failed=1, skipped=2)
     result.stdout.fnmatch_lines(["*predictions flip*TOO MANY FLIPS*"])
     # Every row's numbers pass; the baseline check alone makes the report FAIL.
@@ -224,9 +220,7 @@ def test_baseline_whose_predictions_differ_fails(pytester, shared_cache, ci_prof
     assert failed["check"] == "baseline" and "flip" in failed["message"]
 
 
-def test_baseline_at_a_length_the_gate_does_not_export_fails(
-    pytester, shared_cache, ci_profile, shipped
-):
-    result = run_with_baseline(pytester, shared_cache, shipped["seq_len_8"])
+def test_baseline_at_a_length_the_gate_does_not_export_fails(pytester, ci_profile, shipped):
+    result = run_with_baseline(pytester, shipped["seq_len_8"])
     assert_gate_ran(result, read_report(pytester), targets=1, failed=1, skipped=2)
     result.stdout.fnmatch_lines(["*takes seq_len 8, which the gate does not export*"])

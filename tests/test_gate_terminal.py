@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import write_model
-from tests.tflite_files import scratch
+from tests.tflite_files import hundred_keypoint, scratch
 
 pytestmark = pytest.mark.slow
 
@@ -99,8 +99,11 @@ def test_from_an_empty_folder_the_gate_is_quiet_and_says_what_it_did(model_100, 
 
 
 def test_under_xdist_no_toolchain_line_and_each_file_counts_once(model_100, tmp_path):
-    gate_elsewhere(tmp_path, model_100)  # both files in the cache
-    output, code = gate_elsewhere(tmp_path, model_100, "-n", "2", "--parity-report=report")
+    # Both files in the shared cache (model_100 is the model ``hundred_keypoint`` exports).
+    hundred_keypoint(8), hundred_keypoint(8, "dynamic-int8")
+    output, code = gate_elsewhere(
+        tmp_path, model_100, "-n", "2", "--parity-report=report", "-rs", "-v"
+    )
     assert code == 0, output[-4000:]
     assert not TOOLCHAIN_LINE.findall(output), output[-4000:]
     assert not TOOLCHAIN_WARNING.findall(output), output[-4000:]
@@ -113,6 +116,5 @@ def test_under_xdist_no_toolchain_line_and_each_file_counts_once(model_100, tmp_
     assert any(line.startswith("  real-sample: NOT CHECKED on seq_len 8, fp32") for line in lines)
     assert all(row["bound_ratio"] < 1 for row in report["results"])
     # The skipped parameters are named for what they mean.
-    output, _ = gate_elsewhere(tmp_path, model_100, "-n", "2", "-rs", "-v")
     assert "[no baseline given]" in output and "[no matching seq_len]" not in output
     assert "[one seq_len]" in output

@@ -347,6 +347,7 @@ def test_the_attention_probe_is_attention_in_the_form_the_gpu_computes_right(tmp
 @pytest.mark.parametrize("model", ["default", "100-keypoint"])
 def test_the_gate_with_the_gpu_passes_and_reports_the_device(model, pytester, tmp_path):
     from tests.helpers import write_model
+    from tests.tflite_files import shared_gate_cache
 
     checkpoint = []
     if model == "100-keypoint":
@@ -354,7 +355,7 @@ def test_the_gate_with_the_gpu_passes_and_reports_the_device(model, pytester, tm
         checkpoint = [f"--checkpoint={checkpoint_path}", f"--config={config_path}"]
     result = pytester.runpytest_subprocess(
         *"--pyargs signbart_parity.gate -p no:cacheprovider".split(),
-        f"--parity-cache={tmp_path / 'cache'}",
+        *shared_gate_cache(tmp_path / "corpus"),
         "--parity-report=report",
         "--parity-seq-lens=16",
         "--parity-quantization=none",

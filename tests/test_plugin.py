@@ -12,14 +12,17 @@ from signbart_parity.gate.profiles import PROFILES
 from signbart_parity.gate.run import TIMING_ITERATIONS
 from signbart_parity.options import OPTIONS
 from tests.helpers import assert_gate_ran
+from tests.tflite_files import shared_gate_cache
 
 GATE = "--pyargs signbart_parity.gate -p no:cacheprovider".split()
 
 
-def run_gate(pytester, tmp_path, *options: str):
-    """The gate in a subprocess (torch and litert-torch cannot be imported twice in one)."""
-    cache = [f"--parity-cache={tmp_path / 'cache'}", "--parity-report=report"]
-    return pytester.runpytest_subprocess(*GATE, *cache, *options)
+def run_gate(pytester, tmp_path, *options: str, shared: bool = False):
+    """The gate in a subprocess (torch and litert-torch cannot be imported twice in one),
+    converting into a cache of its own, or (``shared``) the tests' shared export cache."""
+    own = [f"--parity-cache={tmp_path / 'cache'}"]
+    cache = shared_gate_cache(tmp_path / "corpus") if shared else own
+    return pytester.runpytest_subprocess(*GATE, *cache, "--parity-report=report", *options)
 
 
 def outcomes(result) -> dict[str, int]:
@@ -206,19 +209,21 @@ def test_gate_profile_count():
 
 @pytest.mark.slow
 def test_second_identical_run_converts_nothing(pytester, tmp_path):
+    """An fp32 file and one derived from it: both converted once, both found the next time.
+    (One seq_len: each length is its own file, cached alike; bucket pairs are not its subject.)"""
     options = [
-        "--parity-seq-lens=8,16",
+        "--parity-seq-lens=16",
         "--parity-quantization=none,dynamic-int8",
         "--parity-profile=ci",
     ]
     reports = []
     for _ in range(2):
-        # 4 targets, 2 bucket pairs; the baseline test skips (none given).
+        # 2 targets; bucket (one seq_len) and baseline (none given) skip.
         result = run_gate(pytester, tmp_path, *options)
         reports.append(read_report(pytester))
-        assert_gate_ran(result, reports[-1], targets=4, skipped=2)
-    assert (reports[0]["conversions"], reports[0]["cache_hits"]) == (4, 0)
-    assert (reports[1]["conversions"], reports[1]["cache_hits"]) == (0, 4)
+        assert_gate_ran(result, reports[-1], targets=2, skipped=3)
+    assert (reports[0]["conversions"], reports[0]["cache_hits"]) == (2, 0)
+    assert (reports[1]["conversions"], reports[1]["cache_hits"]) == (0, 2)
 
 
 @pytest.mark.slow
@@ -256,6 +261,7 @@ def test_gate_passes_on_the_upstream_fixture_checkpoint(pytester, tmp_path, monk
         f"--checkpoint={CHECKPOINT}",
         f"--config={CONFIG}",
         "--junitxml=junit.xml",
+        shared=True,
     )
     report = read_report(pytester)
     assert_gate_ran(result, report, targets=4, skipped=2)

@@ -24,7 +24,15 @@ from signbart_parity.runtime.worker import client as worker
 from signbart_parity.runtime_specs import RuntimeSpec, parse_runtime_spec
 from tests.cli import one_error_line, run_in_process
 from tests.helpers import write_model
-from tests.tflite_files import FAULT_STAGES, MODEL_ARGS, broken, fixture_model, genuine, scratch
+from tests.tflite_files import (
+    FAULT_STAGES,
+    MODEL_ARGS,
+    broken,
+    fixture_model,
+    genuine,
+    scratch,
+    shared_gate_cache,
+)
 
 OLD_RUNTIME = "tflite-runtime==2.14.0"
 LITERT_1 = "litert==1.4.0"
@@ -524,7 +532,7 @@ def test_the_gate_in_a_pinned_build_on_a_100_keypoint_model(prepared, pytester, 
         "-p", "no:cacheprovider", "--pyargs", "signbart_parity.gate",
         f"--parity-config={config}", f"--parity-checkpoint={checkpoint}",
         "--parity-seq-lens=16", "--parity-quantization=none,dynamic-int8",
-        f"--parity-runtime=litert,{OLD_RUNTIME}", f"--parity-cache={tmp_path / 'cache'}",
+        f"--parity-runtime=litert,{OLD_RUNTIME}", *shared_gate_cache(tmp_path / "corpus"),
         "--parity-report=report", "--parity-profile=ci",
     )  # fmt: skip
     report = json.loads((pytester.path / "report" / "parity.json").read_text())

@@ -37,11 +37,25 @@ def scratch() -> Path:
     return folder
 
 
+def exports() -> Path:
+    """The tests' export cache folder (``ExportCache`` root and a gate's --parity-cache)."""
+    return scratch() / "exports"
+
+
 @functools.cache
 def _cache():
     from signbart_parity.export.cache import ExportCache
 
-    return ExportCache(scratch() / "exports")
+    return ExportCache(exports())
+
+
+def shared_gate_cache(corpus: Path) -> list[str]:
+    """Gate options that convert into the tests' shared export cache, so a gate run (a
+    pytester or subprocess one too) finds the files other tests made, and makes them once
+    for the tests after it; with the run's own ``corpus`` folder (by default the corpus is
+    under the cache dir, where one run's counterexamples would be replayed by the next).
+    Not for a test that counts conversions: those need a cache of their own."""
+    return [f"--parity-cache={exports()}", f"--parity-corpus={corpus}"]
 
 
 @functools.cache

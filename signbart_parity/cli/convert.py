@@ -32,6 +32,16 @@ def add_parser(commands) -> None:
         action="store_true",
         help="also run the file on random inputs and print its signature",
     )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the export cache: a file the same checkpoint, config, seq_len, precision and "
+        "tool versions made (a gate run, an earlier convert) is copied from it, not converted "
+        "again; what is converted is kept there. Default: the folder the gate converts into "
+        "without --parity-cache (the user cache folder)",
+    )
     common.add_output_options(parser)
     parser.set_defaults(handler=run)
 
@@ -45,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         quantization=args.quantization,
         test=args.test,
         progress=_progress,
+        cache=args.cache,
     )
 
 
@@ -68,8 +79,10 @@ def convert_command(
     quantization: str,
     test: bool,
     progress,
+    cache: Path | None = None,
 ) -> int:
-    """Convert; check every signature of the file against PyTorch on fixed inputs."""
+    """Convert (or copy the export cache's file); check every signature of the file against
+    PyTorch on fixed inputs."""
     from signbart_parity.checks.tolerances import SEED_CHECK, tolerance_for
     from signbart_parity.export.convert import convert
     from signbart_parity.inputs.calibration import calibration_sets
@@ -83,6 +96,7 @@ def convert_command(
         inputs=(config_path, checkpoint_path),
         default_name=_default_name(checkpoint, seq_len, precision_label(quantization)),
     )
+    cache = _cache_folder(cache if cache is not None else _gate_cache_default())
     model, model_config = load_model_or_default(config, checkpoint, progress=progress)
     model_config.check_seq_lens(seq_len)  # before calibration data is generated
     calibration = None
@@ -96,13 +110,17 @@ def convert_command(
         quantization=quantization,
         calibration=calibration,
         progress=progress,
+        cache=cache,
     )
     precision = precision_label(quantization)
     lengths = ",".join(map(str, seq_len))
-    print(
-        f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {precision}, "
-        f"seq_len {lengths}, converted in {result.seconds:.1f} s)"
+    made = (
+        f"from the export cache, not converted again: {result.cached_from}"
+        if result.cached_from is not None
+        else f"converted in {result.seconds:.1f} s"
     )
+    size = f"{result.size_bytes / 1e6:.2f} MB"
+    print(f"wrote {result.path} ({size}, {precision}, seq_len {lengths}, {made})")
     tolerance = SEED_CHECK if quantization == "none" else tolerance_for(quantization)
     try:
         return _check(result, model, model_config, tolerance, test)
@@ -110,6 +128,31 @@ def convert_command(
         # The file is complete and in place: say so rather than "no partial output".
         exc.add_note(f"{result.path} was written but not checked against PyTorch")
         raise
+
+
+def _gate_cache_default() -> Path:
+    """Where the gate converts without --parity-cache (``gate/options.py``), so a file the
+    gate made is served to ``convert``."""
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("signbart-parity"))
+
+
+def _cache_folder(path: Path) -> Path:
+    """The export cache folder, made now: OutputPathError naming the fix when it cannot be."""
+    from signbart_parity.errors import OutputPathError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{path}: is a file, not a folder; give --cache a folder.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(
+            f"{path}: the export cache folder cannot be made ({exc.strerror}); "
+            "give --cache a folder you can write."
+        ) from None
+    return path
 
 
 def _default_name(checkpoint: Path | None, seq_len: tuple[int, ...], precision: str) -> str:

@@ -2,7 +2,9 @@
 
 The key hashes what determines the file: the model's weights and structure (its state_dict
 bytes and ``repr``, which names eps and activation choices), the config, seq_len,
-quantization, batch size and the toolchain versions. An entry is a folder holding
+quantization, batch size, the toolchain versions and this tool's own version (which every
+file's provenance stamp records, so a served file is byte for byte what a fresh export
+would write). An entry is a folder holding
 ``model.tflite`` and ``meta.json`` (with the file's sha256); an entry whose file does not
 match its meta is rebuilt, never used. A file lock per key makes concurrent sessions
 (``pytest -n 2``) convert each artifact once.
@@ -24,7 +26,7 @@ from signbart_parity.export.quantize import RECIPE_VERSION
 from signbart_parity.fileio import file_sha256, write_json_atomic
 from signbart_parity.interrupts import terminate_as_interrupt
 from signbart_parity.model.fingerprint import hash_weights
-from signbart_parity.versions import toolchain_versions
+from signbart_parity.versions import installed_version, toolchain_versions
 
 if TYPE_CHECKING:
     from signbart_parity.model.signbart import SignBart
@@ -63,6 +65,7 @@ class ExportRequest:
             "batch_size": self.batch_size,
             "calibration": self.calibration,
             "toolchain": toolchain_versions(),
+            "tool": installed_version("signbart-parity"),
             "recipe": RECIPE_VERSION,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -4,11 +4,17 @@ bundle of several), optionally quantized, through the one exporter (``exporter.p
 litert-torch exports a static graph, so each seq_len is its own signature. Quantized files
 are derived from the fp32 file with ai-edge-quantizer; a mode the toolchain cannot produce
 raises ``ToolchainError`` and never falls back to fp32.
+
+With an export cache (``cache.py``, the folder the gate converts into) the file is served
+from it when the same model, config, seq_len, precision, calibration and tool versions made
+it, and what is converted goes there first; the output is a copy of the cached file, the
+same bytes (provenance stamp included) a conversion without the cache writes.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +26,7 @@ from signbart_parity.fileio import atomic_path
 from signbart_parity.runtime.read.signature import Signature
 
 if TYPE_CHECKING:
+    from signbart_parity.export.cache import ExportCache
     from signbart_parity.inputs.calibration import CalibrationSet
     from signbart_parity.model.signbart import SignBart
 
@@ -33,6 +40,8 @@ class ConversionResult:
     seconds: float
     # Signature name -> contract: "serving_default" for one seq_len, "seq_<T>" per bucket.
     signatures: dict[str, Signature]
+    # The export cache's file it was copied from, when nothing had to be converted.
+    cached_from: Path | None = None
 
     @property
     def seq_len(self) -> int:
@@ -56,12 +65,15 @@ def convert(
     batch_size: int = 1,
     calibration: Mapping[int, CalibrationSet] | None = None,
     progress: Progress | None = None,
+    cache: ExportCache | str | Path | None = None,
 ) -> ConversionResult:
     """Convert ``model`` to ``output`` (.tflite) and report the exported signatures.
 
     One seq_len writes a single-signature file; several write one bundle (``bundle.py``)
     with a signature per length. Static-int8 calibrates each bucket on ``calibration``
-    (sets keyed by seq_len; default: generated real-like sequences).
+    (sets keyed by seq_len; default: generated real-like sequences). With ``cache`` (an
+    ``ExportCache`` or its folder) the file comes from the export cache, converted into it
+    on a miss; ``cached_from`` names the entry when nothing was converted.
 
     Raises:
         ConversionError: seq_len out of range or unknown quantization (bad input).
@@ -69,7 +81,6 @@ def convert(
             ``output`` is never left half-written.
     """
     from signbart_parity.export.bundle import as_seq_lens
-    from signbart_parity.export.exporter import Exporter
     from signbart_parity.outputs import output_file
     from signbart_parity.runtime.run.tflite import TFLiteModel
 
@@ -77,20 +88,15 @@ def convert(
     check_quantization(quantization)
     output = output_file(output)  # a folder or unwritable path: refused before converting
     output.parent.mkdir(parents=True, exist_ok=True)
-    # Intermediate files live in a scratch folder beside the output and go away; the
-    # result is renamed into place (same folder, so atomically).
-    sweep_scratch(output.parent)
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=_scratch_prefix()) as scratch:
-        exporter = Exporter(
-            model,
-            directory=Path(scratch),
-            calibrate=(lambda lengths: calibration) if calibration else None,
-            batch_size=batch_size,
-            progress=progress,
-        )
-        exported = exporter.export(seq_lens, quantization)
-        with atomic_path(output) as temp:
-            os.replace(exported.path, temp)
+    options = {
+        "calibrate": (lambda lengths: calibration) if calibration else None,
+        "batch_size": batch_size,
+        "progress": progress,
+    }
+    if cache is None:
+        exported, cached_from = _convert_beside(model, output, seq_lens, quantization, options)
+    else:
+        exported, cached_from = _serve_from(cache, model, output, seq_lens, quantization, options)
     signatures = {
         name: TFLiteModel(output, signature=name).signature for name in TFLiteModel.names_in(output)
     }
@@ -101,7 +107,36 @@ def convert(
         size_bytes=output.stat().st_size,
         seconds=exported.seconds,
         signatures=signatures,
+        cached_from=cached_from,
     )
+
+
+def _convert_beside(model, output: Path, seq_lens, quantization, options) -> tuple:
+    """Convert in a scratch folder beside ``output`` (it goes away) and rename the result
+    into place (same folder, so atomically)."""
+    from signbart_parity.export.exporter import Exporter
+
+    sweep_scratch(output.parent)
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=_scratch_prefix()) as scratch:
+        exporter = Exporter(model, directory=Path(scratch), **options)
+        exported = exporter.export(seq_lens, quantization)
+        with atomic_path(output) as temp:
+            os.replace(exported.path, temp)
+    return exported, None
+
+
+def _serve_from(cache, model, output: Path, seq_lens, quantization, options) -> tuple:
+    """The export cache's file (converted into it on a miss), copied to ``output``
+    atomically; with the entry it came from when nothing was converted."""
+    from signbart_parity.export.cache import ExportCache
+    from signbart_parity.export.exporter import Exporter
+
+    store = cache if isinstance(cache, ExportCache) else ExportCache(cache)
+    before = store.stats.conversions
+    exported = Exporter(model, cache=store, **options).export(seq_lens, quantization)
+    with atomic_path(output) as temp:
+        shutil.copyfile(exported.path, temp)
+    return exported, (exported.path if store.stats.conversions == before else None)
 
 
 # Scratch folders are named for the process that owns them (``.convert-<pid>-XXXX``), so a
@@ -117,7 +152,6 @@ def _scratch_prefix() -> str:
 
 def sweep_scratch(folder: Path) -> list[Path]:
     """Remove the scratch folders in ``folder`` whose convert no longer runs; the removed."""
-    import shutil
     import time
 
     swept = []
