@@ -26,7 +26,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 ARM64 = "litert@arm64"
+
+from benchmarks.runtime_worker import one_input  # noqa: E402 (after the path it needs)
 
 
 def default_file() -> Path:
@@ -68,7 +71,7 @@ def parts(path: Path, calls: int) -> dict[str, float]:
     there = TFLiteModel(path, runtime=ARM64)
     load_s = time.perf_counter() - started
     here = TFLiteModel(path)
-    keypoints, mask = _input(here)
+    keypoints, mask = one_input(here)
     there(keypoints, mask)  # the first call (kernels prepared) is not an example's cost
     through = _median_ms(lambda: there(keypoints, mask), calls)
     inside = there.latency(keypoints, mask, calls)[0]
@@ -91,14 +94,6 @@ def _median_ms(call, times: int) -> float:
         call()
         samples.append((time.perf_counter() - started) * 1e3)
     return statistics.median(samples)
-
-
-def _input(model):
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    shape = model.signature.keypoints.shape
-    return rng.random(shape, dtype=np.float32), np.ones((shape[0], shape[1]), np.int32)
 
 
 def main() -> None:

@@ -56,7 +56,7 @@ def call_costs(path: Path, iterations: int) -> dict[str, float]:
 
     here = TFLiteModel(path)
     there = TFLiteModel(path, runtime="litert==2.3.0")
-    keypoints, mask = _input(here)
+    keypoints, mask = one_input(here)
     in_process = measure(lambda: here(keypoints, mask), iterations)[0]
     through_pipe = measure(lambda: there(keypoints, mask), iterations)[0]
     inside_worker = there.latency(keypoints, mask, iterations)[0]
@@ -69,7 +69,8 @@ def call_costs(path: Path, iterations: int) -> dict[str, float]:
     }
 
 
-def _input(model):
+def one_input(model):
+    """One seeded input the file takes (batch 1 when the file is), all frames valid."""
     import numpy as np
 
     rng = np.random.default_rng(0)
