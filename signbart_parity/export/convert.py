@@ -88,6 +88,7 @@ def convert(
     check_quantization(quantization)
     output = output_file(output)  # a folder or unwritable path: refused before converting
     output.parent.mkdir(parents=True, exist_ok=True)
+    sweep_scratch(output.parent)  # killed converts' scratch, whichever way this one goes
     options = {
         "calibrate": (lambda lengths: calibration) if calibration else None,
         "batch_size": batch_size,
@@ -116,7 +117,6 @@ def _convert_beside(model, output: Path, seq_lens, quantization, options) -> tup
     into place (same folder, so atomically)."""
     from signbart_parity.export.exporter import Exporter
 
-    sweep_scratch(output.parent)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=_scratch_prefix()) as scratch:
         exporter = Exporter(model, directory=Path(scratch), **options)
         exported = exporter.export(seq_lens, quantization)
