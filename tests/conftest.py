@@ -6,6 +6,12 @@ import sys
 
 import pytest
 
+# pytester restores sys.modules after each test that uses it: a native module first imported
+# inside such a test (torch by an in-process CLI run) is dropped, imported again by a later
+# test, and crashes there (test_corpus then test_corpus_files in one process: failures, then
+# a segfault). Imported here, before any test, it is in every snapshot.
+import torch  # noqa: F401, E402
+
 from tests.lanes import (  # noqa: F401  (hooks pytest finds in this module)
     pytest_runtest_setup,
     pytest_sessionstart,
