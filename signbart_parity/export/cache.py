@@ -2,16 +2,18 @@
 
 The key hashes what determines the file: the model's weights and structure (its state_dict
 bytes and ``repr``, which names eps and activation choices), the config, seq_len,
-quantization, batch size, the toolchain versions and this tool's own version (which every
+quantization, batch size, the toolchain versions, this tool's own version (which every
 file's provenance stamp records, so a served file is byte for byte what a fresh export
-would write). An entry is a folder holding
-``model.tflite`` and ``meta.json`` (with the file's sha256); an entry whose file does not
-match its meta is rebuilt, never used. A file lock per key makes concurrent sessions
+would write) and a digest of the code that writes the file (``model/`` and ``export/``: a
+checkout between two releases never serves a file its older code wrote). An entry is a
+folder holding ``model.tflite`` and ``meta.json`` (with the file's sha256); an entry whose
+file does not match its meta is rebuilt, never used. A file lock per key makes concurrent sessions
 (``pytest -n 2``) convert each artifact once.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -67,6 +69,7 @@ class ExportRequest:
             "toolchain": toolchain_versions(),
             "tool": installed_version("signbart-parity"),
             "recipe": RECIPE_VERSION,
+            "code": exporting_code_digest(),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -136,3 +139,14 @@ class ExportCache:
             )
         except (OSError, ValueError, KeyError, TypeError):
             return False
+
+
+@functools.cache
+def exporting_code_digest() -> str:
+    """sha256 of the sources that decide a file's bytes: the model and the exporter."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for source in sorted([*package.glob("model/*.py"), *package.glob("export/*.py")]):
+        digest.update(source.relative_to(package).as_posix().encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
