@@ -255,7 +255,7 @@ def test_an_unknown_gpu_precision_is_one_line_exit_2():
     done = run_cli("verify", "--tflite", genuine(), *MODEL_ARGS, "--runtime", "compiled@gpu:fp8")
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2 and len(lines) == 1, done.stderr
-    assert "unknown GPU accelerator setting" in lines[0], lines[0]
+    assert "unknown GPU precision" in lines[0], lines[0]
     assert "compiled@gpu:fp32" in lines[0], lines[0]
 
 
