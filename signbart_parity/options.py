@@ -158,6 +158,15 @@ OPTIONS: dict[str, Option] = {
             gate=True,
         ),
         Option(
+            "judge-outside-contract",
+            "let examples outside the app contract (no valid frame, the all-zero mask) decide "
+            "the verdict, for an app that runs the model on such clips; by default they are "
+            "run and shown under 'outside the app contract', not judged",
+            default=False,
+            gate=True,
+            extra={"action": "store_true"},
+        ),
+        Option(
             "profile",
             "examples per property: dev, ci, release. Default: $SIGNBART_PARITY_PROFILE, "
             "else ci when $CI is set, else dev",

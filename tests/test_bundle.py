@@ -178,7 +178,8 @@ def test_verify_checks_every_signature_of_a_genuine_bundle(other_model, tmp_path
     assert done.returncode == 0, done.stdout + done.stderr
     for name in ("seq_16", "seq_32", "seq_64"):
         assert f"signature {name}: inputs" in done.stdout
-    assert done.stdout.count("  bundle ") == 2  # seq_16 in seq_32, seq_32 in seq_64
+    # the gate's bucket check, between neighbouring signatures: seq_16 in seq_32, seq_32 in seq_64
+    assert done.stdout.count("  bucket ") == 2
     report = json.loads((tmp_path / "parity.json").read_text())
     assert [row["seq_len"] for row in report["results"]] == [16, 32, 64]
     # Rows name their signature, as the gate's do.

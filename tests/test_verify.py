@@ -32,12 +32,21 @@ def test_genuine_fp32_export_passes_and_writes_a_report(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "parity holds" in done.stdout
-    for name in ("parity", "real-sample", "padding", "determinism", "bucket"):
+    for name in ("parity", "agreement", "real-sample", "padding", "determinism", "short-clip"):
         assert re.search(rf"^  {name} +PASS", done.stdout, re.M), (name, done.stdout)
     data = json.loads((tmp_path / "report" / "parity.json").read_text())
     assert data["passed"] is True and data["schema"] == 2 and data["kind"] == "verify"
     assert {o["check"]: o["outcome"] for o in data["outcomes"]} == dict.fromkeys(
-        ("provenance", "parity", "real-sample", "padding", "determinism", "bucket"), "passed"
+        (
+            "provenance",
+            "parity",
+            "agreement",
+            "real-sample",
+            "padding",
+            "determinism",
+            "short-clip",
+        ),
+        "passed",
     ) | {"runtime-build": "skipped"}  # no pinned build asked for: said, not hidden
     assert "runtime-build: NOT CHECKED: only the runtime installed here ran" in done.stdout
     (result,) = data["results"]
@@ -49,15 +58,24 @@ def test_genuine_fp32_export_passes_and_writes_a_report(tmp_path: Path) -> None:
     assert 0 < result["bound_ratio"] < 1 and result["logit_scale"] is None  # fp32: absolute
     assert set(result["checks"]) == {
         "parity",
+        "agreement",
         "real-sample",
         "padding",
         "determinism",
-        "bucket",
+        "short-clip",
     }
     assert all(
         tally["examples"] > 0 and tally["failed"] == 0 for tally in result["checks"].values()
     )
-    assert result["top1_compared"] == 37 and result["top1_agreed"] == 37
+    # parity and agreement judge the same 30 in-contract examples; + the real sample. The
+    # 6 all-zero examples (every sixth) are run and reported apart, not judged.
+    assert result["top1_compared"] == 61 and result["top1_agreed"] == 61
+    assert {name: tally["examples"] for name, tally in result["outside"].items()} == {
+        "parity": 6,
+        "agreement": 6,
+        "determinism": 6,
+    }
+    assert "outside the app contract (no valid frame): run and shown, not judged" in done.stdout
     assert (tmp_path / "report" / "parity.html").is_file()
 
 

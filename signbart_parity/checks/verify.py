@@ -1,18 +1,13 @@
 """``signbart-parity verify``: does this .tflite file compute what this checkpoint computes?
 
-The file's seq_len and signature are read from the file itself. The checks are the gate's
-properties (``properties.py``) on seeded inputs that cycle every keypoint kind x mask kind,
-plus any real samples:
+The file's seq_len and signature are read from the file itself. The checks are the check
+table's (``table.py``), each on what verify feeds it: the fixed seeded batch, which cycles
+every keypoint kind x mask kind (parity, agreement, padding, determinism), the real samples
+given (real-sample), seeded short clips (short-clip) and, in a file with a signature per
+bucket, the same frames in neighbouring signatures (bucket). A name means what it means in
+the gate. Examples outside the app contract (``domain.py``) are run and reported apart.
 
-- parity: logits agree with PyTorch's under the precision's tolerance;
-- real-sample: the same on the real samples given;
-- padding: values in padded frames never change the logits;
-- determinism: the same input twice gives identical logits;
-- bucket: L = seq_len // 2 frames right-padded into the file give PyTorch's L-frame logits;
-- bundle (files with a signature per bucket): L frames in the seq_L signature and the same
-  frames right-padded into the next longer signature give the same logits.
-
-Every signature of a multi-signature file is checked with every property, and has its own
+Every signature of a multi-signature file is checked with every check, and has its own
 row in the output and the report; a fault in one signature fails the file and names it.
 When a check fails, the first diverging stage is localised in the file's own intermediate
 tensors (``divergence.py``), and the first departing operator on the same example
@@ -25,13 +20,13 @@ The command (``cli/verify.py``) prints and reports what these checks find.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from signbart_parity.checks.compare import Comparison
+from signbart_parity.checks.table import CHECKS, Batch, CheckResult, Subject, judge, run_check
 from signbart_parity.checks.tolerances import tolerance_for
 from signbart_parity.inputs.masks import BUCKET_MASK_KINDS, summarise
 
@@ -44,38 +39,7 @@ if TYPE_CHECKING:
     from signbart_parity.model.signbart import SignBart
     from signbart_parity.runtime.run.tflite import TFLiteModel
 
-
-@dataclass
-class Check:
-    """One property's verdict plus per-example detail (for the report and localisation)."""
-
-    name: str
-    comparison: Comparison
-    masks: np.ndarray
-    keypoints: np.ndarray  # the inputs the file was run on (scrambled ones for padding)
-    example_err: np.ndarray  # max |difference| per example
-    example_ok: np.ndarray
-    descriptions: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return self.comparison.passed
-
-
-def _check(name: str, comparison: Comparison, keypoints, masks, descriptions) -> Check:
-    """A property's verdict with the per-example detail its comparison already holds."""
-    return Check(
-        name,
-        comparison,
-        np.asarray(masks),
-        keypoints,
-        comparison.example_abs_err,
-        comparison.example_passed,
-        list(descriptions),
-    )
-
-
-# ---------------------------------------------------------------- the properties
+Check = CheckResult  # what one check found on one signature
 
 
 def run_checks(
@@ -88,56 +52,53 @@ def run_checks(
     descriptions: list[str],
     real: tuple[np.ndarray, np.ndarray, list[str]] | None,
     seed: int,
+    judge_outside: bool = False,
 ) -> list[Check]:
-    """Run every property over the inputs; each Check holds its Comparison and detail."""
-    from signbart_parity.checks import properties
+    """Every check of the table that runs on one signature, in table order, each on what
+    verify feeds it (``CheckSpec.feeds``); parity and agreement judge the same logits."""
     from signbart_parity.inputs.generators import keypoint_kinds_for
 
-    tolerance = tolerance_for(quantization, tflite.runtime)
-    checks = []
-
-    result = properties.logits_parity(model, tflite, tolerance, keypoints, masks)
-    checks.append(_check("parity", result, keypoints, masks, descriptions))
-
+    subject = Subject(model, tflite, quantization, seed=seed + 1)
+    batch = Batch(keypoints, masks, list(descriptions))
+    inputs: dict[str, Batch] = {"parity": batch, "agreement": batch}
+    inputs["padding"] = inputs["determinism"] = batch
     if real is not None and len(real[0]):
-        real_keypoints, real_masks, real_descriptions = real
-        result = properties.logits_parity(model, tflite, tolerance, real_keypoints, real_masks)
-        checks.append(_check("real-sample", result, real_keypoints, real_masks, real_descriptions))
-
-    valid = masks.sum(axis=1)
-    padded = (valid >= 1) & (valid < masks.shape[1])
-    if padded.any():
-        kp, mk = keypoints[padded], masks[padded]
-        texts = [d for d, keep in zip(descriptions, padded, strict=True) if keep]
-        result = properties.padding_invariance(
-            tflite, tolerance, kp, mk, np.random.default_rng(seed + 1)
+        inputs["real-sample"] = Batch(*real)
+    if tflite.seq_len // 2 >= 1:
+        inputs["short-clip"] = Batch(
+            *bucket_inputs(
+                np.random.default_rng(seed + 2),
+                count=max(len(BUCKET_MASK_KINDS), len(masks) // 3),
+                seq_len=tflite.seq_len // 2,
+                num_keypoints=keypoints.shape[2],
+                keypoint_kinds=keypoint_kinds_for(tolerance_for(quantization, tflite.runtime)),
+            )
         )
-        # The same scrambled inputs the property ran (same seed): localisation reruns one.
-        scrambled = properties.scramble_padding(kp, mk, np.random.default_rng(seed + 1))
-        checks.append(_check("padding", result, scrambled, mk, texts))
+    return _run_table(subject, inputs, judge_outside=judge_outside)
 
-    result = properties.determinism(tflite, keypoints, masks)
-    checks.append(_check("determinism", result, keypoints, masks, descriptions))
 
-    seq_len = tflite.seq_len
-    short = seq_len // 2
-    if short >= 1:
-        kp, mk, texts = bucket_inputs(
-            np.random.default_rng(seed + 2),
-            count=max(len(BUCKET_MASK_KINDS), len(masks) // 3),
-            seq_len=short,
-            num_keypoints=keypoints.shape[2],
-            keypoint_kinds=keypoint_kinds_for(tolerance),
-        )
-        runner = properties.TorchRunner(model, short)
-        # Top-1 agreement over a batch is the parity check's job; here each example is judged
-        # by the bound alone (a flip passes only on a near-tie), so a few bucket examples
-        # of a quantized file do not fail on one excusable flip.
-        per_example = tolerance.per_example()
-        result = properties.bucket_consistency(tflite, runner, per_example, kp, mk)
-        long_kp, long_mk = properties.right_pad(kp, mk, tflite.seq_len)
-        texts = [f"{t}, {short} frames padded to {seq_len}" for t in texts]
-        checks.append(_check("bucket", result, long_kp, long_mk, texts))
+def _run_table(subject: Subject, inputs: dict[str, Batch], *, judge_outside: bool) -> list[Check]:
+    """Run each check given inputs, in table order; a run shared by two checks on the
+    same inputs (parity and agreement) is run once and judged twice."""
+    runs: dict[tuple, object] = {}
+    checks = []
+    for spec in CHECKS.values():
+        batch = inputs.get(spec.name)
+        if batch is None:
+            continue
+        key = (spec.run, id(batch))
+        if key not in runs:
+            runs[key] = spec.run(subject, batch)
+        if runs[key] is not None:
+            checks.append(
+                judge(
+                    spec,
+                    runs[key],
+                    subject.precision,
+                    runtime=subject.runtime,
+                    judge_outside=judge_outside,
+                )
+            )
     return checks
 
 
@@ -178,7 +139,7 @@ def worst_example(check: Check) -> int:
 
 def failing_example(checks: list[Check]) -> tuple[Check, int] | None:
     """The worst example of the first failing input-dependent check (None: none failed)."""
-    order = ("parity", "real-sample", "padding", "bucket")
+    order = ("parity", "agreement", "real-sample", "padding", "short-clip", "bucket")
     failed = [c for name in order for c in checks if c.name == name and not c.passed]
     if not failed:
         return None
@@ -260,28 +221,27 @@ class SignatureCheck:
         return self.tflite.signature.name
 
 
-def bundle_checks(results: list[SignatureCheck], *, quantization: str, seed: int) -> None:
-    """Between the buckets of one file: L frames in the seq_L signature give the logits of
-    the same frames right-padded into the next longer signature (added to the longer)."""
-    from signbart_parity.checks import properties
+def bundle_checks(
+    results: list[SignatureCheck], *, quantization: str, seed: int, judge_outside: bool = False
+) -> None:
+    """Between neighbouring buckets of one file, the ``bucket`` check: L frames in the seq_L
+    signature against the same frames right-padded into the next longer (added to the
+    longer)."""
     from signbart_parity.inputs.generators import keypoint_kinds_for
 
     ordered = sorted(results, key=lambda result: result.tflite.seq_len)
-    tolerance = tolerance_for(quantization, ordered[0].tflite.runtime if ordered else None)
     for short, long in zip(ordered, ordered[1:], strict=False):
-        kp, mk, texts = bucket_inputs(
-            np.random.default_rng(seed + 3),
-            count=2 * len(BUCKET_MASK_KINDS),
-            seq_len=short.tflite.seq_len,
-            num_keypoints=short.tflite.signature.num_keypoints,
-            keypoint_kinds=keypoint_kinds_for(tolerance),
+        batch = Batch(
+            *bucket_inputs(
+                np.random.default_rng(seed + 3),
+                count=2 * len(BUCKET_MASK_KINDS),
+                seq_len=short.tflite.seq_len,
+                num_keypoints=short.tflite.signature.num_keypoints,
+                keypoint_kinds=keypoint_kinds_for(tolerance_for(quantization, long.tflite.runtime)),
+            )
         )
-        result = properties.bucket_consistency(
-            long.tflite, short.tflite, tolerance.per_example(), kp, mk
-        )
-        padded_kp, padded_mk = properties.right_pad(kp, mk, long.tflite.seq_len)
-        texts = [f"{t}, {short.where} padded into {long.where}" for t in texts]
-        long.checks.append(_check("bundle", result, padded_kp, padded_mk, texts))
+        subject = Subject(None, long.tflite, quantization, shorter=short.tflite)
+        long.checks.append(run_check("bucket", subject, batch, judge_outside=judge_outside))
 
 
 def oracle_errors(model: SignBart, tflite: TFLiteModel, keypoints, masks) -> tuple[float, float]:
@@ -312,9 +272,12 @@ def verify_signature(
     seed: int,
     samples: list[Path],
     oracle: bool,
+    judge_outside: bool = False,
 ) -> SignatureCheck:
-    """Every property of one signature, on seeded inputs at its seq_len (+ real samples);
-    ``oracle`` also measures both fp32 implementations against a float64 copy."""
+    """Every check of one signature, on seeded inputs at its seq_len (+ real samples);
+    ``oracle`` also measures both fp32 implementations against a float64 copy, on the
+    examples that decide the verdict."""
+    from signbart_parity.checks.domain import judged
     from signbart_parity.inputs.generators import example_batch, keypoint_kinds_for
 
     width = tflite.signature.num_keypoints
@@ -335,8 +298,10 @@ def verify_signature(
         descriptions=descriptions,
         real=real,
         seed=seed,
+        judge_outside=judge_outside,
     )
-    errors = oracle_errors(model, tflite, keypoints, masks) if oracle else None
+    keep = judged(masks, judge_outside=judge_outside)
+    errors = oracle_errors(model, tflite, keypoints[keep], masks[keep]) if oracle else None
     return SignatureCheck(tflite, checks, oracle=errors)
 
 
@@ -349,10 +314,12 @@ def verify_files(
     seed: int,
     samples: Sequence[Path] = (),
     oracle: bool = False,
+    judge_outside: bool = False,
 ) -> list[SignatureCheck]:
     """Every signature of one file in one runtime build (``files``: a runner per signature),
     with the bundle checks: what ``verify`` measures on one target, and what ``repair``
-    judges each candidate with."""
+    judges each candidate with (examples outside the app contract judged only with
+    ``judge_outside``)."""
     results = [
         verify_signature(
             model,
@@ -362,9 +329,10 @@ def verify_files(
             seed=seed,
             samples=list(samples),
             oracle=oracle,
+            judge_outside=judge_outside,
         )
         for tflite in files
     ]
     if len(results) > 1:
-        bundle_checks(results, quantization=quantization, seed=seed)
+        bundle_checks(results, quantization=quantization, seed=seed, judge_outside=judge_outside)
     return results

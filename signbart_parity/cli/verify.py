@@ -1,8 +1,10 @@
 """``signbart-parity verify``: does this .tflite file compute what this checkpoint computes?
 
-The checks are ``checks/verify.py``'s; this module reads the file's signatures, runs them,
-prints one line per property per signature, localises failures (the stage, then the
-operator: ``OpLocaliser``), writes the report and, with ``--repro``, the failing op's bundle.
+The checks are the check table's (``checks/table.py``, run by ``checks/verify.py``); this
+module reads the file's signatures, runs them, prints one line per check per signature (and
+apart, the numbers outside the app contract), localises failures (the stage, then the
+operator: ``OpLocaliser``), writes the report (built in ``reports/checks.py``) and, with
+``--repro``, the failing op's bundle.
 
 Exit codes: 0 parity holds, 1 violated, 2 bad input.
 """
@@ -24,20 +26,21 @@ from signbart_parity.checks.verify import (
 from signbart_parity.cli import common
 from signbart_parity.errors import AcceleratorRefused, Finding, RuntimeCrashed, TFLiteFileError
 from signbart_parity.options import add_to_cli
+from signbart_parity.reports.checks import verify_report
 from signbart_parity.reports.model import VERSUS_PYTORCH
+from signbart_parity.reports.row import tally_of
 from signbart_parity.reports.text import (
     compatibility_findings,
     describe_build,
     gpu_lines,
     not_checked_lines,
+    outside_heading,
+    outside_line,
 )
-from signbart_parity.runtime_specs import app_builds_not_checked
 
 if TYPE_CHECKING:
-    from signbart_parity.checks.baseline import BaselineResult
     from signbart_parity.checks.provenance import ProvenanceFinding
     from signbart_parity.model.config import SignBartConfig
-    from signbart_parity.reports.model import Outcome, Report
     from signbart_parity.runtime.run.tflite import TFLiteModel
 
 
@@ -62,6 +65,7 @@ def add_parser(commands) -> None:
     add_to_cli(parser, "max-flip-rate")
     add_to_cli(parser, "runtime")  # several: the file in each build, one matrix
     add_to_cli(parser, "repro")
+    add_to_cli(parser, "judge-outside-contract")
     common.add_output_options(parser)
     parser.set_defaults(handler=run)
 
@@ -160,7 +164,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         if not baseline_result.passed:
             print("BASELINE CHECK FAILED")
 
-    report = build_report(
+    report = verify_report(
         results=results,
         quantization=quantization,
         config_path=config_path,
@@ -291,6 +295,7 @@ def _verify_in(runtime, first_files, names, model, quantization, samples, args):
         seed=args.seed,
         samples=samples,
         oracle=quantization == "none" and args.report is not None,
+        judge_outside=args.judge_outside_contract,
     )
 
 
@@ -325,6 +330,11 @@ def _print_signature(found: SignatureCheck, *, bundle: bool) -> None:
         print(f"  warning: {warning}")
     for check in found.checks:
         print(_check_line(check))
+    outside = [check for check in found.checks if check.outside is not None]
+    if outside:
+        print(f"  {outside_heading()} (--judge-outside-contract judges them):")
+    for check in outside:
+        print(f"    {outside_line(check.name, tally_of(check.outside))}")
 
 
 def _localise_failure(model, found: SignatureCheck, quantization: str, *, bundle: bool) -> None:
@@ -394,118 +404,3 @@ class OpLocaliser:
                 print(f"repro bundle: not written ({exc})")
                 return
             print(f"repro bundle: {self.bundle_written} (see its README.txt)")
-
-
-def build_report(
-    *,
-    results: list[SignatureCheck],
-    quantization: str,
-    config_path: Path,
-    checkpoint_path: Path,
-    checkpoint_layout: str,
-    config: SignBartConfig,
-    baseline: tuple[Path, BaselineResult] | None,
-    duration: float,
-    runtimes: tuple[str, ...] = ("litert",),
-    crashes: list[tuple[str, int, str]] = (),
-    path: Path | None = None,
-    provenance: ProvenanceFinding | None = None,
-) -> Report:
-    """The parity report of this file: a row per signature (on its runtime), an outcome
-    per check of each signature, and the baseline comparison, if any."""
-    from signbart_parity.reports.model import Outcome, Row, new_report
-    from signbart_parity.targets import Target
-
-    rows, outcomes = [], []
-    path = results[0].tflite.path if results else path
-    if provenance is not None:
-        outcomes.append(_provenance_outcome(provenance, path))
-    for found in results:
-        tflite = found.tflite
-        target = Target(tflite.seq_len, quantization, tflite.runtime)
-        row = Row(target)
-        row.describe_file(tflite)
-        row.divergence = found.divergence
-        row.op_table = found.op_table.to_dict() if found.op_table is not None else None
-        several = len({each.tflite.seq_len for each in results}) > 1
-        prefix = f"verify {path}::" + (f"{found.where}::" if several else "")
-        prefix += f"{tflite.runtime}::" if len(runtimes) > 1 else ""
-        for check in found.checks:
-            oracle = found.oracle if check.name == "parity" else None
-            row.add(
-                check.name,
-                check.comparison,
-                check.masks,
-                descriptions=check.descriptions,
-                oracle_err=oracle[0] if oracle else None,
-                tflite_oracle_err=oracle[1] if oracle else None,
-            )
-            outcomes.append(
-                Outcome(
-                    prefix + check.name,
-                    "passed" if check.passed else "failed",
-                    check=check.name,
-                    target=target,
-                    message="" if check.passed else check.comparison.message().split("\n", 1)[0],
-                )
-            )
-        rows.append(row)
-    if baseline is not None:
-        baseline_path, result = baseline
-        outcomes.append(
-            Outcome(
-                f"verify {path}::baseline",
-                "passed" if result.passed else "failed",
-                check="baseline",
-                message="" if result.passed else result.summary(),
-            )
-        )
-    for runtime, seq_len, message in crashes:  # the build died on the file: a failed target
-        outcomes.append(
-            Outcome(
-                f"verify {path}::{runtime}",
-                "error",
-                check="parity",
-                target=Target(seq_len, quantization, runtime),
-                message=message,
-            )
-        )
-    unchecked = app_builds_not_checked(runtimes)
-    if unchecked:
-        outcomes.append(
-            Outcome(
-                f"verify {path}::runtime-build", "skipped", check="runtime-build", message=unchecked
-            )
-        )
-    return new_report(
-        "verify",
-        checkpoint=checkpoint_path,
-        layout=checkpoint_layout,
-        config_path=config_path,
-        config_values=config.to_dict(),
-        quantizations=[quantization],
-        rows=rows,
-        outcomes=outcomes,
-        duration_s=round(duration, 2),
-        contract={
-            found.where or "serving_default": found.tflite.signature.to_dict()
-            for found in results
-            if found.tflite.runtime == results[0].tflite.runtime
-        }
-        or None,
-        provenance={"file": provenance.to_dict()} if provenance is not None else None,
-    )
-
-
-def _provenance_outcome(finding: ProvenanceFinding, path) -> Outcome:
-    """Stale is a failed check, a matching stamp a passed one, no stamp not checked."""
-    from signbart_parity.checks.provenance import MATCHES
-    from signbart_parity.reports.model import Outcome
-
-    if finding.stale:
-        outcome, message = "failed", f"{finding.line}; re-export it: {finding.reexport}"
-    elif finding.status == MATCHES:
-        outcome, message = "passed", ""
-    else:
-        outcome, message = "skipped", finding.line
-    return Outcome(f"verify {path}::provenance", outcome, check="provenance", message=message)

@@ -157,6 +157,8 @@ class GateOptions:
     bundle: bool = False  # one multi-signature export instead of a file per seq_len
     corpus_dir: Path | None = None  # the counterexample corpus (--parity-corpus)
     shard: tuple[int, int] | None = None  # (K, N): this job runs shard K of N
+    # Examples outside the app contract decide the verdict (--parity-judge-outside-contract).
+    judge_outside: bool = False
 
     def shard_targets(self) -> list[Target]:
         """The targets this job runs: its shard's (``shards.plan``), or all of them."""
@@ -247,6 +249,7 @@ def resolve_options(config: pytest.Config) -> GateOptions:
         max_flip_rate=OPTIONS["max-flip-rate"].default if max_flip_rate is None else max_flip_rate,
         bundle=bundle,
         corpus_dir=corpus_dir,
+        judge_outside=bool(option("parity_judge_outside_contract")),
         shard=option("parity_shard"),
     )
     _check_shard(options)

@@ -196,6 +196,7 @@ def summary_lines(config: pytest.Config) -> list[str]:
         gpu_lines,
         headline_with_run,
         not_checked_lines,
+        outside_lines,
         row_lines,
     )
 
@@ -205,7 +206,7 @@ def summary_lines(config: pytest.Config) -> list[str]:
         return [corpus_headline(_corpus(config))] if run.corpus else []
     lines = [f"SignBart parity report: {headline_with_run(report)}"]
     found = row_lines(report) + compatibility_findings(report) + failure_lines(report)
-    found += not_checked_lines(report) + gpu_lines(report)
+    found += not_checked_lines(report) + gpu_lines(report) + outside_lines(report)
     if report.corpus is not None:
         found.append(corpus_headline(report.corpus))
     lines += [f"  {line}" for line in found]

@@ -16,6 +16,7 @@ from signbart_parity.checks.compare import Comparison
 from signbart_parity.export.cache import ExportCache
 from signbart_parity.export.exporter import Exporter
 from signbart_parity.gate.options import GateOptions
+from signbart_parity.reports.checks import record
 from signbart_parity.reports.model import Row
 from signbart_parity.targets import Target
 
@@ -122,6 +123,17 @@ class CaseRecorder:
         )
         self.recorded.append(comparison)
         self._failed = not comparison.passed
+
+    def record_result(
+        self, target: Target, result, *, oracle: tuple[float, float] | None = None
+    ) -> None:
+        """Record a check of the table (a ``table.CheckResult``) into ``target``'s row:
+        its judged examples, and apart those outside the app contract."""
+        if self._failed:
+            return  # a shrinking re-run, not a generated example
+        record(self.session.row(target), result, oracle=oracle)
+        self.recorded.append(result.comparison)
+        self._failed = not result.passed
 
     def keep_counterexample(
         self, target: Target, check: str, keypoints, masks, descriptions

@@ -1,6 +1,8 @@
 """Checks a shipped .tflite must pass, against the PyTorch checkpoint: the release gate.
 
-Each test is one check (its ``parity`` marker names it), parametrised over the exported
+Each test is one check (its ``parity`` marker names it); those judged on examples are the
+check table's (``checks/table.py``), run and judged as ``verify`` does, on the examples
+hypothesis draws (agreement: on the fixed batch). Each is parametrised over the exported
 seq_lens, precisions and runtimes (``--parity-seq-lens``, ``--parity-quantization``,
 ``--parity-runtime``). Inputs come from ``signbart_parity.inputs.strategies``; example counts from
 the gate's hypothesis profile (``--parity-profile``).
@@ -15,9 +17,9 @@ from hypothesis import strategies as st
 
 from signbart_parity import strategies
 from signbart_parity.checks import properties
-from signbart_parity.checks.compare import compare_logits
 from signbart_parity.checks.divergence import divergence_line
 from signbart_parity.checks.reference import float64_oracle, oracle_errors, torch_logits
+from signbart_parity.checks.table import CHECKS, Batch, CheckResult, Subject, judge, run_check
 from signbart_parity.checks.tolerances import tolerance_for
 from signbart_parity.gate.profiles import gate_settings
 from signbart_parity.inputs.generators import keypoint_kinds_for
@@ -71,27 +73,42 @@ def test_stored_counterexamples_still_pass(parity_session, parity_target, record
         )
 
 
+def _subject(session, target, **extra) -> Subject:
+    """What the gate's checks run on ``target``: its exported file against the checkpoint."""
+    return Subject(session.model, session.tflite(target), target.quantization, **extra)
+
+
+def _outside(session) -> bool:
+    return session.options.judge_outside  # --parity-judge-outside-contract
+
+
+def _run(name: str, subject: Subject, batch: Batch, session) -> CheckResult:
+    return run_check(name, subject, batch, judge_outside=_outside(session))
+
+
+def _one(example) -> Batch:
+    return Batch(example.keypoints[None], example.mask[None], [repr(example)])
+
+
 @pytest.mark.parity("parity")
 @gate_settings
 @given(data=st.data())
 def test_logits_match_pytorch(parity_session, parity_target, parity_recorder, oracle, data):
     session, target = parity_session, parity_target
     example = _draw(data, session, target)
-    reference = torch_logits(session.model, example.keypoints, example.mask)
-    candidate = session.tflite(target)(example.keypoints, example.mask)
-    result = compare_logits(
-        reference,
-        candidate,
-        tolerance_for(target.quantization, target.runtime).per_example(),
-        masks=example.mask,
+    ran = CHECKS["parity"].run(_subject(session, target), _one(example))
+    result = judge(
+        CHECKS["parity"],
+        ran,
+        target.quantization,
+        runtime=target.runtime,
+        judge_outside=_outside(session),
     )
-    errors = (None, None)
-    if target.quantization == "none":
-        exact = torch_logits(oracle, example.keypoints, example.mask)
-        errors = oracle_errors(reference, candidate, exact)
-    parity_recorder.record(
-        target, "parity", result, example.mask, oracle_err=errors[0], tflite_oracle_err=errors[1]
-    )
+    errors = None
+    if target.quantization == "none" and result.comparison.examples:  # fp32, in the contract
+        exact = torch_logits(oracle, ran.inputs.keypoints, ran.inputs.masks)
+        errors = oracle_errors(ran.reference, ran.candidate, exact)
+    parity_recorder.record_result(target, result, oracle=errors)
     if not result:
         where = ""
         if parity_recorder.is_final:  # localise once, on the minimal failing example
@@ -106,7 +123,7 @@ def test_logits_match_pytorch(parity_session, parity_target, parity_recorder, or
             parity_recorder.keep_counterexample(
                 target, "parity", [example.keypoints], [example.mask], [repr(example)]
             )
-        _fail(result.message(f"{target}; {example}") + "\n" + where)
+        _fail(result.comparison.message(f"{target}; {example}") + "\n" + where)
 
 
 @pytest.mark.parity("padding")
@@ -122,27 +139,18 @@ def test_padding_never_changes_logits(parity_session, parity_target, parity_reco
         require_padding=True,
     )
     seed = data.draw(st.integers(0, 2**32 - 1), label="padding seed")
-    result = properties.padding_invariance(
-        session.tflite(target),
-        tolerance_for(target.quantization, target.runtime).per_example(),
-        example.keypoints,
-        example.mask,
-        np.random.default_rng(seed),
-    )
-    parity_recorder.record(target, "padding", result, example.mask)
+    result = _run("padding", _subject(session, target, seed=seed), _one(example), session)
+    parity_recorder.record_result(target, result)
     if not result:
         if parity_recorder.is_final:  # both inputs: PyTorch gives them the same logits
-            scrambled = properties.scramble_padding(
-                example.keypoints, example.mask, np.random.default_rng(seed)
-            )
             parity_recorder.keep_counterexample(
                 target,
                 "padding",
-                [example.keypoints, scrambled],
+                [example.keypoints, result.keypoints[0]],
                 [example.mask, example.mask],
                 [repr(example), f"{example!r}, padded frames scrambled (seed {seed})"],
             )
-        _fail(result.message(f"padded frames changed the logits; {target}; {example}"))
+        _fail(result.comparison.message(f"padded frames changed the logits; {target}; {example}"))
 
 
 @pytest.mark.parity("determinism")
@@ -151,10 +159,10 @@ def test_padding_never_changes_logits(parity_session, parity_target, parity_reco
 def test_same_input_gives_same_output(parity_session, parity_target, parity_recorder, data):
     session, target = parity_session, parity_target
     example = _draw(data, session, target)
-    result = properties.determinism(session.tflite(target), example.keypoints, example.mask)
-    parity_recorder.record(target, "determinism", result, example.mask)
+    result = _run("determinism", _subject(session, target), _one(example), session)
+    parity_recorder.record_result(target, result)
     if not result:
-        _fail(result.message(f"two runs of one input differ; {target}; {example}"))
+        _fail(result.comparison.message(f"two runs of one input differ; {target}; {example}"))
 
 
 @pytest.mark.parity("bucket")
@@ -170,10 +178,8 @@ def test_bucket_consistency(parity_session, parity_bucket, parity_recorder, data
         short,
         mask_kinds=BUCKET_MASK_KINDS,
     )
-    tolerance = tolerance_for(short.quantization, short.runtime).per_example()
-    in_tflite = properties.bucket_consistency(
-        session.tflite(long), session.tflite(short), tolerance, example.keypoints, example.mask
-    )
+    subject = _subject(session, long, shorter=session.tflite(short))
+    in_tflite = _run("bucket", subject, _one(example), session)
     in_torch = properties.bucket_consistency(
         properties.TorchRunner(session.model, long.seq_len),
         properties.TorchRunner(session.model, short.seq_len),
@@ -181,8 +187,8 @@ def test_bucket_consistency(parity_session, parity_bucket, parity_recorder, data
         example.keypoints,
         example.mask,
     )
-    parity_recorder.record(long, "bucket", in_tflite, example.mask)
-    for where, result in (("TFLite", in_tflite), ("PyTorch", in_torch)):
+    parity_recorder.record_result(long, in_tflite)
+    for where, result in (("TFLite", in_tflite.comparison), ("PyTorch", in_torch)):
         if not result:
             _fail(
                 result.message(
@@ -193,30 +199,32 @@ def test_bucket_consistency(parity_session, parity_bucket, parity_recorder, data
             )
 
 
+def agreement_batch(session, target) -> Batch:
+    """The fixed batch the agreement rate is measured on, the one ``verify`` checks by
+    default: every keypoint kind x mask kind, seeded."""
+    from signbart_parity.inputs.generators import example_batch
+
+    return Batch(
+        *example_batch(
+            np.random.default_rng(AGREEMENT_SEED),
+            count=AGREEMENT_EXAMPLES,
+            seq_len=target.seq_len,
+            num_keypoints=session.config.min_input_keypoints,
+            keypoint_kinds=keypoint_kinds_for(tolerance_for(target.quantization, target.runtime)),
+        )
+    )
+
+
 @pytest.mark.parity("agreement")
 def test_top1_agreement_rate(parity_session, parity_target, parity_recorder):
     """Over a fixed batch covering every keypoint x mask kind, top-1 agrees as often as the
     precision's tolerance demands (a rate, so checked on a set, not example by example)."""
-    from signbart_parity.inputs.generators import example_batch
-
     session, target = parity_session, parity_target
-    keypoints, masks, _ = example_batch(
-        np.random.default_rng(AGREEMENT_SEED),
-        count=AGREEMENT_EXAMPLES,
-        seq_len=target.seq_len,
-        num_keypoints=session.config.min_input_keypoints,
-        keypoint_kinds=keypoint_kinds_for(tolerance_for(target.quantization, target.runtime)),
-    )
-    result = properties.logits_parity(
-        session.model,
-        session.tflite(target),
-        tolerance_for(target.quantization, target.runtime),
-        keypoints,
-        masks,
-    )
-    parity_recorder.record(target, "agreement", result, masks)
+    batch = agreement_batch(session, target)
+    result = _run("agreement", _subject(session, target), batch, session)
+    parity_recorder.record_result(target, result)
     if not result:
-        _fail(result.message(f"{AGREEMENT_EXAMPLES} fixed examples, {target}"))
+        _fail(result.comparison.message(f"{AGREEMENT_EXAMPLES} fixed examples, {target}"))
 
 
 @pytest.mark.parity("contract")
@@ -258,28 +266,26 @@ def test_the_pinned_runtime_build_is_the_one_that_ran(parity_session, parity_pin
 
 @pytest.mark.parity("real-sample")
 def test_real_samples_get_the_same_prediction(parity_session, parity_target, parity_recorder):
+    """The real samples given, judged by the precision's full rule (as ``verify`` does)."""
     from signbart_parity.inputs.samples import preprocessed_samples
 
     session, target = parity_session, parity_target
     if not session.options.samples:
         pytest.skip(session.options.samples_skip_reason or "real samples: none given")
-    keypoints, masks, names = preprocessed_samples(
-        session.options.samples,
-        seq_len=target.seq_len,
-        num_keypoints=session.config.min_input_keypoints,
+    batch = Batch(
+        *preprocessed_samples(
+            session.options.samples,
+            seq_len=target.seq_len,
+            num_keypoints=session.config.min_input_keypoints,
+        )
     )
-    reference = torch_logits(session.model, keypoints, masks)
-    candidate = session.tflite(target)(keypoints, masks)
-    tolerance = tolerance_for(target.quantization, target.runtime).per_example()
-    result = compare_logits(reference, candidate, tolerance, masks=masks)
-    parity_recorder.record(target, "real-sample", result, masks)
-    flips = [
-        name
-        for name, a, b in zip(names, reference.argmax(-1), candidate.argmax(-1), strict=True)
-        if a != b
-    ]
-    if flips or not result:
-        _fail(result.message(f"real samples, {target}; prediction differs on: {flips}"))
+    result = _run("real-sample", _subject(session, target), batch, session)
+    parity_recorder.record_result(target, result)
+    if not result:
+        failing = [
+            name for name, ok in zip(result.descriptions, result.example_ok, strict=True) if not ok
+        ]
+        _fail(result.comparison.message(f"real samples, {target}; failing: {failing}"))
 
 
 @pytest.mark.parity("baseline")

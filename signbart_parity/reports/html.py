@@ -17,6 +17,7 @@ from signbart_parity.reports.text import (
     file_line,
     headline_with_run,
     not_checked_lines,
+    outside_lines,
     provenance_lines,
     versions,
 )
@@ -66,6 +67,7 @@ def render_html(report: Report) -> str:
         findings=compatibility_findings(report),
         divergences=divergence_lines(report),
         not_checked=not_checked_lines(report),
+        outside=outside_lines(report),
         corpus=_corpus(report),
         histograms=[plots.histogram_svg(row, low, high) for row in rows],
         scatter=plots.scatter_svg(rows, low, high),

@@ -20,6 +20,7 @@ from signbart_parity.reports.text import (
     file_line,
     headline_with_run,
     not_checked_lines,
+    outside_lines,
     provenance_lines,
     versions,
 )
@@ -67,6 +68,10 @@ def render_markdown(report: Report) -> str:
     skipped = not_checked_lines(report)
     if skipped:
         lines += ["", "### Not checked", ""] + _items(skipped)
+    outside = outside_lines(report)
+    if outside:
+        heading, *numbers = outside
+        lines += ["", f"### {md_text(heading)}", ""] + _items(line.strip() for line in numbers)
     matrix = compatibility_matrix(report)
     if matrix is not None:
         header, body = matrix

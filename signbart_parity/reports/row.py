@@ -10,15 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from signbart_parity.checks.table import CHECKS
 from signbart_parity.targets import Target
 
 if TYPE_CHECKING:
     from signbart_parity.checks.compare import Comparison
 
-# Checks that compare TFLite with PyTorch: they feed the error and top-1 columns. The others
-# (padding, determinism, bucket, bundle) compare the file with itself; every check's examples
-# count, and feed the headroom (bound ratio), the plots and the worst cases.
-VERSUS_PYTORCH = ("parity", "real-sample", "agreement")
+# Checks that compare TFLite with PyTorch (the check table says which): they feed the error
+# and top-1 columns. The others compare the file with itself or another export; every
+# check's examples count, and feed the headroom (bound ratio), the plots and the worst cases.
+VERSUS_PYTORCH = tuple(name for name, spec in CHECKS.items() if spec.versus_pytorch)
 MAX_SAMPLES = 1000  # per row: every example of the dev and ci profiles; plots say when capped
 WORST_KEPT = 5
 
@@ -55,6 +56,10 @@ class Row:
     # Per example (every check, at most MAX_SAMPLES): error, headroom, mask, verdict.
     samples: list[dict] = field(default_factory=list)
     worst: list[dict] = field(default_factory=list)
+    # Examples outside the app contract (checks/domain.py), run but not judged: per check,
+    # their count, failing count, max |difference| and bound ratio. Empty when none ran or
+    # when the user asked to judge them (then they are counted above like any other).
+    outside: dict[str, dict] = field(default_factory=dict)
 
     @property
     def top1_agreement(self) -> float | None:
@@ -74,9 +79,7 @@ class Row:
         masks = np.asarray(masks)
         self.examples += comparison.examples
         self.passed &= comparison.passed
-        tally = self.checks.setdefault(check, {"examples": 0, "failed": 0})
-        tally["examples"] += comparison.examples
-        tally["failed"] += comparison.failing_examples
+        _add_tally(self.checks.setdefault(check, {}), comparison)
         versus = check in VERSUS_PYTORCH
         if versus:
             self.max_abs_err = max(self.max_abs_err, comparison.max_abs_err)
@@ -94,6 +97,11 @@ class Row:
             what = descriptions[index] if descriptions else None
             worst.append(sample | {"message": _worst_message(comparison, index, what)})
         self.worst = _worst_first(self.worst + worst)
+
+    def add_outside(self, check: str, comparison: Comparison) -> None:
+        """Add the examples of ``check`` outside the app contract: shown, never judged."""
+        if comparison.examples:
+            _add_tally(self.outside.setdefault(check, {}), comparison)
 
     def _note_headroom(self, comparison: Comparison) -> None:
         """Keep the worst example's multiple of its bound, and its logit scale where the
@@ -127,10 +135,9 @@ class Row:
         combined.tflite_oracle_max_abs_err = _max(
             self.tflite_oracle_max_abs_err, other.tflite_oracle_max_abs_err
         )
-        for check, tally in other.checks.items():
-            mine = combined.checks.setdefault(check, {"examples": 0, "failed": 0})
-            for key in ("examples", "failed"):
-                mine[key] += int(tally.get(key, 0))
+        for mine, theirs in ((combined.checks, other.checks), (combined.outside, other.outside)):
+            for check, tally in theirs.items():
+                mine[check] = _combine_tallies(mine.get(check, {}), tally)
         combined.divergence = self.divergence or other.divergence
         combined.op_table = self.op_table or other.op_table
         combined.file = self.file or other.file
@@ -162,6 +169,33 @@ class Row:
         known = {item.name for item in fields(cls)} - {"target"}
         values = {key: copy.deepcopy(value) for key, value in data.items() if key in known}
         return cls(target=Target.from_dict(data), **values)
+
+
+# A check's tally: counts add up across shards, the worst error and bound ratio are kept.
+TALLY_SUMS = ("examples", "failed", "top1_agreed")
+TALLY_MAXIMA = ("max_abs_err", "bound_ratio")
+
+
+def tally_of(comparison: Comparison) -> dict:
+    """One comparison as a check's tally: its count, failures, top-1 and worst."""
+    return {
+        "examples": comparison.examples,
+        "failed": comparison.failing_examples,
+        "top1_agreed": round(comparison.top1_agreement * comparison.examples),
+        "max_abs_err": comparison.max_abs_err if comparison.examples else None,
+        "bound_ratio": comparison.bound_ratio if comparison.examples else None,
+    }
+
+
+def _add_tally(tally: dict, comparison: Comparison) -> None:
+    tally.update(_combine_tallies(tally, tally_of(comparison)))
+
+
+def _combine_tallies(a: dict, b: dict) -> dict:
+    combined = {key: int(a.get(key, 0)) + int(b.get(key, 0)) for key in TALLY_SUMS}
+    for key in TALLY_MAXIMA:
+        combined[key] = _max(a.get(key), b.get(key))
+    return combined
 
 
 def _max(a: float | None, b: float | None) -> float | None:

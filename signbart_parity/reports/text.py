@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from signbart_parity.checks.domain import OUTSIDE
 from signbart_parity.reports.model import Outcome, Report
 
 NOT_CHECKED_LEAD = re.compile(r"^[^:]{0,60}: not checked:\s*")
@@ -234,3 +235,29 @@ def compatibility_findings(report: Report) -> list[str]:
             )
         lines.append(line)
     return lines
+
+
+def outside_heading() -> str:
+    """The heading of the numbers on inputs an app never sends (no valid frame)."""
+    return f"{OUTSIDE} (no valid frame): run and shown, not judged"
+
+
+def outside_line(name: str, tally: dict) -> str:
+    """One check's numbers on examples outside the app contract, for every view."""
+    failing = f", {tally['failed']} over the bound" if tally.get("failed") else ""
+    worst = tally.get("max_abs_err")
+    numbers = ""
+    if worst is not None:
+        numbers = f", max abs err {worst:.3g} ({tally['bound_ratio']:.3g}x bound)"
+    return f"{name}: {tally['examples']} examples{numbers}{failing}"
+
+
+def outside_lines(report: Report) -> list[str]:
+    """Every row's numbers outside the app contract, under that heading; empty if none."""
+    lines = []
+    for row in report.rows:
+        for name, tally in row.outside.items():
+            lines.append(f"{row.target}: {outside_line(name, tally)}")
+    if not lines:
+        return []
+    return [outside_heading()] + [f"  {line}" for line in lines]
