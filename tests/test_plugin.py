@@ -284,10 +284,15 @@ def test_gate_passes_on_the_upstream_fixture_checkpoint(pytester, tmp_path, monk
         assert len(row["samples"]) == row["examples"] and 0 < row["bound_ratio"] < 1
         assert (row["logit_scale"] is None) == (row["quantization"] == "fp32")
         # The examples hypothesis generated (the ci profile's), not re-runs of them.
+        # Drawn examples with no valid frame are outside the app contract: counted apart.
         drawn = PROFILES["ci"]["max_examples"]
-        assert row["checks"]["parity"]["examples"] == drawn
-        # hypothesis examples + the real sample + the fixed agreement batch
-        assert row["top1_compared"] == drawn + 1 + OPTIONS["examples"].default
+        outside = {name: tally["examples"] for name, tally in row["outside"].items()}
+        assert row["checks"]["parity"]["examples"] + outside.get("parity", 0) == drawn
+        # hypothesis examples + the real sample + the fixed agreement batch (in the contract:
+        # a sixth of the batch has the all-zero mask)
+        assert outside["agreement"] == OPTIONS["examples"].default // 6
+        fixed = OPTIONS["examples"].default - outside["agreement"]
+        assert row["top1_compared"] == drawn - outside.get("parity", 0) + 1 + fixed
         assert row["latency_ms"] > 0 and row["file"].endswith("model.tflite")
     assert report["timing"]["iterations"] == TIMING_ITERATIONS
     fp32 = [r for r in report["results"] if r["quantization"] == "fp32"]

@@ -90,6 +90,7 @@ class CaseRecorder:
         self.session = session
         self.recorded: list[Comparison] = []
         self.corpus_properties: list[tuple[str, str]] = []  # counterexamples saved
+        self.outside_examples = 0  # run outside the app contract, counted, not judged
         self._failed = False
 
     @property
@@ -133,6 +134,7 @@ class CaseRecorder:
             return  # a shrinking re-run, not a generated example
         record(self.session.row(target), result, oracle=oracle)
         self.recorded.append(result.comparison)
+        self.outside_examples += result.outside.examples if result.outside is not None else 0
         self._failed = not result.passed
 
     def keep_counterexample(
@@ -156,7 +158,8 @@ class CaseRecorder:
         if not taken:
             return []
         return [
-            ("parity_examples", sum(c.examples for c in taken)),
+            ("parity_examples", sum(c.examples for c in taken) + self.outside_examples),
+            ("parity_outside_contract_examples", self.outside_examples),
             ("parity_failed_examples", sum(c.failing_examples for c in taken)),
             ("parity_max_abs_err", max(c.max_abs_err for c in taken)),
             ("parity_max_rel_err", max(c.max_rel_err for c in taken)),

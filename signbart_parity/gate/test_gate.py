@@ -87,7 +87,7 @@ def _run(name: str, subject: Subject, batch: Batch, session) -> CheckResult:
 
 
 def _one(example) -> Batch:
-    return Batch(example.keypoints[None], example.mask[None], [repr(example)])
+    return Batch(example.keypoints, example.mask, [repr(example)])  # already a batch of 1
 
 
 @pytest.mark.parity("parity")
@@ -146,7 +146,7 @@ def test_padding_never_changes_logits(parity_session, parity_target, parity_reco
             parity_recorder.keep_counterexample(
                 target,
                 "padding",
-                [example.keypoints, result.keypoints[0]],
+                [example.keypoints, result.keypoints],
                 [example.mask, example.mask],
                 [repr(example), f"{example!r}, padded frames scrambled (seed {seed})"],
             )
