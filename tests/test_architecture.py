@@ -168,10 +168,11 @@ def test_verify_and_the_gate_report_the_same_row_for_the_same_file_and_target(
     pytester, tmp_path
 ) -> None:
     """On a model that is not the embedded default: the gate's row and verify's row of the
-    file the gate exported name the same target, file, signature and size, and the checks
-    both doors run carry the same tallies' shape (examples, failed)."""
+    file the gate exported name the same target, file, signature and size, every check is
+    one of the table's, and a check both doors run on the same fixed batch has equal values."""
     import json
 
+    from signbart_parity.checks.table import CHECKS
     from tests.cli import run_cli
     from tests.helpers import write_model
     from tests.tflite_files import shared_gate_cache
@@ -193,9 +194,16 @@ def test_verify_and_the_gate_report_the_same_row_for_the_same_file_and_target(
     (verify_row,) = json.loads((tmp_path / "verify" / "parity.json").read_text())["results"]
     assert {k: verify_row[k] for k in IDENTITY} == {k: gate_row[k] for k in IDENTITY}
     shared = set(gate_row["checks"]) & set(verify_row["checks"])
-    assert {"parity", "padding", "determinism"} <= shared
+    assert {"parity", "agreement", "padding", "determinism"} <= shared
+    # Every check either door recorded is one entry of the check table.
+    assert set(gate_row["checks"]) | set(verify_row["checks"]) <= set(CHECKS)
     for check in shared:
         assert set(verify_row["checks"][check]) == set(gate_row["checks"][check])
+    # The fixed batch (same seed, same count by default): equal values, not only names,
+    # for the examples in the app contract and for those outside it.
+    assert verify_row["checks"]["agreement"] == gate_row["checks"]["agreement"]
+    assert verify_row["outside"]["agreement"] == gate_row["outside"]["agreement"]
+    assert gate_row["checks"]["agreement"]["examples"] == 60  # 72, less the 12 all-zero
 
 
 WORKER_SIDE = ("runtime/worker/server.py", "runtime/worker/protocol.py", "runtime/run/backends.py")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import signal
 
 import numpy as np
@@ -244,8 +245,8 @@ def test_dynamic_int8_is_silently_wrong_in_tflite_runtime_2_14(prepared):
     assert np.abs(old).max() < 0.5, "near-constant, near-zero logits"
 
 
-def verify(path, quantization: str, runtime: str):
-    args = ("--tflite", path, "--quantization", quantization, "--examples", "12")
+def verify(path, quantization: str, runtime: str, *more: str):
+    args = ("--tflite", path, "--quantization", quantization, "--examples", "12", *more)
     return run_in_process("verify", *MODEL_ARGS, *args, "--runtime", runtime)
 
 
@@ -266,11 +267,34 @@ def test_verify_fails_dynamic_int8_in_tflite_runtime_2_14_and_passes_it_in_liter
 def test_verify_fp32_in_old_builds_passes_on_every_mask_kind(prepared):
     """The exporter's finite mask fill (the GPU lane's fix) ended an older finding: with
     float32's lowest value as the fill, TFLite 2.14's builtin kernels departed from PyTorch on
-    the all-zero mask (2 of these 12 examples). Now every mask kind agrees there too."""
+    the all-zero mask (2 of these 12 examples). Now every mask kind agrees there too: the
+    all-zero examples, outside the app contract, are shown apart within the bound, and
+    judging them with the others (--judge-outside-contract) passes as well."""
     for runtime in (LITERT_1, OLD_RUNTIME):
         done = verify(genuine(), "none", runtime)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "top-1 100.0%" in done.stdout and "parity holds" in done.stdout
+    assert "outside the app contract (no valid frame): run and shown, not judged" in done.stdout
+    assert re.search(r"^    parity: 2 examples, max abs err \S+ \(\S+x bound\)$", done.stdout, re.M)
+    done = verify(genuine(), "none", OLD_RUNTIME, "--judge-outside-contract")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "outside the app contract" not in done.stdout  # judged with the others
+
+
+@pytest.mark.slow
+def test_a_100_keypoint_bundle_in_tflite_runtime_2_14_shows_the_all_zero_mask_apart(
+    prepared, hundred_keypoint_bundle
+):
+    """On the non-default model too, each signature's examples with no valid frame are run
+    and shown apart; with the exporter's finite mask fill they agree, judged or not."""
+    args, bundle = hundred_keypoint_bundle["args"], hundred_keypoint_bundle["bundle"]
+    common = ("verify", *args, "--tflite", bundle, "--examples", "12", "--runtime", OLD_RUNTIME)
+    done = run_in_process(*common)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("outside the app contract (no valid frame)") == 2  # per signature
+    done = run_in_process(*common, "--judge-outside-contract")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("parity              PASS") == 2
 
 
 @pytest.mark.slow
@@ -475,10 +499,16 @@ def test_every_mode_passes_verify_in_litert_1_4(prepared, quantization):
 def test_the_other_quantized_modes_pass_in_tflite_runtime_2_14(prepared, quantization):
     """Only dynamic-int8 (its hybrid FULLY_CONNECTED) breaks there (test above). Every other
     mode passes on every mask kind, the all-zero one included: with the exporter's old mask
-    fill (float32's lowest value) they departed on exactly those examples."""
+    fill (float32's lowest value) they departed on exactly those examples. Those 2 examples
+    (no valid frame) are outside the app contract: shown apart, not judged."""
     done = verify(genuine(quantization=quantization), quantization, OLD_RUNTIME)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "top-1 100.0%" in done.stdout and f"({OLD_RUNTIME} runtime)" in done.stdout
+    assert "outside the app contract (no valid frame): run and shown, not judged" in done.stdout
+    # 10 of 12 are in the contract and agree; the 2 all-zero-mask examples are shown apart.
+    assert "agreement           PASS    10 examples" in done.stdout
+    assert re.search(r"^    agreement: 2 examples, ", done.stdout, re.M)
+    assert "short-clip          PASS" in done.stdout  # every short clip has valid frames
 
 
 @pytest.mark.slow
