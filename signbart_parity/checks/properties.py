@@ -1,7 +1,7 @@
-"""The properties a converted file must have, as functions returning a ``Comparison``.
-
-The pytest gate (with hypothesis inputs) and ``verify`` (with seeded inputs) both call
-these, so both check exactly the same things.
+"""Pieces of the properties a converted file must have: logits parity as one
+``Comparison`` (for ``convert --test``), padding helpers, bucket consistency (the gate's
+PyTorch side) and the app contract's rules. The checks both doors judge on examples are the
+check table's (``table.py``), built from these.
 """
 
 from __future__ import annotations
@@ -39,20 +39,6 @@ def scramble_padding(keypoints: np.ndarray, masks: np.ndarray, rng: np.random.Ge
     padded = np.asarray(masks) == 0
     scrambled[padded] = rng.normal(0.0, 10.0, scrambled[padded].shape).astype(np.float32)
     return scrambled
-
-
-def padding_invariance(
-    tflite: TFLiteModel, tolerance: Tolerance, keypoints, masks, rng: np.random.Generator
-) -> Comparison:
-    """Values in padded frames never change the logits (while a frame is valid)."""
-    original = tflite(keypoints, masks)
-    scrambled = tflite(scramble_padding(keypoints, masks, rng), masks)
-    return compare_logits(original, scrambled, tolerance, masks=masks)
-
-
-def determinism(tflite: TFLiteModel, keypoints, masks) -> Comparison:
-    """The same input twice gives identical outputs."""
-    return compare_logits(tflite(keypoints, masks), tflite(keypoints, masks), EXACT, masks=masks)
 
 
 def right_pad(keypoints: np.ndarray, masks: np.ndarray, seq_len: int):
