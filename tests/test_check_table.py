@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from signbart_parity.checks.table import CHECKS, Batch, run_check
+from signbart_parity.checks.table import CHECKS, Batch, Ran, judge, run_check
 from signbart_parity.checks.tolerances import tolerance_for
 from signbart_parity.inputs.generators import example_batch, keypoint_kinds_for
 from signbart_parity.reports.row import tally_of
@@ -23,7 +23,7 @@ from tests.tflite_files import CHECKPOINT, CONFIG, MODEL_ARGS, fixture_model, sc
 EXAMPLES, SEED = 24, 0
 
 
-def _gate_session():
+def _gate_session(export_model=None, corpus_dir=None):
     from signbart_parity.gate.options import GateOptions
     from signbart_parity.gate.session import GateSession
 
@@ -36,8 +36,9 @@ def _gate_session():
         runtimes=("litert",),
         cache_dir=scratch() / "exports",  # the tests' shared export cache
         samples=(),
+        corpus_dir=corpus_dir,
     )
-    return GateSession(options, model, config)
+    return GateSession(options, model, config, export_model=export_model)
 
 
 def _fixed_inputs(session, target: Target) -> dict[str, Batch]:
@@ -91,3 +92,44 @@ def test_the_gate_and_verify_give_equal_values_for_every_check_on_the_same_batch
         assert tally_of(result.comparison) == row["checks"][name], name
         outside = tally_of(result.outside) if result.outside is not None else None
         assert outside == row["outside"].get(name), name
+
+
+def test_a_check_result_is_as_true_as_its_verdict():
+    """The gate tests ``if not result``: a failing check must be false, or it never fails."""
+    reference = np.array([[3.0, 1.0, 0.0], [2.0, 0.0, 1.0]])
+    batch = Batch(np.zeros((2, 4, 1, 2)), np.ones((2, 4)))
+    same = judge(CHECKS["parity"], Ran(reference, reference.copy(), batch), "none")
+    off = judge(CHECKS["parity"], Ran(reference, reference[:, ::-1].copy(), batch), "none")
+    assert same.passed and bool(same)
+    assert not off.passed and not bool(off)
+
+
+@pytest.mark.slow
+def test_the_gates_parity_test_fails_on_the_mask_ignored_conversion(tmp_path):
+    """The gate's own parity test body, on examples it draws, fails a file converted from
+    a model whose encoder ignores the mask (what the gate self-test shows in a subprocess)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from signbart_parity.checks.faults import broken_model
+    from signbart_parity.checks.reference import float64_oracle
+    from signbart_parity.gate.session import CaseRecorder
+    from signbart_parity.gate.test_gate import test_logits_match_pytorch
+
+    model = fixture_model()[0]
+    session = _gate_session(broken_model(model, "mask-ignored-in-encoder"), tmp_path)
+    target, recorder = Target(16, "none", "litert"), CaseRecorder(session)
+    oracle = float64_oracle(model)
+    body = test_logits_match_pytorch.hypothesis.inner_test
+    settings_ = settings(max_examples=25, derandomize=True, database=None, deadline=None)
+
+    @settings_
+    @given(data=st.data())
+    def gate_parity(data):
+        body(session, target, recorder, oracle, data)
+
+    with pytest.raises(pytest.fail.Exception, match="PARITY VIOLATED"):
+        gate_parity()
+    # Decided by drawn examples inside the app contract, not by the all-zero mask.
+    failed = [c for c in recorder.recorded if not c.passed]
+    assert failed and all(c.examples == 1 for c in failed)

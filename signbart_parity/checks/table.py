@@ -111,6 +111,11 @@ class CheckResult:
     def passed(self) -> bool:
         return self.comparison.passed
 
+    # Callers test the verdict as they test a ``Comparison`` (``if not result``); without
+    # this a dataclass is always true and a failing check would never fail its test.
+    def __bool__(self) -> bool:
+        return self.passed
+
     # the judged examples, as localisation and the report read them
     @property
     def keypoints(self) -> np.ndarray:
