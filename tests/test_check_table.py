@@ -12,7 +12,15 @@ import json
 import numpy as np
 import pytest
 
-from signbart_parity.checks.table import CHECKS, Batch, Ran, judge, run_check
+from signbart_parity.checks.table import (
+    CHECKS,
+    EXACT_MATCH,
+    FULL_RULE,
+    Batch,
+    Ran,
+    judge,
+    run_check,
+)
 from signbart_parity.checks.tolerances import tolerance_for
 from signbart_parity.inputs.generators import example_batch, keypoint_kinds_for
 from signbart_parity.reports.row import tally_of
@@ -102,6 +110,42 @@ def test_a_check_result_is_as_true_as_its_verdict():
     off = judge(CHECKS["parity"], Ran(reference, reference[:, ::-1].copy(), batch), "none")
     assert same.passed and bool(same)
     assert not off.passed and not bool(off)
+
+
+def test_examples_outside_the_app_contract_are_shown_apart_and_judged_only_when_asked():
+    """An all-zero mask (no valid frame) departing from PyTorch does not decide the verdict:
+    its numbers are kept apart; --judge-outside-contract makes it count like any other."""
+    reference = np.array([[3.0, 1.0, 0.0], [2.0, 0.0, 1.0]])
+    candidate = reference.copy()
+    candidate[1] = [0.0, 2.0, 1.0]  # the all-zero example departs, and flips
+    batch = Batch(np.zeros((2, 4, 1, 2)), np.array([[1, 1, 0, 0], [0, 0, 0, 0]]))
+    ran = Ran(reference, candidate, batch)
+    result = judge(CHECKS["parity"], ran, "none")
+    assert result.passed and result.comparison.examples == 1
+    assert result.outside.examples == 1 and not result.outside.passed
+    assert result.outside_inputs.masks.sum() == 0
+    judged_all = judge(CHECKS["parity"], ran, "none", judge_outside=True)
+    assert not judged_all.passed and judged_all.comparison.examples == 2
+    assert judged_all.outside is None
+
+
+@pytest.mark.parametrize("name", [n for n, spec in CHECKS.items() if spec.judged != EXACT_MATCH])
+def test_a_check_is_judged_by_the_bound_of_the_runtime_that_ran_it(name):
+    """The GPU lane's fp16 widening (``tolerance_for(precision, runtime)``) holds through
+    the table: logits 0.01 apart fail fp32's bound on the CPU and pass on compiled@gpu."""
+    spec = CHECKS[name]
+    assert spec.tolerance("none", "compiled@gpu") == _mode(spec, "compiled@gpu")
+    assert spec.tolerance("none", "litert") == _mode(spec, "litert")
+    reference = np.array([[3.0, 1.0, 0.0], [2.0, 0.0, 1.0]])
+    ran = Ran(reference, reference + 0.01, Batch(np.zeros((2, 4, 1, 2)), np.ones((2, 4))))
+    assert not judge(spec, ran, "none", runtime="litert")
+    assert judge(spec, ran, "none", runtime="compiled@gpu")
+    assert not judge(spec, ran, "none", runtime="compiled@gpu:fp32")  # fp32 enforced
+
+
+def _mode(spec, runtime: str):
+    tolerance = tolerance_for("none", runtime)
+    return tolerance if spec.judged == FULL_RULE else tolerance.per_example()
 
 
 @pytest.mark.slow
