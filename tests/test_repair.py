@@ -109,6 +109,14 @@ def test_verify_names_the_repair_command_where_a_quantized_target_fails(old_runt
         f"signbart-parity repair --config {CONFIG} --checkpoint {CHECKPOINT} --seq-len 16 "
         f"--quantization dynamic-int8 --runtime {OLD_RUNTIME} --output "
     ) in fixes[0]
+    # Judged with the examples outside the app contract, repair is told to judge so too.
+    done = run_in_process(
+        "verify", *MODEL_ARGS, "--tflite", path, "--examples", "12", "--runtime", OLD_RUNTIME,
+        "--judge-outside-contract",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    (fix,) = [line for line in done.stdout.splitlines() if line.startswith("fix: ")]
+    assert fix.endswith(" --judge-outside-contract"), fix
 
 
 @pytest.mark.slow

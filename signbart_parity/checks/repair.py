@@ -103,6 +103,7 @@ class Judge:
     runtimes: tuple[str, ...]
     examples: int
     seed: int
+    judge_outside: bool = False  # examples outside the app contract decide too (as verify's)
 
 
 def search(
@@ -226,6 +227,7 @@ def judge_on(path: Path, runtime: str, judge: Judge) -> TargetVerdict:
             quantization=judge.quantization,
             examples=judge.examples,
             seed=judge.seed,
+            judge_outside=judge.judge_outside,
         )
     except Finding as exc:  # the build crashed on the file or refused it: a failed target
         return TargetVerdict(runtime, False, float("inf"), None, note=type(exc).__name__)

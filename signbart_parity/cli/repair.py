@@ -50,6 +50,7 @@ def add_parser(commands) -> None:
     add_to_cli(parser, "budget")
     add_to_cli(parser, "examples")
     add_to_cli(parser, "seed")
+    add_to_cli(parser, "judge-outside-contract")
     common.add_output_options(parser)
     parser.set_defaults(handler=run)
 
@@ -74,7 +75,14 @@ def repair_command(args: argparse.Namespace, *, progress) -> int:
     config.check_seq_lens(args.seq_len)
     exporter = Exporter(model, cache=ExportCache(default_cache_root()), progress=progress)
     fp32 = exporter.export(args.seq_len, "none")
-    judge = Judge(model, args.quantization, tuple(args.runtime), args.examples, args.seed)
+    judge = Judge(
+        model,
+        args.quantization,
+        tuple(args.runtime),
+        args.examples,
+        args.seed,
+        judge_outside=args.judge_outside_contract,
+    )
     with tempfile.TemporaryDirectory(prefix="signbart-parity-repair-") as folder:
         result = search(
             fp32.path,

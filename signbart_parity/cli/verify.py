@@ -214,6 +214,8 @@ def repair_line(args, quantization, config_path, checkpoint_path, files) -> str 
         "--quantization", quantization, "--runtime", ",".join(args.runtime),
         "--output", str(output),
     ]  # fmt: skip
+    if args.judge_outside_contract:  # repair judges its candidates as this run did
+        words.append("--judge-outside-contract")
     return (
         f"fix: repair searches quantizer recipes for the smallest {quantization} file that "
         f"passes every runtime above: {shlex.join(words)}"
