@@ -75,6 +75,7 @@ def run_identity(run: GateRun, profile: str | None) -> dict:
             "samples": sorted(file_sha256(path) for path in options.samples),
             "baseline": file_sha256(options.baseline) if options.baseline else None,
             "max_flip_rate": options.max_flip_rate,
+            "judge_outside": options.judge_outside,
         },
         "tool": __version__,
     }
