@@ -126,6 +126,29 @@ def test_the_emulated_python_is_aarch64_with_the_harness_litert(emulated):
     assert done.stdout.split() == ["aarch64", "numpy"], done.stderr[-2000:]
 
 
+@pytest.mark.slow
+@pytest.mark.needs_qemu
+@needs_x86
+def test_the_emulated_python_loads_the_standard_library_from_bytecode(emulated):
+    """Every emulated start imports the standard library, numpy and LiteRT; compiling their
+    sources under qemu at each start tripled its cost. Even where the caller turns bytecode
+    off (PYTHONDONTWRITEBYTECODE=1), the modules the guest imports have it on disk."""
+    command, env, _ = emulated
+    script = "import inspect, json, typing; print(inspect.__file__)"
+    done = subprocess.run(
+        [*command, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    stdlib = Path(command[3]).parents[1] / "lib" / "python3.11"  # qemu -L ROOT PYTHON
+    assert Path(done.stdout.strip()) == stdlib / "inspect.py"
+    for name in ("inspect", "json/__init__", "typing"):
+        folder, stem = (stdlib / name).parent, Path(name).name
+        assert (folder / "__pycache__" / f"{stem}.cpython-311.pyc").is_file(), name
+
+
 MODELS = {
     "default": (tflite_files.genuine, 90),
     "100-keypoint": (tflite_files.hundred_keypoint, 100),
