@@ -16,9 +16,10 @@ FRONT_DOORS = ("gate", "cli")
 FACADES = {"__init__.py", "strategies.py"}
 
 
-def _runtime_import_nodes(path: Path) -> list[ast.Import | ast.ImportFrom]:
-    """Every import statement of a module, function-local ones included, but those only for
-    type checkers (they create no dependency)."""
+def _placed_imports(path: Path) -> list[tuple[ast.Import | ast.ImportFrom, bool]]:
+    """Every import statement of a module but those only for type checkers (they create no
+    dependency), each with whether it is function-local: it runs when the function is
+    called, not when the module is imported."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     skipped = {
         id(node)
@@ -27,11 +28,23 @@ def _runtime_import_nodes(path: Path) -> list[ast.Import | ast.ImportFrom]:
         for inner in branch.body
         for node in ast.walk(inner)
     }
+    local = {
+        id(node)
+        for function in ast.walk(tree)
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+        for node in ast.walk(function)
+    }
     return [
-        node
+        (node, id(node) in local)
         for node in ast.walk(tree)
         if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in skipped
     ]
+
+
+def _runtime_import_nodes(path: Path) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement of a module, function-local ones included, but those only for
+    type checkers."""
+    return [node for node, _ in _placed_imports(path)]
 
 
 def _runtime_imports(path: Path) -> set[str]:
@@ -211,15 +224,21 @@ WORKER_SIDE = ("runtime/worker/server.py", "runtime/worker/protocol.py", "runtim
 WORKER_PACKAGES = {"numpy", "ai_edge_litert", "tflite_runtime", "tensorflow"}
 
 
-def _all_imports(path: Path) -> set[str]:
-    """The top-level names of every module ``path`` imports, function-local ones included."""
+def _package_names(nodes) -> set[str]:
+    """The top-level names of the modules some import statements import (relative imports,
+    the project's own, left out)."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in nodes:
         if isinstance(node, ast.ImportFrom) and node.module and not node.level:
             found.add(node.module.split(".")[0])
         elif isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)
     return found
+
+
+def _all_imports(path: Path) -> set[str]:
+    """The top-level names of every module ``path`` imports, function-local ones included."""
+    return _package_names(ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
 
 
 @pytest.mark.parametrize("module", WORKER_SIDE)
@@ -263,27 +282,45 @@ def _module_name(path: Path, root: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _module_graph(root: Path) -> dict[str, set[str]]:
-    """Module -> the package's modules it imports, function-local imports included (those
-    only for type checkers left out): ``from pkg import mod`` counts as importing ``mod``."""
-    modules = {_module_name(path, root): path for path in root.rglob("*.py")}
+def _package_modules(root: Path) -> dict[str, Path]:
+    return {_module_name(path, root): path for path in root.rglob("*.py")}
+
+
+def _imported_modules(
+    node: ast.Import | ast.ImportFrom, importer: str, modules: dict[str, Path]
+) -> set[str]:
+    """The package's modules an import statement loads: ``from pkg import mod`` loads
+    ``mod``, and a relative import is resolved against the importing module's package."""
 
     def resolved(name: str) -> str | None:
         while name and name not in modules:
             name = name.rpartition(".")[0]
         return name or None
 
-    graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        found = set()
-        for node in _runtime_import_nodes(path):
-            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                subs = {f"{node.module}.{alias.name}" for alias in node.names} & set(modules)
-                found |= subs or {resolved(node.module)}
-            elif isinstance(node, ast.Import):
-                found |= {resolved(alias.name) for alias in node.names}
-        graph[name] = found - {None, name}
-    return graph
+    if isinstance(node, ast.Import):
+        return {resolved(alias.name) for alias in node.names} - {None}
+    base = node.module or ""
+    if node.level:
+        package = importer.split(".")
+        if modules[importer].name != "__init__.py":
+            package.pop()
+        package = package[: len(package) - node.level + 1]
+        base = ".".join([*package, base] if base else package)
+    subs = {f"{base}.{alias.name}" for alias in node.names} & set(modules)
+    return (subs or {resolved(base)}) - {None}
+
+
+def _module_graph(root: Path) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, function-local imports included (those
+    only for type checkers left out): ``from pkg import mod`` counts as importing ``mod``."""
+    modules = _package_modules(root)
+    return {
+        name: set().union(
+            *(_imported_modules(node, name, modules) for node in _runtime_import_nodes(path))
+        )
+        - {name}
+        for name, path in modules.items()
+    }
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -321,3 +358,95 @@ def test_the_cycle_check_sees_function_local_imports(tmp_path) -> None:
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import a\n"
     )
     assert _cycles(_module_graph(package)) == [["pkg.a", "pkg.sub.b", "pkg.a"]]
+
+
+# ---------------------------------------------------------------- imports at the top
+
+# A module of the package is heavy when importing it loads one of these, by its own
+# module-level imports or through a project module (or parent package) it loads. Measured
+# with `python -X importtime` and timed imports after numpy and yaml (which both doors
+# load anyway) on the 2-core project machine, 2026-12-03: litert_torch 8.6 s, tensorflow
+# 7.6 s, torch 2.3 s, ai_edge_quantizer 1.5-2 s, hypothesis 0.4 s; the LiteRT runtimes
+# are cheap to import (ai_edge_litert about 15 ms) but are the runtimes under test, kept
+# out of a process until it runs one. Also heavy, measured above 30 ms and loaded by
+# neither door today: pydantic (the schemas module with it, about 200 ms; read only with a
+# document), jinja2 (45-80 ms), rich (about 40 ms), filelock (35-45 ms). Light: numpy,
+# yaml and pytest (each door loads them already), platformdirs (about 18 ms), flatbuffers
+# (about 4 ms).
+HEAVY_PACKAGES = frozenset(
+    {
+        "torch",
+        "tensorflow",
+        "litert",
+        "ai_edge_litert",
+        "tflite_runtime",
+        "litert_torch",
+        "ai_edge_torch",
+        "ai_edge_quantizer",
+        "hypothesis",
+        "pydantic",
+        "jinja2",
+        "rich",
+        "filelock",
+    }
+)
+
+
+def _heavy_modules(root: Path) -> set[str]:
+    """The package's modules that load a heavy package when imported."""
+    modules = _package_modules(root)
+    loads, heavy = {}, set()
+    for name, path in modules.items():
+        top = [node for node, local in _placed_imports(path) if not local]
+        if _package_names(top) & HEAVY_PACKAGES:
+            heavy.add(name)
+        parents = {name.rsplit(".", depth)[0] for depth in range(1, name.count(".") + 1)}
+        loads[name] = parents.union(*(_imported_modules(node, name, modules) for node in top))
+    grown = True
+    while grown:
+        more = {name for name, loaded in loads.items() if loaded & heavy} - heavy
+        heavy |= more
+        grown = bool(more)
+    return heavy
+
+
+def _light_local_imports(root: Path) -> list[str]:
+    """``path:line module`` for each function-local import of a package module that loads
+    nothing heavy: such an import hides a dependency and saves no time, so it belongs at
+    the top of its module."""
+    modules = _package_modules(root)
+    heavy = _heavy_modules(root)
+    found = []
+    for name, path in modules.items():
+        where = path.relative_to(root.parent).as_posix()
+        for node, local in _placed_imports(path):
+            if local:
+                light = _imported_modules(node, name, modules) - heavy - {name}
+                found += [(where, node.lineno, module) for module in light]
+    return [f"{where}:{line} {module}" for where, line, module in sorted(found)]
+
+
+def test_the_import_rule_flags_a_light_local_import_and_accepts_a_heavy_one(tmp_path) -> None:
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    files = {
+        "__init__.py": "",
+        "light.py": "import json\n",
+        "heavy.py": "import torch\n",
+        "through.py": "from pkg import heavy\n",
+        "sub/__init__.py": "import tensorflow\n",
+        "sub/leaf.py": "",
+        "user.py": (
+            "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n    from pkg import light as typed\n"
+            "def f():\n"
+            "    from pkg import light, through\n"
+            "    from . import heavy\n"
+            "    import pkg.sub.leaf\n"
+            "    from .light import loads\n"
+        ),
+    }
+    for name, text in files.items():
+        (package / name).write_text(text)
+    assert _heavy_modules(package) == {"pkg.heavy", "pkg.through", "pkg.sub", "pkg.sub.leaf"}
+    assert _light_local_imports(package) == ["pkg/user.py:5 pkg.light", "pkg/user.py:8 pkg.light"]
