@@ -7,16 +7,9 @@ front doors onto the same flow: the pytest gate (``gate``) and the command line 
 Importing the package is light: torch, litert-torch and TFLite load only when used.
 """
 
+from signbart_parity.export.convert import convert
 from signbart_parity.model.checkpoint import load_signbart_model
 from signbart_parity.model.config import SignBartConfig, load_config
 
 __all__ = ["SignBartConfig", "convert", "load_config", "load_signbart_model"]
 __version__ = "0.1.0"
-
-
-def __getattr__(name: str):
-    if name == "convert":  # the converter imports nothing heavy until it runs
-        from signbart_parity.export.convert import convert
-
-        return convert
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from signbart_parity.runtime_specs import canonical_runtime
 from signbart_parity.targets import FP32_ALIAS, QUANTIZATIONS
 
 
@@ -105,8 +106,6 @@ def one_of(parse_list: Callable[[str], tuple[str, ...]], what: str) -> Callable[
 
 def runtime_spec(text: str) -> str:
     """One TFLite runtime spec (``litert``, ``tflite-runtime==2.14.0``, ...), canonical."""
-    from signbart_parity.runtime_specs import canonical_runtime
-
     try:
         return canonical_runtime(text.strip())
     except ValueError as exc:

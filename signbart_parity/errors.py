@@ -14,6 +14,8 @@ into 3 and a ``Finding`` outside ``verify``'s own handling into 1 (the check fai
 
 from __future__ import annotations
 
+from signbart_parity.versions import toolchain_versions
+
 
 class SignbartParityError(Exception):
     """The root of every error this tool raises on purpose."""
@@ -49,8 +51,6 @@ class ToolchainError(SignbartParityError):
 
     @classmethod
     def caused_by(cls, what: str, exc: Exception) -> ToolchainError:
-        from signbart_parity.versions import toolchain_versions
-
         versions = ", ".join(f"{name} {version}" for name, version in toolchain_versions().items())
         lines = str(exc).strip().splitlines()
         return cls(

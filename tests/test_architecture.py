@@ -426,6 +426,17 @@ def _light_local_imports(root: Path) -> list[str]:
     return [f"{where}:{line} {module}" for where, line, module in sorted(found)]
 
 
+def test_project_modules_that_load_nothing_heavy_are_imported_at_the_top() -> None:
+    """A function-local import of the project's own module is kept only where that module
+    loads something heavy (``HEAVY_PACKAGES``) or is for type checkers only; the two doors
+    (the CLI, the pytest plugin) stay quick to start because the heavy ones stay local."""
+    light = _light_local_imports(PACKAGE)
+    assert not light, (
+        "function-local imports of modules that load nothing heavy; "
+        "move each to the top of its module:\n" + "\n".join(light)
+    )
+
+
 def test_the_import_rule_flags_a_light_local_import_and_accepts_a_heavy_one(tmp_path) -> None:
     package = tmp_path / "pkg"
     (package / "sub").mkdir(parents=True)

@@ -12,6 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from signbart_parity.checks.compare import compare_logits
+from signbart_parity.checks.tolerances import tolerance_for
+from signbart_parity.export.exporter import Exporter
+from signbart_parity.inputs.calibration import calibration_set
+from signbart_parity.runtime.run.tflite import TFLiteModel
+
 Progress = Callable[[str], None]
 REFERENCE = "pytorch"
 
@@ -36,19 +42,12 @@ def score(labels: np.ndarray, logits: np.ndarray, reference: np.ndarray, num_lab
 
 
 def calibration_for(model_config, seq_len: int, files: list[Path]):
-    from signbart_parity.inputs.calibration import calibration_set
-
     # Spread over the classes: the dataset's files are sorted by class folder.
     step = max(1, len(files) // 64)
     return calibration_set(model_config, seq_len, samples=files[::step])
 
 
 def tflite_results(model, dataset, reference, seq_len, quantizations, calibration, progress):
-    from signbart_parity.checks.compare import compare_logits
-    from signbart_parity.checks.tolerances import tolerance_for
-    from signbart_parity.export.exporter import Exporter
-    from signbart_parity.runtime.run.tflite import TFLiteModel
-
     results = {}
     with tempfile.TemporaryDirectory(prefix="signbart-evaluate-") as scratch:
         exporter = Exporter(

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from signbart_parity.checks.golden import golden_inputs
+from signbart_parity.runtime.read.precision import read_precision
 from signbart_parity.targets import precision_label
 
 if TYPE_CHECKING:
@@ -89,8 +91,6 @@ def compare_with_baseline(
     max_flip_rate: float,
 ) -> BaselineResult:
     """Contract changes, then top-1 flips and logit drift on golden-style inputs."""
-    from signbart_parity.checks.golden import golden_inputs
-
     result = BaselineResult(contract_changes(baseline.signature, candidate.signature))
     result.max_flip_rate = max_flip_rate
     same_inputs = (
@@ -146,8 +146,6 @@ def compare_files(
         drift_total += pair.mean_drift * pair.examples
     result.mean_drift = drift_total / result.examples if result.examples else 0.0
     if baseline and candidate:
-        from signbart_parity.runtime.read.precision import read_precision
-
         result.precisions = tuple(
             read_precision(f[0].path).quantization for f in (baseline, candidate)
         )

@@ -20,7 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from signbart_parity.checks.golden import Golden, check_golden, load_goldens, write_goldens
+from signbart_parity.checks.golden import (
+    Golden,
+    check_golden,
+    load_goldens,
+    shared_metadata,
+    write_goldens,
+)
+from signbart_parity.checks.reference import float64_oracle, torch_logits
 from signbart_parity.errors import GoldenError
 from signbart_parity.targets import Target
 
@@ -95,9 +102,6 @@ def save_counterexample(
     written atomically. Returns its path and whether it is new (False: already stored)."""
     from datetime import UTC, datetime
 
-    from signbart_parity.checks.golden import shared_metadata
-    from signbart_parity.checks.reference import float64_oracle, torch_logits
-
     path = Path(directory) / corpus_file_name(target, check, keypoints, masks)
     if path.is_file():
         return path, False
@@ -159,8 +163,6 @@ def replayable(
 def replay(item: Counterexample, model, tflite):
     """``check_golden`` of the stored inputs against the current checkpoint's PyTorch logits
     (recomputed: the model may have changed since the counterexample was found)."""
-    from signbart_parity.checks.reference import float64_oracle, torch_logits
-
     keypoints, masks = item.golden.keypoints, item.golden.attention_mask
     current = replace(
         item.golden,

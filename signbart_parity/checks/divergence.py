@@ -25,6 +25,7 @@ import numpy as np
 
 from signbart_parity.checks.tolerances import TOLERANCES, tolerance_for
 from signbart_parity.runtime.read.inspect import intermediates
+from signbart_parity.runtime_specs import parse_runtime_spec
 
 if TYPE_CHECKING:
     from signbart_parity.model.signbart import SignBart
@@ -234,8 +235,6 @@ def _stages_not_measured(runtime: str) -> str | None:
     """Why stages cannot be compared on ``runtime``: an accelerator keeps no intermediate
     tensors, and reading them from the CPU interpreter instead would say "no divergence"
     about a file the accelerator gets wrong."""
-    from signbart_parity.runtime_specs import parse_runtime_spec
-
     accelerator = parse_runtime_spec(runtime).on_accelerator
     if accelerator is None:
         return None

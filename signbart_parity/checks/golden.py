@@ -22,9 +22,21 @@ from pathlib import Path
 
 import numpy as np
 
+from signbart_parity.checks import vectors
+from signbart_parity.checks.compare import compare_logits
+from signbart_parity.checks.provenance import judge_provenance
+from signbart_parity.checks.reference import float64_oracle, torch_logits
+from signbart_parity.checks.tolerances import tolerance_for
 from signbart_parity.errors import GoldenError, TFLiteFileError
-from signbart_parity.fileio import atomic_path
+from signbart_parity.export.bundle import as_seq_lens
+from signbart_parity.fileio import atomic_path, file_sha256
+from signbart_parity.inputs.generators import batch_of
+from signbart_parity.inputs.masks import MASK_KINDS
 from signbart_parity.inputs.samples import preprocessed_samples, sample_paths
+from signbart_parity.model.checkpoint import load_signbart_model
+from signbart_parity.model.fingerprint import weights_fingerprint
+from signbart_parity.validate import InvalidDocument, check_npz_archive, parse_json, validated
+from signbart_parity.versions import environment
 
 FORMAT = "signbart-golden"
 FORMAT_VERSION = 1  # one seq_len
@@ -61,9 +73,6 @@ def golden_inputs(
     """The fixed generated rows: for each of GOLDEN_KEYPOINT_KINDS, one row per mask kind."""
     import itertools
 
-    from signbart_parity.inputs.generators import batch_of
-    from signbart_parity.inputs.masks import MASK_KINDS
-
     pairs = itertools.product(GOLDEN_KEYPOINT_KINDS, MASK_KINDS)
     rng = np.random.default_rng(seed)
     return batch_of(pairs, rng, seq_len=seq_len, num_keypoints=num_keypoints)
@@ -82,9 +91,6 @@ def create_golden(
     progress: Progress | None = None,
 ) -> list[Golden]:
     """Run the checkpoint over the golden inputs of each seq_len; write ``output`` atomically."""
-    from signbart_parity.export.bundle import as_seq_lens
-    from signbart_parity.model.checkpoint import load_signbart_model
-
     say = progress or (lambda message: None)
     model, config = load_signbart_model(config_path, checkpoint_path)
     seq_lens = as_seq_lens(config.check_seq_lens(seq_len))
@@ -103,8 +109,6 @@ def create_golden(
 def _preprocessing_vectors(model, seq_lens, samples, shared: dict, output: Path):
     """Build the vectors beside the golden file (checks/vectors.py); returns their writer
     and notes the file in the golden's metadata."""
-    from signbart_parity.checks import vectors
-
     clips = vectors.vector_clips(
         model, seq_lens=seq_lens, num_keypoints=shared["num_keypoints"], samples=samples
     )
@@ -117,11 +121,6 @@ def _preprocessing_vectors(model, seq_lens, samples, shared: dict, output: Path)
 def shared_metadata(model, config, config_path: Path, checkpoint_path: Path, samples) -> dict:
     """What every golden file records of where it came from (counterexamples included);
     ``checkpoint.weights`` is what ``golden check`` compares a file's stamp with."""
-    from signbart_parity.fileio import file_sha256
-    from signbart_parity.inputs.masks import MASK_KINDS
-    from signbart_parity.model.fingerprint import weights_fingerprint
-    from signbart_parity.versions import environment
-
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -146,8 +145,6 @@ def shared_metadata(model, config, config_path: Path, checkpoint_path: Path, sam
 
 
 def _bucket(model, seq_len: int, samples, shared: dict) -> Golden:
-    from signbart_parity.checks.reference import float64_oracle, torch_logits
-
     width = shared["num_keypoints"]
     keypoints, masks, descriptions = golden_inputs(seq_len=seq_len, num_keypoints=width)
     real_keypoints, real_masks, real_descriptions = preprocessed_samples(
@@ -210,8 +207,6 @@ _NPZ_ERRORS = (
 def load_goldens(path: str | Path) -> list[Golden]:
     """Every bucket of a golden .npz (format 1: one), without unpickling anything;
     GoldenError when it is not a golden file."""
-    from signbart_parity.validate import InvalidDocument, check_npz_archive
-
     path = Path(path)
     if not path.is_file():
         raise GoldenError(f"{path}: golden file not found; create it with 'golden create'.")
@@ -256,7 +251,6 @@ def load_golden(path: str | Path) -> Golden:
 
 def _metadata(array: np.ndarray, path: Path) -> dict:
     from signbart_parity.schemas import GoldenMetadata
-    from signbart_parity.validate import InvalidDocument, parse_json, validated
 
     try:
         metadata = parse_json(str(array.reshape(-1)[0]), name="golden metadata")
@@ -336,9 +330,6 @@ def check_fits(golden: Golden, signature, tflite_path: Path, golden_path: Path) 
 
 def check_golden(tflite, golden: Golden, quantization: str):
     """Compare the file's logits on the golden inputs with the stored PyTorch logits."""
-    from signbart_parity.checks.compare import compare_logits
-    from signbart_parity.checks.tolerances import tolerance_for
-
     candidate = tflite(golden.keypoints, golden.attention_mask)
     tolerance = tolerance_for(quantization, tflite.runtime)
     # Rows outside the precision's input range are not judged; the caller reports how many.
@@ -368,8 +359,6 @@ def failing_rows(golden: Golden, comparison, runtime: str | None = None) -> list
 def golden_judged(golden: Golden, quantization: str, runtime: str | None = None) -> np.ndarray:
     """Rows inside the input range of the precision in the runtime (static-int8, the GPU at
     fp16: keypoints within [0, 1])."""
-    from signbart_parity.checks.tolerances import tolerance_for
-
     return tolerance_for(quantization, runtime).judges(golden.keypoints)
 
 
@@ -390,8 +379,6 @@ def check_buckets(files, goldens: dict, tflite_path: Path, golden_path: Path) ->
 def golden_provenance(tflite_path: Path, golden: Golden, golden_path: Path):
     """The file's stamp against the weights the golden was made from (STALE when they
     differ); a golden older than the weights fingerprint is not compared."""
-    from signbart_parity.checks.provenance import judge_provenance
-
     made_from = golden.metadata.get("checkpoint") or {}
     return judge_provenance(
         tflite_path,

@@ -37,7 +37,17 @@ import numpy as np
 
 from signbart_parity.checks.tolerances import TOLERANCES, tolerance_for
 from signbart_parity.errors import Finding, RuntimeCrashed
-from signbart_parity.runtime.read.graph import ONE_OP_SIGNATURE, Graph, OpCutter, Operator
+from signbart_parity.export.flatbuffer import short_name
+from signbart_parity.runtime.read.graph import (
+    ONE_OP_SIGNATURE,
+    Graph,
+    OpCutter,
+    Operator,
+    read_graph,
+)
+from signbart_parity.runtime.read.inspect import tensor_values
+from signbart_parity.runtime.run.tflite import open_backend
+from signbart_parity.runtime_specs import parse_runtime_spec
 
 # Integer tensors quantized to 8 or 16 bits may differ by one step between kernels.
 _ONE_STEP = {"int8", "uint8", "int16"}
@@ -190,8 +200,6 @@ class OpTable:
 
 
 def _short(name: str) -> str:
-    from signbart_parity.export.flatbuffer import short_name
-
     return short_name(name.encode()).decode(errors="replace")
 
 
@@ -328,9 +336,6 @@ def localise(
         TFLiteFileError: a file whose graph cannot be read.
         ValueError, RuntimeError: the runtime refused the file or failed running it.
     """
-    from signbart_parity.runtime.read.graph import read_graph
-    from signbart_parity.runtime_specs import parse_runtime_spec
-
     spec = parse_runtime_spec(runtime)
     graph = read_graph(tflite_path, signature)
     same_file = reference_path is None or Path(reference_path) == Path(tflite_path)
@@ -419,8 +424,6 @@ def _index_map(graph: Graph, reference: Graph, same_file: bool) -> dict[int, int
 
 
 def _values(path, keypoints, attention_mask, indices, runtime, signature):
-    from signbart_parity.runtime.read.inspect import tensor_values
-
     return tensor_values(
         path, keypoints, attention_mask, indices, runtime=runtime, signature=signature
     )
@@ -463,8 +466,6 @@ def run_one_op(path: str | Path, runtime: str, feeds: list[np.ndarray]) -> np.nd
     """Run a single-op file (``cut_op``'s) on ``runtime`` through its normal backend (a
     worker for a pinned build, the accelerator for ``@gpu``, XNNPACK on) and return its
     output as the runtime gives it."""
-    from signbart_parity.runtime.run.tflite import open_backend
-
     backend = open_backend(path, runtime)
     inputs, _ = backend.open(ONE_OP_SIGNATURE)
     by_key = {f"input_{i:02d}": value for i, value in enumerate(feeds)}  # cut_op's names

@@ -13,7 +13,7 @@ import numpy as np
 from signbart_parity.checks.compare import Comparison, compare_logits
 from signbart_parity.checks.reference import torch_logits
 from signbart_parity.checks.tolerances import Tolerance
-from signbart_parity.runtime.read.signature import MASK_DTYPES
+from signbart_parity.runtime.read.signature import MASK_DTYPES, signature_name
 
 if TYPE_CHECKING:
     from signbart_parity.model.config import SignBartConfig
@@ -119,8 +119,6 @@ def export_contract_problems(
     """What breaks the app contract of a file this tool exports (README, "The app contract"):
     the shapes and dtypes the config implies, plus the names apps code against: signature
     ``serving_default`` (a bundle: ``seq_<T>``), inputs ``args_0`` keypoints, ``args_1`` mask."""
-    from signbart_parity.runtime.read.signature import signature_name
-
     problems = contract_problems(signature, config)
     if signature.seq_len != seq_len:
         problems.append(f"seq_len is {signature.seq_len}, expected {seq_len}")

@@ -14,6 +14,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from signbart_parity.errors import TFLiteFileError
 from signbart_parity.model.fingerprint import short_fingerprint
 from signbart_parity.runtime.read.provenance import UNKNOWN, Provenance, read_provenance
 from signbart_parity.targets import precision_label
@@ -110,8 +111,6 @@ def judge_provenance(
 def baseline_provenance(path: str | Path, expected: str) -> ProvenanceFinding:
     """The gate's ``--parity-baseline`` is an older shipped file by definition: its stamp is
     shown (which weights, which tool made it) but never judged, whatever its weights."""
-    from signbart_parity.errors import TFLiteFileError
-
     try:
         stamp = read_provenance(path)
     except TFLiteFileError as exc:  # a damaged stamp does not stop the gate

@@ -24,8 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from signbart_parity.checks.divergence import localise_in_file
+from signbart_parity.checks.verify import verify_files, worst_example
 from signbart_parity.errors import Finding, ToolchainError
+from signbart_parity.export.quantize import quantize_file
 from signbart_parity.export.recipes import Recipe, candidates
+from signbart_parity.runtime.read.operators import builtin_operator_names, operator_name
+from signbart_parity.runtime.read.precision import read_precision
+from signbart_parity.runtime.run.tflite import TFLiteModel
 
 if TYPE_CHECKING:
     from signbart_parity.checks.verify import SignatureCheck
@@ -180,9 +186,6 @@ class CandidateBuilder:
         return self.sizes.get(Recipe(recipe.rules[:-1]), 0)
 
     def build(self, recipe: Recipe) -> list[Candidate]:
-        from signbart_parity.export.quantize import quantize_file
-        from signbart_parity.runtime.read.precision import read_precision
-
         path = self.folder / f"candidate-{len(self.sizes) + 1}.tflite"
         try:
             quantize_file(
@@ -213,9 +216,6 @@ def judge_candidate(path: Path, judge: Judge) -> list[TargetVerdict]:
 
 
 def judge_on(path: Path, runtime: str, judge: Judge) -> TargetVerdict:
-    from signbart_parity.checks.verify import verify_files
-    from signbart_parity.runtime.run.tflite import TFLiteModel
-
     try:
         files = [
             TFLiteModel(path, runtime=runtime, signature=name)
@@ -243,9 +243,6 @@ def judge_on(path: Path, runtime: str, judge: Judge) -> TargetVerdict:
 def first_diverging_stage(judge: Judge, found: list[SignatureCheck]) -> str | None:
     """The stage where the first failing signature departs, on verify's worst failing
     example (``None`` when it cannot be told: a diagnosis never hides the verdict)."""
-    from signbart_parity.checks.divergence import localise_in_file
-    from signbart_parity.checks.verify import worst_example
-
     failing = next(each for each in found if not each.passed)
     check = next((c for c in failing.checks if not c.passed and c.name != "determinism"), None)
     if check is None:
@@ -295,8 +292,6 @@ def weighted_op_types(path: Path) -> list[str]:
     """The matmul-like op types of ``path`` with a constant weight (what the quantizer
     quantizes), in the order they first appear."""
     from ai_edge_litert import schema_py_generated as schema
-
-    from signbart_parity.runtime.read.operators import builtin_operator_names, operator_name
 
     model = schema.Model.GetRootAsModel(Path(path).read_bytes(), 0)
     names = builtin_operator_names(schema)

@@ -27,8 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from signbart_parity.checks.ops import OpRow, OpTable
+from signbart_parity.checks.ops import OpRow, OpTable, error_words
+from signbart_parity.errors import OutputPathError
+from signbart_parity.outputs import output_folder
+from signbart_parity.runtime.provision.venvs import worker_environment
 from signbart_parity.runtime.read.graph import OpCutter
+from signbart_parity.runtime_specs import parse_runtime_spec
 
 REPRO_SCRIPT = """# Runs one TFLite operator on saved inputs; exit 1 when it departs.
 
@@ -83,9 +87,6 @@ def repro_folder(raw: str | os.PathLike, *, inputs=()) -> Path:
     """The folder ``--repro`` names, refused now (``OutputPathError``) if it cannot be
     written, is a file, holds one of ``inputs``, or is a non-empty folder that is not a
     repro bundle (a bundle replaces the folder whole)."""
-    from signbart_parity.errors import OutputPathError
-    from signbart_parity.outputs import output_folder
-
     if not os.fspath(raw).strip():
         raise OutputPathError("the --repro folder is empty: give a folder name, e.g. repro/.")
     path = output_folder(raw, inputs=inputs)
@@ -169,12 +170,9 @@ def reproduce_command(runtime: str) -> str:
     """The shell command that runs ``repro.py`` on ``runtime`` from inside the bundle."""
     import shlex
 
-    from signbart_parity.runtime_specs import parse_runtime_spec
-
     spec = parse_runtime_spec(runtime)
     if spec.in_process:
         return f"{shlex.quote(sys.executable)} repro.py"
-    from signbart_parity.runtime.provision.venvs import worker_environment
 
     environment = worker_environment(spec, create=False)
     prefix = " ".join(f"{key}={shlex.quote(value)}" for key, value in environment.env.items())
@@ -183,8 +181,6 @@ def reproduce_command(runtime: str) -> str:
 
 
 def _readme(table: OpTable, row: OpRow) -> str:
-    from signbart_parity.checks.ops import error_words
-
     try:
         command = reproduce_command(table.runtime)
     except Exception as exc:  # an environment that is gone: say how to make it
@@ -228,8 +224,6 @@ def _readme(table: OpTable, row: OpRow) -> str:
 
 
 def _pip_requirement(runtime: str) -> str:
-    from signbart_parity.runtime_specs import parse_runtime_spec
-
     spec = parse_runtime_spec(runtime)
     package = spec.package + (f"=={spec.version}" if spec.version else "")
     numpy = ' "numpy<2"' if spec.entry.needs_numpy1(spec.version) else " numpy"

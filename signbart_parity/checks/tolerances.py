@@ -52,6 +52,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from signbart_parity.runtime_specs import parse_runtime_spec
+
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -147,7 +149,5 @@ def tolerance_for(precision: str, runtime: str | None = None) -> Tolerance:
 
 
 def _fp16_gpu(runtime: str) -> bool:
-    from signbart_parity.runtime_specs import parse_runtime_spec
-
     spec = parse_runtime_spec(runtime)
     return spec.gpu and spec.accelerator_detail is None

@@ -16,8 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
+from signbart_parity.checks.reference import torch_logits
 from signbart_parity.errors import GoldenError
+from signbart_parity.export.bundle import bucket_for
 from signbart_parity.fileio import read_text, write_text_atomic
+from signbart_parity.inputs.raw_clips import RAW_CLIP_SEED, raw_clips
+from signbart_parity.inputs.samples import (
+    PUBLISHED,
+    keypoint_groups,
+    load_sample,
+    prepare_sample,
+    resample_indices,
+    sample_paths,
+)
+from signbart_parity.runtime.read.signature import signature_name
 
 VECTORS_FORMAT = "signbart-preprocessing-vectors"
 APP_OUTPUT_FORMAT = "signbart-preprocessing-app-output"
@@ -83,10 +95,6 @@ def vector_clips(
 ) -> list[VectorClip]:
     """The generated raw clips, then the real samples, each through the published
     preprocessing in every bucket, with the model's fp32 logits there."""
-    from signbart_parity.export.bundle import bucket_for
-    from signbart_parity.inputs.raw_clips import raw_clips
-    from signbart_parity.runtime.read.signature import signature_name
-
     raws = [
         (clip.name, clip.description, "generated", clip.keypoints)
         for clip in raw_clips(seq_lens=seq_lens, num_keypoints=num_keypoints)
@@ -112,8 +120,6 @@ def vector_clips(
 def _real_clips(
     samples: Sequence[Path], num_keypoints: int
 ) -> list[tuple[str, str, str, np.ndarray]]:
-    from signbart_parity.inputs.samples import load_sample, prepare_sample, sample_paths
-
     clips = []
     for path in sample_paths(samples):
         sample = load_sample(path)
@@ -126,9 +132,6 @@ def _real_clips(
 
 
 def _expected_in_bucket(model, raws, seq_len: int, num_keypoints: int) -> list[Expected]:
-    from signbart_parity.checks.reference import torch_logits
-    from signbart_parity.inputs.samples import PUBLISHED, resample_indices
-
     prepared = [PUBLISHED(raw, seq_len, num_keypoints) for raw in raws]
     keypoints = np.stack([frames for frames, _ in prepared])
     masks = np.stack([mask for _, mask in prepared])
@@ -145,9 +148,6 @@ def _expected_in_bucket(model, raws, seq_len: int, num_keypoints: int) -> list[E
 
 def vectors_metadata(golden_metadata: dict, seq_lens: Sequence[int], golden: Path) -> dict:
     """What the vectors share with their golden file: model, checkpoint, buckets."""
-    from signbart_parity.inputs.raw_clips import RAW_CLIP_SEED
-    from signbart_parity.runtime.read.signature import signature_name
-
     shared = ("num_keypoints", "num_labels", "checkpoint", "config", "versions")
     return {key: golden_metadata[key] for key in shared} | {
         "golden": golden.name,
@@ -170,8 +170,6 @@ def write_vectors(clips: Sequence[VectorClip], path: Path, metadata: dict) -> No
 
 
 def _clip_document(clip: VectorClip) -> dict:
-    from signbart_parity.inputs.samples import keypoint_groups
-
     return {
         "name": clip.name,
         "description": clip.description,

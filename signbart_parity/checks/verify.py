@@ -26,9 +26,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from signbart_parity.checks.divergence import divergence_line
+from signbart_parity.checks.domain import judged
+from signbart_parity.checks.ops import localise
+from signbart_parity.checks.reference import float64_oracle, torch_logits
+from signbart_parity.checks.reference import oracle_errors as errors_to_oracle
 from signbart_parity.checks.table import CHECKS, Batch, CheckResult, Subject, judge, run_check
 from signbart_parity.checks.tolerances import tolerance_for
+from signbart_parity.inputs.generators import batch_of, example_batch, keypoint_kinds_for
 from signbart_parity.inputs.masks import BUCKET_MASK_KINDS, summarise
+from signbart_parity.inputs.samples import preprocessed_samples
 
 # The runtime op-level localisation takes as the reference: the build installed here.
 REFERENCE_RUNTIME = "litert"
@@ -56,8 +63,6 @@ def run_checks(
 ) -> list[Check]:
     """Every check of the table that runs on one signature, in table order, each on what
     verify feeds it (``CheckSpec.feeds``); parity and agreement judge the same logits."""
-    from signbart_parity.inputs.generators import keypoint_kinds_for
-
     subject = Subject(model, tflite, quantization, seed=seed + 1)
     batch = Batch(keypoints, masks, list(descriptions))
     inputs: dict[str, Batch] = {"parity": batch, "agreement": batch}
@@ -111,8 +116,6 @@ def bucket_inputs(
     keypoint_kinds: tuple[str, ...],
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``count`` examples of the mask kinds that stay meaningful when right-padded."""
-    from signbart_parity.inputs.generators import batch_of
-
     pairs = (
         (keypoint_kinds[i % len(keypoint_kinds)], BUCKET_MASK_KINDS[i % len(BUCKET_MASK_KINDS)])
         for i in range(count)
@@ -149,8 +152,6 @@ def failing_example(checks: list[Check]) -> tuple[Check, int] | None:
 def divergence_text(model, tflite: TFLiteModel, checks: list[Check], quantization: str) -> str:
     """The first diverging stage, on the worst example of the first failing
     input-dependent check, in the checked signature, through the runtime it was checked with."""
-    from signbart_parity.checks.divergence import divergence_line
-
     found = failing_example(checks)
     if found is None:
         return "no input-dependent check failed; divergence not localised"
@@ -179,8 +180,6 @@ def op_localisation(
     checkpoint's fp32 export (``fp32_reference()``), matched by tensor name. None when no
     input-dependent check failed.
     """
-    from signbart_parity.checks.ops import localise
-
     found = failing_example(checks)
     if found is None:
         return None
@@ -227,8 +226,6 @@ def bundle_checks(
     """Between neighbouring buckets of one file, the ``bucket`` check: L frames in the seq_L
     signature against the same frames right-padded into the next longer (added to the
     longer)."""
-    from signbart_parity.inputs.generators import keypoint_kinds_for
-
     ordered = sorted(results, key=lambda result: result.tflite.seq_len)
     for short, long in zip(ordered, ordered[1:], strict=False):
         batch = Batch(
@@ -246,18 +243,14 @@ def bundle_checks(
 
 def oracle_errors(model: SignBart, tflite: TFLiteModel, keypoints, masks) -> tuple[float, float]:
     """(PyTorch fp32, TFLite) max abs error against the float64 copy of the model."""
-    from signbart_parity.checks.reference import float64_oracle, oracle_errors, torch_logits
-
     exact = torch_logits(float64_oracle(model), keypoints, masks)
-    return oracle_errors(torch_logits(model, keypoints, masks), tflite(keypoints, masks), exact)
+    return errors_to_oracle(torch_logits(model, keypoints, masks), tflite(keypoints, masks), exact)
 
 
 # ---------------------------------------------------------------- command
 
 
 def real_inputs(samples, tflite: TFLiteModel, config: SignBartConfig):
-    from signbart_parity.inputs.samples import preprocessed_samples
-
     return preprocessed_samples(
         samples, seq_len=tflite.seq_len, num_keypoints=config.min_input_keypoints
     )
@@ -277,9 +270,6 @@ def verify_signature(
     """Every check of one signature, on seeded inputs at its seq_len (+ real samples);
     ``oracle`` also measures both fp32 implementations against a float64 copy, on the
     examples that decide the verdict."""
-    from signbart_parity.checks.domain import judged
-    from signbart_parity.inputs.generators import example_batch, keypoint_kinds_for
-
     width = tflite.signature.num_keypoints
     keypoints, masks, descriptions = example_batch(
         np.random.default_rng(seed),

@@ -17,6 +17,9 @@ from pathlib import Path
 
 from signbart_parity import argtypes
 from signbart_parity.cli import common
+from signbart_parity.export.exporter import Exporter
+from signbart_parity.inputs.calibration import calibration_sets
+from signbart_parity.model.default import load_model_or_default
 from signbart_parity.options import add_to_cli
 from signbart_parity.runtime.read.signature import signature_name
 from signbart_parity.runtime.run.timing import (
@@ -96,10 +99,6 @@ def bench_command(
 ) -> int:
     """Time PyTorch and every precision at the longest seq_len. Several seq_lens convert
     one bundle file per precision; each of its signatures is then timed too (bucket_ms)."""
-    from signbart_parity.export.exporter import Exporter
-    from signbart_parity.inputs.calibration import calibration_sets
-    from signbart_parity.model.default import load_model_or_default
-
     load_average = os.getloadavg()[0]
     model, model_config = load_model_or_default(config, checkpoint, progress=progress)
     seq_lens = model_config.check_seq_lens(seq_len)

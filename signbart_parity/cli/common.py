@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from signbart_parity import argtypes
+from signbart_parity.cli import progress as shown
 from signbart_parity.options import (
     ONE_QUANTIZATION,
     ONE_RUNTIME,
@@ -15,8 +16,6 @@ from signbart_parity.options import (
 
 def progress(message: str) -> None:
     """A long step begins: shown as ``cli/progress.py`` chose (live, a line, or nothing)."""
-    from signbart_parity.cli import progress as shown
-
     shown.say(message)
 
 

@@ -7,8 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
+from signbart_parity.checks.properties import logits_parity
+from signbart_parity.checks.tolerances import SEED_CHECK, tolerance_for
 from signbart_parity.cli import common
 from signbart_parity.cli.common import progress as _progress
+from signbart_parity.errors import OutputPathError
+from signbart_parity.export.convert import convert
+from signbart_parity.inputs.calibration import calibration_sets
+from signbart_parity.inputs.generators import SEED_GUIDE_INPUT_NAMES, seed_guide_inputs
+from signbart_parity.model.default import load_model_or_default, resolve_model_paths
+from signbart_parity.outputs import output_file
+from signbart_parity.runtime.run.tflite import TFLiteModel
+from signbart_parity.targets import precision_label
 
 
 def add_parser(commands) -> None:
@@ -83,13 +93,6 @@ def convert_command(
 ) -> int:
     """Convert (or copy the export cache's file); check every signature of the file against
     PyTorch on fixed inputs."""
-    from signbart_parity.checks.tolerances import SEED_CHECK, tolerance_for
-    from signbart_parity.export.convert import convert
-    from signbart_parity.inputs.calibration import calibration_sets
-    from signbart_parity.model.default import load_model_or_default, resolve_model_paths
-    from signbart_parity.outputs import output_file
-    from signbart_parity.targets import precision_label
-
     config_path, checkpoint_path = resolve_model_paths(config, checkpoint)
     output = output_file(
         output,
@@ -140,8 +143,6 @@ def _gate_cache_default() -> Path:
 
 def _cache_folder(path: Path) -> Path:
     """The export cache folder, made now: OutputPathError naming the fix when it cannot be."""
-    from signbart_parity.errors import OutputPathError
-
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputPathError(f"{path}: is a file, not a folder; give --cache a folder.")
@@ -162,10 +163,6 @@ def _default_name(checkpoint: Path | None, seq_len: tuple[int, ...], precision: 
 
 def _check(result, model, model_config, tolerance, test: bool) -> int:
     """Every signature of the written file against PyTorch on the seed-guide inputs."""
-    from signbart_parity.checks.properties import logits_parity
-    from signbart_parity.inputs.generators import SEED_GUIDE_INPUT_NAMES, seed_guide_inputs
-    from signbart_parity.runtime.run.tflite import TFLiteModel
-
     passed = True
     for name in result.signatures:
         tflite = TFLiteModel(result.path, signature=name)

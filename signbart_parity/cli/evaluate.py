@@ -11,8 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from signbart_parity.checks.accuracy import REFERENCE, calibration_for, score, tflite_results
+from signbart_parity.checks.reference import torch_logits
 from signbart_parity.cli import common
+from signbart_parity.inputs.dataset import load_dataset
+from signbart_parity.model.default import load_model_or_default, resolve_model_paths
 from signbart_parity.options import add_to_cli
+from signbart_parity.outputs import output_folder
+from signbart_parity.reports.evaluate import write_reports
 
 
 def add_parser(commands) -> None:
@@ -54,14 +59,8 @@ def evaluate_command(
     report: Path | None,
     progress,
 ) -> int:
-    from signbart_parity.checks.reference import torch_logits
-    from signbart_parity.inputs.dataset import load_dataset
-    from signbart_parity.model.default import load_model_or_default, resolve_model_paths
-
     config_path, checkpoint_path = resolve_model_paths(config, checkpoint)
     if report is not None:
-        from signbart_parity.outputs import output_folder
-
         report = output_folder(
             report, inputs=(config_path, checkpoint_path), files=("evaluate.json", "evaluate.html")
         )
@@ -103,8 +102,6 @@ def evaluate_command(
     }
     print("\n".join(summary_lines(summary)))
     if report is not None:
-        from signbart_parity.reports.evaluate import write_reports
-
         for path in write_reports(report, summary):
             print(f"wrote {path}")
     return 0

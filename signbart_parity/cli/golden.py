@@ -16,6 +16,11 @@ from signbart_parity.checks.golden import (
 )
 from signbart_parity.cli import common
 from signbart_parity.cli.preprocessing import add_check_preprocessing
+from signbart_parity.model.default import resolve_model_paths
+from signbart_parity.outputs import output_file
+from signbart_parity.runtime.read.precision import judged_precision
+from signbart_parity.runtime.run.tflite import TFLiteModel
+from signbart_parity.targets import precision_label
 
 
 def add_parser(commands) -> None:
@@ -59,9 +64,6 @@ def add_parser(commands) -> None:
 
 
 def create_command(args: argparse.Namespace, *, progress) -> int:
-    from signbart_parity.model.default import resolve_model_paths
-    from signbart_parity.outputs import output_file
-
     config_path, checkpoint_path = resolve_model_paths(args.config, args.checkpoint)
     args.output = output_file(args.output, inputs=(config_path, checkpoint_path, *args.samples))
     goldens = create_golden(
@@ -87,9 +89,6 @@ def create_command(args: argparse.Namespace, *, progress) -> int:
 
 def check_command(args: argparse.Namespace) -> int:
     """Every signature of the file against the golden bucket of its seq_len."""
-    from signbart_parity.runtime.read.precision import judged_precision
-    from signbart_parity.runtime.run.tflite import TFLiteModel
-
     goldens = {golden.seq_len: golden for golden in load_goldens(args.golden)}
     names = TFLiteModel.names_in(args.tflite)
     args.quantization, precision_line = judged_precision(args.tflite, args.quantization)
@@ -127,7 +126,6 @@ def _check_one(tflite, golden: Golden, args: argparse.Namespace, *, bundle: bool
     )
     for warning in tflite.signature.warnings():
         print(f"  warning: {warning}")
-    from signbart_parity.targets import precision_label
 
     words = comparison.message(precision_label(args.quantization))
     print("  " + words.replace("\n", "\n  "))

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 from signbart_parity.cli import common
+from signbart_parity.runtime.gpu import gpu_hazards
+from signbart_parity.runtime.read.identity import identify
 
 
 def add_parser(commands) -> None:
@@ -29,9 +31,6 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from signbart_parity.runtime.gpu import gpu_hazards
-    from signbart_parity.runtime.read.identity import identify
-
     identity = identify(args.tflite)
     hazards = gpu_hazards(identity.path)
     if args.json:

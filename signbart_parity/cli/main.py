@@ -18,9 +18,24 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from signbart_parity import quiet
+from signbart_parity.cli import (
+    bench,
+    convert,
+    evaluate,
+    golden,
+    inspect,
+    progress,
+    repair,
+    report,
+    runtimes,
+    verify,
+)
 from signbart_parity.errors import Finding, ParityInputError, SetupError, ToolchainError
 from signbart_parity.interrupts import Terminated, terminate_as_interrupt
+from signbart_parity.model.config import LongSequenceWarning
 from signbart_parity.validate import escaped_terminal
+from signbart_parity.versions import installed_version, toolchain_versions
 
 _python_warning = warnings.showwarning
 EXIT_OK, EXIT_PARITY_FAILED, EXIT_BAD_INPUT, EXIT_TOOLCHAIN = 0, 1, 2, 3
@@ -37,8 +52,6 @@ EXIT_CODES_HELP = """exit codes:
 
 def _version_text() -> str:
     """This tool's version and the toolchain a result depends on."""
-    from signbart_parity.versions import installed_version, toolchain_versions
-
     versions = ", ".join(f"{name} {version}" for name, version in toolchain_versions().items())
     return f"signbart-parity {installed_version('signbart-parity')} ({versions})"
 
@@ -51,18 +64,6 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from signbart_parity.cli import (
-        bench,
-        convert,
-        evaluate,
-        golden,
-        inspect,
-        repair,
-        report,
-        runtimes,
-        verify,
-    )
-
     parser = _OneLineParser(
         prog="signbart-parity",
         description="Convert SignBart checkpoints to TFLite and prove the file matches.",
@@ -87,9 +88,6 @@ def exit_for(exc: Exception) -> tuple[int, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from signbart_parity import quiet
-    from signbart_parity.cli import progress
-
     with escaped_terminal():  # text read from files cannot drive the terminal
         args = build_parser().parse_args(argv)
         if args.verbose:
@@ -106,16 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _say_own_warnings() -> None:
     """The project's warnings shown (whatever filters the host set) as one line each."""
-    from signbart_parity.model.config import LongSequenceWarning
-
     warnings.filterwarnings("default", category=LongSequenceWarning)
     warnings.showwarning = _warning_line
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
     """The project's own warnings as one line (not Python's file:line and source)."""
-    from signbart_parity.model.config import LongSequenceWarning
-
     if not issubclass(category, LongSequenceWarning):
         return _python_warning(message, category, filename, lineno, file, line)
     print(f"signbart-parity: warning: {message}", file=file or sys.stderr)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from signbart_parity.checks.app_preprocessing import check_app_output, load_app_output
+from signbart_parity.checks.vectors import TOLERANCE, load_vectors
 from signbart_parity.cli import common
 
 SHOWN_DIFFERENCES = 10
@@ -36,9 +38,6 @@ def add_check_preprocessing(actions) -> None:
 
 def check_preprocessing_command(args: argparse.Namespace) -> int:
     """Exit 0: every clip matches; 1: a clip differs (the first and its step named)."""
-    from signbart_parity.checks.app_preprocessing import check_app_output, load_app_output
-    from signbart_parity.checks.vectors import TOLERANCE, load_vectors
-
     vectors = load_vectors(args.golden)
     app = load_app_output(args.app_output, vectors)
     differences = check_app_output(vectors, app)

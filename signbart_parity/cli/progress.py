@@ -11,6 +11,8 @@ import os
 import sys
 import time
 
+from signbart_parity.validate import escaping, printable
+
 
 class _Silent:
     """``--quiet``: progress is not shown (errors and results still are)."""
@@ -52,8 +54,6 @@ class _Live(_Silent):
         self._started = 0.0
 
     def say(self, message: str) -> None:
-        from signbart_parity.validate import escaping, printable
-
         self._finish()
         if not self._display.live.is_started:
             self._display.start()

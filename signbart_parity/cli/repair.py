@@ -16,8 +16,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from signbart_parity.checks.repair import REPAIRABLE, Judge, search
 from signbart_parity.cli import common
+from signbart_parity.errors import ParityInputError
+from signbart_parity.export.exporter import Exporter
+from signbart_parity.export.provenance import stamp
+from signbart_parity.fileio import atomic_path
+from signbart_parity.model.default import load_model_or_default, resolve_model_paths
 from signbart_parity.options import ONE_QUANTIZATION, add_to_cli
+from signbart_parity.outputs import output_file
+from signbart_parity.runtime.provision.venvs import default_cache_root
+from signbart_parity.targets import precision_label
 
 
 def add_parser(commands) -> None:
@@ -60,12 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def repair_command(args: argparse.Namespace, *, progress) -> int:
-    from signbart_parity.checks.repair import Judge, search
     from signbart_parity.export.cache import ExportCache
-    from signbart_parity.export.exporter import Exporter
-    from signbart_parity.model.default import load_model_or_default, resolve_model_paths
-    from signbart_parity.outputs import output_file
-    from signbart_parity.runtime.provision.venvs import default_cache_root
 
     started = time.monotonic()
     _check_precision(args.quantization)
@@ -106,10 +110,6 @@ def repair_command(args: argparse.Namespace, *, progress) -> int:
 
 
 def _check_precision(quantization: str) -> None:
-    from signbart_parity.checks.repair import REPAIRABLE
-    from signbart_parity.errors import ParityInputError
-    from signbart_parity.targets import precision_label
-
     if quantization not in REPAIRABLE:
         raise ParityInputError(
             f"repair searches int8 weight recipes; --quantization "
@@ -120,9 +120,6 @@ def _check_precision(quantization: str) -> None:
 
 def _write(chosen, exporter, seq_len, quantization: str, output: Path) -> None:
     """The chosen candidate, stamped with its recipe, moved into place atomically."""
-    from signbart_parity.export.provenance import stamp
-    from signbart_parity.fileio import atomic_path
-
     provenance = exporter.provenance(tuple(seq_len), quantization)
     stamp(chosen.path, dataclasses.replace(provenance, recipe=chosen.recipe.text))
     with atomic_path(output) as temp:

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from signbart_parity.cli import common
+from signbart_parity.outputs import output_folder
 from signbart_parity.reports.merge import load_report, merge_reports
 from signbart_parity.reports.text import headline_with_run
-from signbart_parity.reports.write import write_report
+from signbart_parity.reports.write import REPORT_FILES, write_report
 
 
 def add_parser(commands) -> None:
@@ -42,9 +43,6 @@ def merge_command(paths: Sequence[Path], output: Path) -> int:
     Every input is read and checked before anything is written, so a bad shard leaves
     ``output`` untouched.
     """
-    from signbart_parity.outputs import output_folder
-    from signbart_parity.reports.write import REPORT_FILES
-
     output = output_folder(output, inputs=paths, files=REPORT_FILES)
     reports = [load_report(path) for path in paths]
     merged = merge_reports(reports, sources=[str(path) for path in paths])

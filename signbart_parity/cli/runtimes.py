@@ -12,6 +12,9 @@ from dataclasses import replace
 
 from signbart_parity import argtypes
 from signbart_parity.cli import common
+from signbart_parity.runtime import gpu
+from signbart_parity.runtime.provision.arm64 import litert_version, spec_label
+from signbart_parity.runtime.provision.venvs import list_environments, prepare, runtimes_folder
 from signbart_parity.runtime_specs import parse_runtime_spec
 
 
@@ -37,8 +40,6 @@ def add_parser(commands) -> None:
 
 
 def prepare_command(specs: Sequence[str]) -> int:
-    from signbart_parity.runtime.provision.venvs import prepare
-
     for text in specs:
         common.progress(f"preparing {text}")
         spec = parse_runtime_spec(text)
@@ -65,16 +66,12 @@ def prepare_command(specs: Sequence[str]) -> int:
 def _emulated_build(text: str) -> str:
     """The emulated build as ``runtimes list`` and the folder name it: its version resolved
     (``litert@arm64`` is ``litert==2.3.0@arm64``), the CPU model kept."""
-    from signbart_parity.runtime.provision.arm64 import litert_version, spec_label
-
     spec = parse_runtime_spec(text)
     return spec_label(replace(spec, version=litert_version(spec)))
 
 
 def _gpu_device_line(text: str) -> str:
     """The Vulkan device the GPU accelerator found, and the probe that makes it trusted."""
-    from signbart_parity.runtime import gpu
-
     gpu.check_vulkan()
     gpu.prepare_environment()
     verdict = gpu.require_trusted_device(runtime=text)
@@ -86,8 +83,6 @@ def _gpu_device_line(text: str) -> str:
 
 
 def list_command() -> int:
-    from signbart_parity.runtime.provision.venvs import list_environments, runtimes_folder
-
     found = list_environments()
     if not found:
         print(f"no runtime environments in {runtimes_folder()}")

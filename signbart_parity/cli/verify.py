@@ -16,16 +16,29 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from signbart_parity.checks.baseline import compare_files
+from signbart_parity.checks.properties import contract_problems
+from signbart_parity.checks.provenance import judge_provenance
+from signbart_parity.checks.repair import REPAIRABLE
+from signbart_parity.checks.repro import repro_folder, write_repro
+from signbart_parity.checks.tolerances import tolerance_for
 from signbart_parity.checks.verify import (
     Check,
     SignatureCheck,
     divergence_text,
+    op_localisation,
     real_inputs,
     verify_files,
 )
 from signbart_parity.cli import common
 from signbart_parity.errors import AcceleratorRefused, Finding, RuntimeCrashed, TFLiteFileError
+from signbart_parity.export.exporter import Exporter
+from signbart_parity.inputs.samples import sample_paths
+from signbart_parity.model.checkpoint import load_model
+from signbart_parity.model.default import resolve_model_paths
+from signbart_parity.model.fingerprint import weights_fingerprint
 from signbart_parity.options import add_to_cli
+from signbart_parity.outputs import output_folder
 from signbart_parity.reports.checks import verify_report
 from signbart_parity.reports.model import VERSUS_PYTORCH
 from signbart_parity.reports.row import tally_of
@@ -37,11 +50,16 @@ from signbart_parity.reports.text import (
     outside_heading,
     outside_line,
 )
+from signbart_parity.reports.write import REPORT_FILES, write_report
+from signbart_parity.runtime.gpu import gpu_hazards
+from signbart_parity.runtime.provision.venvs import default_cache_root
+from signbart_parity.runtime.read.precision import judged_precision
+from signbart_parity.runtime.run.tflite import TFLiteModel
+from signbart_parity.targets import precision_label
 
 if TYPE_CHECKING:
     from signbart_parity.checks.provenance import ProvenanceFinding
     from signbart_parity.model.config import SignBartConfig
-    from signbart_parity.runtime.run.tflite import TFLiteModel
 
 
 def add_parser(commands) -> None:
@@ -76,30 +94,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _report_folder(args: argparse.Namespace) -> Path:
     """``--report``, refused before any check runs if its files cannot be written."""
-    from signbart_parity.outputs import output_folder
-    from signbart_parity.reports.write import REPORT_FILES
-
     inputs = (args.tflite, args.baseline, args.config, args.checkpoint)
     return output_folder(args.report, inputs=inputs, files=REPORT_FILES)
 
 
 def verify_command(args: argparse.Namespace, *, progress) -> int:
-    from signbart_parity.checks.baseline import compare_files
-    from signbart_parity.checks.tolerances import tolerance_for
-    from signbart_parity.inputs.samples import sample_paths
-    from signbart_parity.model.checkpoint import load_model
-    from signbart_parity.model.default import resolve_model_paths
-    from signbart_parity.runtime.read.precision import judged_precision
-    from signbart_parity.runtime.run.tflite import TFLiteModel
-    from signbart_parity.targets import precision_label
-
     started = time.perf_counter()
     first_runtime = args.runtime[0]
     if args.report is not None:
         args.report = _report_folder(args)
     if args.repro is not None:
-        from signbart_parity.checks.repro import repro_folder
-
         inputs = (args.tflite, args.baseline, args.config, args.checkpoint, args.report)
         args.repro = repro_folder(args.repro, inputs=inputs)
     # Cheap input checks first, so a bad path fails before PyTorch loads; in the runtime
@@ -190,8 +194,6 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         if failed and fix:
             print(fix)
     if args.report is not None:
-        from signbart_parity.reports.write import write_report
-
         paths = write_report(report, args.report)
         print(f"report: {paths['parity.html']}")
     return 0 if report.passed else 1
@@ -201,8 +203,6 @@ def repair_line(args, quantization, config_path, checkpoint_path, files) -> str 
     """For a quantized file failing a target: the repair command that searches for a
     recipe passing every runtime verify ran (one line)."""
     import shlex
-
-    from signbart_parity.checks.repair import REPAIRABLE
 
     if quantization not in REPAIRABLE:
         return None
@@ -224,8 +224,6 @@ def repair_line(args, quantization, config_path, checkpoint_path, files) -> str 
 
 def _gpu_hazards(path) -> list[str]:
     """What the file's graph holds that is known to break LiteRT's GPU (read, not run)."""
-    from signbart_parity.runtime.gpu import gpu_hazards
-
     return gpu_hazards(path)
 
 
@@ -244,9 +242,6 @@ def _runtime_step(runtime: str, number: int, count: int) -> str:
 
 def _provenance(path: Path, model, config_path: Path, checkpoint_path: Path) -> ProvenanceFinding:
     """The file's stamp against the checkpoint under test (STALE: other weights)."""
-    from signbart_parity.checks.provenance import judge_provenance
-    from signbart_parity.model.fingerprint import weights_fingerprint
-
     return judge_provenance(
         path,
         weights_fingerprint(model),
@@ -260,8 +255,6 @@ def _print_runtime(
     path, runtime: str, found: list[SignatureCheck], model, quantization, ops: OpLocaliser
 ) -> None:
     """What one runtime build found: the file, the build, a line per check, localisation."""
-    from signbart_parity.targets import precision_label
-
     bundle = len(found) > 1
     first = found[0].tflite
     names = ", ".join(each.where for each in found)
@@ -284,8 +277,6 @@ def _print_runtime(
 
 def _verify_in(runtime, first_files, names, model, quantization, samples, args):
     """Every signature of the file in one runtime build, with the bundle checks."""
-    from signbart_parity.runtime.run.tflite import TFLiteModel
-
     files = first_files
     if runtime != first_files[0].runtime:
         files = [TFLiteModel(args.tflite, runtime=runtime, signature=name) for name in names]
@@ -302,8 +293,6 @@ def _verify_in(runtime, first_files, names, model, quantization, samples, args):
 
 
 def _check_fits(tflite: TFLiteModel, config: SignBartConfig, config_path: Path, path) -> None:
-    from signbart_parity.checks.properties import contract_problems
-
     problems = contract_problems(tflite.signature, config, batch_size=tflite.batch_size)
     if problems:
         where = f" (signature {tflite.signature.name})" if tflite.signature.name else ""
@@ -367,8 +356,6 @@ class OpLocaliser:
         builds are ($SIGNBART_PARITY_CACHE, else the per-user cache dir)."""
         if seq_len not in self._references:
             from signbart_parity.export.cache import ExportCache
-            from signbart_parity.export.exporter import Exporter
-            from signbart_parity.runtime.provision.venvs import default_cache_root
 
             what = f"the checkpoint's fp32 file at seq_len {seq_len}"
             self.progress(f"exporting {what} as the op-level reference")
@@ -378,8 +365,6 @@ class OpLocaliser:
         return self._references[seq_len]
 
     def localise(self, found: SignatureCheck, quantization: str) -> None:
-        from signbart_parity.checks.verify import op_localisation
-
         tflite = found.tflite
         self.progress(f"{tflite.runtime}: localising the first failing operator")
         try:
@@ -398,8 +383,6 @@ class OpLocaliser:
         for line in table.lines():
             print(line)
         if self.repro is not None and self.bundle_written is None and table.first is not None:
-            from signbart_parity.checks.repro import write_repro
-
             try:
                 self.bundle_written = write_repro(table, self.repro)
             except OSError as exc:

@@ -21,9 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from signbart_parity.export.bundle import as_seq_lens
+from signbart_parity.export.exporter import Exporter
 from signbart_parity.export.fp32 import Progress, check_quantization
 from signbart_parity.fileio import atomic_path
+from signbart_parity.outputs import output_file
 from signbart_parity.runtime.read.signature import Signature
+from signbart_parity.runtime.run.tflite import TFLiteModel
 
 if TYPE_CHECKING:
     from signbart_parity.export.cache import ExportCache
@@ -80,10 +84,6 @@ def convert(
         ToolchainError: litert-torch or ai-edge-quantizer failed on this valid model.
             ``output`` is never left half-written.
     """
-    from signbart_parity.export.bundle import as_seq_lens
-    from signbart_parity.outputs import output_file
-    from signbart_parity.runtime.run.tflite import TFLiteModel
-
     seq_lens = as_seq_lens(model.config.check_seq_lens(seq_len))
     check_quantization(quantization)
     output = output_file(output)  # a folder or unwritable path: refused before converting
@@ -115,8 +115,6 @@ def convert(
 def _convert_beside(model, output: Path, seq_lens, quantization, options) -> tuple:
     """Convert in a scratch folder beside ``output`` (it goes away) and rename the result
     into place (same folder, so atomically)."""
-    from signbart_parity.export.exporter import Exporter
-
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=_scratch_prefix()) as scratch:
         exporter = Exporter(model, directory=Path(scratch), **options)
         exported = exporter.export(seq_lens, quantization)
@@ -129,7 +127,6 @@ def _serve_from(cache, model, output: Path, seq_lens, quantization, options) -> 
     """The export cache's file (converted into it on a miss), copied to ``output``
     atomically; with the entry it came from when nothing was converted."""
     from signbart_parity.export.cache import ExportCache
-    from signbart_parity.export.exporter import Exporter
 
     store = cache if isinstance(cache, ExportCache) else ExportCache(cache)
     before = store.stats.conversions

@@ -16,6 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from signbart_parity.export.bundle import as_seq_lens
+from signbart_parity.export.fp32 import export_fp32
+from signbart_parity.export.provenance import provenance_of, stamp
+from signbart_parity.export.quantize import quantize_file
+from signbart_parity.inputs.calibration import (
+    as_quantizer_inputs,
+    calibration_sets,
+    sets_fingerprint,
+)
+from signbart_parity.model.fingerprint import weights_fingerprint
 from signbart_parity.targets import precision_label
 
 if TYPE_CHECKING:
@@ -93,11 +102,6 @@ class Exporter:
 
     # -- building ------------------------------------------------------------------------
     def _build(self, lengths: tuple[int, ...], quantization: str) -> ExportedFile:
-        from signbart_parity.export.fp32 import export_fp32
-        from signbart_parity.export.provenance import stamp
-        from signbart_parity.export.quantize import quantize_file
-        from signbart_parity.inputs.calibration import as_quantizer_inputs, sets_fingerprint
-
         text = ",".join(map(str, lengths))
         calibration = None
         if quantization == "static-int8":
@@ -136,7 +140,6 @@ class Exporter:
             build(path)
             return path
         from signbart_parity.export.cache import ExportRequest
-        from signbart_parity.inputs.calibration import sets_fingerprint
 
         request = ExportRequest(
             fingerprint=self.fingerprint,
@@ -160,8 +163,6 @@ class Exporter:
     def weights(self) -> str:
         """The model's ``weights_fingerprint``: what every file's stamp records."""
         if self._weights is None:
-            from signbart_parity.model.fingerprint import weights_fingerprint
-
             self._weights = weights_fingerprint(self.model)
         return self._weights
 
@@ -169,8 +170,6 @@ class Exporter:
         self, lengths: tuple[int, ...], quantization: str, calibration: str = ""
     ) -> Provenance:
         """The stamp of this model's file at ``lengths`` and ``quantization``."""
-        from signbart_parity.export.provenance import provenance_of
-
         return provenance_of(
             self.model,
             weights=self.weights,
@@ -181,6 +180,4 @@ class Exporter:
         )
 
     def _generated_calibration(self, lengths: tuple[int, ...]) -> Mapping[int, CalibrationSet]:
-        from signbart_parity.inputs.calibration import calibration_sets
-
         return calibration_sets(self.model.config, lengths)

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from signbart_parity.errors import ConversionError, ToolchainError
+from signbart_parity.export.bundle import as_seq_lens
 from signbart_parity.export.flatbuffer import compact
 from signbart_parity.fileio import atomic_path
 from signbart_parity.model.config import SignBartConfig
 from signbart_parity.quiet import converter_quieted
+from signbart_parity.runtime.read.signature import signature_name
 from signbart_parity.targets import QUANTIZATIONS
 
 if TYPE_CHECKING:
@@ -66,9 +68,6 @@ def export_fp32(
     One seq_len gives a single-signature file (``serving_default``); several give a bundle
     with a ``seq_<T>`` signature per length (``bundle.py``), compacted (``flatbuffer.py``).
     """
-    from signbart_parity.export.bundle import as_seq_lens
-    from signbart_parity.runtime.read.signature import signature_name
-
     seq_lens = as_seq_lens(seq_len)
     with converter_quieted():
         import litert_torch

@@ -11,8 +11,11 @@ import numpy as np
 
 from signbart_parity.errors import ConversionError, ToolchainError
 from signbart_parity.export.flatbuffer import compact
+from signbart_parity.export.recipes import apply_recipe
 from signbart_parity.fileio import atomic_path
 from signbart_parity.quiet import notices_dropped
+from signbart_parity.runtime.read.signature import signature_name
+from signbart_parity.runtime.run.tflite import TFLiteModel
 
 if TYPE_CHECKING:
     from signbart_parity.export.recipes import Recipe
@@ -72,13 +75,8 @@ def quantize_file(
     ``recipe`` (``export/recipes.py``, what ``repair`` found) replaces the mode's own."""
     from ai_edge_quantizer import quantizer as aeq
 
-    from signbart_parity.runtime.read.signature import signature_name
-    from signbart_parity.runtime.run.tflite import TFLiteModel
-
     quantizer = aeq.Quantizer(str(fp32_path))
     if recipe is not None:
-        from signbart_parity.export.recipes import apply_recipe
-
         apply_recipe(quantizer, recipe)
     else:
         _quantizer_setup(quantization)(quantizer)

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from signbart_parity.checks import corpus
+from signbart_parity.checks.golden import failing_rows
+from signbart_parity.gate.state import start
 from signbart_parity.targets import Target
 
 CORPUS_PROPERTY = "parity_corpus"
@@ -38,8 +40,6 @@ def status_property(path, status: str) -> tuple[str, str]:
 def replay_stored(session, target: Target) -> tuple[list[tuple[str, str]], list[str]]:
     """Replay this target's stored counterexamples on the current checkpoint; returns the
     status properties and one line per counterexample that still fails."""
-    from signbart_parity.checks.golden import failing_rows
-
     stored = corpus.replayable(
         session.options.corpus_dir, **_fits(session.config, session.options)
     ).get(target, [])
@@ -86,7 +86,6 @@ def deselect_empty_replays(config: pytest.Config, items: list[pytest.Item]) -> N
     replays = [item for item in items if _is_replay(item)]
     if not replays:
         return
-    from signbart_parity.gate.state import start
 
     run = start(config)
     stored = corpus.replayable(run.options.corpus_dir, **_fits(run.loaded.config, run.options))
@@ -116,8 +115,6 @@ def log_statuses(statuses: dict[str, str], user_properties) -> None:
 
 def report_summary(config: pytest.Config) -> dict:
     """The corpus as the report lists it (see ``checks.corpus.summary``)."""
-    from signbart_parity.gate.state import start
-
     run = start(config)  # the xdist controller may not have loaded the model yet
     return corpus.summary(
         run.options.corpus_dir, run.corpus, **_fits(run.loaded.config, run.options)

@@ -16,7 +16,22 @@ from pathlib import Path
 
 import pytest
 
+from signbart_parity.checks import corpus
+from signbart_parity.errors import (
+    ConfigError,
+    ConversionError,
+    DataError,
+    OutputPathError,
+    TFLiteFileError,
+)
+from signbart_parity.inputs.samples import load_sample, sample_paths
+from signbart_parity.model.config import load_config
+from signbart_parity.model.default import resolve_model_paths
 from signbart_parity.options import OPTIONS, gate_help, gate_options
+from signbart_parity.outputs import output_folder
+from signbart_parity.runtime.run.tflite import TFLiteModel
+from signbart_parity.runtime_specs import app_builds_not_checked
+from signbart_parity.shards import plan
 from signbart_parity.targets import Target
 
 GROUP = "signbart-parity"
@@ -164,7 +179,6 @@ class GateOptions:
         """The targets this job runs: its shard's (``shards.plan``), or all of them."""
         if self.shard is None:
             return self.targets
-        from signbart_parity.shards import plan
 
         return plan(self.targets, self.shard[1], bundle=self.bundle)[self.shard[0] - 1]
 
@@ -201,11 +215,6 @@ def resolve_options(config: pytest.Config) -> GateOptions:
     """Fill in defaults and validate every option; bad values are a ``pytest.UsageError``
     naming the option, the file and the fix. Loads no model (see ``gate_session``)."""
     from platformdirs import user_cache_dir
-
-    from signbart_parity.checks import corpus
-    from signbart_parity.errors import ConfigError, ConversionError
-    from signbart_parity.model.config import load_config
-    from signbart_parity.model.default import resolve_model_paths
 
     option = config.getoption
     config_path, checkpoint_path = resolve_model_paths(
@@ -272,9 +281,6 @@ def _check_shard(options: GateOptions) -> None:
 def _check_folders(**folders: Path | None) -> None:
     """The folders the gate writes, checked before any test runs: a usage error (exit 4)
     naming the option, not failed tests or an INTERNALERROR after the conversions."""
-    from signbart_parity.errors import OutputPathError
-    from signbart_parity.outputs import output_folder
-
     for name, folder in folders.items():
         if folder is None:
             continue
@@ -287,11 +293,9 @@ def _check_folders(**folders: Path | None) -> None:
 def _check_corpus(folder: Path, *, given: bool) -> None:
     """Every ``.npz`` in the corpus must be a counterexample the run can read: one it cannot
     would go unreplayed, so it stops the gate before any test runs (exit 4), naming it."""
-    from signbart_parity.checks.corpus import load_corpus
-
     if not folder.is_dir():
         return
-    unreadable = load_corpus(folder)[1]
+    unreadable = corpus.load_corpus(folder)[1]
     if unreadable:
         option = "--parity-corpus" if given else "the counterexample corpus"
         more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
@@ -313,9 +317,6 @@ def _real_samples(given, min_keypoints: int) -> tuple[tuple[Path, ...], str | No
     A sample the user passed that cannot be read or does not fit is a usage error; the
     bundled sample (90 keypoints) is used only when it fits, otherwise the check is skipped.
     """
-    from signbart_parity.errors import DataError
-    from signbart_parity.inputs.samples import load_sample, sample_paths
-
     try:
         paths = sample_paths(given) if given else [bundled_sample()]
         found = {path: load_sample(path).keypoints.shape[1] for path in paths}
@@ -340,9 +341,6 @@ def _real_samples(given, min_keypoints: int) -> tuple[tuple[Path, ...], str | No
 
 def _baseline_seq_len(path: Path, bundle: bool) -> int | None:
     """The shipped file's seq_len (None for a multi-signature file, gated as a bundle)."""
-    from signbart_parity.errors import TFLiteFileError
-    from signbart_parity.runtime.run.tflite import TFLiteModel
-
     try:
         names = TFLiteModel.names_in(path)
         if len(names) > 1:
@@ -373,8 +371,6 @@ def parametrize(metafunc: pytest.Metafunc, options: GateOptions) -> None:
         pairs = pairs or [_skipped("needs two --parity-seq-lens to compare", "one seq_len")]
         metafunc.parametrize("parity_bucket", pairs, ids=_pair_id, scope="session")
     if "parity_pinned_target" in metafunc.fixturenames:
-        from signbart_parity.runtime_specs import app_builds_not_checked
-
         reason = app_builds_not_checked(options.runtimes)
         pinned = [_skipped(reason, "no pinned build")] if reason else options.pinned_targets()
         metafunc.parametrize("parity_pinned_target", pinned, ids=_baseline_id, scope="session")

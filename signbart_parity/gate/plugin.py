@@ -13,6 +13,10 @@ import pytest
 from signbart_parity.gate import options as gate_options
 from signbart_parity.gate import run as gate_run
 from signbart_parity.gate import state as gate_state
+from signbart_parity.gate.corpus import deselect_empty_replays
+from signbart_parity.gate.profiles import apply_profile
+from signbart_parity.gate.shard import keep_shard
+from signbart_parity.validate import printable
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -70,10 +74,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before hypothesis's own hook writes its constants cache
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from signbart_parity.gate.corpus import deselect_empty_replays
-    from signbart_parity.gate.profiles import apply_profile
-    from signbart_parity.gate.shard import keep_shard
-
     apply_profile(config, items)
     deselect_empty_replays(config, items)
     gate_run.label_items(items)
@@ -86,8 +86,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    from signbart_parity.validate import printable
-
     lines = gate_run.summary_lines(config)
     if lines:
         terminalreporter.section("signbart-parity")

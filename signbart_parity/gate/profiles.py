@@ -13,6 +13,9 @@ import os
 
 import pytest
 
+from signbart_parity.checks.corpus import HYPOTHESIS_FOLDER
+from signbart_parity.gate.state import start
+
 PROFILE_ENV = "SIGNBART_PARITY_PROFILE"
 PROFILES = {
     "dev": {"max_examples": 10},
@@ -86,9 +89,6 @@ def _storage(config: pytest.Config, name: str, items: list[pytest.Item]) -> dict
     hypothesis's home folder to them."""
     from hypothesis.configuration import set_hypothesis_home_dir
     from hypothesis.database import DirectoryBasedExampleDatabase
-
-    from signbart_parity.checks.corpus import HYPOTHESIS_FOLDER
-    from signbart_parity.gate.state import start
 
     options = start(config).options
     if all(item.get_closest_marker("parity") is not None for item in items):

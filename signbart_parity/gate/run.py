@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from signbart_parity.checks.provenance import baseline_provenance as judge
 from signbart_parity.gate.corpus import log_statuses, report_summary
 from signbart_parity.gate.options import (
     gate_requested,
@@ -23,9 +24,27 @@ from signbart_parity.gate.options import (
     refuse_previous_names,
     run_gate_only,
 )
-from signbart_parity.gate.profiles import choose
+from signbart_parity.gate.profiles import choose, chosen
+from signbart_parity.gate.shard import run_identity
 from signbart_parity.gate.state import GateRun, get_run, is_worker, start
-from signbart_parity.reports.model import Outcome, Report, Row, first_line
+from signbart_parity.interrupts import take_pending, terminate_as_interrupt_until_restored
+from signbart_parity.model.fingerprint import weights_fingerprint
+from signbart_parity.quiet import GATE_WARNING_FILTERS, toolchain_noise_dropped
+from signbart_parity.reports.corpus import corpus_headline
+from signbart_parity.reports.model import Outcome, Report, Row, first_line, new_report
+from signbart_parity.reports.text import (
+    compatibility_findings,
+    failure_lines,
+    gpu_lines,
+    headline_with_run,
+    not_checked_lines,
+    outside_lines,
+    row_lines,
+)
+from signbart_parity.reports.write import write_report
+from signbart_parity.runtime.run.tflite import TFLiteModel
+from signbart_parity.runtime.run.timing import measure, timing_input
+from signbart_parity.shards import shard_text
 from signbart_parity.targets import Target
 
 if TYPE_CHECKING:
@@ -44,8 +63,6 @@ def configure(config: pytest.Config) -> None:
     refuse_previous_names(config)
     run_gate_only(config)
     if gate_requested(config):
-        from signbart_parity.interrupts import terminate_as_interrupt_until_restored
-
         # A CI cancel (SIGTERM) ends the run as Ctrl-C does, so its report says FAIL (run
         # incomplete) instead of the process dying and leaving the previous run's PASS.
         config.add_cleanup(terminate_as_interrupt_until_restored())
@@ -59,8 +76,6 @@ def configure(config: pytest.Config) -> None:
 def label_items(items: list[pytest.Item]) -> bool:
     """Tag gate tests with their check and target (see CHECK_PROPERTY) and the toolchain's
     warning filters (the gate's own, whatever project runs it); True if any."""
-    from signbart_parity.quiet import GATE_WARNING_FILTERS
-
     found = False
     for item in items:
         marker = item.get_closest_marker("parity")
@@ -160,9 +175,6 @@ def collect_worker(config: pytest.Config, node, error) -> None:
 def finish(session: pytest.Session, exitstatus: int) -> Report | None:
     """Hand rows to the controller (xdist worker), or build the report whenever gate tests
     ran (the terminal summary says what it found) and write it with --parity-report."""
-    from signbart_parity.interrupts import take_pending
-    from signbart_parity.quiet import toolchain_noise_dropped
-
     config = session.config
     run = get_run(config)
     if is_worker(config):
@@ -178,8 +190,6 @@ def finish(session: pytest.Session, exitstatus: int) -> Report | None:
         report = build_report(run, session, exitstatus, timed=timed)
     run.report = report
     if report_dir is not None:
-        from signbart_parity.reports.write import write_report
-
         run.html = str(write_report(report, report_dir)["parity.html"])
     if not report.passed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the exit code follows the report
@@ -189,17 +199,6 @@ def finish(session: pytest.Session, exitstatus: int) -> Report | None:
 def summary_lines(config: pytest.Config) -> list[str]:
     """For the terminal: the verdict, each configuration's numbers and headroom, what
     failed, what was not checked, and where the report is."""
-    from signbart_parity.reports.corpus import corpus_headline
-    from signbart_parity.reports.text import (
-        compatibility_findings,
-        failure_lines,
-        gpu_lines,
-        headline_with_run,
-        not_checked_lines,
-        outside_lines,
-        row_lines,
-    )
-
     run = get_run(config)
     report = run.report
     if report is None:
@@ -222,8 +221,6 @@ def _corpus(config: pytest.Config) -> dict:
 def build_report(
     run: GateRun, session: pytest.Session, exitstatus: int, *, timed: bool = True
 ) -> Report:
-    from signbart_parity.reports.model import new_report
-
     options = start(session.config).options  # already started unless only workers ran
     rows: dict[Target, Row] = {}
     local = run.session.rows() if run.session is not None else []
@@ -259,10 +256,6 @@ def build_report(
 
 def _identify(report: Report, run: GateRun, config: pytest.Config) -> None:
     """The run's identity and, with --parity-shard, which shard this report is."""
-    from signbart_parity.gate.profiles import chosen
-    from signbart_parity.gate.shard import run_identity
-    from signbart_parity.shards import shard_text
-
     report.run = run_identity(run, chosen(config))
     report.shard = shard_text(run.options.shard) if run.options.shard else None
 
@@ -273,9 +266,6 @@ def baseline_provenance(run: GateRun):
     if run.options is None or run.options.baseline is None:
         return None
     if run.baseline_provenance is None:
-        from signbart_parity.checks.provenance import baseline_provenance as judge
-        from signbart_parity.model.fingerprint import weights_fingerprint
-
         weights = weights_fingerprint(run.loaded.model)
         run.baseline_provenance = judge(run.options.baseline, weights)
     return run.baseline_provenance
@@ -332,9 +322,6 @@ def measure_latency(run: GateRun, report: Report) -> None:
 
 
 def _tflite_latency(row: Row, config) -> float:
-    from signbart_parity.runtime.run.tflite import TFLiteModel
-    from signbart_parity.runtime.run.timing import timing_input
-
     keypoints, masks = timing_input(config, row.target.seq_len)
     tflite = TFLiteModel(row.file, runtime=row.target.runtime, signature=row.signature)
     return tflite.latency(keypoints, masks, TIMING_ITERATIONS)[0]
@@ -342,8 +329,6 @@ def _tflite_latency(row: Row, config) -> float:
 
 def _torch_latency(model, config, seq_len: int) -> float:
     import torch
-
-    from signbart_parity.runtime.run.timing import measure, timing_input
 
     keypoints, masks = timing_input(config, seq_len)
     inputs = torch.from_numpy(keypoints), torch.from_numpy(masks)

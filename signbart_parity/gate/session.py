@@ -15,9 +15,13 @@ import numpy as np
 from signbart_parity.checks.compare import Comparison
 from signbart_parity.export.cache import ExportCache
 from signbart_parity.export.exporter import Exporter
+from signbart_parity.gate.corpus import save_found
 from signbart_parity.gate.options import GateOptions
+from signbart_parity.inputs.calibration import calibration_sets
 from signbart_parity.reports.checks import record
 from signbart_parity.reports.model import Row
+from signbart_parity.runtime.read.signature import signature_name
+from signbart_parity.runtime.run.tflite import TFLiteModel
 from signbart_parity.targets import Target
 
 
@@ -45,15 +49,10 @@ class GateSession:
     def _calibration(self, lengths: tuple[int, ...]) -> dict:
         """Static-int8 calibration per seq_len: the user's --parity-samples if given, else
         generated. The bundled sample alone (one sequence) is too few to calibrate on."""
-        from signbart_parity.inputs.calibration import calibration_sets
-
         given = list(self.options.samples) if self.options.samples_given else []
         return calibration_sets(self.config, lengths, samples=given)
 
     def tflite(self, target: Target):
-        from signbart_parity.runtime.read.signature import signature_name
-        from signbart_parity.runtime.run.tflite import TFLiteModel
-
         if target not in self._runtimes:
             path = self.export_path(target.seq_len, target.quantization)
             signature = signature_name(target.seq_len) if self.options.bundle else None
@@ -141,8 +140,6 @@ class CaseRecorder:
         self, target: Target, check: str, keypoints, masks, descriptions
     ) -> None:
         """Save the minimal failing example (rows: lists of arrays) to the corpus."""
-        from signbart_parity.gate.corpus import save_found
-
         self.corpus_properties += save_found(
             self.session, target, check, keypoints, masks, descriptions
         )

@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from signbart_parity import __version__
+from signbart_parity.fileio import file_sha256
 from signbart_parity.gate.options import item_target
 from signbart_parity.gate.state import GateRun, start
+from signbart_parity.model.fingerprint import weights_fingerprint
 from signbart_parity.targets import precision_label
 
 if TYPE_CHECKING:
@@ -57,10 +60,6 @@ def run_identity(run: GateRun, profile: str | None) -> dict:
     """What makes two reports parts of one run: the checkpoint's weights, the config, the
     options that choose what is checked and how, and this tool's version. Paths and
     machine-local folders (cache, corpus, report) are not part of it."""
-    from signbart_parity import __version__
-    from signbart_parity.fileio import file_sha256
-    from signbart_parity.model.fingerprint import weights_fingerprint
-
     options: GateOptions = run.options
     config_text = json.dumps(run.loaded.config.to_dict(), sort_keys=True, default=str)
     return {

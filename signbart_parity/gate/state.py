@@ -11,6 +11,7 @@ import pytest
 
 from signbart_parity.errors import ParityInputError
 from signbart_parity.gate.options import GateOptions, resolve_options
+from signbart_parity.model.checkpoint import load_model
 from signbart_parity.quiet import toolchain_noise_dropped
 from signbart_parity.reports.model import Outcome, Report, Row
 
@@ -74,8 +75,6 @@ def start_for_collection(config: pytest.Config) -> GateRun:
 def load_gate_model(options: GateOptions):
     """The checkpoint under test (``checkpoint.LoadedModel``); a mismatch, an unreadable
     file or non-finite weights are one usage error."""
-    from signbart_parity.model.checkpoint import load_model  # loads torch
-
     try:
         return load_model(options.config, options.checkpoint)
     except ParityInputError as exc:

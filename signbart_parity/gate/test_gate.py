@@ -17,14 +17,18 @@ from hypothesis import strategies as st
 
 from signbart_parity import strategies
 from signbart_parity.checks import properties
+from signbart_parity.checks.baseline import compare_files
 from signbart_parity.checks.divergence import divergence_line
 from signbart_parity.checks.reference import float64_oracle, oracle_errors, torch_logits
 from signbart_parity.checks.table import CHECKS, Batch, CheckResult, Subject, judge, run_check
 from signbart_parity.checks.tolerances import tolerance_for
+from signbart_parity.gate.corpus import replay_stored
 from signbart_parity.gate.profiles import gate_settings
-from signbart_parity.inputs.generators import keypoint_kinds_for
+from signbart_parity.inputs.generators import example_batch, keypoint_kinds_for
 from signbart_parity.inputs.masks import BUCKET_MASK_KINDS
+from signbart_parity.inputs.samples import preprocessed_samples
 from signbart_parity.options import OPTIONS
+from signbart_parity.runtime.run.tflite import TFLiteModel
 
 # The fixed batch for the agreement rate: every keypoint kind x mask kind, twice; the
 # same count verify checks a file on.
@@ -61,8 +65,6 @@ def oracle(parity_session):
 def test_stored_counterexamples_still_pass(parity_session, parity_target, record_property):
     """First: the counterexamples earlier runs found on this target (--parity-corpus),
     replayed against the current checkpoint. Deselected when none is stored for it."""
-    from signbart_parity.gate.corpus import replay_stored
-
     properties, failing = replay_stored(parity_session, parity_target)
     for name, value in properties:
         record_property(name, value)
@@ -202,8 +204,6 @@ def test_bucket_consistency(parity_session, parity_bucket, parity_recorder, data
 def agreement_batch(session, target) -> Batch:
     """The fixed batch the agreement rate is measured on, the one ``verify`` checks by
     default: every keypoint kind x mask kind, seeded."""
-    from signbart_parity.inputs.generators import example_batch
-
     return Batch(
         *example_batch(
             np.random.default_rng(AGREEMENT_SEED),
@@ -267,8 +267,6 @@ def test_the_pinned_runtime_build_is_the_one_that_ran(parity_session, parity_pin
 @pytest.mark.parity("real-sample")
 def test_real_samples_get_the_same_prediction(parity_session, parity_target, parity_recorder):
     """The real samples given, judged by the precision's full rule (as ``verify`` does)."""
-    from signbart_parity.inputs.samples import preprocessed_samples
-
     session, target = parity_session, parity_target
     if not session.options.samples:
         pytest.skip(session.options.samples_skip_reason or "real samples: none given")
@@ -293,9 +291,6 @@ def test_no_regression_against_the_shipped_file(parity_session, parity_baseline_
     """With --parity-baseline: the contract is unchanged and predictions flip no more than
     allowed."""
     from dataclasses import replace
-
-    from signbart_parity.checks.baseline import compare_files
-    from signbart_parity.runtime.run.tflite import TFLiteModel
 
     session, options = parity_session, parity_session.options
     if parity_baseline_target is None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from signbart_parity.errors import DataError
 from signbart_parity.inputs.samples import load_sample, prepare_sample
+from signbart_parity.inputs.synthetic import real_like_batch
 
 if TYPE_CHECKING:
     from signbart_parity.model.config import SignBartConfig
@@ -70,8 +71,6 @@ def calibration_set(
 def generated_set(
     config: SignBartConfig, seq_len: int, *, count: int = DEFAULT_COUNT, seed: int = 0
 ) -> CalibrationSet:
-    from signbart_parity.inputs.synthetic import real_like_batch
-
     keypoints, masks, _ = real_like_batch(
         np.random.default_rng(seed),
         count=count,

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from signbart_parity.errors import DataError
-from signbart_parity.limits import MAX_LABEL_CHARS
+from signbart_parity.inputs.pickles import ForbiddenGlobal, load_arrays_pickle
+from signbart_parity.limits import MAX_LABEL_CHARS, LimitExceeded
 
 # Keypoint groups per layout, as (first, last) inclusive index ranges.
 GROUPS_BY_KEYPOINT_COUNT = {
@@ -55,9 +56,6 @@ def load_sample(path: str | Path) -> Sample:
 
 
 def _read_pickle(path: Path) -> object:
-    from signbart_parity.inputs.pickles import ForbiddenGlobal, load_arrays_pickle
-    from signbart_parity.limits import LimitExceeded
-
     try:
         return load_arrays_pickle(path)
     except FileNotFoundError:

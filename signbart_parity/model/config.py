@@ -10,7 +10,7 @@ from typing import Any
 
 from signbart_parity.errors import ConfigError, ConversionError
 from signbart_parity.fileio import read_text
-from signbart_parity.validate import InvalidDocument, parse_yaml
+from signbart_parity.validate import InvalidDocument, parse_yaml, validated
 
 _INT_KEYS = (
     "d_model",
@@ -138,7 +138,6 @@ def _check_sizes(raw: dict[str, Any], source: str) -> None:
     """Sizes a model can be built with (``schemas.ConfigSizes``): a config asking for
     d_model 1e9 is bad input, not a MemoryError after minutes."""
     from signbart_parity.schemas import ConfigSizes
-    from signbart_parity.validate import validated
 
     try:
         validated(ConfigSizes, raw, name="SignBart config")

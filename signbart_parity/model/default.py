@@ -15,6 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from signbart_parity.fileio import atomic_path
+from signbart_parity.inputs.synthetic import real_like_batch
+from signbart_parity.model.checkpoint import load_model
+from signbart_parity.model.config import load_config
+
 DEFAULT_CONFIG = Path(str(resources.files("signbart_parity") / "data" / "arabic-asl.yaml"))
 DEFAULT_CHECKPOINT = Path(
     str(resources.files("signbart_parity") / "data" / "default-arabic-asl.pth")
@@ -29,8 +34,6 @@ def train_default_state_dict(steps: int = TRAINING_STEPS) -> dict:
     """Train the default model from a fixed seed; returns its state_dict."""
     import torch
 
-    from signbart_parity.inputs.synthetic import real_like_batch
-    from signbart_parity.model.config import load_config
     from signbart_parity.model.signbart import SignBart
 
     torch.manual_seed(TRAINING_SEED)
@@ -63,8 +66,6 @@ def load_model_or_default(
 ):
     """``(model, config)`` from the given files, the embedded default filling in for None;
     ``progress`` hears which files and which checkpoint layout were loaded."""
-    from signbart_parity.model.checkpoint import load_model
-
     config_path, checkpoint_path = resolve_model_paths(config, checkpoint)
     loaded = load_model(config_path, checkpoint_path)
     if progress is not None:
@@ -84,8 +85,6 @@ def resolve_model_paths(
 
 def main() -> None:
     import torch
-
-    from signbart_parity.fileio import atomic_path
 
     state_dict = train_default_state_dict()
     with atomic_path(DEFAULT_CHECKPOINT) as temp:

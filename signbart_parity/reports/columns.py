@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from signbart_parity.reports.model import Report, Row, first_line
+from signbart_parity.reports.row import closeness
 from signbart_parity.targets import QUANTIZATIONS, Target
 
 WORST_SHOWN = 20
@@ -146,8 +147,6 @@ def summary_cells(report: Report) -> list[list[str]]:
 def worst_entries(report: Report) -> list[tuple[Row, dict]]:
     """The examples closest to (or over) their bound over every row: failing ones first,
     then by bound ratio, largest first (sorted as numbers)."""
-    from signbart_parity.reports.row import closeness
-
     entries = [(row, worst) for row in report.all_rows() for worst in row.worst]
     entries.sort(key=lambda entry: closeness(entry[1]))
     return entries[:WORST_SHOWN]

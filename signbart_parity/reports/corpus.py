@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from signbart_parity.checks.corpus import NEW, PASSES_NOW, STILL_FAILS
 from signbart_parity.targets import Target
 
 
@@ -28,8 +29,6 @@ def merge_corpus(parts: list[dict | None]) -> dict | None:
     """The corpus of shards merged (``report merge``): files are named by their content, so
     one name is one counterexample; a replayed status wins over "not replayed", and a
     still-failing one over every other."""
-    from signbart_parity.checks.corpus import NEW, PASSES_NOW, STILL_FAILS
-
     parts = [part for part in parts if part]
     if not parts:
         return None

@@ -11,6 +11,7 @@ from signbart_parity.fileio import read_text
 from signbart_parity.reports.corpus import merge_corpus
 from signbart_parity.reports.model import SCHEMA, Report, Row
 from signbart_parity.targets import Target
+from signbart_parity.validate import InvalidDocument, parse_json, validated
 
 
 def load_report(path: str | Path) -> Report:
@@ -23,7 +24,6 @@ def load_report(path: str | Path) -> Report:
         unreadable="cannot read the report ({reason}); pass a parity.json.",
     )
     from signbart_parity.schemas import ReportDocument
-    from signbart_parity.validate import InvalidDocument, parse_json, validated
 
     try:
         data = parse_json(text, name="parity.json")

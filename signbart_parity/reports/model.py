@@ -16,9 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from signbart_parity.checks.tolerances import TOLERANCES
 from signbart_parity.errors import ReportError
+from signbart_parity.fileio import file_sha256
 from signbart_parity.reports.row import VERSUS_PYTORCH, Row
 from signbart_parity.targets import Target, precision_label, quantization_of
+from signbart_parity.versions import environment
 
 SCHEMA = 2
 OUTCOMES = ("passed", "failed", "error", "skipped")
@@ -274,9 +277,6 @@ def new_report(
     """A report of one run of either front door (the gate, ``verify``): the checkpoint and
     config it judged, the environment, the tolerances of the precisions it checked, its rows
     and every check's outcome. ``fields`` are the door's own extras (timing, contract...)."""
-    from signbart_parity.checks.tolerances import TOLERANCES
-    from signbart_parity.versions import environment
-
     return Report(
         kind=kind,
         checkpoint=file_ref(checkpoint, layout=layout),
@@ -294,6 +294,4 @@ def new_report(
 
 def file_ref(path: str | Path, **extra: Any) -> dict[str, Any]:
     """How a report names an input file: its path and sha256."""
-    from signbart_parity.fileio import file_sha256
-
     return {"path": str(path), "sha256": file_sha256(path), **extra}

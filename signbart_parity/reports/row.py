@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from signbart_parity.checks.table import CHECKS
+from signbart_parity.inputs.masks import summarise
+from signbart_parity.runtime.read.inspect import min_runtime_version
 from signbart_parity.targets import Target
 
 if TYPE_CHECKING:
@@ -115,8 +117,6 @@ class Row:
     def describe_file(self, tflite) -> None:
         """Record which file, signature and runtime build (a ``TFLiteModel``) the numbers
         came from, and the min_runtime_version the file claims."""
-        from signbart_parity.runtime.read.inspect import min_runtime_version
-
         self.file, self.size_bytes = str(tflite.path), tflite.path.stat().st_size
         self.signature = tflite.signature_key
         self.runtime_build = tflite.runtime_build
@@ -204,8 +204,6 @@ def _max(a: float | None, b: float | None) -> float | None:
 
 
 def _sample(check: str, comparison: Comparison, index: int, mask) -> dict:
-    from signbart_parity.inputs.masks import summarise
-
     return {
         "abs_err": float(comparison.example_abs_err[index]),
         "bound_ratio": float(comparison.example_bound_ratio[index]),

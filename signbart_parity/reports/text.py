@@ -7,7 +7,11 @@ import re
 from typing import Any
 
 from signbart_parity.checks.domain import OUTSIDE
+from signbart_parity.reports.columns import display_key, error, headroom, sorted_rows, verdict
 from signbart_parity.reports.model import Outcome, Report
+from signbart_parity.runtime.gpu import describe_gpu_build
+from signbart_parity.runtime_specs import gpu_not_checked
+from signbart_parity.targets import precision_label
 
 NOT_CHECKED_LEAD = re.compile(r"^[^:]{0,60}: not checked:\s*")
 
@@ -65,8 +69,6 @@ def not_checked_lines(report: Report) -> list[str]:
 
 def gpu_lines(report: Report) -> list[str]:
     """ "GPU: NOT CHECKED ..." when no row of the report ran on the GPU accelerator."""
-    from signbart_parity.runtime_specs import gpu_not_checked
-
     reason = gpu_not_checked({row.target.runtime for row in report.rows})
     return [reason] if reason else []
 
@@ -74,8 +76,6 @@ def gpu_lines(report: Report) -> list[str]:
 def _targets(outcomes: list[Outcome]) -> str:
     """`` on seq_len 16, fp32, litert; seq_len 64, fp32, litert``, or nothing for a check of
     the whole run."""
-    from signbart_parity.reports.columns import display_key
-
     targets = sorted({o.target for o in outcomes if o.target is not None}, key=display_key)
     return " on " + "; ".join(map(str, targets)) if targets else ""
 
@@ -87,8 +87,6 @@ def _reason(message: str) -> str:
 
 def row_lines(report: Report) -> list[str]:
     """One line per configuration for the terminal: verdict, examples, error, headroom."""
-    from signbart_parity.reports.columns import error, headroom, sorted_rows, verdict
-
     lines = []
     for row in sorted_rows(report):
         scale = f", logit scale {row.logit_scale:.3g}" if row.logit_scale is not None else ""
@@ -113,8 +111,6 @@ def provenance_lines(report: Report) -> list[str]:
 
 def divergence_lines(report: Report) -> list[str]:
     """Per failing row: its stage line, then the first failing op (``checks/ops.py``)."""
-    from signbart_parity.reports.columns import sorted_rows
-
     lines = []
     for row in sorted_rows(report):
         if row.divergence:
@@ -138,8 +134,6 @@ def describe_build(build: dict) -> str:
     elif build.get("arch") == "aarch64":
         text += ", native (no emulation)"
     if build.get("accelerator") == "gpu":
-        from signbart_parity.runtime.gpu import describe_gpu_build
-
         text += f", {describe_gpu_build(build)}"
     return text
 
@@ -191,8 +185,6 @@ def _cell(report: Report, row) -> str:
 def compatibility_matrix(report: Report) -> tuple[list[str], list[list[str]]] | None:
     """Rows: each file (precision, seq_len or signature); columns: each runtime build; or
     None when the run used a single runtime."""
-    from signbart_parity.targets import precision_label
-
     rows = report.all_rows()
     runtimes = list(dict.fromkeys(row.target.runtime for row in rows))
     if len(runtimes) < 2:

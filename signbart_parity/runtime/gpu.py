@@ -30,8 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from signbart_parity import quiet
 from signbart_parity.errors import RuntimeEnvironmentError
+from signbart_parity.fileio import write_json_atomic
+from signbart_parity.runtime.provision import gpu_probe
+from signbart_parity.runtime.provision.venvs import default_cache_root
 from signbart_parity.runtime.run import backends
+from signbart_parity.runtime.worker.client import WorkerBackend
 from signbart_parity.runtime_specs import REGISTRY, parse_runtime_spec
 
 INSTALL = (
@@ -60,8 +65,6 @@ class GpuRefused(Exception):
 
 
 def gpu_folder() -> Path:
-    from signbart_parity.runtime.provision.venvs import default_cache_root
-
     return default_cache_root() / "gpu"
 
 
@@ -141,8 +144,6 @@ def native_log(into: list[str]) -> Iterator[None]:
     then its stdout (the accelerator prints "INFO: Failed to load OpenCL library ..." to fd
     1, where it would land among a command's own lines). Written back to stderr, a log and
     never the command's output, unless the toolchain is quieted (``quiet.py``)."""
-    from signbart_parity import quiet
-
     logged: list[str] = []
     printed: list[str] = []
     try:
@@ -181,14 +182,12 @@ class GpuBackend:
     (``compiled==2.3.0@gpu``) in its worker, through the same ``backends.CompiledBackend``."""
 
     def __init__(self, path: Path, runtime: str, num_threads: int | None, xnnpack: bool):
-        from signbart_parity.quiet import silence_teardown
-
         if not xnnpack:
             raise ValueError("the GPU runtime runs XNNPACK for what falls back to the CPU")
         self.spec = parse_runtime_spec(runtime)
         check_vulkan()
         prepare_environment()
-        silence_teardown()  # the accelerators log their destruction at process exit
+        quiet.silence_teardown()  # the accelerators log their destruction at process exit
         if not _PROBING:
             require_trusted_device(runtime=str(self.spec))
         self.path = Path(path)
@@ -203,8 +202,6 @@ class GpuBackend:
 
     def _load(self, num_threads: int | None):
         if not self.spec.in_process:
-            from signbart_parity.runtime.worker.client import WorkerBackend
-
             inner = WorkerBackend(self.path, str(self.spec), num_threads, True)
             self._log.append(inner.accelerator["log"])
             return inner
@@ -409,10 +406,8 @@ def probe_device(tolerance: float = PROBE_TOLERANCE, runtime: str | None = None)
     import hashlib
     import json
 
-    from signbart_parity.runtime.provision.gpu_probe import PROBES
-
     target = probe_runtime(runtime)
-    identity = [_litert_version(target), vulkan_drivers(), mesa_version(), list(PROBES)]
+    identity = [_litert_version(target), vulkan_drivers(), mesa_version(), list(gpu_probe.PROBES)]
     key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
     stored = gpu_folder() / f"device-verdict-{key}.json"
     cached = str(stored) if stored.is_file() else None
@@ -420,7 +415,6 @@ def probe_device(tolerance: float = PROBE_TOLERANCE, runtime: str | None = None)
         verdict = json.loads(stored.read_text(encoding="utf-8"))
     else:
         verdict = _measure(target)
-        from signbart_parity.fileio import write_json_atomic
 
         write_json_atomic(stored, verdict)
     agrees = verdict["relative_error"] <= tolerance
@@ -430,8 +424,6 @@ def probe_device(tolerance: float = PROBE_TOLERANCE, runtime: str | None = None)
 def _measure(target: str) -> dict:
     """Each probe's relative error on ``target`` against LiteRT's CPU, whether the GPU took
     all of its ops (a probe that fell back to the CPU would prove nothing), the device."""
-    from signbart_parity.runtime.provision import gpu_probe
-
     errors, accelerated, device = {}, {}, None
     with tempfile.TemporaryDirectory(prefix="signbart-gpu-probe-") as scratch:
         for name, make in gpu_probe.PROBES.items():

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from signbart_parity.errors import RuntimeEnvironmentError
 from signbart_parity.fileio import atomic_directory, write_json_atomic
 from signbart_parity.runtime.provision import emulator as qemu
+from signbart_parity.runtime.provision.arm64_probe import ProbeResult, run_probe
 from signbart_parity.runtime_specs import REGISTRY
 
 PYTHON_ENV = "SIGNBART_PARITY_ARM64_PYTHON"
@@ -226,8 +227,6 @@ class _Context:
             return f"qemu >= {'.'.join(map(str, qemu.TRUSTED_FROM))}"
         record = self.folder / "trust" / re.sub(r"[^\w.-]", "_", f"{emulator.label}-{cpu}.json")
         if not record.exists():
-            from signbart_parity.runtime.provision.arm64_probe import run_probe
-
             result = run_probe(command, env)
             write_json_atomic(
                 record, {"errors": result.errors, "agrees": result.agrees, "detail": result.detail}
@@ -244,8 +243,6 @@ class _Context:
 
 
 def _summary(measured: dict) -> str:
-    from signbart_parity.runtime.provision.arm64_probe import ProbeResult
-
     return ProbeResult(measured["errors"], measured.get("detail")).summary()
 
 

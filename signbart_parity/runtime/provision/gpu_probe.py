@@ -16,6 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from signbart_parity.quiet import converter_quieted
+from signbart_parity.runtime.provision import arm64_probe
+
 D_MODEL, HEADS, FRAMES = 16, 2, 8
 # Valid frames with a hole and a padded tail: every query's row has masked keys.
 MASK = np.array([[1, 1, 0, 1, 1, 1, 0, 0]], dtype=np.float32)
@@ -23,8 +26,6 @@ MASK = np.array([[1, 1, 0, 1, 1, 1, 0, 0]], dtype=np.float32)
 
 def matrix_product(folder: Path) -> tuple[Path, list[np.ndarray]]:
     """The matrix product file and its one input."""
-    from signbart_parity.runtime.provision import arm64_probe
-
     path = folder / "matrix-product.tflite"
     path.write_bytes(arm64_probe.probe_model_bytes())
     return path, [arm64_probe.probe_inputs()]
@@ -36,7 +37,6 @@ def attention_block(folder: Path, seed: int = 0) -> tuple[Path, list[np.ndarray]
     import torch
 
     from signbart_parity.model.signbart import Attention, padding_mask
-    from signbart_parity.quiet import converter_quieted
 
     class Block(torch.nn.Module):
         def __init__(self) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from signbart_parity.errors import ParityInputError, RuntimeEnvironmentError
 from signbart_parity.fileio import write_json_atomic
+from signbart_parity.runtime.provision.arm64 import arm64_environment
 from signbart_parity.runtime_specs import RuntimeSpec
 
 CACHE_VARIABLE = "SIGNBART_PARITY_CACHE"
@@ -97,8 +98,6 @@ def worker_environment(
 
 
 def _arm64_environment(spec: RuntimeSpec, root: Path, create: bool) -> WorkerEnvironment:
-    from signbart_parity.runtime.provision.arm64 import arm64_environment
-
     command, env, description = arm64_environment(spec, root, create)
     return WorkerEnvironment(spec, list(command), dict(env), dict(description))
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from signbart_parity.errors import TFLiteFileError
+from signbart_parity.runtime.read.operators import builtin_operator_names
 
 ONE_OP_SIGNATURE = "op"
 _IDENTIFIER = b"TFL3"
@@ -95,8 +96,6 @@ _DTYPES = {
 def read_graph(path: str | Path, signature: str | None = None) -> Graph:
     """The operators and tensors of ``signature``'s subgraph (the first when None)."""
     from ai_edge_litert import schema_py_generated as schema
-
-    from signbart_parity.runtime.read.operators import builtin_operator_names
 
     path = Path(path)
     model = _unpack(path)

@@ -15,10 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from signbart_parity.errors import TFLiteFileError
+from signbart_parity.fileio import file_sha256
+from signbart_parity.runtime.read.inspect import min_runtime_version
 from signbart_parity.runtime.read.operators import builtin_operator_names, operator_name
-from signbart_parity.runtime.read.precision import FilePrecision
-from signbart_parity.runtime.read.provenance import Provenance
+from signbart_parity.runtime.read.precision import FilePrecision, read_precision
+from signbart_parity.runtime.read.provenance import Provenance, metadata_entries, read_provenance
 from signbart_parity.runtime.read.signature import Signature
+from signbart_parity.runtime.run.tflite import TFLiteModel, check_tflite_file
+from signbart_parity.targets import precision_label
 
 NO_PROVENANCE = "no provenance recorded"
 
@@ -70,8 +74,6 @@ class FileIdentity:
     metadata: tuple[str, ...]  # the names of its metadata entries
 
     def to_dict(self) -> dict[str, Any]:
-        from signbart_parity.targets import precision_label
-
         return {
             "file": str(self.path),
             "size_bytes": self.size_bytes,
@@ -91,8 +93,6 @@ class FileIdentity:
         }
 
     def lines(self) -> list[str]:
-        from signbart_parity.targets import precision_label
-
         mb = self.size_bytes / 1e6
         lines = [f"{self.path}: {self.size_bytes} bytes ({mb:.2f} MB), sha256 {self.sha256[:16]}"]
         stamp = self.provenance
@@ -127,12 +127,6 @@ def _config_line(config: dict[str, Any]) -> str:
 
 def identify(path: str | Path) -> FileIdentity:
     """Read ``path``'s identity; TFLiteFileError when it is missing or not a SignBart file."""
-    from signbart_parity.fileio import file_sha256
-    from signbart_parity.runtime.read.inspect import min_runtime_version
-    from signbart_parity.runtime.read.precision import read_precision
-    from signbart_parity.runtime.read.provenance import metadata_entries, read_provenance
-    from signbart_parity.runtime.run.tflite import TFLiteModel, check_tflite_file
-
     path = check_tflite_file(path)
     signatures = tuple(
         TFLiteModel(path, signature=name).signature for name in TFLiteModel.names_in(path)

@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from signbart_parity.quiet import notices_dropped
+from signbart_parity.runtime.read.provenance import metadata_entries
 from signbart_parity.runtime.run import backends
+from signbart_parity.runtime.worker import client as worker
 from signbart_parity.runtime_specs import parse_runtime_spec
 
 
@@ -32,8 +34,6 @@ def intermediates(
     its ``signature`` (the only one when None), or of its only subgraph when it has none."""
     spec = parse_runtime_spec(runtime)
     if not spec.in_process:
-        from signbart_parity.runtime.worker import client as worker
-
         return worker.intermediates(
             path, keypoints, attention_mask, runtime=str(spec), signature=signature
         )
@@ -57,8 +57,6 @@ def tensor_values(
     the file stores them (an int8 tensor stays int8); tensors without data are left out."""
     spec = parse_runtime_spec(runtime)
     if not spec.in_process:
-        from signbart_parity.runtime.worker import client as worker
-
         return worker.tensor_values(
             path,
             keypoints,
@@ -78,8 +76,6 @@ def tensor_dtypes(path: str | Path, runtime: str = "litert") -> set[str]:
     """The dtypes of the tensors the file holds (empty when it cannot be read)."""
     spec = parse_runtime_spec(runtime)
     if not spec.in_process:
-        from signbart_parity.runtime.worker import client as worker
-
         return worker.tensor_dtypes(path, str(spec))
     with notices_dropped():
         return backends.tensor_dtypes(path, spec.entry.worker_entry())
@@ -88,8 +84,6 @@ def tensor_dtypes(path: str | Path, runtime: str = "litert") -> set[str]:
 def min_runtime_version(path: str | Path) -> str | None:
     """The ``min_runtime_version`` a file's metadata claims (the converter writes it), or
     None when it records none. Read from the flatbuffer, without loading a runtime."""
-    from signbart_parity.runtime.read.provenance import metadata_entries
-
     raw = metadata_entries(path).get("min_runtime_version", b"")
     text = raw.split(b"\0", 1)[0].decode("ascii", errors="replace")
     return text or None

@@ -16,8 +16,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from signbart_parity.errors import TFLiteFileError
+from signbart_parity.errors import ParityInputError, TFLiteFileError
 from signbart_parity.runtime.read.operators import builtin_operator_names, operator_name
+from signbart_parity.targets import precision_label
 
 _MATMULS = ("FULLY_CONNECTED", "BATCH_MATMUL", "CONV_2D", "DEPTHWISE_CONV_2D")
 
@@ -85,9 +86,6 @@ def judged_precision(path: str | Path, given: str | None) -> tuple[str, str]:
 
     ``given`` (``--quantization``) is a check, not a requirement: None reads it from the
     file; a different one is bad input naming both."""
-    from signbart_parity.errors import ParityInputError
-    from signbart_parity.targets import precision_label
-
     found = read_precision(path)
     label = precision_label(found.quantization)
     if given is not None and given != found.quantization:

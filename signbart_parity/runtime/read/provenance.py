@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from signbart_parity.errors import TFLiteFileError
+from signbart_parity.limits import MAX_STAMP_BYTES
 from signbart_parity.model.fingerprint import short_fingerprint
 from signbart_parity.targets import precision_label
+from signbart_parity.validate import InvalidDocument, parse_json, validated
 
 METADATA_NAME = "signbart_parity.provenance"
 SCHEMA_VERSION = 1
@@ -130,9 +132,7 @@ def read_provenance(path: str | Path) -> Provenance | None:
     raw = metadata_entries(path).get(METADATA_NAME)
     if raw is None:
         return None
-    from signbart_parity.limits import MAX_STAMP_BYTES
     from signbart_parity.schemas import Stamp
-    from signbart_parity.validate import InvalidDocument, parse_json, validated
 
     try:
         data = parse_json(raw, limit=MAX_STAMP_BYTES, name="provenance stamp")

@@ -19,6 +19,7 @@ from signbart_parity.limits import check_elements
 from signbart_parity.quiet import notices_dropped, silence_teardown
 from signbart_parity.runtime.read.signature import Signature, TensorSpec
 from signbart_parity.runtime.run import backends
+from signbart_parity.runtime.worker.client import WorkerBackend
 from signbart_parity.runtime_specs import RuntimeSpec, parse_runtime_spec
 
 # Every .tflite flatbuffer carries this file identifier at byte offset 4.
@@ -55,8 +56,6 @@ def _open_backend(path: Path, spec: RuntimeSpec, num_threads: int | None, xnnpac
             path, str(spec), num_threads, xnnpack
         )
     if not spec.in_process:
-        from signbart_parity.runtime.worker.client import WorkerBackend
-
         return WorkerBackend(path, str(spec), num_threads, xnnpack)
     entry = spec.entry.worker_entry()
     if spec.entry.compiled:

@@ -12,8 +12,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from signbart_parity.inputs.synthetic import real_like_batch
 from signbart_parity.runtime.read.signature import signature_name
 from signbart_parity.runtime.run.backends import WARMUP, measure  # noqa: F401 (shared here)
+from signbart_parity.runtime.run.tflite import TFLiteModel
+from signbart_parity.runtime_specs import parse_runtime_spec
+from signbart_parity.versions import environment
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,6 @@ class Timing:
 
 def timing_input(config, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
     """The one real-like (keypoints, mask) batch every latency here is measured on."""
-    from signbart_parity.inputs.synthetic import real_like_batch
-
     keypoints, mask, _ = real_like_batch(
         np.random.default_rng(0),
         count=1,
@@ -61,8 +63,6 @@ def tflite_timings(
     precision, path, keypoints, mask, threads, iterations, runtimes, *, signature=None
 ) -> list:
     """Every runtime at every thread count, with XNNPACK and (Interpreters) without it."""
-    from signbart_parity.runtime.run.tflite import TFLiteModel
-
     timings = []
     for runtime in runtimes:
         # CompiledModel always runs XNNPACK on the CPU.
@@ -78,15 +78,11 @@ def tflite_timings(
 
 
 def _is_compiled(runtime: str) -> bool:
-    from signbart_parity.runtime_specs import parse_runtime_spec
-
     return parse_runtime_spec(runtime).entry.compiled
 
 
 def bucket_timings(path, config, seq_lens, threads: int, iterations: int) -> dict[str, float]:
     """Median latency of each ``seq_<T>`` signature of a bundle (XNNPACK, litert)."""
-    from signbart_parity.runtime.run.tflite import TFLiteModel
-
     medians = {}
     for length in seq_lens:
         keypoints, mask = timing_input(config, length)
@@ -102,8 +98,6 @@ def headline_threads(threads: Sequence[int]) -> int:
 
 def machine_info(load_average: float) -> dict:
     """What the numbers depend on; a busy machine (load above its cores) skews them."""
-    from signbart_parity.versions import environment
-
     return {
         "cpu_count": os.cpu_count(),
         "load_average_at_start": round(load_average, 2),

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from signbart_parity.errors import RuntimeCrashed, RuntimeEnvironmentError
+from signbart_parity.quiet import toolchain_quieted
+from signbart_parity.runtime.provision.venvs import worker_environment
 from signbart_parity.runtime.run.backends import WARMUP, NoInt64
 from signbart_parity.runtime.worker.protocol import (
     Op,
@@ -61,9 +63,6 @@ class WorkerProcess:
     """One running worker for one spec."""
 
     def __init__(self, spec: RuntimeSpec, cache_root: Path | None = None) -> None:
-        from signbart_parity.quiet import toolchain_quieted
-        from signbart_parity.runtime.provision.venvs import worker_environment
-
         self.spec = spec
         self.call_timeout = call_timeout(spec)
         self._hung = False
