@@ -96,7 +96,8 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "cache",
-            "where exported files are cached across sessions. Default: the per-user cache dir",
+            "where exported files are cached across sessions (the same folder at every door). "
+            "Default: $SIGNBART_PARITY_CACHE, else the per-user cache dir",
             type=Path,
             metavar="DIR",
             gate=True,

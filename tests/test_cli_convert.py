@@ -238,3 +238,22 @@ def test_convert_serves_the_export_cache_with_the_bytes_a_fresh_conversion_write
     assert (tmp_path / "changed-again.tflite").read_bytes() == (
         tmp_path / "changed.tflite"
     ).read_bytes()
+
+
+@pytest.mark.slow
+def test_every_door_takes_the_cache_folder_from_the_same_variable(monkeypatch, pytester):
+    """$SIGNBART_PARITY_CACHE names the export cache for the gate and for convert, as it does
+    for verify, repair and the runtime builds: a file the gate converted is served to
+    convert (before, the gate and convert ignored it and looked in the per-user folder)."""
+    from signbart_parity.gate.options import resolve_options
+    from tests.cli import run_in_process
+    from tests.tflite_files import genuine
+
+    genuine(16)  # the fixture checkpoint's file, in the tests' export cache
+    monkeypatch.setenv("SIGNBART_PARITY_CACHE", str(exports()))
+    config = pytester.parseconfig(f"--parity-config={CONFIG}", f"--parity-checkpoint={CHECKPOINT}")
+    assert resolve_options(config).cache_dir == exports()
+    output = pytester.path / "served.tflite"
+    done = run_in_process("convert", *MODEL_ARGS, "--seq-len", "16", "--output", output)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"from the export cache, not converted again: {exports()}" in done.stdout

@@ -17,6 +17,7 @@ from signbart_parity.inputs.calibration import calibration_sets
 from signbart_parity.inputs.generators import SEED_GUIDE_INPUT_NAMES, seed_guide_inputs
 from signbart_parity.model.default import load_model_or_default, resolve_model_paths
 from signbart_parity.outputs import output_file
+from signbart_parity.runtime.provision.venvs import default_cache_root
 from signbart_parity.runtime.run.tflite import TFLiteModel
 from signbart_parity.targets import precision_label
 
@@ -50,7 +51,7 @@ def add_parser(commands) -> None:
         help="the export cache: a file the same checkpoint, config, seq_len, precision and "
         "tool versions made (a gate run, an earlier convert) is copied from it, not converted "
         "again; what is converted is kept there. Default: the folder the gate converts into "
-        "without --parity-cache (the user cache folder)",
+        "without --parity-cache ($SIGNBART_PARITY_CACHE, else the user cache folder)",
     )
     common.add_output_options(parser)
     parser.set_defaults(handler=run)
@@ -99,7 +100,7 @@ def convert_command(
         inputs=(config_path, checkpoint_path),
         default_name=_default_name(checkpoint, seq_len, precision_label(quantization)),
     )
-    cache = _cache_folder(cache if cache is not None else _gate_cache_default())
+    cache = _cache_folder(cache if cache is not None else default_cache_root())
     model, model_config = load_model_or_default(config, checkpoint, progress=progress)
     model_config.check_seq_lens(seq_len)  # before calibration data is generated
     calibration = None
@@ -131,14 +132,6 @@ def convert_command(
         # The file is complete and in place: say so rather than "no partial output".
         exc.add_note(f"{result.path} was written but not checked against PyTorch")
         raise
-
-
-def _gate_cache_default() -> Path:
-    """Where the gate converts without --parity-cache (``gate/options.py``), so a file the
-    gate made is served to ``convert``."""
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("signbart-parity"))
 
 
 def _cache_folder(path: Path) -> Path:

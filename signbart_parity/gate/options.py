@@ -29,6 +29,7 @@ from signbart_parity.model.config import load_config
 from signbart_parity.model.default import resolve_model_paths
 from signbart_parity.options import OPTIONS, gate_help, gate_options
 from signbart_parity.outputs import output_folder
+from signbart_parity.runtime.provision.venvs import default_cache_root
 from signbart_parity.runtime.run.tflite import TFLiteModel
 from signbart_parity.runtime_specs import app_builds_not_checked
 from signbart_parity.shards import plan
@@ -214,8 +215,6 @@ class GateOptions:
 def resolve_options(config: pytest.Config) -> GateOptions:
     """Fill in defaults and validate every option; bad values are a ``pytest.UsageError``
     naming the option, the file and the fix. Loads no model (see ``gate_session``)."""
-    from platformdirs import user_cache_dir
-
     option = config.getoption
     config_path, checkpoint_path = resolve_model_paths(
         option("parity_config"), option("parity_checkpoint")
@@ -239,7 +238,7 @@ def resolve_options(config: pytest.Config) -> GateOptions:
     # One seq_len ships as a single-signature file, bundle or not.
     bundle = bool(option("parity_bundle")) and len(seq_lens) > 1
     max_flip_rate = option("parity_max_flip_rate")
-    cache_dir = option("parity_cache") or Path(user_cache_dir("signbart-parity"))
+    cache_dir = option("parity_cache") or default_cache_root()  # as every other door
     corpus_dir = option("parity_corpus") or cache_dir / corpus.DEFAULT_FOLDER
     _check_folders(cache=cache_dir, corpus=corpus_dir, report=option("parity_report"))
     _check_corpus(corpus_dir, given=option("parity_corpus") is not None)
