@@ -8,7 +8,10 @@ its input), so the default dynamic-int8 file is wrong there; per-tensor weights 
 
 from __future__ import annotations
 
+import html
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -17,10 +20,11 @@ from signbart_parity.runtime.provision.venvs import CACHE_VARIABLE, prepare
 from signbart_parity.runtime_specs import parse_runtime_spec
 from tests.cli import run_cli, run_in_process
 from tests.helpers import CHECKPOINT, CONFIG, write_model
-from tests.tflite_files import MODEL_ARGS, genuine, scratch
+from tests.tflite_files import MODEL_ARGS, genuine, scratch, shared_gate_cache
 
 OLD_RUNTIME = "tflite-runtime==2.14.0"
 TARGETS = f"litert,{OLD_RUNTIME}"
+GATE_MODEL = (f"--parity-config={CONFIG}", f"--parity-checkpoint={CHECKPOINT}")
 
 
 @pytest.fixture(scope="module")
@@ -96,19 +100,51 @@ def test_an_impossible_budget_says_nothing_passed_and_writes_nothing(old_runtime
     assert not output.exists() and list(tmp_path.iterdir()) == []
 
 
+def report_files(folder) -> tuple[dict, str, str]:
+    """parity.json (parsed), parity.md and parity.html (its text, HTML entities undone)."""
+    folder = Path(folder)
+    data = json.loads((folder / "parity.json").read_text())
+    return (
+        data,
+        (folder / "parity.md").read_text(),
+        html.unescape((folder / "parity.html").read_text()),
+    )
+
+
+def assert_fix_in_reports(folder, command: str, *, status: str = "repaired recipe: not searched"):
+    """The command and the status in the failing row of parity.json, in parity.md and in
+    parity.html; and no fix in any other row."""
+    data, markdown, page = report_files(folder)
+    fixed = [row for row in data["results"] if row.get("repair")]
+    assert [row["runtime"] for row in fixed] == [OLD_RUNTIME], data["results"]
+    assert fixed[0]["repair"]["command"] == command
+    assert [row["repair"] for row in data["results"] if row["runtime"] != OLD_RUNTIME] == [None]
+    target = f"seq_len 16, dynamic-int8, {OLD_RUNTIME}"
+    assert "### Fix" in markdown and f"- {target}: {status}; repair command:" in markdown
+    assert f"  {command}\n" in markdown
+    assert f"{target}: {status}; repair command:</p>" in page
+    assert f'<pre class="command">{command}</pre>' in page
+    return fixed[0]["repair"]
+
+
 @pytest.mark.slow
-def test_verify_names_the_repair_command_where_a_quantized_target_fails(old_runtime):
+def test_verify_names_the_repair_command_where_a_quantized_target_fails(old_runtime, tmp_path):
     path = genuine(quantization="dynamic-int8")
     done = run_in_process(
-        "verify", *MODEL_ARGS, "--tflite", path, "--examples", "12", "--runtime", OLD_RUNTIME
-    )
+        "verify", *MODEL_ARGS, "--tflite", path, "--examples", "12",
+        "--runtime", f"litert,{OLD_RUNTIME}", "--report", tmp_path,
+    )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     fixes = [line for line in done.stdout.splitlines() if line.startswith("fix: ")]
     assert len(fixes) == 1, done.stdout
-    assert (
+    command = (
         f"signbart-parity repair --config {CONFIG} --checkpoint {CHECKPOINT} --seq-len 16 "
-        f"--quantization dynamic-int8 --runtime {OLD_RUNTIME} --output "
-    ) in fixes[0]
+        f"--quantization dynamic-int8 --runtime litert,{OLD_RUNTIME} --output "
+        f"{path.with_name(path.stem + '-repaired.tflite')}"
+    )
+    assert fixes[0].endswith(f": {command}"), fixes[0]
+    # The report names the same command, for the failing row only (litert passes).
+    assert assert_fix_in_reports(tmp_path, command)["status"] == "not searched"
     # Judged with the examples outside the app contract, repair is told to judge so too.
     done = run_in_process(
         "verify", *MODEL_ARGS, "--tflite", path, "--examples", "12", "--runtime", OLD_RUNTIME,
@@ -117,6 +153,36 @@ def test_verify_names_the_repair_command_where_a_quantized_target_fails(old_runt
     assert done.returncode == 1, done.stdout + done.stderr
     (fix,) = [line for line in done.stdout.splitlines() if line.startswith("fix: ")]
     assert fix.endswith(" --judge-outside-contract"), fix
+
+
+def run_gate(pytester, tmp_path, *extra):
+    """The gate on the fixture checkpoint's dynamic-int8 file at seq_len 16, in LiteRT and
+    in 2.14 (the shared export cache: the file ``genuine`` makes), a report in report/."""
+    return pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--pyargs", "signbart_parity.gate", *GATE_MODEL,
+        "--parity-seq-lens=16", "--parity-quantization=dynamic-int8",
+        f"--parity-runtime={TARGETS}", *shared_gate_cache(tmp_path / "corpus"),
+        "--parity-report=report", *extra,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_gate_report_names_the_fix_of_the_failing_quantized_target(
+    old_runtime, pytester, tmp_path
+):
+    result = run_gate(pytester, tmp_path)
+    assert result.ret == 1, result.stdout.str()
+    folder = pytester.path / "report"
+    command = (
+        f"signbart-parity repair --config {CONFIG} --checkpoint {CHECKPOINT} --seq-len 16 "
+        f"--quantization dynamic-int8 --runtime {TARGETS} --output "
+        f"{Path('report') / 'seq_len16-dynamic-int8.tflite'}"
+    )
+    assert_fix_in_reports(folder, command)
+    result.stdout.fnmatch_lines(
+        [f"*seq_len 16, dynamic-int8, {OLD_RUNTIME}: repaired recipe: not searched; "
+         f"repair command: {command}"]
+    )  # fmt: skip
 
 
 @pytest.mark.slow
@@ -128,7 +194,7 @@ def test_the_search_skips_a_smaller_failing_candidate_for_a_larger_passing_one(
     import time
 
     from signbart_parity.checks.repair import Judge, search
-    from signbart_parity.cli.repair import table_lines
+    from signbart_parity.reports.repair import table_lines
     from tests.tflite_files import fixture_model
 
     today = default_recipe("dynamic-int8")

@@ -25,6 +25,7 @@ from signbart_parity.fileio import atomic_path
 from signbart_parity.model.default import load_model_or_default, resolve_model_paths
 from signbart_parity.options import ONE_QUANTIZATION, add_to_cli
 from signbart_parity.outputs import output_file
+from signbart_parity.reports.repair import nothing_passed, table_lines
 from signbart_parity.runtime.provision.venvs import default_cache_root
 from signbart_parity.targets import precision_label
 
@@ -124,59 +125,3 @@ def _write(chosen, exporter, seq_len, quantization: str, output: Path) -> None:
     stamp(chosen.path, dataclasses.replace(provenance, recipe=chosen.recipe.text))
     with atomic_path(output) as temp:
         temp.write_bytes(chosen.path.read_bytes())
-
-
-def table_lines(result, runtimes: tuple[str, ...], fp32_bytes: int) -> list[str]:
-    """One row per candidate tried: size, each target's worst headroom and top-1 agreement
-    (and where a failing one first departs), the verdict and the recipe."""
-    width = max(28, *(len(runtime) for runtime in runtimes))
-    header = f"  {'#':>2}  {'size':>12}  " + "  ".join(f"{r:<{width}}" for r in runtimes)
-    lines = [
-        f"candidates tried, smallest first (fp32 file: {fp32_bytes / 1e6:.2f} MB; headroom: "
-        "the share of verify's bound the worst check left unused):",
-        header + "  verdict  recipe",
-    ]
-    for number, candidate in enumerate(result.tried, 1):
-        cells = [_cell(candidate, runtime) for runtime in runtimes]
-        size = f"{candidate.size_bytes / 1e6:.2f} MB {candidate.size_bytes / fp32_bytes:.0%}"
-        verdict = "PASS" if candidate.passed else "FAIL"
-        lines.append(
-            f"  {number:>2}  {size:>12}  "
-            + "  ".join(f"{c:<{width}}" for c in cells)
-            + f"  {verdict:<7}  {candidate.recipe.text}"
-        )
-    if not result.tried:
-        lines.append("  (none: the budget ran out before the first candidate was judged)")
-    if result.left:
-        why = "no time left" if result.out_of_time else "none smaller than the chosen one"
-        lines.append(f"  {len(result.left)} more candidates not judged ({why})")
-    return lines
-
-
-def _cell(candidate, runtime: str) -> str:
-    verdict = next((v for v in candidate.verdicts if v.runtime == runtime), None)
-    if verdict is None:
-        return "not judged (failed elsewhere)"
-    text = f"headroom {verdict.headroom}"
-    if verdict.top1 is not None:
-        text += f", top-1 {verdict.top1:.0%}"
-    if verdict.stage:
-        text += f", at {verdict.stage}"
-    return text
-
-
-def nothing_passed(result, budget: float) -> str:
-    """The plain sentence when no candidate passed, naming the best one."""
-    best = result.best
-    if best is None:
-        first = result.left[0].text if result.left else "none"
-        return (
-            f"NOTHING PASSED: the {budget:g} s budget ran out before any candidate was "
-            f"judged (the first would have been: {first}); give repair a larger --budget."
-        )
-    cause = f"within the {budget:g} s budget" if result.out_of_time else "among the candidates"
-    return (
-        f"NOTHING PASSED {cause}: no file was written; the best candidate was "
-        f"{best.recipe.text} ({best.size_bytes / 1e6:.2f} MB, worst error "
-        f"{best.worst_ratio:.3g}x verify's bound)."
-    )

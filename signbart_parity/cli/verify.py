@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from signbart_parity.checks.baseline import compare_files
 from signbart_parity.checks.properties import contract_problems
 from signbart_parity.checks.provenance import judge_provenance
-from signbart_parity.checks.repair import REPAIRABLE
 from signbart_parity.checks.repro import repro_folder, write_repro
 from signbart_parity.checks.tolerances import tolerance_for
 from signbart_parity.checks.verify import (
@@ -41,6 +40,7 @@ from signbart_parity.options import add_to_cli
 from signbart_parity.outputs import output_folder
 from signbart_parity.reports.checks import verify_report
 from signbart_parity.reports.model import VERSUS_PYTORCH
+from signbart_parity.reports.repair import RepairPlan, fix_line
 from signbart_parity.reports.row import tally_of
 from signbart_parity.reports.text import (
     compatibility_findings,
@@ -168,6 +168,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         if not baseline_result.passed:
             print("BASELINE CHECK FAILED")
 
+    plan = None if provenance.stale else _repair_plan(args, config_path, checkpoint_path, files)
     report = verify_report(
         results=results,
         quantization=quantization,
@@ -181,6 +182,7 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         crashes=crashes,
         path=Path(args.tflite),
         provenance=provenance,
+        repair=plan,
     )
     if args.repro is not None and ops.bundle_written is None:
         print(f"repro bundle: not written to {args.repro} (no operator departs)")
@@ -188,37 +190,26 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         print(f"STALE: re-export {args.tflite} (the checks above ran on other weights)")
     for line in compatibility_findings(report) + not_checked_lines(report) + gpu_lines(report):
         print(line)
-    if not report.passed and not provenance.stale:
-        failed = [r.tflite for r in results if not r.passed] + [c[0] for c in crashes]
-        fix = repair_line(args, quantization, config_path, checkpoint_path, files)
-        if failed and fix:
-            print(fix)
+    commands = {row.repair["command"] for row in report.rows if row.repair}
+    for command in sorted(commands):  # one: every failing row of the file has the same
+        print(fix_line(command, quantization))
     if args.report is not None:
         paths = write_report(report, args.report)
         print(f"report: {paths['parity.html']}")
     return 0 if report.passed else 1
 
 
-def repair_line(args, quantization, config_path, checkpoint_path, files) -> str | None:
-    """For a quantized file failing a target: the repair command that searches for a
-    recipe passing every runtime verify ran (one line)."""
-    import shlex
-
-    if quantization not in REPAIRABLE:
-        return None
-    lengths = ",".join(str(n) for n in sorted({tflite.seq_len for tflite in files}))
+def _repair_plan(args, config_path: Path, checkpoint_path: Path, files) -> RepairPlan:
+    """What a fix names: the runtimes verify ran, the file's lengths, and a repaired file
+    next to the verified one."""
     output = Path(args.tflite).with_name(Path(args.tflite).stem + "-repaired.tflite")
-    words = [
-        "signbart-parity", "repair", "--config", str(config_path),
-        "--checkpoint", str(checkpoint_path), "--seq-len", lengths,
-        "--quantization", quantization, "--runtime", ",".join(args.runtime),
-        "--output", str(output),
-    ]  # fmt: skip
-    if args.judge_outside_contract:  # repair judges its candidates as this run did
-        words.append("--judge-outside-contract")
-    return (
-        f"fix: repair searches quantizer recipes for the smallest {quantization} file that "
-        f"passes every runtime above: {shlex.join(words)}"
+    return RepairPlan(
+        config=config_path,
+        checkpoint=checkpoint_path,
+        runtimes=tuple(args.runtime),
+        judge_outside=args.judge_outside_contract,
+        file=output,
+        seq_lens=tuple(sorted({tflite.seq_len for tflite in files})),
     )
 
 

@@ -12,6 +12,7 @@ as an explicit step, in the process that writes the report.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -32,6 +33,7 @@ from signbart_parity.model.fingerprint import weights_fingerprint
 from signbart_parity.quiet import GATE_WARNING_FILTERS, toolchain_noise_dropped
 from signbart_parity.reports.corpus import corpus_headline
 from signbart_parity.reports.model import Outcome, Report, Row, first_line, new_report
+from signbart_parity.reports.repair import RepairPlan, fix_entries, name_fixes
 from signbart_parity.reports.text import (
     compatibility_findings,
     failure_lines,
@@ -206,6 +208,7 @@ def summary_lines(config: pytest.Config) -> list[str]:
     lines = [f"SignBart parity report: {headline_with_run(report)}"]
     found = row_lines(report) + compatibility_findings(report) + failure_lines(report)
     found += not_checked_lines(report) + gpu_lines(report) + outside_lines(report)
+    found += [line for fix in fix_entries(report) for line in fix.lines()]
     if report.corpus is not None:
         found.append(corpus_headline(report.corpus))
     lines += [f"  {line}" for line in found]
@@ -244,6 +247,7 @@ def build_report(
         cache_hits=len(hit - built),  # a file one worker built and another found: built
     )
     _identify(report, run, session.config)
+    name_fixes(report, repair_plan(options, session.config))
     found = baseline_provenance(run)
     if found is not None:
         report.provenance = {"baseline": found.to_dict()}
@@ -252,6 +256,20 @@ def build_report(
         measure_latency(run, report)
     report.duration_s = round(time.perf_counter() - run.started, 2)
     return report
+
+
+def repair_plan(options, config: pytest.Config) -> RepairPlan:
+    """What a failing quantized target's fix names: the run's runtimes, how it judged, and
+    where repaired files go (--parity-repair's folder, else the report's, else here)."""
+    folder = config.getoption("parity_report", None) or Path(".")
+    return RepairPlan(
+        config=options.config,
+        checkpoint=options.checkpoint,
+        runtimes=options.runtimes,
+        judge_outside=options.judge_outside,
+        folder=Path(folder),
+        seq_lens=options.seq_lens if options.bundle else None,
+    )
 
 
 def _identify(report: Report, run: GateRun, config: pytest.Config) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from signbart_parity.checks.provenance import MATCHES
 from signbart_parity.reports.model import Outcome, Report, Row, new_report
+from signbart_parity.reports.repair import RepairPlan, name_fixes
 from signbart_parity.runtime_specs import app_builds_not_checked
 from signbart_parity.targets import Target
 
@@ -59,9 +60,11 @@ def verify_report(
     crashes: list[tuple[str, int, str]] = (),
     path: Path | None = None,
     provenance: ProvenanceFinding | None = None,
+    repair: RepairPlan | None = None,
 ) -> Report:
     """The parity report of this file: a row per signature (on its runtime), an outcome
-    per check of each signature, and the baseline comparison, if any."""
+    per check of each signature, and the baseline comparison, if any; with ``repair``,
+    each failing quantized row names its fix (``reports/repair.py``)."""
     rows, outcomes = [], []
     path = results[0].tflite.path if results else path
     if provenance is not None:
@@ -81,7 +84,7 @@ def verify_report(
             outcomes.append(check_outcome(prefix + check.name, check, target))
         rows.append(row)
     outcomes += _other_outcomes(path, baseline, crashes, quantization, runtimes)
-    return new_report(
+    report = new_report(
         "verify",
         checkpoint=checkpoint_path,
         layout=checkpoint_layout,
@@ -99,6 +102,9 @@ def verify_report(
         or None,
         provenance={"file": provenance.to_dict()} if provenance is not None else None,
     )
+    if repair is not None:
+        name_fixes(report, repair)
+    return report
 
 
 def _other_outcomes(path, baseline, crashes, quantization: str, runtimes) -> list[Outcome]:

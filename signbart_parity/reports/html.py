@@ -9,6 +9,7 @@ import functools
 from signbart_parity.reports import columns, plots
 from signbart_parity.reports.corpus import corpus_headline, corpus_lines
 from signbart_parity.reports.model import Report
+from signbart_parity.reports.repair import fix_entries
 from signbart_parity.reports.text import (
     compatibility_findings,
     compatibility_matrix,
@@ -66,6 +67,7 @@ def render_html(report: Report) -> str:
         matrix=compatibility_matrix(report),
         findings=compatibility_findings(report),
         divergences=divergence_lines(report),
+        fixes=fix_entries(report),
         not_checked=not_checked_lines(report),
         outside=outside_lines(report),
         corpus=_corpus(report),

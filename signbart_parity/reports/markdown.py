@@ -12,6 +12,7 @@ import re
 from signbart_parity.reports.columns import SUMMARY, summary_cells
 from signbart_parity.reports.corpus import corpus_headline, corpus_lines
 from signbart_parity.reports.model import Report
+from signbart_parity.reports.repair import fix_entries
 from signbart_parity.reports.text import (
     compatibility_findings,
     compatibility_matrix,
@@ -42,6 +43,15 @@ def md_code(text: object) -> str:
     fence = "`" * (longest + 1)
     pad = " " if flat.startswith("`") or flat.endswith("`") or longest else ""
     return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def md_block(lines, indent: str = "  ") -> list[str]:
+    """``lines`` as a fenced code block (inside a list item), shown literally: the fence is
+    longer than any backtick run they hold, so none of them can close it."""
+    flat = [_CONTROL.sub(" ", str(line)) for line in lines]
+    longest = max((len(run) for line in flat for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{indent}{fence}", *(f"{indent}{line}" for line in flat), f"{indent}{fence}"]
 
 
 def _items(lines) -> list[str]:
@@ -85,6 +95,14 @@ def render_markdown(report: Report) -> str:
         lines += ["", "### Failed checks", ""] + _items(failures)
     for line in divergence_lines(report):
         lines += ["", f"- {md_text(line)}"]
+    fixes = fix_entries(report)
+    if fixes:
+        lines += ["", "### Fix", ""]
+    for fix in fixes:
+        lines.append(f"- {md_text(f'{fix.target}: {fix.sentence}')}; repair command:")
+        lines += ["", *md_block([fix.command])]
+        if fix.table:
+            lines += ["", *md_block(fix.table)]
     if report.corpus is not None:
         lines += ["", "### Counterexample corpus", "", md_text(corpus_headline(report.corpus))]
         lines += [""] + _items(corpus_lines(report.corpus))

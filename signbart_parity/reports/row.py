@@ -43,6 +43,9 @@ class Row:
     divergence: str | None = None
     # The per-op table of a failing target (``checks/ops.py``'s ``OpTable.to_dict``).
     op_table: dict | None = None
+    # A failing quantized target's fix (``reports/repair.py``): the repair command, and
+    # what a search found when the run searched.
+    repair: dict | None = None
     file: str | None = None
     signature: str | None = None  # which signature of ``file`` (set for bundles)
     size_bytes: int | None = None
@@ -140,6 +143,7 @@ class Row:
                 mine[check] = _combine_tallies(mine.get(check, {}), tally)
         combined.divergence = self.divergence or other.divergence
         combined.op_table = self.op_table or other.op_table
+        combined.repair = self.repair or other.repair
         combined.file = self.file or other.file
         combined.signature = self.signature or other.signature
         combined.size_bytes = self.size_bytes or other.size_bytes
