@@ -199,12 +199,23 @@ OPTIONS: dict[str, Option] = {
             metavar="S",
         ),
         Option(
+            "repair",
+            "after the checks, search quantizer recipes for each failing dynamic-int8 or "
+            "weight-only-int8 target (as the repair command does, over every runtime of the "
+            "run) and write each file that passes them all into DIR, named by seq_len and "
+            "precision; the verdict stays FAIL: a repaired file is a proposal to verify",
+            type=Path,
+            metavar="DIR",
+            gate=True,
+        ),
+        Option(
             "budget",
-            "seconds repair may spend (the fp32 export included); it stops judging "
-            "candidates when they run out",
+            "seconds repair may spend on each file (the fp32 export included); it stops "
+            "judging candidates when they run out",
             default=1800.0,
             type=argtypes.seconds,
             metavar="SECONDS",
+            gate=True,
         ),
     )
 }

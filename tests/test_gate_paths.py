@@ -1,4 +1,5 @@
-"""The gate's folders (--parity-cache, --parity-corpus, --parity-report) are checked before
+"""The gate's folders (--parity-cache, --parity-corpus, --parity-report, --parity-repair) are
+checked before
 any test runs: a bad one is one usage error line and exit 4."""
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def gate_refused(folder, option: str) -> tuple[subprocess.CompletedProcess, list
     return done, [line for line in done.stderr.splitlines() if line.startswith("ERROR:")]
 
 
-@pytest.mark.parametrize("option", ["cache", "corpus", "report"])
+@pytest.mark.parametrize("option", ["cache", "corpus", "report", "repair"])
 def test_a_gate_folder_that_is_a_file_is_exit_4_before_any_test(tmp_path, option):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")

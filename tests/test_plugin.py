@@ -50,6 +50,8 @@ def read_report(pytester) -> dict:
         (["--parity-max-flip-rate=2"], "*expected a share between 0 and 1*"),
         (["--parity-profile=fast"], "*invalid choice: 'fast'*"),
         (["--parity-samples=no.pkl"], "*--parity-samples: no.pkl: sample path not found*"),
+        (["--parity-budget=-1"], "*expected a positive number of seconds*"),
+        (["--parity-budget=60"], "*--parity-budget 60 limits --parity-repair's search: add*"),
     ],
 )
 def test_bad_option_values_are_usage_errors(pytester, args, message):

@@ -111,7 +111,9 @@ def report_files(folder) -> tuple[dict, str, str]:
     )
 
 
-def assert_fix_in_reports(folder, command: str, *, status: str = "repaired recipe: not searched"):
+def assert_fix_in_reports(
+    folder, command: str, *, status: str = "repaired recipe: not searched; repair command:"
+):
     """The command and the status in the failing row of parity.json, in parity.md and in
     parity.html; and no fix in any other row."""
     data, markdown, page = report_files(folder)
@@ -120,9 +122,8 @@ def assert_fix_in_reports(folder, command: str, *, status: str = "repaired recip
     assert fixed[0]["repair"]["command"] == command
     assert [row["repair"] for row in data["results"] if row["runtime"] != OLD_RUNTIME] == [None]
     target = f"seq_len 16, dynamic-int8, {OLD_RUNTIME}"
-    assert "### Fix" in markdown and f"- {target}: {status}; repair command:" in markdown
-    assert f"  {command}\n" in markdown
-    assert f"{target}: {status}; repair command:</p>" in page
+    assert "### Fix" in markdown and f"- {target}: {status}" in markdown
+    assert f"  {command}\n" in markdown and f"{target}: {status}" in page
     assert f'<pre class="command">{command}</pre>' in page
     return fixed[0]["repair"]
 
@@ -155,11 +156,12 @@ def test_verify_names_the_repair_command_where_a_quantized_target_fails(old_runt
     assert fix.endswith(" --judge-outside-contract"), fix
 
 
-def run_gate(pytester, tmp_path, *extra):
-    """The gate on the fixture checkpoint's dynamic-int8 file at seq_len 16, in LiteRT and
-    in 2.14 (the shared export cache: the file ``genuine`` makes), a report in report/."""
+def run_gate(pytester, tmp_path, *extra, model=GATE_MODEL):
+    """The gate on the fixture checkpoint's (or ``model``'s) dynamic-int8 file at seq_len
+    16, in LiteRT and in 2.14 (the shared export cache: the file ``genuine`` makes), a
+    report in report/."""
     return pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--pyargs", "signbart_parity.gate", *GATE_MODEL,
+        "-p", "no:cacheprovider", "--pyargs", "signbart_parity.gate", *model,
         "--parity-seq-lens=16", "--parity-quantization=dynamic-int8",
         f"--parity-runtime={TARGETS}", *shared_gate_cache(tmp_path / "corpus"),
         "--parity-report=report", *extra,
@@ -183,6 +185,73 @@ def test_the_gate_report_names_the_fix_of_the_failing_quantized_target(
         [f"*seq_len 16, dynamic-int8, {OLD_RUNTIME}: repaired recipe: not searched; "
          f"repair command: {command}"]
     )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_gate_repairs_the_failing_target_and_still_fails(old_runtime, pytester, tmp_path):
+    """--parity-repair: after the checks, repair's search for the failing (seq_len 16,
+    dynamic-int8) over both runtimes writes the file into the folder, and the report names
+    the recipe, file, size and candidates; the verdict stays FAIL."""
+    from signbart_parity.runtime.read.provenance import read_provenance
+
+    result = run_gate(pytester, tmp_path, "--parity-repair=repaired", "--parity-budget=900")
+    assert result.ret == 1, result.stdout.str()
+    written = Path("repaired") / "seq_len16-dynamic-int8.tflite"
+    command = (
+        f"signbart-parity repair --config {CONFIG} --checkpoint {CHECKPOINT} --seq-len 16 "
+        f"--quantization dynamic-int8 --runtime {TARGETS} --output {written}"
+    )
+    status = "repaired recipe: every op dynamic-int8/tensor ("
+    repair = assert_fix_in_reports(pytester.path / "report", command, status=status)
+    assert repair["status"] == "found" and repair["recipe"] == "every op dynamic-int8/tensor"
+    assert repair["file"] == str(written) and repair["runtimes"] == list(TARGETS.split(","))
+    path = pytester.path / written
+    assert repair["size_bytes"] == path.stat().st_size < repair["fp32_size_bytes"] / 2
+    assert repair["candidates"][-1]["passed"] and len(repair["candidates"]) == 1
+    assert read_provenance(path).recipe == "every op dynamic-int8/tensor"
+    data, markdown, page = report_files(pytester.path / "report")
+    assert data["passed"] is False
+    said = f"repaired file written: {written} (verify it before shipping)"
+    assert said in markdown and said in page and said in result.stdout.str()
+    for text in (markdown, page):
+        assert re.search(r"^\s+1 .* PASS\s+every op dynamic-int8/tensor$", text, re.M), text
+    assert [p.name for p in (pytester.path / "repaired").iterdir()] == [written.name]
+
+
+@pytest.mark.slow
+def test_the_gate_repairs_a_model_unlike_the_default(old_runtime, pytester, tmp_path):
+    """The same on the 100-keypoint model (d_model 96, 7 labels): the repaired file is
+    written under --parity-repair, the 2.14 target still fails."""
+    config, checkpoint = write_model(tmp_path, keypoints=100)
+    model = (f"--parity-config={config}", f"--parity-checkpoint={checkpoint}")
+    result = run_gate(pytester, tmp_path, "--parity-repair=out", model=model)
+    assert result.ret == 1, result.stdout.str()
+    data, markdown, _ = report_files(pytester.path / "report")
+    (fixed,) = [row for row in data["results"] if row.get("repair")]
+    assert fixed["runtime"] == OLD_RUNTIME and fixed["repair"]["status"] == "found", fixed
+    written = pytester.path / "out" / "seq_len16-dynamic-int8.tflite"
+    assert fixed["repair"]["file"] == str(Path("out") / written.name) and written.is_file()
+    assert f"--config {config} --checkpoint {checkpoint} " in fixed["repair"]["command"]
+    assert f"repaired file written: out/{written.name} (verify it before shipping)" in markdown
+
+
+@pytest.mark.slow
+def test_verify_repair_writes_the_file_and_still_fails(old_runtime, tmp_path):
+    path = genuine(quantization="dynamic-int8")
+    done = run_in_process(
+        "verify", *MODEL_ARGS, "--tflite", path, "--examples", "12", "--runtime", OLD_RUNTIME,
+        "--repair", tmp_path / "fixed", "--report", tmp_path / "report",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    written = tmp_path / "fixed" / "seq_len16-dynamic-int8.tflite"
+    assert f"repaired file written: {written} (verify it before shipping)" in done.stdout
+    assert re.search(r"^\s+1 .* PASS\s+every op dynamic-int8/tensor$", done.stdout, re.M)
+    (fix,) = [line for line in done.stdout.splitlines() if line.startswith("fix: ")]
+    assert fix.endswith(f"--runtime {OLD_RUNTIME} --output {written}"), fix
+    data, _, page = report_files(tmp_path / "report")
+    (fixed,) = [row for row in data["results"] if row.get("repair")]
+    assert fixed["repair"]["file"] == str(written) and written.is_file()
+    assert f"repaired file written: {written}" in page
 
 
 @pytest.mark.slow
@@ -278,3 +347,38 @@ def test_the_stamp_keeps_the_recipe():
 
     stamp = Provenance("w" * 64, "dynamic-int8", (16,), ("serving_default",), 7, {}, {}, recipe="r")
     assert Provenance.from_dict(stamp.to_dict()).recipe == "r"
+
+
+def test_a_search_that_found_nothing_says_so_plainly_in_the_report(tmp_path):
+    """The report's words when the budget ran out before any candidate (a real search
+    result, as repair returns it): the row's status, and the sentence in parity.md."""
+    from signbart_parity.checks.repair import RepairResult
+    from signbart_parity.reports.markdown import render_markdown
+    from signbart_parity.reports.model import Report, Row
+    from signbart_parity.reports.repair import RepairPlan, name_fixes, record_search
+    from signbart_parity.targets import Target
+
+    report = Report("gate", {}, {}, {}, rows=[Row(Target(16, "dynamic-int8", OLD_RUNTIME))])
+    report.rows[0].passed = False  # its examples went over the bound
+    plan = RepairPlan(CONFIG, CHECKPOINT, ("litert", OLD_RUNTIME), folder=tmp_path)
+    rows = name_fixes(report, plan)
+    result = RepairResult([], [default_recipe("dynamic-int8")], None, out_of_time=True)
+    record_search(
+        rows, result, runtimes=plan.runtimes, fp32_bytes=3_000_000, budget=5, written=None,
+        seconds=5.2,
+    )  # fmt: skip
+    repair = report.rows[0].repair
+    assert repair["status"] == "nothing passed" and repair["file"] is None
+    assert repair["command"].endswith(f"--output {tmp_path / 'seq_len16-dynamic-int8.tflite'}")
+    markdown = render_markdown(report)
+    assert (
+        "repaired recipe: none: nothing within the budget passes. NOTHING PASSED: the 5 s "
+        "budget ran out before any candidate was judged"
+    ) in markdown
+    assert "(none: the budget ran out before the first candidate was judged)" in markdown
+    # A passing row, or an fp32 one, names no fix.
+    report.rows = [
+        Row(Target(16, "none", OLD_RUNTIME), passed=False),
+        Row(Target(16, "dynamic-int8", "litert")),
+    ]
+    assert name_fixes(report, plan) == [] and "### Fix" not in render_markdown(report)

@@ -16,8 +16,10 @@ seam where an op-level table would name the op and its stage instead.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from signbart_parity.runtime.run.tflite import TFLiteModel
 
 if TYPE_CHECKING:
     from signbart_parity.checks.verify import SignatureCheck
+    from signbart_parity.export.exporter import Exporter
     from signbart_parity.model.signbart import SignBart
 
 # The precisions repair searches recipes for (weights quantized without calibration).
@@ -110,6 +113,50 @@ class Judge:
     examples: int
     seed: int
     judge_outside: bool = False  # examples outside the app contract decide too (as verify's)
+
+
+@dataclass
+class Repaired:
+    """One repair: the search, the fp32 file's size and the file written (None: none
+    passed, nothing written)."""
+
+    result: RepairResult
+    fp32_bytes: int
+    written: Path | None
+
+
+def repair_to(
+    output: Path,
+    judge: Judge,
+    *,
+    exporter: Exporter,
+    lengths: tuple[int, ...],
+    deadline: float,
+    progress: Progress,
+) -> Repaired:
+    """Export the fp32 file of ``lengths`` (through ``exporter``'s cache), search until
+    ``deadline`` and write the chosen candidate to ``output`` atomically, its recipe in
+    the provenance stamp; nothing is written when none passes."""
+    fp32 = exporter.export(lengths, "none")
+    with tempfile.TemporaryDirectory(prefix="signbart-parity-repair-") as folder:
+        result = search(fp32.path, judge, folder=Path(folder), deadline=deadline, progress=progress)
+        if result.chosen is None:
+            return Repaired(result, fp32.size_bytes, None)
+        write_chosen(result.chosen, exporter, lengths, judge.quantization, output)
+    return Repaired(result, fp32.size_bytes, output)
+
+
+def write_chosen(
+    chosen: Candidate, exporter: Exporter, lengths: tuple[int, ...], quantization: str, output
+) -> None:
+    """The chosen candidate, stamped with its recipe, moved into place atomically."""
+    from signbart_parity.export.provenance import stamp
+    from signbart_parity.fileio import atomic_path
+
+    provenance = exporter.provenance(tuple(lengths), quantization)
+    stamp(chosen.path, dataclasses.replace(provenance, recipe=chosen.recipe.text))
+    with atomic_path(output) as temp:
+        temp.write_bytes(chosen.path.read_bytes())
 
 
 def search(

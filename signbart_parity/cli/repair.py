@@ -11,17 +11,12 @@ Exit codes: 0 a file was written, 1 nothing passed within the budget (nothing wr
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import tempfile
 import time
-from pathlib import Path
 
-from signbart_parity.checks.repair import REPAIRABLE, Judge, search
+from signbart_parity.checks.repair import REPAIRABLE, Judge, repair_to
 from signbart_parity.cli import common
 from signbart_parity.errors import ParityInputError
 from signbart_parity.export.exporter import Exporter
-from signbart_parity.export.provenance import stamp
-from signbart_parity.fileio import atomic_path
 from signbart_parity.model.default import load_model_or_default, resolve_model_paths
 from signbart_parity.options import ONE_QUANTIZATION, add_to_cli
 from signbart_parity.outputs import output_file
@@ -79,7 +74,6 @@ def repair_command(args: argparse.Namespace, *, progress) -> int:
     model, config = load_model_or_default(args.config, args.checkpoint, progress=progress)
     config.check_seq_lens(args.seq_len)
     exporter = Exporter(model, cache=ExportCache(default_cache_root()), progress=progress)
-    fp32 = exporter.export(args.seq_len, "none")
     judge = Judge(
         model,
         args.quantization,
@@ -88,23 +82,22 @@ def repair_command(args: argparse.Namespace, *, progress) -> int:
         args.seed,
         judge_outside=args.judge_outside_contract,
     )
-    with tempfile.TemporaryDirectory(prefix="signbart-parity-repair-") as folder:
-        result = search(
-            fp32.path,
-            judge,
-            folder=Path(folder),
-            deadline=started + args.budget,
-            progress=progress,
-        )
-        print("\n".join(table_lines(result, judge.runtimes, fp32.size_bytes)))
-        if result.chosen is None:
-            print(nothing_passed(result, args.budget))
-            return 1
-        _write(result.chosen, exporter, args.seq_len, args.quantization, output)
-    chosen = result.chosen
-    share = chosen.size_bytes / fp32.size_bytes
+    repaired = repair_to(
+        output,
+        judge,
+        exporter=exporter,
+        lengths=tuple(args.seq_len),
+        deadline=started + args.budget,
+        progress=progress,
+    )
+    result, fp32_bytes = repaired.result, repaired.fp32_bytes
+    print("\n".join(table_lines(result, judge.runtimes, fp32_bytes)))
+    if result.chosen is None:
+        print(nothing_passed(result, args.budget))
+        return 1
+    chosen, size = result.chosen, output.stat().st_size  # stamped: its own size
     print(
-        f"wrote {output} ({chosen.size_bytes / 1e6:.2f} MB, {share:.0%} of fp32; recipe: "
+        f"wrote {output} ({size / 1e6:.2f} MB, {size / fp32_bytes:.0%} of fp32; recipe: "
         f"{chosen.recipe.text}); it passes {', '.join(judge.runtimes)}"
     )
     return 0
@@ -117,11 +110,3 @@ def _check_precision(quantization: str) -> None:
             f"{precision_label(quantization)} has none to vary: pass one of "
             f"{', '.join(REPAIRABLE)}."
         )
-
-
-def _write(chosen, exporter, seq_len, quantization: str, output: Path) -> None:
-    """The chosen candidate, stamped with its recipe, moved into place atomically."""
-    provenance = exporter.provenance(tuple(seq_len), quantization)
-    stamp(chosen.path, dataclasses.replace(provenance, recipe=chosen.recipe.text))
-    with atomic_path(output) as temp:
-        temp.write_bytes(chosen.path.read_bytes())

@@ -40,7 +40,13 @@ from signbart_parity.options import add_to_cli
 from signbart_parity.outputs import output_folder
 from signbart_parity.reports.checks import verify_report
 from signbart_parity.reports.model import VERSUS_PYTORCH
-from signbart_parity.reports.repair import RepairPlan, fix_line
+from signbart_parity.reports.repair import (
+    RepairPlan,
+    fix_entries,
+    fix_line,
+    output_name,
+    repair_failing,
+)
 from signbart_parity.reports.row import tally_of
 from signbart_parity.reports.text import (
     compatibility_findings,
@@ -83,6 +89,8 @@ def add_parser(commands) -> None:
     add_to_cli(parser, "max-flip-rate")
     add_to_cli(parser, "runtime")  # several: the file in each build, one matrix
     add_to_cli(parser, "repro")
+    add_to_cli(parser, "repair")
+    add_to_cli(parser, "budget")
     add_to_cli(parser, "judge-outside-contract")
     common.add_output_options(parser)
     parser.set_defaults(handler=run)
@@ -111,6 +119,8 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     names = TFLiteModel.names_in(args.tflite)
     quantization, precision_line = judged_precision(args.tflite, args.quantization)
     files = [TFLiteModel(args.tflite, signature=name) for name in names]
+    if args.repair is not None:
+        args.repair = _repair_folder(args, files, quantization)
     baseline = None
     if args.baseline is not None:
         baseline = [
@@ -190,6 +200,8 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
         print(f"STALE: re-export {args.tflite} (the checks above ran on other weights)")
     for line in compatibility_findings(report) + not_checked_lines(report) + gpu_lines(report):
         print(line)
+    if plan is not None and args.repair is not None:
+        _repair(report, plan, model, args, progress)
     commands = {row.repair["command"] for row in report.rows if row.repair}
     for command in sorted(commands):  # one: every failing row of the file has the same
         print(fix_line(command, quantization))
@@ -201,16 +213,58 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
 
 def _repair_plan(args, config_path: Path, checkpoint_path: Path, files) -> RepairPlan:
     """What a fix names: the runtimes verify ran, the file's lengths, and a repaired file
-    next to the verified one."""
-    output = Path(args.tflite).with_name(Path(args.tflite).stem + "-repaired.tflite")
+    in --repair's folder, else next to the verified one."""
+    lengths = _lengths(files)
+    if args.repair is not None:
+        output = args.repair
+    else:
+        output = Path(args.tflite).with_name(Path(args.tflite).stem + "-repaired.tflite")
     return RepairPlan(
         config=config_path,
         checkpoint=checkpoint_path,
         runtimes=tuple(args.runtime),
         judge_outside=args.judge_outside_contract,
         file=output,
-        seq_lens=tuple(sorted({tflite.seq_len for tflite in files})),
+        seq_lens=lengths,
     )
+
+
+def _lengths(files) -> tuple[int, ...]:
+    return tuple(sorted({tflite.seq_len for tflite in files}))
+
+
+def _repair_folder(args, files, quantization: str) -> Path:
+    """The file --repair DIR would get, refused before any check if it cannot be written
+    or is one of the inputs."""
+    from signbart_parity.outputs import output_file, output_folder
+
+    inputs = (args.tflite, args.baseline, args.config, args.checkpoint)
+    folder = output_folder(args.repair, inputs=inputs)
+    return output_file(folder / output_name(_lengths(files), quantization), inputs=inputs)
+
+
+def _repair(report, plan: RepairPlan, model, args, progress) -> None:
+    """--repair: repair's search for the failing file over verify's runtimes (as the gate's
+    --parity-repair), what it found printed and in the report; the verdict is unchanged."""
+    from signbart_parity.export.cache import ExportCache
+    from signbart_parity.export.exporter import Exporter
+    from signbart_parity.runtime.provision.venvs import default_cache_root
+
+    exporter = Exporter(model, cache=ExportCache(default_cache_root()), progress=progress)
+    repair_failing(
+        report,
+        plan,
+        model,
+        exporter=exporter,
+        budget=args.budget,
+        examples=args.examples,
+        seed=args.seed,
+        progress=progress,
+    )
+    for fix in fix_entries(report):
+        if fix.table:
+            print("\n".join(fix.table))
+        print(f"{fix.target}: {fix.sentence}")
 
 
 def _gpu_hazards(path) -> list[str]:

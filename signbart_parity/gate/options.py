@@ -175,6 +175,8 @@ class GateOptions:
     shard: tuple[int, int] | None = None  # (K, N): this job runs shard K of N
     # Examples outside the app contract decide the verdict (--parity-judge-outside-contract).
     judge_outside: bool = False
+    repair_dir: Path | None = None  # --parity-repair: where repaired files go
+    budget: float = OPTIONS["budget"].default  # seconds each repair may spend
 
     def shard_targets(self) -> list[Target]:
         """The targets this job runs: its shard's (``shards.plan``), or all of them."""
@@ -240,7 +242,10 @@ def resolve_options(config: pytest.Config) -> GateOptions:
     max_flip_rate = option("parity_max_flip_rate")
     cache_dir = option("parity_cache") or default_cache_root()  # as every other door
     corpus_dir = option("parity_corpus") or cache_dir / corpus.DEFAULT_FOLDER
-    _check_folders(cache=cache_dir, corpus=corpus_dir, report=option("parity_report"))
+    repair_dir, budget = _repair_options(config)
+    _check_folders(
+        cache=cache_dir, corpus=corpus_dir, report=option("parity_report"), repair=repair_dir
+    )
     _check_corpus(corpus_dir, given=option("parity_corpus") is not None)
     options = GateOptions(
         config=config_path,
@@ -259,9 +264,23 @@ def resolve_options(config: pytest.Config) -> GateOptions:
         corpus_dir=corpus_dir,
         judge_outside=bool(option("parity_judge_outside_contract")),
         shard=option("parity_shard"),
+        repair_dir=repair_dir,
+        budget=budget,
     )
     _check_shard(options)
     return options
+
+
+def _repair_options(config: pytest.Config) -> tuple[Path | None, float]:
+    """--parity-repair's folder and --parity-budget's seconds; a budget without a repair
+    would limit nothing: a usage error."""
+    folder, budget = config.getoption("parity_repair"), config.getoption("parity_budget")
+    if budget is not None and folder is None:
+        raise pytest.UsageError(
+            f"--parity-budget {budget:g} limits --parity-repair's search: add "
+            "--parity-repair DIR, or drop --parity-budget."
+        )
+    return folder, OPTIONS["budget"].default if budget is None else budget
 
 
 def _check_shard(options: GateOptions) -> None:

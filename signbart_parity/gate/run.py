@@ -11,6 +11,7 @@ as an explicit step, in the process that writes the report.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +34,7 @@ from signbart_parity.model.fingerprint import weights_fingerprint
 from signbart_parity.quiet import GATE_WARNING_FILTERS, toolchain_noise_dropped
 from signbart_parity.reports.corpus import corpus_headline
 from signbart_parity.reports.model import Outcome, Report, Row, first_line, new_report
-from signbart_parity.reports.repair import RepairPlan, fix_entries, name_fixes
+from signbart_parity.reports.repair import RepairPlan, fix_entries, name_fixes, repair_failing
 from signbart_parity.reports.text import (
     compatibility_findings,
     failure_lines,
@@ -190,6 +191,10 @@ def finish(session: pytest.Session, exitstatus: int) -> Report | None:
     with toolchain_noise_dropped():  # loading the model, timing files: outside any test
         timed = report_dir is not None and exitstatus != pytest.ExitCode.INTERRUPTED
         report = build_report(run, session, exitstatus, timed=timed)
+    if run.options.repair_dir is not None and exitstatus != pytest.ExitCode.INTERRUPTED:
+        with toolchain_noise_dropped():
+            repair_failures(run, report, session.config)
+        report.duration_s = round(time.perf_counter() - run.started, 2)
     run.report = report
     if report_dir is not None:
         run.html = str(write_report(report, report_dir)["parity.html"])
@@ -258,10 +263,40 @@ def build_report(
     return report
 
 
+def repair_failures(run: GateRun, report: Report, config: pytest.Config) -> None:
+    """--parity-repair: repair's search for each failing quantized target, after the
+    checks, with the checkpoint's own model and the run's export cache; progress on the
+    terminal."""
+    from signbart_parity.export.cache import ExportCache
+    from signbart_parity.export.exporter import Exporter
+    from signbart_parity.options import OPTIONS
+
+    options = run.options
+    exporter = Exporter(run.loaded.model, cache=ExportCache(options.cache_dir))
+    repair_failing(
+        report,
+        repair_plan(options, config),
+        run.loaded.model,
+        exporter=exporter,
+        budget=options.budget,
+        examples=OPTIONS["examples"].default,
+        seed=OPTIONS["seed"].default,
+        progress=_terminal_progress(config),
+    )
+
+
+def _terminal_progress(config: pytest.Config):
+    """Lines on pytest's terminal (stderr when it has none): a search takes minutes."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return lambda line: print(f"signbart-parity {line}", file=sys.stderr, flush=True)
+    return lambda line: reporter.write_line(f"signbart-parity {line}")
+
+
 def repair_plan(options, config: pytest.Config) -> RepairPlan:
     """What a failing quantized target's fix names: the run's runtimes, how it judged, and
     where repaired files go (--parity-repair's folder, else the report's, else here)."""
-    folder = config.getoption("parity_report", None) or Path(".")
+    folder = options.repair_dir or config.getoption("parity_report", None) or Path(".")
     return RepairPlan(
         config=options.config,
         checkpoint=options.checkpoint,

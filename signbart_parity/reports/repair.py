@@ -13,19 +13,25 @@ from __future__ import annotations
 
 import math
 import shlex
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from signbart_parity.checks.repair import REPAIRABLE
+from signbart_parity.checks.repair import REPAIRABLE, Judge, repair_to
 from signbart_parity.checks.table import CHECKS
+from signbart_parity.errors import SignbartParityError
 from signbart_parity.reports.model import Report, Row
 from signbart_parity.targets import Target, precision_label
 
 if TYPE_CHECKING:
     from signbart_parity.checks.repair import Candidate, RepairResult
+    from signbart_parity.export.exporter import Exporter
+    from signbart_parity.model.signbart import SignBart
 
 NOT_SEARCHED, FOUND, NOTHING_PASSED = "not searched", "found", "nothing passed"
+STOPPED = "search stopped"
 # Failing checks a quantizer recipe can change (the numbers, or the build crashing on the
 # file); a changed contract, a baseline or the wrong build is not the recipe's to fix.
 FIXABLE_CHECKS = frozenset(CHECKS) | {"corpus"}
@@ -110,6 +116,64 @@ def name_fixes(report: Report, plan: RepairPlan) -> list[Row]:
     return rows
 
 
+def repair_failing(
+    report: Report,
+    plan: RepairPlan,
+    model: SignBart,
+    *,
+    exporter: Exporter,
+    budget: float,
+    examples: int,
+    seed: int,
+    progress: Callable[[str], None],
+) -> None:
+    """The run's repair step (the gate's ``--parity-repair``): repair's search for each
+    failing quantized (lengths, precision) over the plan's runtimes, ``budget`` seconds
+    each, each chosen file written to ``plan.output``; what it found into the rows. The
+    verdict is not touched: a repaired file is a proposal until it is verified.
+
+    A search that stops on an error (the toolchain, a folder it cannot write) says so in
+    its rows and the next one runs: the report of the checks is never lost to it."""
+    groups: dict[tuple[tuple[int, ...], str], list[Row]] = {}
+    for row in name_fixes(report, plan):
+        key = (plan.lengths(row.target.seq_len), row.target.quantization)
+        groups.setdefault(key, []).append(row)
+    for (lengths, quantization), rows in groups.items():
+        output = plan.output(lengths, quantization)
+        what = f"seq_len {','.join(map(str, lengths))}, {precision_label(quantization)}"
+        progress(f"repair: {what}: searching for a file that passes {', '.join(plan.runtimes)}")
+        judge = Judge(
+            model, quantization, plan.runtimes, examples, seed, judge_outside=plan.judge_outside
+        )
+        started = time.monotonic()
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            repaired = repair_to(
+                output,
+                judge,
+                exporter=exporter,
+                lengths=lengths,
+                deadline=started + budget,
+                progress=progress,
+            )
+        except (SignbartParityError, OSError) as exc:
+            sentence = f"repaired recipe: unknown: repair's search stopped ({exc})"
+            for row in rows:
+                row.repair = {**(row.repair or {}), "status": STOPPED, "sentence": sentence}
+            progress(f"repair: {what}: {sentence}")
+            continue
+        record_search(
+            rows,
+            repaired.result,
+            runtimes=plan.runtimes,
+            fp32_bytes=repaired.fp32_bytes,
+            budget=budget,
+            written=repaired.written,
+            seconds=time.monotonic() - started,
+        )
+        progress(f"repair: {what}: {rows[0].repair['sentence']}")
+
+
 def record_search(
     rows: list[Row],
     result: RepairResult,
@@ -118,22 +182,27 @@ def record_search(
     fp32_bytes: int,
     budget: float,
     written: Path | None,
+    seconds: float,
 ) -> None:
     """What one search found, into each row it was for (their ``repair`` entries)."""
     chosen = result.chosen
+    # The written file's own size: the stamp changes its metadata, not the weights.
+    size = written.stat().st_size if written is not None else None
     entry = {
         "status": FOUND if chosen is not None else NOTHING_PASSED,
         "runtimes": list(runtimes),
         "budget_s": budget,
+        "seconds": round(seconds, 1),
         "fp32_size_bytes": fp32_bytes,
         "recipe": chosen.recipe.text if chosen is not None else None,
         "file": str(written) if written is not None else None,
-        "size_bytes": chosen.size_bytes if chosen is not None else None,
+        "size_bytes": size,
         "candidates": [_candidate(c) for c in result.tried],
         "table": table_lines(result, runtimes, fp32_bytes),
-        "sentence": found_sentence(chosen, written, fp32_bytes)
+        "sentence": found_sentence(chosen, written, size, fp32_bytes)
         if chosen is not None
-        else nothing_passed(result, budget),
+        else f"repaired recipe: none: nothing within the budget passes. "
+        f"{nothing_passed(result, budget)}",
     }
     for row in rows:
         row.repair = {**(row.repair or {}), **entry}
@@ -162,15 +231,18 @@ def _verdict(verdict) -> dict:
 # ---------------------------------------------------------------- sentences
 
 
-def found_sentence(chosen: Candidate, written: Path | None, fp32_bytes: int) -> str:
-    share = chosen.size_bytes / fp32_bytes
+def found_sentence(
+    chosen: Candidate, written: Path | None, size: int | None, fp32_bytes: int
+) -> str:
+    size = chosen.size_bytes if size is None else size
+    share = size / fp32_bytes
     where = (
         f"repaired file written: {written} (verify it before shipping)"
         if written is not None
         else "no file written"
     )
     return (
-        f"repaired recipe: {chosen.recipe.text} ({chosen.size_bytes / 1e6:.2f} MB, "
+        f"repaired recipe: {chosen.recipe.text} ({size / 1e6:.2f} MB, "
         f"{share:.0%} of fp32; it passes every runtime of the run); {where}"
     )
 
