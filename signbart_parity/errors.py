@@ -82,12 +82,17 @@ class RuntimeEnvironmentError(SetupError):
 
 
 class Finding(SignbartParityError):
-    """What a runtime build did with a valid file: the target fails, with this message."""
+    """What a runtime build did with a valid file: the target fails, with this message.
+    ``label`` is how a table's cell names it (verify's line, repair's candidates)."""
+
+    label = "FAILS TO LOAD"
 
 
 class RuntimeCrashed(Finding):
     """A runtime build died (a signal, or its worker vanished) or hung loading or running a
     file."""
+
+    label = "CRASHED"
 
 
 class RuntimeRefused(Finding):
@@ -98,6 +103,8 @@ class RuntimeRefused(Finding):
 class AcceleratorRefused(Finding):
     """LiteRT's GPU accelerator refused to load or run a file: a finding about the file on
     the GPU (with the accelerator's own message), not bad input."""
+
+    label = "FAILS ON THE GPU"
 
 
 class OutputPathError(ParityInputError):

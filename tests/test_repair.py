@@ -293,6 +293,56 @@ def test_the_search_skips_a_smaller_failing_candidate_for_a_larger_passing_one(
 
 
 @pytest.mark.slow
+@pytest.mark.needs_vulkan
+def test_repair_judges_candidates_on_the_gpu_lane(tmp_path):
+    """compiled@gpu as a repair target. Measured: every dynamic-int8 candidate is over its
+    bound on LiteRT's GPU (the fp32 file passes there), and one with a weight-only-int8
+    stage does not load on it; the table names both and nothing is chosen."""
+    import time
+
+    from signbart_parity.checks.repair import Judge, search
+    from signbart_parity.reports.repair import table_lines
+    from tests.tflite_files import fixture_model
+
+    today = default_recipe("dynamic-int8")
+    dequantized = Recipe.uniform("dynamic-int8/tensor").then(
+        Rule("weight-only-int8/channel", scope="head")
+    )
+    judge = Judge(fixture_model()[0], "dynamic-int8", ("litert", "compiled@gpu"), 12, 0)
+    result = search(
+        genuine(), judge, folder=tmp_path, deadline=time.monotonic() + 600,
+        progress=lambda _: None, recipes=[today, dequantized],
+    )  # fmt: skip
+    assert result.chosen is None and not result.out_of_time and len(result.tried) == 2
+    verdicts = {c.recipe: c.verdicts for c in result.tried}
+    litert, gpu = verdicts[today]
+    assert litert.passed and not gpu.passed and gpu.bound_ratio > 1 and not gpu.note
+    refused = verdicts[dequantized][1]
+    assert refused.note == "FAILS ON THE GPU" and "does not load on the GPU" in refused.message
+    table = table_lines(result, judge.runtimes, genuine().stat().st_size)
+    assert any(re.search(r"headroom over [\d.]+x, top-1 \d+%\s+FAIL", line) for line in table)
+    assert any(re.search(r"\sFAILS ON THE GPU\s+FAIL\s", line) for line in table), table
+    header, rows = table[1], table[2:4]
+    assert all(row.index(" FAIL ") == header.index(" verdict ") for row in rows), table
+
+
+@pytest.mark.slow
+@pytest.mark.needs_qemu
+def test_repair_over_the_emulated_arm64_build(old_runtime, tmp_path):
+    """litert@arm64 as the one target, on the fewest examples: the smallest candidate
+    (per-tensor) passes there and is written."""
+    output = tmp_path / "arm64.tflite"
+    done = run_in_process(
+        "repair", *MODEL_ARGS, "--seq-len", "16", "--runtime", "litert@arm64",
+        "--examples", "4", "--budget", "900", "--output", output,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^\s+1 .*headroom \d+%.* PASS\s+every op dynamic-int8/tensor$",
+                     done.stdout, re.M), done.stdout  # fmt: skip
+    assert output.is_file() and "it passes litert@arm64" in done.stdout
+
+
+@pytest.mark.slow
 def test_a_fallback_never_makes_a_file_smaller_than_the_recipe_it_extends(tmp_path):
     """What lets repair build a candidate only when it could be the smallest left (and
     still return the smallest passing file): every recipe of the space, built."""

@@ -55,7 +55,8 @@ class TargetVerdict:
     bound_ratio: float  # the worst check's error as a multiple of its bound (>1 fails)
     top1: float | None  # parity's top-1 agreement with PyTorch (worst signature)
     stage: str | None = None  # where a failing candidate first departs (divergence.py)
-    note: str = ""  # the runtime build crashed or refused the file
+    note: str = ""  # the runtime build crashed or refused the file (``Finding.label``)
+    message: str = ""  # and what it said
 
     @property
     def headroom(self) -> str:
@@ -277,7 +278,8 @@ def judge_on(path: Path, runtime: str, judge: Judge) -> TargetVerdict:
             judge_outside=judge.judge_outside,
         )
     except Finding as exc:  # the build crashed on the file or refused it: a failed target
-        return TargetVerdict(runtime, False, float("inf"), None, note=type(exc).__name__)
+        message = str(exc).strip().split("\n", 1)[0]
+        return TargetVerdict(runtime, False, float("inf"), None, note=exc.label, message=message)
     ratios = [check.comparison.bound_ratio for each in found for check in each.checks]
     parity = [
         c.comparison.top1_agreement for each in found for c in each.checks if c.name == "parity"

@@ -30,7 +30,7 @@ from signbart_parity.checks.verify import (
     verify_files,
 )
 from signbart_parity.cli import common
-from signbart_parity.errors import AcceleratorRefused, Finding, RuntimeCrashed, TFLiteFileError
+from signbart_parity.errors import Finding, TFLiteFileError
 from signbart_parity.export.exporter import Exporter
 from signbart_parity.inputs.samples import sample_paths
 from signbart_parity.model.checkpoint import load_model
@@ -272,11 +272,9 @@ def _gpu_hazards(path) -> list[str]:
     return gpu_hazards(path)
 
 
-def _finding_label(exc: Exception) -> str:
+def _finding_label(exc: Finding) -> str:
     """verify's cell for a runtime build that could not run the file."""
-    if isinstance(exc, AcceleratorRefused):
-        return "FAILS ON THE GPU"
-    return "CRASHED" if isinstance(exc, RuntimeCrashed) else "FAILS TO LOAD"
+    return exc.label
 
 
 def _runtime_step(runtime: str, number: int, count: int) -> str:

@@ -225,6 +225,7 @@ def _verdict(verdict) -> dict:
         "top1": verdict.top1,
         "stage": verdict.stage,
         "note": verdict.note,
+        "message": verdict.message,
     }
 
 
@@ -250,20 +251,25 @@ def found_sentence(
 def table_lines(result: RepairResult, runtimes: tuple[str, ...], fp32_bytes: int) -> list[str]:
     """One row per candidate tried: size, each target's worst headroom and top-1 agreement
     (and where a failing one first departs), the verdict and the recipe."""
-    width = max(28, *(len(runtime) for runtime in runtimes))
-    header = f"  {'#':>2}  {'size':>12}  " + "  ".join(f"{r:<{width}}" for r in runtimes)
+    cells = [[_cell(candidate, runtime) for runtime in runtimes] for candidate in result.tried]
+    widths = [
+        max(28, len(runtime), *(len(row[column]) for row in cells))
+        for column, runtime in enumerate(runtimes)
+    ]
+    header = f"  {'#':>2}  {'size':>12}  " + "  ".join(
+        f"{r:<{w}}" for r, w in zip(runtimes, widths, strict=True)
+    )
     lines = [
         f"candidates tried, smallest first (fp32 file: {fp32_bytes / 1e6:.2f} MB; headroom: "
         "the share of verify's bound the worst check left unused):",
         header + "  verdict  recipe",
     ]
-    for number, candidate in enumerate(result.tried, 1):
-        cells = [_cell(candidate, runtime) for runtime in runtimes]
+    for number, (candidate, row) in enumerate(zip(result.tried, cells, strict=True), 1):
         size = f"{candidate.size_bytes / 1e6:.2f} MB {candidate.size_bytes / fp32_bytes:.0%}"
         verdict = "PASS" if candidate.passed else "FAIL"
         lines.append(
             f"  {number:>2}  {size:>12}  "
-            + "  ".join(f"{c:<{width}}" for c in cells)
+            + "  ".join(f"{c:<{w}}" for c, w in zip(row, widths, strict=True))
             + f"  {verdict:<7}  {candidate.recipe.text}"
         )
     if not result.tried:
@@ -278,6 +284,8 @@ def _cell(candidate: Candidate, runtime: str) -> str:
     verdict = next((v for v in candidate.verdicts if v.runtime == runtime), None)
     if verdict is None:
         return "not judged (failed elsewhere)"
+    if verdict.note:  # the build crashed on the file or refused it
+        return verdict.note
     text = f"headroom {verdict.headroom}"
     if verdict.top1 is not None:
         text += f", top-1 {verdict.top1:.0%}"
