@@ -169,25 +169,6 @@ def run_gate(pytester, tmp_path, *extra, model=GATE_MODEL):
 
 
 @pytest.mark.slow
-def test_the_gate_report_names_the_fix_of_the_failing_quantized_target(
-    old_runtime, pytester, tmp_path
-):
-    result = run_gate(pytester, tmp_path)
-    assert result.ret == 1, result.stdout.str()
-    folder = pytester.path / "report"
-    command = (
-        f"signbart-parity repair --config {CONFIG} --checkpoint {CHECKPOINT} --seq-len 16 "
-        f"--quantization dynamic-int8 --runtime {TARGETS} --output "
-        f"{Path('report') / 'seq_len16-dynamic-int8.tflite'}"
-    )
-    assert_fix_in_reports(folder, command)
-    result.stdout.fnmatch_lines(
-        [f"*seq_len 16, dynamic-int8, {OLD_RUNTIME}: repaired recipe: not searched; "
-         f"repair command: {command}"]
-    )  # fmt: skip
-
-
-@pytest.mark.slow
 def test_the_gate_repairs_the_failing_target_and_still_fails(old_runtime, pytester, tmp_path):
     """--parity-repair: after the checks, repair's search for the failing (seq_len 16,
     dynamic-int8) over both runtimes writes the file into the folder, and the report names

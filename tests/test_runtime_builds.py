@@ -10,6 +10,7 @@ input projection, the first int8 FULLY_CONNECTED), right in ai-edge-litert 1.4.0
 from __future__ import annotations
 
 import gc
+import html
 import os
 import re
 import signal
@@ -573,6 +574,23 @@ def test_the_gate_in_a_pinned_build_on_a_100_keypoint_model(prepared, pytester, 
     failed = {(o[1]["quantization"], o[1]["runtime"]) for o in outcomes if o[2] == "failed"}
     assert ("dynamic-int8", OLD_RUNTIME) in failed
     assert not any(runtime == "litert" for _, runtime in failed)
-    headline = (pytester.path / "report" / "parity.md").read_text().splitlines()[0]
+    markdown = (pytester.path / "report" / "parity.md").read_text()
+    headline = markdown.splitlines()[0]
     assert f"seq_len 16, dynamic-int8, {OLD_RUNTIME}: PARITY VIOLATED" in headline
     result.stdout.fnmatch_lines([f"*seq_len 16, dynamic-int8, {OLD_RUNTIME}: PARITY VIOLATED*"])
+    # The failing quantized target names its fix (not searched: no --parity-repair); the
+    # passing targets (fp32 in both, dynamic-int8 in LiteRT) name none.
+    fixed = {row["runtime"]: row["repair"] for row in report["results"] if row["repair"]}
+    assert list(fixed) == [OLD_RUNTIME] and fixed[OLD_RUNTIME]["status"] == "not searched"
+    command = (
+        f"signbart-parity repair --config {config} --checkpoint {checkpoint} --seq-len 16 "
+        f"--quantization dynamic-int8 --runtime litert,{OLD_RUNTIME} "
+        "--output report/seq_len16-dynamic-int8.tflite"
+    )
+    assert fixed[OLD_RUNTIME]["command"] == command
+    target = f"seq_len 16, dynamic-int8, {OLD_RUNTIME}"
+    assert f"- {target}: repaired recipe: not searched; repair command:" in markdown
+    assert f"  {command}\n" in markdown
+    page = html.unescape((pytester.path / "report" / "parity.html").read_text())
+    assert f'<pre class="command">{command}</pre>' in page
+    result.stdout.fnmatch_lines([f"*{target}: repaired recipe: not searched; repair command: *"])
