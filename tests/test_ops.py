@@ -261,10 +261,11 @@ def test_verify_localises_a_seeded_fault_against_the_checkpoints_fp32_export(tmp
 
 @pytest.mark.slow
 @pytest.mark.needs_vulkan
-def test_on_the_gpu_each_op_runs_alone_and_the_ffn_output_projection_departs():
+def test_on_the_gpu_each_op_runs_alone_and_the_ffn_output_projection_departs(tmp_path):
     """The GPU keeps no intermediate tensors: only the isolated column is measured. The
     dynamic-int8 file (which fails parity on the GPU at its default precision) departs
-    first at encoder layer 0's fc2, a FULLY_CONNECTED with int8 weights; every op ran."""
+    first at encoder layer 0's fc2, a FULLY_CONNECTED with int8 weights; every op ran.
+    Its repro bundle reproduces it in a fresh process on the GPU, and not on the CPU."""
     path = genuine(quantization="dynamic-int8")
     table = localise(path, "compiled@gpu", *example(), precision="dynamic-int8")
     assert not table.cumulative_measured and table.first_cumulative is None
@@ -275,6 +276,25 @@ def test_on_the_gpu_each_op_runs_alone_and_the_ffn_output_projection_departs():
     assert short_name(first.output.encode()).decode().endswith("EncoderLayer_0/Linear_fc2;2")
     assert table.rtol == 5e-2, "dynamic-int8 stage bound (wider than the GPU fp16 widening)"
     assert table.lines()[0].endswith("cumulative not measured (against litert on the same file)")
+    folder = write_repro(table, tmp_path / "repro")
+    assert json.loads((folder / "repro.json").read_text())["accelerator"] == {
+        "name": "gpu",
+        "enforce_f32": False,
+    }
+    assert (
+        "python repro.py --cpu runs the same op on the CPU" in (folder / "README.txt").read_text()
+    )
+    runs = {
+        flag: subprocess.run([sys.executable, "repro.py", *flag], cwd=folder, capture_output=True,
+                             text=True, timeout=300)
+        for flag in ((), ("--cpu",))
+    }  # fmt: skip
+    gpu, cpu = runs[()], runs[("--cpu",)]
+    assert gpu.returncode == 1 and "REPRODUCED" in gpu.stdout, gpu.stdout + gpu.stderr
+    assert "via ai_edge_litert.compiled_model on the GPU accelerator (default precision, fp16)" in (
+        gpu.stdout
+    )
+    assert cpu.returncode == 0 and "not reproduced" in cpu.stdout, cpu.stdout + cpu.stderr
 
 
 @pytest.mark.needs_vulkan

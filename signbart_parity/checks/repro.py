@@ -10,7 +10,8 @@ all), for ``OpTable.first`` (``checks/ops.py``):
 - ``repro.py``: a script needing only numpy and a TFLite runtime (tflite_runtime,
   ai_edge_litert or tensorflow, the first that imports) that runs ``op.tflite`` on the
   inputs and exits 1 when its output departs from the reference beyond the bound, 0 when
-  it agrees;
+  it agrees; for a GPU target (``compiled@gpu``, ``repro.json``'s ``accelerator``) it runs
+  the op on LiteRT's GPU accelerator as the failing runtime did (``--cpu``: on the CPU);
 - ``README.txt``: what departs, where, and the one command that reproduces it;
 - ``op_table.json``: the per-op table; ``model_explorer_node_data.json``: the per-op bound
   ratios as Model Explorer node data (load it beside the original file).
@@ -56,15 +57,55 @@ def interpreter_class():
     return tf.lite.Interpreter, "tensorflow"
 
 
-def main() -> int:
-    facts = json.loads((HERE / "repro.json").read_text())
+def run_on_cpu():
     interpreter_type, module = interpreter_class()
     interpreter = interpreter_type(model_path=str(HERE / "op.tflite"))
     runner = interpreter.get_signature_runner("op")
     feeds = {}
     for name, detail in runner.get_input_details().items():
         feeds[name] = np.load(HERE / f"{name}.npy").astype(detail["dtype"])
-    got = next(iter(runner(**feeds).values()))
+    return next(iter(runner(**feeds).values())), module
+
+
+def run_on_gpu(accelerator):
+    # LiteRT's CompiledModel, the GPU accelerator first and the CPU for what it cannot
+    # take: as the failing runtime ran the op.
+    import ai_edge_litert
+    from ai_edge_litert.compiled_model import CompiledModel
+    from ai_edge_litert.environment import Environment
+    from ai_edge_litert.gpu_options import GpuOptions
+    from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+    from ai_edge_litert.options import Options
+
+    enforce_f32 = bool(accelerator.get("enforce_f32"))
+    environment = Environment.create(runtime_path=str(Path(ai_edge_litert.__file__).parent))
+    options = Options(
+        hardware_accelerators=HardwareAccelerator.GPU | HardwareAccelerator.CPU,
+        gpu_options=GpuOptions(enforce_f32=enforce_f32),
+    )
+    model = CompiledModel.from_file(str(HERE / "op.tflite"), environment=environment,
+                                    options=options)
+    order, index = model.get_signature_list()["op"], model.get_signature_index("op")
+    details = model.get_input_tensor_details("op")
+    inputs, outputs = model.create_input_buffers(index), model.create_output_buffers(index)
+    for buffer, name in zip(inputs, order["inputs"]):
+        value = np.load(HERE / f"{name}.npy").astype(details[name]["dtype"])
+        buffer.write(np.ascontiguousarray(value))
+    model.run_by_index(index, inputs, outputs)
+    detail = model.get_output_tensor_details("op")[order["outputs"][0]]
+    shape = tuple(detail["shape"])
+    got = outputs[0].read(int(np.prod(shape)), np.dtype(detail["dtype"])).reshape(shape)
+    precision = "fp32 enforced" if enforce_f32 else "default precision, fp16"
+    return got, f"ai_edge_litert.compiled_model on the GPU accelerator ({precision})"
+
+
+def main() -> int:
+    facts = json.loads((HERE / "repro.json").read_text())
+    accelerator = facts.get("accelerator")
+    if accelerator and "--cpu" not in sys.argv[1:]:  # --cpu: the same op on the CPU
+        got, module = run_on_gpu(accelerator)
+    else:
+        got, module = run_on_cpu()
     expected = np.load(HERE / "reference_output.npy")
     a, b = expected.astype(np.float64).ravel(), np.asarray(got, np.float64).ravel()
     err = float(np.abs(a - b).max()) if a.size == b.size else float("inf")
@@ -141,6 +182,7 @@ def _fill(temp: Path, table: OpTable, row: OpRow) -> None:
         "runtime": table.runtime,
         "reference": table.reference,
         "departs_alone": isolated,
+        "accelerator": _accelerator(table.runtime),
     }
     (temp / "repro.json").write_text(json.dumps(facts, indent=2) + "\n")
     (temp / "repro.py").write_text(REPRO_SCRIPT)
@@ -148,6 +190,15 @@ def _fill(temp: Path, table: OpTable, row: OpRow) -> None:
     (temp / "op_table.json").write_text(json.dumps(table.to_dict(), indent=2) + "\n")
     node_data = json.dumps(table.node_data(), indent=2) + "\n"
     (temp / "model_explorer_node_data.json").write_text(node_data)
+
+
+def _accelerator(runtime: str) -> dict | None:
+    """What repro.py needs to run the op where the failing runtime did: the accelerator's
+    data (``{"name": "gpu", "enforce_f32": ...}``), or None on a CPU."""
+    from signbart_parity.runtime_specs import parse_runtime_spec
+
+    spec = parse_runtime_spec(runtime)
+    return spec.worker_entry().get("accelerator")
 
 
 def _replace_folder(new: Path, folder: Path) -> None:
@@ -210,8 +261,7 @@ def _readme(table: OpTable, row: OpRow) -> str:
         "",
         f"  cd {'<this folder>'} && {command}",
         "",
-        "repro.py needs numpy and one TFLite runtime (it tries tflite_runtime, then",
-        "ai_edge_litert, then tensorflow), e.g. in a fresh environment:",
+        *_runner_lines(table.runtime),
         f"  pip install {_pip_requirement(table.runtime)} && python repro.py",
         "",
         "Files: op.tflite (the operator alone; weights kept), input_NN.npy (its inputs,",
@@ -221,6 +271,21 @@ def _readme(table: OpTable, row: OpRow) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _runner_lines(runtime: str) -> list[str]:
+    """Where repro.py runs the op: the failing runtime's GPU accelerator, or a CPU one."""
+    if _accelerator(runtime) is not None:
+        return [
+            "repro.py runs the op as the failing runtime did: LiteRT's CompiledModel with the",
+            "GPU accelerator (it needs numpy, ai_edge_litert and a Vulkan device);",
+            "python repro.py --cpu runs the same op on the CPU to compare. In a fresh",
+            "environment:",
+        ]
+    return [
+        "repro.py needs numpy and one TFLite runtime (it tries tflite_runtime, then",
+        "ai_edge_litert, then tensorflow), e.g. in a fresh environment:",
+    ]
 
 
 def _pip_requirement(runtime: str) -> str:
