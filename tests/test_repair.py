@@ -236,6 +236,18 @@ def test_verify_repair_writes_the_file_and_still_fails(old_runtime, tmp_path):
 
 
 @pytest.mark.slow
+def test_verify_repair_on_a_passing_file_searches_nothing(tmp_path):
+    done = run_in_process(
+        "verify", *MODEL_ARGS, "--tflite", genuine(quantization="dynamic-int8"),
+        "--examples", "12", "--repair", tmp_path / "fixed",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "repair: nothing searched, nothing written to " in done.stdout
+    assert ": no failing dynamic-int8 or weight-only-int8 target" in done.stdout
+    assert "fix: " not in done.stdout and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
 def test_the_search_skips_a_smaller_failing_candidate_for_a_larger_passing_one(
     old_runtime, tmp_path
 ):

@@ -203,6 +203,11 @@ def verify_command(args: argparse.Namespace, *, progress) -> int:
     if plan is not None and args.repair is not None:
         _repair(report, plan, model, args, progress)
     commands = {row.repair["command"] for row in report.rows if row.repair}
+    if args.repair is not None and not commands:
+        why = "no failing dynamic-int8 or weight-only-int8 target"
+        if provenance.stale:
+            why = "the checks ran on other weights (STALE)"
+        print(f"repair: nothing searched, nothing written to {args.repair}: {why}")
     for command in sorted(commands):  # one: every failing row of the file has the same
         print(fix_line(command, quantization))
     if args.report is not None:
