@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING
 from signbart_parity.checks.divergence import localise_in_file
 from signbart_parity.checks.verify import verify_files, worst_example
 from signbart_parity.errors import Finding, ToolchainError
+from signbart_parity.export.provenance import stamp
 from signbart_parity.export.quantize import quantize_file
 from signbart_parity.export.recipes import Recipe, candidates
+from signbart_parity.fileio import atomic_path
 from signbart_parity.runtime.read.operators import builtin_operator_names, operator_name
 from signbart_parity.runtime.read.precision import read_precision
 from signbart_parity.runtime.run.tflite import TFLiteModel
@@ -151,9 +153,6 @@ def write_chosen(
     chosen: Candidate, exporter: Exporter, lengths: tuple[int, ...], quantization: str, output
 ) -> None:
     """The chosen candidate, stamped with its recipe, moved into place atomically."""
-    from signbart_parity.export.provenance import stamp
-    from signbart_parity.fileio import atomic_path
-
     provenance = exporter.provenance(tuple(lengths), quantization)
     stamp(chosen.path, dataclasses.replace(provenance, recipe=chosen.recipe.text))
     with atomic_path(output) as temp:

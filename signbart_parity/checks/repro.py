@@ -195,8 +195,6 @@ def _fill(temp: Path, table: OpTable, row: OpRow) -> None:
 def _accelerator(runtime: str) -> dict | None:
     """What repro.py needs to run the op where the failing runtime did: the accelerator's
     data (``{"name": "gpu", "enforce_f32": ...}``), or None on a CPU."""
-    from signbart_parity.runtime_specs import parse_runtime_spec
-
     spec = parse_runtime_spec(runtime)
     return spec.worker_entry().get("accelerator")
 

@@ -37,7 +37,7 @@ from signbart_parity.model.checkpoint import load_model
 from signbart_parity.model.default import resolve_model_paths
 from signbart_parity.model.fingerprint import weights_fingerprint
 from signbart_parity.options import add_to_cli
-from signbart_parity.outputs import output_folder
+from signbart_parity.outputs import output_file, output_folder
 from signbart_parity.reports.checks import verify_report
 from signbart_parity.reports.model import VERSUS_PYTORCH
 from signbart_parity.reports.repair import (
@@ -241,8 +241,6 @@ def _lengths(files) -> tuple[int, ...]:
 def _repair_folder(args, files, quantization: str) -> Path:
     """The file --repair DIR would get, refused before any check if it cannot be written
     or is one of the inputs."""
-    from signbart_parity.outputs import output_file, output_folder
-
     inputs = (args.tflite, args.baseline, args.config, args.checkpoint)
     folder = output_folder(args.repair, inputs=inputs)
     return output_file(folder / output_name(_lengths(files), quantization), inputs=inputs)
@@ -251,9 +249,7 @@ def _repair_folder(args, files, quantization: str) -> Path:
 def _repair(report, plan: RepairPlan, model, args, progress) -> None:
     """--repair: repair's search for the failing file over verify's runtimes (as the gate's
     --parity-repair), what it found printed and in the report; the verdict is unchanged."""
-    from signbart_parity.export.cache import ExportCache
-    from signbart_parity.export.exporter import Exporter
-    from signbart_parity.runtime.provision.venvs import default_cache_root
+    from signbart_parity.export.cache import ExportCache  # filelock
 
     exporter = Exporter(model, cache=ExportCache(default_cache_root()), progress=progress)
     repair_failing(

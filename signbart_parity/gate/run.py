@@ -31,6 +31,7 @@ from signbart_parity.gate.shard import run_identity
 from signbart_parity.gate.state import GateRun, get_run, is_worker, start
 from signbart_parity.interrupts import take_pending, terminate_as_interrupt_until_restored
 from signbart_parity.model.fingerprint import weights_fingerprint
+from signbart_parity.options import OPTIONS
 from signbart_parity.quiet import GATE_WARNING_FILTERS, toolchain_noise_dropped
 from signbart_parity.reports.corpus import corpus_headline
 from signbart_parity.reports.model import Outcome, Report, Row, first_line, new_report
@@ -267,9 +268,8 @@ def repair_failures(run: GateRun, report: Report, config: pytest.Config) -> None
     """--parity-repair: repair's search for each failing quantized target, after the
     checks, with the checkpoint's own model and the run's export cache; progress on the
     terminal."""
-    from signbart_parity.export.cache import ExportCache
+    from signbart_parity.export.cache import ExportCache  # filelock
     from signbart_parity.export.exporter import Exporter
-    from signbart_parity.options import OPTIONS
 
     options = run.options
     exporter = Exporter(run.loaded.model, cache=ExportCache(options.cache_dir))

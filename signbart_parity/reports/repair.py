@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from signbart_parity.checks.repair import REPAIRABLE, Judge, repair_to
 from signbart_parity.checks.table import CHECKS
 from signbart_parity.errors import SignbartParityError
+from signbart_parity.reports.columns import sorted_rows
 from signbart_parity.reports.model import Report, Row
 from signbart_parity.targets import Target, precision_label
 
@@ -332,8 +333,6 @@ class FixEntry:
 def fix_entries(report: Report) -> list[FixEntry]:
     """Every row's fix, in the tables' order; a row searched for with others (the same
     seq_len and precision on several runtimes) shows its table once."""
-    from signbart_parity.reports.columns import sorted_rows
-
     entries, shown = [], set()
     for row in sorted_rows(report):
         repair = row.repair if isinstance(row.repair, dict) else None
