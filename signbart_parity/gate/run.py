@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from signbart_parity.checks.provenance import baseline_provenance as judge
+from signbart_parity.export.exporter import Exporter
 from signbart_parity.gate.corpus import log_statuses, report_summary
 from signbart_parity.gate.options import (
     gate_requested,
@@ -269,7 +270,6 @@ def repair_failures(run: GateRun, report: Report, config: pytest.Config) -> None
     checks, with the checkpoint's own model and the run's export cache; progress on the
     terminal."""
     from signbart_parity.export.cache import ExportCache  # filelock
-    from signbart_parity.export.exporter import Exporter
 
     options = run.options
     exporter = Exporter(run.loaded.model, cache=ExportCache(options.cache_dir))
