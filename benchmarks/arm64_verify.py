@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,33 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 ARM64 = "litert@arm64"
 
-from benchmarks.runtime_worker import one_input  # noqa: E402 (after the path it needs)
-
-
-def default_file() -> Path:
-    from platformdirs import user_cache_dir
-
-    from signbart_parity.export.cache import ExportCache
-    from signbart_parity.export.exporter import Exporter
-    from signbart_parity.model.default import load_model_or_default
-
-    model = load_model_or_default(None, None)[0]
-    cache = ExportCache(Path(user_cache_dir("signbart-parity")))
-    return Exporter(model, cache=cache).export(16, "dynamic-int8").path
-
-
-def verify(path: Path, runtime: str, examples: int) -> tuple[float, str]:
-    """``verify`` of the embedded default's file in a fresh process: wall time, stdout."""
-    command = [
-        sys.executable, "-m", "signbart_parity.cli", "verify", "--tflite", str(path),
-        "--runtime", runtime, "--examples", str(examples),
-    ]  # fmt: skip
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"verify --runtime {runtime} failed ({done.returncode}):\n{done.stdout[-3000:]}")
-    return elapsed, done.stdout
+from benchmarks.lane_verify import default_file, verify  # noqa: E402 (after the path it needs)
+from benchmarks.runtime_worker import one_input  # noqa: E402
 
 
 def parts(path: Path, calls: int) -> dict[str, float]:
@@ -103,8 +77,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20, help="timed calls. Default: 20")
     args = parser.parse_args()
     path = args.tflite or default_file()
-    litert_s, _ = verify(path, "litert", args.examples)
-    arm64_s, output = verify(path, ARM64, args.examples)
+    litert_s, _, _ = verify(path, "litert", args.examples)
+    arm64_s, _, output = verify(path, ARM64, args.examples)
     measured = parts(path, args.calls)
     counted = [line for line in output.splitlines() if " examples, max abs err" in line]
     calls = sum(int(line.split(" examples")[0].split()[-1]) for line in counted)

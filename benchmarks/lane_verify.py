@@ -20,15 +20,24 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from arm64_verify import default_file  # noqa: E402 (after the path it needs)
-
 BOUNDS = {"litert@arm64": 12.0, "compiled@gpu": 8.0}
 VERDICTS = {0: "PASS", 1: "FAIL"}  # a verdict is measured like any other; 2+ is not a run
 
 
-def verify(path: Path, runtime: str, examples: int) -> tuple[float, str]:
-    """``verify`` in a fresh process: wall time and its verdict."""
+def default_file() -> Path:
+    """The embedded default at seq_len 16, dynamic-int8, through the export cache."""
+    from signbart_parity.export.cache import ExportCache
+    from signbart_parity.export.exporter import Exporter
+    from signbart_parity.model.default import load_model_or_default
+    from signbart_parity.runtime.provision.venvs import default_cache_root
+
+    model = load_model_or_default(None, None)[0]
+    cache = ExportCache(default_cache_root())  # where the gate and convert put it
+    return Exporter(model, cache=cache).export(16, "dynamic-int8").path
+
+
+def verify(path: Path, runtime: str, examples: int) -> tuple[float, str, str]:
+    """``verify`` in a fresh process: wall time, its verdict and what it printed."""
     command = [
         sys.executable, "-m", "signbart_parity.cli", "verify", "--tflite", str(path),
         "--runtime", runtime, "--examples", str(examples),
@@ -38,7 +47,7 @@ def verify(path: Path, runtime: str, examples: int) -> tuple[float, str]:
     elapsed = time.perf_counter() - started
     if done.returncode not in VERDICTS:
         sys.exit(f"verify --runtime {runtime} exited {done.returncode}:\n{done.stderr[-2000:]}")
-    return elapsed, VERDICTS[done.returncode]
+    return elapsed, VERDICTS[done.returncode], done.stdout
 
 
 def main() -> None:
@@ -48,11 +57,11 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=12, help="verify's. Default: 12")
     args = parser.parse_args()
     path = args.tflite or default_file()
-    litert_s, verdict = verify(path, "litert", args.examples)
+    litert_s, verdict, _ = verify(path, "litert", args.examples)
     print(f"verify ({path}, --examples {args.examples}): litert {litert_s:.1f} s, {verdict}")
     summary = {"litert_s": round(litert_s, 2)}
     for runtime in args.runtime:
-        lane_s, verdict = verify(path, runtime, args.examples)
+        lane_s, verdict, _ = verify(path, runtime, args.examples)
         ratio = lane_s / litert_s
         bound = BOUNDS.get(runtime)
         met = bound is not None and ratio <= bound
