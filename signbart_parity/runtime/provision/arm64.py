@@ -15,6 +15,7 @@ emulator verdicts) and ``manifest.json``.
 from __future__ import annotations
 
 import compileall
+import contextlib
 import json
 import os
 import platform
@@ -300,7 +301,8 @@ def _compile_stdlib(sysroot: Path) -> None:
     if done.exists() or f"{sys.version_info.major}.{sys.version_info.minor}" != GUEST_PYTHON:
         return
     compileall.compile_dir(sysroot / "usr" / "lib" / f"python{GUEST_PYTHON}", quiet=2)
-    done.touch()
+    with contextlib.suppress(OSError):  # a read-only environment runs as before, slower
+        done.touch()
 
 
 def _ensure_arm64_architecture() -> None:
