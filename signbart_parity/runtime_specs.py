@@ -89,6 +89,9 @@ class RuntimeKind:
     wheels: tuple[str, ...] = ()
     numpy1_before: str | None = None
     emulated: bool = False  # has aarch64 wheels: runs as KIND[==X.Y.Z]@arm64
+    # The installed build runs in a worker on this Python, never in the tool's process:
+    # TensorFlow's native libraries and LiteRT's GPU accelerator in one process segfault.
+    own_process: bool = False
 
     def pinned_wheels(self, version: str) -> list[str]:
         """The requirements a pin of ``version`` installs, the first that exists wins."""
@@ -138,6 +141,7 @@ REGISTRY: dict[str, RuntimeKind] = {
             "tensorflow",
             ("tensorflow", "tensorflow-cpu"),
             wheels=("tensorflow-cpu", "tensorflow"),  # the CPU-only wheel when it exists
+            own_process=True,
         ),
         RuntimeKind(
             "compiled",
@@ -238,9 +242,14 @@ class RuntimeSpec:
         return self.accelerator == GPU.name
 
     @property
-    def in_process(self) -> bool:
-        """Run by the runtime installed beside this tool, in this process."""
+    def installed(self) -> bool:
+        """The build installed beside this tool (not a pinned or emulated one)."""
         return self.version is None and self.arch is None
+
+    @property
+    def in_process(self) -> bool:
+        """Run in this process: the installed build, unless its kind keeps its own."""
+        return self.installed and not self.entry.own_process
 
     @property
     def package(self) -> str:
@@ -350,7 +359,7 @@ def canonical_runtime(text: str) -> str:
 def app_builds_not_checked(runtimes) -> str | None:
     """Why the runtime builds apps pin were not checked, when ``runtimes`` names none, with
     the option that checks them; None when at least one pinned build is among them."""
-    if any(not parse_runtime_spec(runtime).in_process for runtime in runtimes):
+    if any(not parse_runtime_spec(runtime).installed for runtime in runtimes):
         return None
     return (
         "runtime builds apps pin: not checked: only the runtime installed here ran; apps "

@@ -34,7 +34,7 @@ def run_cost(target: Target) -> float:
         return EMULATED_COST
     if spec.gpu:
         return GPU_COST
-    return IN_PROCESS_COST if spec.in_process else PINNED_COST
+    return IN_PROCESS_COST if spec.installed else PINNED_COST
 
 
 def conversion_key(target: Target, bundle: bool) -> tuple:

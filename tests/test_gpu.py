@@ -434,3 +434,12 @@ def test_verify_names_the_old_files_hazards_and_its_non_finite_logits():
     assert done.returncode == 1, done.stdout + done.stderr
     assert "GPU hazard: op" in done.stdout and "beyond fp16's range" in done.stdout
     assert "have non-finite logits (NaN or inf)" in done.stdout, done.stdout
+
+
+def test_tensorflow_and_the_gpu_in_one_verify_each_give_their_verdict():
+    """TensorFlow's native libraries beside the GPU accelerator segfaulted the process
+    (exit 139, no verdict for the second runtime); TensorFlow now runs in a worker."""
+    done = run_cli("verify", "--tflite", genuine(), *MODEL_ARGS, "--runtime", f"tensorflow,{GPU}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("parity holds") == 2, done.stdout
+    assert "(tensorflow runtime)" in done.stdout and f"({GPU} runtime)" in done.stdout

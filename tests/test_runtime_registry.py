@@ -90,3 +90,31 @@ def test_a_pinned_build_on_the_gpu_runs_in_its_builds_environment_with_the_accel
     assert "compiled==X.Y.Z@gpu" in runtime_specs.FORMS
     with pytest.raises(ValueError, match="first shipped in ai-edge-litert 2.0"):
         parse_runtime_spec("compiled==1.4.0@gpu")
+
+
+def test_tensorflow_runs_in_a_worker_and_never_loads_in_the_tools_process() -> None:
+    """TensorFlow beside LiteRT's GPU accelerator segfaults a process, so its installed build
+    runs in a worker on this Python: the logits are litert's, and this process never imports
+    it (checked in a fresh interpreter, where no other test can have imported it)."""
+    import subprocess
+    import sys
+
+    from tests.tflite_files import genuine
+
+    script = (
+        "import sys, numpy as np\n"
+        "from signbart_parity.runtime.run.tflite import TFLiteModel\n"
+        "keypoints = np.random.default_rng(0).standard_normal((1, 16, 90, 2), dtype=np.float32)\n"
+        "mask = np.ones((1, 16), np.int32)\n"
+        "logits = [TFLiteModel(sys.argv[1], runtime=r, num_threads=1)(keypoints, mask)\n"
+        "          for r in ('tensorflow', 'litert')]\n"
+        "np.testing.assert_allclose(*logits, atol=1e-5)\n"
+        "print('tensorflow in this process:', 'tensorflow' in sys.modules)\n"
+    )
+    spec = parse_runtime_spec("tensorflow")
+    assert spec.installed and not spec.in_process
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(genuine())], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "tensorflow in this process: False" in done.stdout

@@ -220,7 +220,7 @@ def reproduce_command(runtime: str) -> str:
     import shlex
 
     spec = parse_runtime_spec(runtime)
-    if spec.in_process:
+    if spec.installed:
         return f"{shlex.quote(sys.executable)} repro.py"
 
     environment = worker_environment(spec, create=False)

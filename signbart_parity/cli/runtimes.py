@@ -43,7 +43,7 @@ def prepare_command(specs: Sequence[str]) -> int:
     for text in specs:
         common.progress(f"preparing {text}")
         spec = parse_runtime_spec(text)
-        if spec.gpu and spec.in_process:
+        if spec.gpu and spec.installed:
             print(_gpu_device_line(text))
             continue
         made = prepare(spec)  # a pinned build on the GPU: its environment, then its device

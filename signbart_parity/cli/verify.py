@@ -307,7 +307,7 @@ def _print_runtime(
         f"verify {path} ({runtime} runtime): {what}, {precision_label(quantization)}"
         + ("" if bundle else f", {first.signature.describe()}")
     )
-    if not first.spec.in_process or first.spec.gpu:
+    if not first.spec.installed or first.spec.gpu:
         print(f"  runtime build: {describe_build(first.runtime_build)}")
     for each in found:
         _print_signature(each, bundle=bundle)

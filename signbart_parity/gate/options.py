@@ -204,7 +204,7 @@ class GateOptions:
 
     def pinned_targets(self) -> list[Target]:
         """Targets run by a pinned runtime build (out of process)."""
-        return [t for t in self.targets if not t.spec.in_process]
+        return [t for t in self.targets if not t.spec.installed]
 
     def baseline_targets(self) -> list[Target]:
         """The exports a shipped file is compared with: the one of its seq_len, or (bundle

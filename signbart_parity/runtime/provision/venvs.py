@@ -76,6 +76,12 @@ def worker_environment(
     spec: RuntimeSpec, cache_root: Path | None = None, *, create: bool = True
 ) -> WorkerEnvironment:
     """The environment that runs ``spec``, made first when missing and ``create``."""
+    if spec.installed:  # a kind that keeps its own process: this Python, its own packages
+        return WorkerEnvironment(
+            spec=spec,
+            command=[sys.executable],
+            description={"runtime": spec.kind, "arch": platform.machine(), "emulator": None},
+        )
     root = Path(cache_root or default_cache_root())
     if spec.arch is not None:
         return _arm64_environment(spec, root, create)
@@ -131,7 +137,7 @@ def prepare(spec: RuntimeSpec, cache_root: Path | None = None) -> dict:
     """Make ``spec``'s environment unless it exists: {path, manifest, seconds, made}."""
     from filelock import FileLock
 
-    if spec.in_process:
+    if spec.installed:
         raise ParityInputError(
             f"runtime {spec} runs in process with the build installed here; pin a version "
             f"to prepare an environment (e.g. {spec.kind}==X.Y.Z)."

@@ -254,7 +254,7 @@ class TFLiteModel:
 def _refused(path: Path, spec: RuntimeSpec, exc: Exception) -> Exception:
     """A file the runtime will not load: bad input when it is the build installed here (the
     reference for a valid file), a finding about that build when it is a pinned one."""
-    if spec.in_process:
+    if spec.installed:
         return TFLiteFileError(
             f"{path}: the {spec} runtime cannot load this file ({exc}); re-export it."
         )
