@@ -17,6 +17,7 @@ from tests.lanes import (  # noqa: F401  (hooks pytest finds in this module)
     pytest_sessionstart,
     pytest_terminal_summary,
 )
+from tests.toolchain_once import toolchain_loaded_before_pytester  # noqa: F401  (a fixture)
 
 
 @pytest.hookimpl(trylast=True)
