@@ -119,10 +119,10 @@ def test_golden_rows_listed_as_failing_are_exactly_the_verdicts_failures(
     from signbart_parity.runtime.run.tflite import TFLiteModel
 
     golden = load_golden(golden16)
-    comparison, _, _ = check_golden(TFLiteModel(path()), golden, quantization)
-    rows = failing_rows(golden, comparison)
-    assert len(rows) == comparison.failing_examples
-    assert comparison.passed == (not rows)
+    result = check_golden(TFLiteModel(path()), golden, quantization).result
+    rows = failing_rows(result)
+    assert len(rows) == result.comparison.failing_examples
+    assert result.passed == (not rows)
     if quantization == "none":
         assert rows and all("max abs err" in row for row in rows)
 
@@ -225,3 +225,36 @@ def test_golden_create_missing_checkpoint_exits_2(tmp_path: Path) -> None:
         )
     )
     assert "x.pth: checkpoint file not found" in line
+
+
+@pytest.mark.slow
+def test_golden_check_shows_rows_without_a_valid_frame_apart_and_judges_them_on_request(
+    golden16: Path, tmp_path: Path
+) -> None:
+    """The table's ``golden`` check, as verify's checks: a golden whose all-zero rows
+    disagree with the file passes by default, those rows shown under the app contract's
+    heading with their numbers; --judge-outside-contract makes them decide, and fail."""
+    import dataclasses
+
+    from signbart_parity.checks.domain import in_contract
+    from signbart_parity.checks.golden import write_goldens
+
+    golden = load_golden(golden16)
+    outside = ~in_contract(golden.attention_mask)
+    assert outside.sum() == len(GOLDEN_KEYPOINT_KINDS), "one all-zero row per keypoint kind"
+    shifted = golden.logits.copy()
+    shifted[outside] += 5.0  # far over the fp32 bound
+    edited = tmp_path / "all-zero-rows-off.npz"
+    write_goldens([dataclasses.replace(golden, logits=shifted)], edited)
+    check = ("golden", "check", "--tflite", str(genuine()), "--golden", str(edited))
+
+    default = run_cli(*check)
+    assert default.returncode == 0, default.stdout + default.stderr
+    assert "outside the app contract (no valid frame): run and shown, not judged" in default.stdout
+    assert f"golden: {outside.sum()} examples" in default.stdout
+    assert f"{outside.sum()} over the bound" in default.stdout
+
+    judged = run_cli(*check, "--judge-outside-contract")
+    assert judged.returncode == 1, judged.stdout + judged.stderr
+    assert "PARITY VIOLATED" in judged.stdout and "all-zero" in judged.stdout
+    assert "outside the app contract" not in judged.stdout

@@ -160,17 +160,19 @@ def replayable(
     return by_target
 
 
-def replay(item: Counterexample, model, tflite):
+def replay(item: Counterexample, model, tflite, *, judge_outside: bool = False):
     """``check_golden`` of the stored inputs against the current checkpoint's PyTorch logits
-    (recomputed: the model may have changed since the counterexample was found)."""
+    (recomputed: the model may have changed since the counterexample was found): its
+    ``CheckResult``."""
     keypoints, masks = item.golden.keypoints, item.golden.attention_mask
     current = replace(
         item.golden,
         logits=torch_logits(model, keypoints, masks).astype(np.float32),
         logits_float64=torch_logits(float64_oracle(model), keypoints, masks),
     )
-    comparison, _, _ = check_golden(tflite, current, item.target.quantization)
-    return comparison
+    return check_golden(
+        tflite, current, item.target.quantization, judge_outside=judge_outside
+    ).result
 
 
 def summary(

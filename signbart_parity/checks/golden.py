@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from signbart_parity.checks import vectors
-from signbart_parity.checks.compare import compare_logits
 from signbart_parity.checks.provenance import judge_provenance
 from signbart_parity.checks.reference import float64_oracle, torch_logits
+from signbart_parity.checks.table import CHECKS, Batch, CheckResult, Subject, judge
 from signbart_parity.checks.tolerances import tolerance_for
 from signbart_parity.errors import GoldenError, TFLiteFileError
 from signbart_parity.export.bundle import as_seq_lens
@@ -328,38 +328,51 @@ def check_fits(golden: Golden, signature, tflite_path: Path, golden_path: Path) 
             )
 
 
-def check_golden(tflite, golden: Golden, quantization: str):
-    """Compare the file's logits on the golden inputs with the stored PyTorch logits."""
-    candidate = tflite(golden.keypoints, golden.attention_mask)
-    tolerance = tolerance_for(quantization, tflite.runtime)
-    # Rows outside the precision's input range are not judged; the caller reports how many.
-    judged = golden_judged(golden, quantization, tflite.runtime)
-    comparison = compare_logits(
-        golden.logits[judged],
-        candidate[judged],
-        tolerance,
-        masks=golden.attention_mask[judged],
-    )
-    oracle_err = float(np.abs(candidate - golden.logits_float64).max()) if len(candidate) else 0.0
-    return comparison, candidate, oracle_err
+@dataclass
+class GoldenCheck:
+    """``golden`` (the check table's) on a golden file's rows: the result, how many rows lie
+    outside the precision's input range (not run), and the worst error against the float64
+    oracle over the rows run."""
+
+    result: CheckResult
+    out_of_range: int
+    oracle_err: float
+
+    @property
+    def passed(self) -> bool:
+        return self.result.passed
 
 
-def failing_rows(golden: Golden, comparison, runtime: str | None = None) -> list[str]:
-    """The rows ``comparison`` (``check_golden``'s) failed, by the same per-example rule as
-    its verdict: over the bound, or a top-1 flip PyTorch's own margin cannot excuse."""
-    judged = np.flatnonzero(golden_judged(golden, comparison.precision, runtime))
-    failed = judged[~comparison.example_passed]
+def check_golden(tflite, golden: Golden, quantization: str, *, judge_outside: bool = False):
+    """The table's ``golden`` check of the file on the golden rows in the precision's input
+    range (static-int8, the GPU at fp16: keypoints within [0, 1]); rows without a valid frame
+    are run and kept apart, as at every door (``judge_outside`` judges them too)."""
+    spec = CHECKS["golden"]
+    in_range = tolerance_for(quantization, tflite.runtime).judges(golden.keypoints)
+    batch = _rows(golden).where(in_range)
+    ran = spec.run(Subject(None, tflite, quantization), batch)
+    result = judge(spec, ran, quantization, runtime=tflite.runtime, judge_outside=judge_outside)
+    oracle = golden.logits_float64[in_range]
+    oracle_err = float(np.abs(ran.candidate - oracle).max()) if len(oracle) else 0.0
+    return GoldenCheck(result, int((~in_range).sum()), oracle_err)
+
+
+def _rows(golden: Golden) -> Batch:
+    """Every row, described by its number (``row 7: ...``) for the failing-row lines."""
+    texts = [f"row {index}: {text}" for index, text in enumerate(golden.descriptions)]
+    return Batch(golden.keypoints, golden.attention_mask, texts, golden.logits)
+
+
+def failing_rows(result: CheckResult) -> list[str]:
+    """The rows the result failed, by the same per-example rule as its verdict: over the
+    bound, or a top-1 flip PyTorch's own margin cannot excuse."""
     return [
-        f"row {row}: {golden.descriptions[row]}: max abs err "
-        f"{comparison.example_abs_err[position]:.3g}"
-        for position, row in zip(np.flatnonzero(~comparison.example_passed), failed, strict=True)
+        f"{text}: max abs err {err:.3g}"
+        for text, err, ok in zip(
+            result.descriptions, result.example_err, result.example_ok, strict=True
+        )
+        if not ok
     ]
-
-
-def golden_judged(golden: Golden, quantization: str, runtime: str | None = None) -> np.ndarray:
-    """Rows inside the input range of the precision in the runtime (static-int8, the GPU at
-    fp16: keypoints within [0, 1])."""
-    return tolerance_for(quantization, runtime).judges(golden.keypoints)
 
 
 def check_buckets(files, goldens: dict, tflite_path: Path, golden_path: Path) -> None:

@@ -1,13 +1,14 @@
-"""The check table: every check run on examples, declared once, for both doors.
+"""The check table: every check run on examples, declared once, for every door.
 
 A check is a ``CheckSpec``: its name, what it compares, what each door feeds it, how it is
 judged and whether it feeds the error and top-1 columns. Running and judging are separate
 (as Polygraphy's comparator runs first and judges later): ``spec.run`` turns a ``Subject``
 (the file, and the model or another file it is compared with) and a ``Batch`` of inputs into
-``Ran`` (the two logits per example); ``judge`` turns that into a ``CheckResult``, by the
-spec's tolerance mode, with the examples outside the app contract (``domain.py``) judged
-apart. The gate runs each check on the examples hypothesis draws, ``verify`` on its fixed
-seeded batch; a name is one measurement at both doors.
+``Ran`` (the two logits per example; for ``golden`` the reference is stored with the
+inputs); ``judge`` turns that into a ``CheckResult``, by the spec's tolerance mode, with
+the examples outside the app contract (``domain.py``) judged apart. The gate runs each check
+on the examples hypothesis draws, ``verify`` on its fixed seeded batch, ``golden check`` on
+a golden file's rows; a name is one measurement at every door.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ EXACT_MATCH, PER_EXAMPLE, FULL_RULE = "exact", "per-example", "full rule"
 
 @dataclass
 class Subject:
-    """What a check runs: the file (one signature, in one runtime) against the checkpoint,
-    and, for ``bucket``, the shorter export the same frames are compared with."""
+    """What a check runs: the file (one signature, in one runtime) against the checkpoint
+    (None for ``golden``, whose reference is stored), and, for ``bucket``, the shorter export
+    the same frames are compared with."""
 
-    model: SignBart
+    model: SignBart | None
     tflite: TFLiteModel
     precision: str
     shorter: TFLiteModel | None = None
@@ -53,11 +55,13 @@ class Subject:
 
 @dataclass
 class Batch:
-    """Inputs for one check: keypoints (N, T, K, 2), masks (N, T), a description each."""
+    """Inputs for one check: keypoints (N, T, K, 2), masks (N, T), a description each, and
+    for ``golden`` the PyTorch logits stored with them (N, C)."""
 
     keypoints: np.ndarray
     masks: np.ndarray
     descriptions: list[str] = field(default_factory=list)
+    stored: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.masks = np.asarray(self.masks)
@@ -66,7 +70,8 @@ class Batch:
 
     def where(self, keep: np.ndarray) -> Batch:
         texts = [text for text, kept in zip(self.descriptions, keep, strict=True) if kept]
-        return Batch(self.keypoints[keep], self.masks[keep], texts)
+        stored = None if self.stored is None else self.stored[keep]
+        return Batch(self.keypoints[keep], self.masks[keep], texts, stored)
 
 
 @dataclass
@@ -184,6 +189,10 @@ def _versus_pytorch(subject: Subject, batch: Batch) -> Ran:
     return Ran(reference, subject.tflite(keypoints, masks), batch)
 
 
+def _versus_stored(subject: Subject, batch: Batch) -> Ran:
+    return Ran(batch.stored, subject.tflite(batch.keypoints, batch.masks), batch)
+
+
 def _padding(subject: Subject, batch: Batch) -> Ran | None:
     """The file on the padded examples, and on them with padded frames scrambled."""
     valid = batch.masks.sum(axis=1)
@@ -279,6 +288,14 @@ CHECKS: dict[str, CheckSpec] = {
             "pair of neighbouring signatures of a bundle",
             PER_EXAMPLE,
             _bucket,
+        ),
+        CheckSpec(
+            "golden",
+            "TFLite logits against the PyTorch logits stored with the inputs",
+            "golden check: a golden file's rows in the precision's input range; the gate: "
+            "each stored counterexample, against the current checkpoint's logits",
+            FULL_RULE,
+            _versus_stored,
         ),
     )
 }

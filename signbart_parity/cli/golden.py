@@ -17,7 +17,10 @@ from signbart_parity.checks.golden import (
 from signbart_parity.cli import common
 from signbart_parity.cli.preprocessing import add_check_preprocessing
 from signbart_parity.model.default import resolve_model_paths
+from signbart_parity.options import add_to_cli
 from signbart_parity.outputs import output_file
+from signbart_parity.reports.row import tally_of
+from signbart_parity.reports.text import outside_heading, outside_line
 from signbart_parity.runtime.read.precision import judged_precision
 from signbart_parity.runtime.run.tflite import TFLiteModel
 from signbart_parity.targets import precision_label
@@ -58,6 +61,7 @@ def add_parser(commands) -> None:
     )
     common.add_file_precision_option(check)
     common.add_runtime_option(check)
+    add_to_cli(check, "judge-outside-contract")
     common.add_output_options(check)
     check.set_defaults(handler=check_command)
     add_check_preprocessing(actions)
@@ -116,20 +120,26 @@ def _counterexample_signature(files: list, goldens: dict) -> list:
 
 
 def _check_one(tflite, golden: Golden, args: argparse.Namespace, *, bundle: bool) -> bool:
-    comparison, candidate, oracle_err = check_golden(tflite, golden, args.quantization)
-    skipped = len(candidate) - comparison.examples
-    not_judged = f", {skipped} outside the precision's input range not judged" if skipped else ""
+    found = check_golden(
+        tflite, golden, args.quantization, judge_outside=args.judge_outside_contract
+    )
+    result = found.result
+    skipped = found.out_of_range
+    not_judged = f", {skipped} outside the precision's input range not run" if skipped else ""
     where = f" signature {tflite.signature.name}" if bundle else ""
     print(
         f"golden check of {args.tflite}{where} ({tflite.runtime} runtime) against "
-        f"{args.golden} ({len(candidate)} rows{not_judged}):"
+        f"{args.golden} ({len(golden.logits)} rows{not_judged}):"
     )
     for warning in tflite.signature.warnings():
         print(f"  warning: {warning}")
 
-    words = comparison.message(precision_label(args.quantization))
+    words = result.comparison.message(precision_label(args.quantization))
     print("  " + words.replace("\n", "\n  "))
-    print(f"  max abs err against the float64 oracle: {oracle_err:.3g}")
-    for line in failing_rows(golden, comparison, tflite.runtime)[:10]:
+    if result.outside is not None:
+        print(f"  {outside_heading()} (--judge-outside-contract judges them):")
+        print(f"    {outside_line(result.name, tally_of(result.outside))}")
+    print(f"  max abs err against the float64 oracle: {found.oracle_err:.3g}")
+    for line in failing_rows(result)[:10]:
         print(f"  {line}")
-    return comparison.passed
+    return result.passed

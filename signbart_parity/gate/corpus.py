@@ -7,6 +7,7 @@ process that writes the report (the xdist controller too) sees every worker's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 from signbart_parity.checks import corpus
 from signbart_parity.checks.golden import failing_rows
 from signbart_parity.gate.state import start
+from signbart_parity.reports.checks import record
 from signbart_parity.targets import Target
 
 CORPUS_PROPERTY = "parity_corpus"
@@ -45,15 +47,14 @@ def replay_stored(session, target: Target) -> tuple[list[tuple[str, str]], list[
     ).get(target, [])
     properties, failing = [], []
     for item in stored:
-        comparison = corpus.replay(item, session.model, session.tflite(target))
-        session.row(target).add(REPLAY_CHECK, comparison, item.golden.attention_mask)
-        status = corpus.PASSES_NOW if comparison.passed else corpus.STILL_FAILS
+        result = corpus.replay(
+            item, session.model, session.tflite(target), judge_outside=session.options.judge_outside
+        )
+        record(session.row(target), dataclasses.replace(result, name=REPLAY_CHECK))
+        status = corpus.PASSES_NOW if result.passed else corpus.STILL_FAILS
         properties.append(status_property(item.path, status))
-        if not comparison.passed:
-            rows = (
-                "; ".join(failing_rows(item.golden, comparison, target.runtime))
-                or comparison.message()
-            )
+        if not result.passed:
+            rows = "; ".join(failing_rows(result)) or result.comparison.message()
             failing.append(f"{item.path} ({item.check}): {rows}")
     return properties, failing
 
