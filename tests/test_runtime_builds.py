@@ -66,22 +66,23 @@ def example(seq_len: int = 16, keypoints: int = 90, count: int = 4, seed: int = 
 
 
 @pytest.mark.parametrize(
-    "text, canonical, in_process",
+    "text, canonical, installed, in_process",
     [
-        ("litert", "litert", True),
-        ("tensorflow", "tensorflow", True),
-        ("compiled", "compiled", True),
-        (" litert==1.4.0 ", "litert==1.4.0", False),
-        ("compiled==2.1.0", "compiled==2.1.0", False),
-        ("tflite-runtime==2.14.0", "tflite-runtime==2.14.0", False),
-        ("tensorflow==2.15.0", "tensorflow==2.15.0", False),
-        ("litert@arm64", "litert@arm64", False),
-        ("litert==2.3.0@arm64:neoverse-n1", "litert==2.3.0@arm64:neoverse-n1", False),
+        ("litert", "litert", True, True),
+        ("tensorflow", "tensorflow", True, False),  # installed, run in a worker of its own
+        ("compiled", "compiled", True, True),
+        (" litert==1.4.0 ", "litert==1.4.0", False, False),
+        ("compiled==2.1.0", "compiled==2.1.0", False, False),
+        ("tflite-runtime==2.14.0", "tflite-runtime==2.14.0", False, False),
+        ("tensorflow==2.15.0", "tensorflow==2.15.0", False, False),
+        ("litert@arm64", "litert@arm64", False, False),
+        ("litert==2.3.0@arm64:neoverse-n1", "litert==2.3.0@arm64:neoverse-n1", False, False),
     ],
 )
-def test_good_specs_parse_to_their_canonical_text(text, canonical, in_process):
+def test_good_specs_parse_to_their_canonical_text(text, canonical, installed, in_process):
     spec = parse_runtime_spec(text)
     assert str(spec) == canonical and spec.in_process is in_process
+    assert spec.installed is installed
     assert parse_runtime_spec(str(spec)) == spec
     assert spec.describe()
 
