@@ -116,7 +116,18 @@ def convert_command(
         progress=progress,
         cache=cache,
     )
-    precision = precision_label(quantization)
+    try:  # from here on the file is complete and in place, whenever Ctrl-C or SIGTERM comes
+        _print_wrote(result, quantization, seq_len)
+        tolerance = SEED_CHECK if quantization == "none" else tolerance_for(quantization)
+        return _check(result, model, model_config, tolerance, test)
+    except KeyboardInterrupt as exc:
+        # Say so rather than "no partial output".
+        exc.add_note(f"{result.path} was written but not checked against PyTorch")
+        raise
+
+
+def _print_wrote(result, quantization: str, seq_len: tuple[int, ...]) -> None:
+    """The ``wrote`` line: the file, its size and precision, and how it was made."""
     lengths = ",".join(map(str, seq_len))
     made = (
         f"from the export cache, not converted again: {result.cached_from}"
@@ -124,14 +135,8 @@ def convert_command(
         else f"converted in {result.seconds:.1f} s"
     )
     size = f"{result.size_bytes / 1e6:.2f} MB"
+    precision = precision_label(quantization)
     print(f"wrote {result.path} ({size}, {precision}, seq_len {lengths}, {made})")
-    tolerance = SEED_CHECK if quantization == "none" else tolerance_for(quantization)
-    try:
-        return _check(result, model, model_config, tolerance, test)
-    except KeyboardInterrupt as exc:
-        # The file is complete and in place: say so rather than "no partial output".
-        exc.add_note(f"{result.path} was written but not checked against PyTorch")
-        raise
 
 
 def _cache_folder(path: Path) -> Path:
