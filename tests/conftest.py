@@ -20,6 +20,20 @@ from tests.lanes import (  # noqa: F401  (hooks pytest finds in this module)
 from tests.toolchain_once import toolchain_loaded_before_pytester  # noqa: F401  (a fixture)
 
 
+def pytest_configure(config):
+    """On an xdist worker, give torch this worker's share of the cores, not all of them.
+
+    Each worker's torch starts a pool of one thread per core, so two workers on two cores ran
+    four busy threads: a batch-1 forward pass took 18 ms instead of 4. Set before any test runs
+    (and inherited by the runtime workers a test starts)."""
+    workers = getattr(config, "workerinput", {}).get("workercount")
+    if not workers:
+        return
+    share = max(1, (os.cpu_count() or 1) // int(workers))
+    os.environ.setdefault("OMP_NUM_THREADS", str(share))
+    torch.set_num_threads(share)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus):
     session.config._signbart_exit_status = int(exitstatus)  # read back in pytest_unconfigure
