@@ -12,20 +12,24 @@ import pytest
 # a segfault). Imported here, before any test, it is in every snapshot.
 import torch  # noqa: F401, E402
 
+from signbart_parity.runtime.provision.venvs import CACHE_VARIABLE
 from tests.lanes import (  # noqa: F401  (hooks pytest finds in this module)
     pytest_runtest_setup,
     pytest_sessionstart,
     pytest_terminal_summary,
 )
+from tests.tflite_files import cache_root
 from tests.toolchain_once import toolchain_loaded_before_pytester  # noqa: F401  (a fixture)
 
 
 def pytest_configure(config):
-    """On an xdist worker, give torch this worker's share of the cores, not all of them.
+    """The suite's one cache folder for every door a test opens without --cache (and for
+    the processes it starts); on an xdist worker, torch gets this worker's share of the cores.
 
     Each worker's torch starts a pool of one thread per core, so two workers on two cores ran
     four busy threads: a batch-1 forward pass took 18 ms instead of 4. Set before any test runs
     (and inherited by the runtime workers a test starts)."""
+    os.environ[CACHE_VARIABLE] = str(cache_root())
     workers = getattr(config, "workerinput", {}).get("workercount")
     if not workers:
         return

@@ -504,7 +504,7 @@ def test_golden_check_on_arm64_of_a_100_keypoint_model(arm64_cache, tmp_path):
     path = tmp_path / "m.tflite"
     model = ["--config", config, "--checkpoint", checkpoint]
     made = run_in_process(
-        "convert", *model, "--seq-len", "8", "--output", path, "--cache", tflite_files.exports()
+        "convert", *model, "--seq-len", "8", "--output", path, "--cache", tflite_files.cache_root()
     )
     assert made.returncode == 0, made.stderr
     golden = tmp_path / "g.npz"

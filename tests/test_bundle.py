@@ -17,7 +17,7 @@ from signbart_parity.runtime.read.signature import signature_name
 from signbart_parity.runtime.run.tflite import TFLiteModel
 from tests.cli import one_error_line, run_cli, run_in_process
 from tests.helpers import assert_gate_ran, write_model
-from tests.tflite_files import _cache, exports
+from tests.tflite_files import _cache, cache_root
 
 pytestmark = pytest.mark.slow
 BUCKETS = (16, 32, 64, 128)
@@ -148,7 +148,7 @@ def other_model(tmp_path_factory):
     args = ["--config", str(config), "--checkpoint", str(checkpoint)]
     bundle = folder / "bundle.tflite"
     done = run_cli(
-        "convert", *args, "--output", str(bundle), "--seq-len", "16,32,64", "--cache", exports()
+        "convert", *args, "--output", str(bundle), "--seq-len", "16,32,64", "--cache", cache_root()
     )
     assert done.returncode == 0, done.stdout + done.stderr
     model, _ = load_signbart_model(config, checkpoint)
@@ -248,7 +248,7 @@ def test_a_baseline_with_other_signatures_is_a_contract_change(other_model, tmp_
             "--seq-len",
             "64",
             "--cache",
-            str(exports()),  # the 100-keypoint model's seq_len-64 file, shared
+            str(cache_root()),  # the 100-keypoint model's seq_len-64 file, shared
         ).returncode
         == 0
     )

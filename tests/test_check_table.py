@@ -26,7 +26,7 @@ from signbart_parity.inputs.generators import example_batch, keypoint_kinds_for
 from signbart_parity.reports.row import tally_of
 from signbart_parity.targets import Target
 from tests.cli import run_cli
-from tests.tflite_files import CHECKPOINT, CONFIG, MODEL_ARGS, fixture_model, scratch
+from tests.tflite_files import CHECKPOINT, CONFIG, MODEL_ARGS, cache_root, fixture_model
 
 EXAMPLES, SEED = 24, 0
 
@@ -42,7 +42,7 @@ def _gate_session(export_model=None, corpus_dir=None):
         seq_lens=(16,),
         quantizations=("none",),
         runtimes=("litert",),
-        cache_dir=scratch() / "exports",  # the tests' shared export cache
+        cache_dir=cache_root(),  # the tests' shared export cache
         samples=(),
         corpus_dir=corpus_dir,
     )

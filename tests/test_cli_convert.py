@@ -27,7 +27,7 @@ from tests.helpers import (
     write_config,
     write_text,
 )
-from tests.tflite_files import MODEL_ARGS, exports, fixture_model
+from tests.tflite_files import MODEL_ARGS, cache_root, fixture_model
 
 ERROR_PREFIX = "signbart-parity: error:"
 MB = 1e6
@@ -80,7 +80,7 @@ def run(request, tmp_path_factory):
     out, err = io.StringIO(), io.StringIO()
     # capsys is function-scoped; a module-scoped conversion captures its own output.
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["convert", "--output", str(path), "--cache", str(exports()), *argv])
+        code = main(["convert", "--output", str(path), "--cache", str(cache_root()), *argv])
     model, _ = load_signbart_model(config, checkpoint)
     return Run(request.param, code, out.getvalue(), err.getvalue(), path, quantization, model)
 
@@ -219,9 +219,9 @@ def test_convert_serves_the_export_cache_with_the_bytes_a_fresh_conversion_write
     from signbart_parity.export.convert import convert
 
     fresh = convert(fixture_model()[0], seq_len=8, output=tmp_path / "fresh.tflite").path
-    _convert(tmp_path / "first.tflite", exports())  # the tests' cache: it may hold it already
-    second = _convert(tmp_path / "second.tflite", exports())
-    assert f"from the export cache, not converted again: {exports()}" in second, second
+    _convert(tmp_path / "first.tflite", cache_root())  # the tests' cache: it may hold it already
+    second = _convert(tmp_path / "second.tflite", cache_root())
+    assert f"from the export cache, not converted again: {cache_root()}" in second, second
     data = (tmp_path / "second.tflite").read_bytes()
     assert data == (tmp_path / "first.tflite").read_bytes() == fresh.read_bytes()
 
@@ -250,10 +250,10 @@ def test_every_door_takes_the_cache_folder_from_the_same_variable(monkeypatch, p
     from tests.tflite_files import genuine
 
     genuine(16)  # the fixture checkpoint's file, in the tests' export cache
-    monkeypatch.setenv("SIGNBART_PARITY_CACHE", str(exports()))
+    monkeypatch.setenv("SIGNBART_PARITY_CACHE", str(cache_root()))
     config = pytester.parseconfig(f"--parity-config={CONFIG}", f"--parity-checkpoint={CHECKPOINT}")
-    assert resolve_options(config).cache_dir == exports()
+    assert resolve_options(config).cache_dir == cache_root()
     output = pytester.path / "served.tflite"
     done = run_in_process("convert", *MODEL_ARGS, "--seq-len", "16", "--output", output)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"from the export cache, not converted again: {exports()}" in done.stdout
+    assert f"from the export cache, not converted again: {cache_root()}" in done.stdout

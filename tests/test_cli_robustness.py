@@ -25,7 +25,7 @@ from signbart_parity.model.checkpoint import load_signbart_model, read_state_dic
 from signbart_parity.runtime.run.tflite import TFLiteModel
 from tests.cli import one_error_line, run_cli
 from tests.helpers import write_model
-from tests.tflite_files import exports
+from tests.tflite_files import cache_root
 
 pytestmark = pytest.mark.slow
 LAYOUTS = {
@@ -79,7 +79,7 @@ def converted(model, tmp_path_factory) -> dict[str, tuple[Path, subprocess.Compl
             "--checkpoint",
             str(saved),
             "--cache",
-            str(exports()),
+            str(cache_root()),
             "--output",
             str(output),
             "--seq-len",

@@ -22,12 +22,12 @@ def test_each_mode_is_read_from_files_of_two_models(quantization):
 
 def test_a_bundle_is_read_across_its_signatures(tmp_path):
     from signbart_parity.export.convert import convert
-    from tests.tflite_files import exports, fixture_model
+    from tests.tflite_files import cache_root, fixture_model
 
     # Its fp32 source is the (8, 16) bundle test_corpus_files gets from the shared cache.
     result = convert(
         fixture_model()[0], seq_len=(8, 16), output=tmp_path / "b.tflite",
-        quantization="dynamic-int8", cache=exports(),
+        quantization="dynamic-int8", cache=cache_root(),
     )  # fmt: skip
     assert read_precision(result.path).quantization == "dynamic-int8"
 

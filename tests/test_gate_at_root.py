@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import write_model, write_sample
-from tests.tflite_files import exports
+from tests.tflite_files import cache_root
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ def model_100(tmp_path_factory) -> tuple[Path, Path, Path]:
     folder = tmp_path_factory.mktemp("model-100")
     config, checkpoint = write_model(folder, keypoints=100)
     # The tests' shared export cache: its files are the ones ``hundred_keypoint`` makes.
-    return config, checkpoint, exports()
+    return config, checkpoint, cache_root()
 
 
 def gate_at_root(config: Path, checkpoint: Path, cache: Path, report: Path, *extra: str):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import write_model
-from tests.tflite_files import hundred_keypoint, scratch
+from tests.tflite_files import cache_root, hundred_keypoint
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def gate_elsewhere(
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs",
         "signbart_parity.gate", f"--parity-checkpoint={checkpoint}", f"--parity-config={config}",
         "--parity-seq-lens=8", "--parity-quantization=none,dynamic-int8",
-        "--parity-profile=dev", f"--parity-cache={cache or scratch() / 'exports'}", *extra,
+        "--parity-profile=dev", f"--parity-cache={cache or cache_root()}", *extra,
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "SIGNBART_PARITY_PROFILE"}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])

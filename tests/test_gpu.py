@@ -163,9 +163,9 @@ def pinned_gpu(monkeypatch):
     from signbart_parity.runtime.provision.venvs import CACHE_VARIABLE, prepare
     from signbart_parity.runtime.worker import client
     from signbart_parity.runtime_specs import parse_runtime_spec
-    from tests.tflite_files import scratch
+    from tests.tflite_files import cache_root
 
-    monkeypatch.setenv(CACHE_VARIABLE, str(scratch() / "runtime-cache"))
+    monkeypatch.setenv(CACHE_VARIABLE, str(cache_root()))
     prepare(parse_runtime_spec(PINNED_GPU))
     yield
     client.close_workers()

@@ -23,7 +23,7 @@ from signbart_parity.export.flatbuffer import short_name
 from signbart_parity.runtime.read.graph import OpCutter, cut_op, read_graph
 from tests.cli import one_error_line, run_in_process
 from tests.helpers import CHECKPOINT, CONFIG
-from tests.tflite_files import MODEL_ARGS, broken, genuine, hundred_keypoint, scratch
+from tests.tflite_files import MODEL_ARGS, broken, cache_root, genuine, hundred_keypoint, scratch
 
 OLD_RUNTIME = "tflite-runtime==2.14.0"
 LITERT_1 = "litert==1.4.0"
@@ -37,7 +37,7 @@ def prepared():
     from signbart_parity.runtime_specs import parse_runtime_spec
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(CACHE_VARIABLE, str(scratch() / "runtime-cache"))
+        patch.setenv(CACHE_VARIABLE, str(cache_root()))
         for text in (OLD_RUNTIME, LITERT_1):
             prepare(parse_runtime_spec(text))
         yield

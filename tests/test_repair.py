@@ -20,7 +20,7 @@ from signbart_parity.runtime.provision.venvs import CACHE_VARIABLE, prepare
 from signbart_parity.runtime_specs import parse_runtime_spec
 from tests.cli import run_cli, run_in_process
 from tests.helpers import CHECKPOINT, CONFIG, write_model
-from tests.tflite_files import MODEL_ARGS, genuine, scratch, shared_gate_cache
+from tests.tflite_files import MODEL_ARGS, cache_root, genuine, shared_gate_cache
 
 OLD_RUNTIME = "tflite-runtime==2.14.0"
 TARGETS = f"litert,{OLD_RUNTIME}"
@@ -33,7 +33,7 @@ def old_runtime():
     from signbart_parity.runtime.worker import client as worker
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(CACHE_VARIABLE, str(scratch() / "runtime-cache"))
+        patch.setenv(CACHE_VARIABLE, str(cache_root()))
         prepare(parse_runtime_spec(OLD_RUNTIME))
         yield
     worker.close_workers()

@@ -30,9 +30,9 @@ from tests.tflite_files import (
     FAULT_STAGES,
     MODEL_ARGS,
     broken,
+    cache_root,
     fixture_model,
     genuine,
-    scratch,
     shared_gate_cache,
 )
 
@@ -44,8 +44,8 @@ LITERT_1 = "litert==1.4.0"
 def shared_runtime_cache():
     """Environments in the machine's shared test folder (made once for every run)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(CACHE_VARIABLE, str(scratch() / "runtime-cache"))
-        yield scratch() / "runtime-cache"
+        patch.setenv(CACHE_VARIABLE, str(cache_root()))
+        yield cache_root()
     worker.close_workers()
 
 

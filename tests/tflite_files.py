@@ -31,22 +31,25 @@ MODEL_ARGS = ["--config", str(CONFIG), "--checkpoint", str(CHECKPOINT)]
 
 @functools.cache
 def scratch() -> Path:
-    """A folder the tests of this machine share (workers and runs): the export cache."""
+    """A folder the tests of this machine share (workers and runs)."""
     folder = Path(tempfile.gettempdir()) / f"signbart-parity-tests-{os.getuid()}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def exports() -> Path:
-    """The tests' export cache folder (``ExportCache`` root and a gate's --parity-cache)."""
-    return scratch() / "exports"
+def cache_root() -> Path:
+    """The tests' one cache folder, as a user's default cache is one: export cache entries
+    (``ExportCache`` root, a gate's --parity-cache) and pinned builds' environments. The
+    whole suite's SIGNBART_PARITY_CACHE (tests/conftest.py), so every door a test opens
+    without --cache finds the files other tests made, and no test writes the user's cache."""
+    return scratch() / "cache"
 
 
 @functools.cache
 def _cache():
     from signbart_parity.export.cache import ExportCache
 
-    return ExportCache(exports())
+    return ExportCache(cache_root())
 
 
 def shared_gate_cache(corpus: Path) -> list[str]:
@@ -55,7 +58,7 @@ def shared_gate_cache(corpus: Path) -> list[str]:
     for the tests after it; with the run's own ``corpus`` folder (by default the corpus is
     under the cache dir, where one run's counterexamples would be replayed by the next).
     Not for a test that counts conversions: those need a cache of their own."""
-    return [f"--parity-cache={exports()}", f"--parity-corpus={corpus}"]
+    return [f"--parity-cache={cache_root()}", f"--parity-corpus={corpus}"]
 
 
 @functools.cache
