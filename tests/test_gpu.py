@@ -192,8 +192,13 @@ def test_a_pinned_litert_build_on_the_gpu_runs_in_its_worker_and_agrees(pinned_g
         TFLiteModel(genuine(SEQ_LEN, "dynamic-int8"), runtime=f"{PINNED_GPU}:fp32")
 
 
+# verify's fixed batch cut to one example of each keypoint kind x mask kind (12, not 72), where
+# the test's subject is not the default depth (that is test_verify_on_the_gpu_passes_...'s).
+FEW = ("--examples", "12")
+
+
 def test_verify_runs_a_pinned_build_on_the_gpu_at_its_default_precision(pinned_gpu):
-    done = run_cli("verify", "--tflite", genuine(), *MODEL_ARGS, "--runtime", PINNED_GPU)
+    done = run_cli("verify", "--tflite", genuine(), *MODEL_ARGS, "--runtime", PINNED_GPU, *FEW)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "compiled 2.3.0 on x86_64, GPU accelerator, default (fp16) precision" in done.stdout
     assert "a software GPU" in done.stdout and "parity holds" in done.stdout, done.stdout
@@ -430,7 +435,7 @@ def test_inspect_names_gpu_hazards_read_from_the_file(name, module, inputs, haza
 
 
 def test_verify_names_the_old_files_hazards_and_its_non_finite_logits():
-    done = run_cli("verify", "--tflite", old_mask_file()[1], *MODEL_ARGS, "--runtime", GPU)
+    done = run_cli("verify", "--tflite", old_mask_file()[1], *MODEL_ARGS, "--runtime", GPU, *FEW)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "GPU hazard: op" in done.stdout and "beyond fp16's range" in done.stdout
     assert "have non-finite logits (NaN or inf)" in done.stdout, done.stdout
@@ -439,7 +444,8 @@ def test_verify_names_the_old_files_hazards_and_its_non_finite_logits():
 def test_tensorflow_and_the_gpu_in_one_verify_each_give_their_verdict():
     """TensorFlow's native libraries beside the GPU accelerator segfaulted the process
     (exit 139, no verdict for the second runtime); TensorFlow now runs in a worker."""
-    done = run_cli("verify", "--tflite", genuine(), *MODEL_ARGS, "--runtime", f"tensorflow,{GPU}")
+    runtimes = f"tensorflow,{GPU}"
+    done = run_cli("verify", "--tflite", genuine(), *MODEL_ARGS, "--runtime", runtimes, *FEW)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("parity holds") == 2, done.stdout
     assert "(tensorflow runtime)" in done.stdout and f"({GPU} runtime)" in done.stdout
