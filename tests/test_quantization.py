@@ -72,9 +72,11 @@ def inputs(genuine):
 
 
 @pytest.fixture(scope="module")
-def files(genuine, tmp_path_factory):
-    """{"genuine"|"broken": {quantization: path}}: three fp32 exports in all."""
+def files(genuine):
+    """{"genuine"|"broken": {quantization: path}}: three fp32 exports in all, through the
+    tests' shared export cache (the genuine fp32 file is the one other tests use)."""
     from signbart_parity.export.exporter import Exporter
+    from tests.tflite_files import _cache
 
     model, config = genuine
     calibration = calibration_set(config, SEQ_LEN, count=32)
@@ -84,9 +86,8 @@ def files(genuine, tmp_path_factory):
         modes = [q for q in QUANTIZATIONS if FAULT[q] == fraction]
         plans.append(("broken", with_weight_noise(model, fraction), modes))
     for kind, variant, quantizations in plans:
-        directory = tmp_path_factory.mktemp(kind)
         exporter = Exporter(
-            variant, directory=directory, calibrate=lambda lengths: {SEQ_LEN: calibration}
+            variant, cache=_cache(), calibrate=lambda lengths: {SEQ_LEN: calibration}
         )
         made = exporter.export_all(SEQ_LEN, quantizations)
         converted[kind] |= {q: made[label(q)].path for q in quantizations}
