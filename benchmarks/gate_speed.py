@@ -7,7 +7,8 @@ Each run is ``pytest --checkpoint=... --config=... --parity-cache=... --parity-r
 in a subprocess at the repository root (the gate alone: naming a gate option skips the
 project's self-tests), on the embedded default model with the default options (seq_lens
 16,64 x fp32, dynamic-int8: 4 targets) and the ``ci`` profile. Prints wall times, the
-warm/cold ratio, whether the targets hold (cold <= 25 s, warm <= 6 s) and one JSON line last.
+warm/cold ratio (the median of each pair's), whether the targets hold (warm/cold <= 0.25;
+cold <= 25 s and warm <= 6 s on the project machine) and one JSON line last.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COLD_TARGET_S = 25.0
 WARM_TARGET_S = 6.0
+RATIO_TARGET = 0.25  # a warm gate (every file in the export cache) against a cold one
 
 
 def run_gate(cache: Path, report: Path, extra: list[str], *, must_pass: bool = True) -> float:
@@ -70,6 +72,7 @@ def main() -> None:
             warms.append(run_gate(cache, report, args.pytest_args))
             warm_report = json.loads((report / "parity.json").read_text())
     cold, warm = statistics.median(colds), statistics.median(warms)
+    ratio = statistics.median(w / c for w, c in zip(warms, colds, strict=True))
     examples = sum(row["examples"] for row in cold_report["results"])
     tests = len(cold_report["outcomes"])
     print(
@@ -78,15 +81,16 @@ def main() -> None:
     )
     print(
         f"warm gate: {warm:.1f} s ({warm_report['conversions']} conversions, "
-        f"{warm_report['cache_hits']} cache hits)  warm/cold = {warm / cold:.2f}, "
-        f"target <= {WARM_TARGET_S:.0f} s: {verdict(warm, WARM_TARGET_S)}"
+        f"{warm_report['cache_hits']} cache hits)  target <= {WARM_TARGET_S:.0f} s: "
+        f"{verdict(warm, WARM_TARGET_S)}"
     )
+    print(f"warm/cold: {ratio:.2f}x  target <= {RATIO_TARGET}x: {verdict(ratio, RATIO_TARGET)}")
     print(
         json.dumps(
             {
                 "cold_s": round(cold, 2),
                 "warm_s": round(warm, 2),
-                "warm_over_cold": round(warm / cold, 3),
+                "warm_over_cold": round(ratio, 3),
                 "tests": tests,
                 "examples": examples,
                 "cold_conversions": cold_report["conversions"],
