@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import weakref
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,16 +14,42 @@ if TYPE_CHECKING:
     from signbart_parity.model.signbart import SignBart
 
 
+# Each model's logits of its latest inputs: a gate checks one input on every target of its
+# seq_len (precisions, runtimes), and hypothesis's derandomised profiles draw the same examples
+# for each, so PyTorch runs once per input rather than once per target. Models are never
+# changed in place after loading (faults and the float64 oracle are copies).
+MEMO_INPUTS = 256
+_memo: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def torch_logits(model: SignBart, keypoints: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
     """PyTorch logits (N, C) in the model's own dtype, returned as float64."""
+    keypoints = np.ascontiguousarray(keypoints)
+    mask = np.ascontiguousarray(attention_mask, dtype=np.int64)
+    key = _input_key(keypoints, mask)
+    known = _memo.setdefault(model, OrderedDict())
+    if key in known:
+        known.move_to_end(key)
+        return known[key].copy()
+    logits = _forward(model, keypoints, mask)
+    known[key] = logits
+    if len(known) > MEMO_INPUTS:
+        known.popitem(last=False)
+    return logits.copy()
+
+
+def _input_key(keypoints: np.ndarray, mask: np.ndarray) -> tuple:
+    digest = hashlib.blake2b(keypoints.tobytes(), digest_size=16)
+    digest.update(mask.tobytes())
+    return keypoints.dtype.str, keypoints.shape, mask.shape, digest.hexdigest()
+
+
+def _forward(model: SignBart, keypoints: np.ndarray, mask: np.ndarray) -> np.ndarray:
     import torch
 
     dtype = next(model.parameters()).dtype
     with torch.no_grad():
-        _, logits = model(
-            torch.as_tensor(np.asarray(keypoints), dtype=dtype),
-            torch.as_tensor(np.asarray(attention_mask, dtype=np.int64)),
-        )
+        _, logits = model(torch.as_tensor(keypoints, dtype=dtype), torch.as_tensor(mask))
     return logits.double().numpy()
 
 
