@@ -22,7 +22,10 @@ shift 4
 slug=$(printf '%s' "$lane" | tr -c 'A-Za-z0-9.-' '-')
 out="$reports/$slug/shard-$number"
 
-options=(--pyargs signbart_parity.gate -p no:cacheprovider
+# --noconftest: the gate is a plugin and needs no conftest, and the job runs at the root of a
+# repository whose own conftest files (pytest loads ./conftest.py and ./test*/conftest.py) may
+# change the run; this repository's tests/conftest.py points the cache at the test suite's.
+options=(--pyargs signbart_parity.gate -p no:cacheprovider --noconftest
     "--parity-runtime=$lane" "--parity-shard=$number/$total" "--parity-report=$out")
 [ -n "${PARITY_CHECKPOINT:-}" ] && options+=("--parity-checkpoint=$PARITY_CHECKPOINT")
 [ -n "${PARITY_CONFIG:-}" ] && options+=("--parity-config=$PARITY_CONFIG")
