@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 from signbart_parity.targets import Target
 
-CONVERSION_COST = 20.0  # one litert-torch conversion to fp32 (10-30 s measured)
+# Relative weights: only how they compare matters (2026-12, 2-core machine: a conversion took
+# about 6 s, plus 2.9 s to import litert-torch once per process).
+CONVERSION_COST = 20.0  # one litert-torch conversion to fp32
 QUANTIZATION_COST = 5.0  # one other precision, quantized from that fp32 file
 IN_PROCESS_COST = 5.0  # every check of one target in this process
 PINNED_COST = 15.0  # a pinned build: its own environment and worker process
